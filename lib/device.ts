@@ -1,0 +1,49 @@
+/** What the linked LibTorch can run on, and its thread settings. */
+import { callNativeSync } from './errors';
+import { native, nativePath } from './native';
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface VersionInfo {
+  /** torch-vbp's version. */
+  version: string;
+  /** LibTorch version the addon was compiled against. */
+  torch: string;
+  /** Whether that LibTorch has CUDA kernels. */
+  cuda: boolean;
+  cudaDeviceCount: number;
+  napiVersion: number;
+  /** The addon file that was loaded. */
+  addon: string;
+}
+
+export function versionInfo(): VersionInfo {
+  const info = callNativeSync(() => native().versionInfo());
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { version } = require('../../package.json') as { version: string };
+  return {
+    version,
+    torch: info.torch,
+    cuda: info.cudaBuild,
+    cudaDeviceCount: info.cudaDeviceCount,
+    napiVersion: info.napiVersion,
+    addon: nativePath(),
+  };
+}
+
+export function cudaAvailable(): boolean {
+  return callNativeSync(() => native().versionInfo().cudaAvailable);
+}
+
+export function cudaDeviceCount(): number {
+  return callNativeSync(() => native().versionInfo().cudaDeviceCount);
+}
+
+/** Sets LibTorch's intra-op thread count (process-wide, like torch.set_num_threads). */
+export function setNumThreads(n: number): void {
+  callNativeSync(() => native().setNumThreads(n));
+}
+
+export function getNumThreads(): number {
+  return callNativeSync(() => native().versionInfo().numThreads);
+}

@@ -1,0 +1,205 @@
+/**
+ * A TorchScript model loaded by LibTorch. Calls on one model run one at a time, in call order (LibTorch
+ * work happens on libuv's thread pool, so the event loop keeps running); different models run in parallel.
+ */
+import { VbpError, callNative, callNativeSync } from './errors';
+import { writeAtomically, type WriteOptions } from './fsutil';
+import { native, type NativeModel } from './native';
+import type { Device } from './device';
+import type { Tensor, Value } from './tensor';
+import { sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+
+export interface LoadOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: Device | string;
+}
+
+export interface SubmoduleInfo {
+  /** Dotted path from the root ('' for the root). */
+  name: string;
+  /** Class name without TorchScript's mangling, e.g. 'torch.nn.modules.linear.Linear'. */
+  type: string;
+}
+
+export interface ParameterInfo {
+  name: string;
+  shape: number[];
+  numel: number;
+  dtype: string;
+}
+
+export interface MacCount {
+  /** Multiply-accumulates of one forward. */
+  total: number;
+  /** Split by op family: linear, matmul, conv, attention. */
+  byKind: Record<string, number>;
+}
+
+export interface ModelSummary {
+  device: string;
+  parameters: number;
+  submodules: number;
+  parameterTensors: number;
+}
+
+export class Model {
+  #native: NativeModel | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  /** Where the model was loaded from, if it was loaded from a file. */
+  readonly source?: string;
+
+  /** @internal models are made by loadModel(), clone() and prune(). */
+  constructor(handle: NativeModel, source?: string) {
+    this.#native = handle;
+    this.source = source;
+  }
+
+  /** @internal the addon's handle; throws DISPOSED after dispose(). */
+  get handle(): NativeModel {
+    if (!this.#native) throw new VbpError('DISPOSED', 'this model has been disposed');
+    return this.#native;
+  }
+
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** Calls in flight or queued on this model. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  get device(): string {
+    return callNativeSync(() => this.handle.device());
+  }
+
+  /**
+   * @internal Runs `job` after the calls queued before it. The handle is taken when the job starts, so a
+   * dispose() in between rejects it with DISPOSED instead of running it.
+   */
+  enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T> {
+    this.#pending++;
+    const run = this.#queue.then(() => callNative(() => job(this.handle)));
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run.finally(() => {
+      this.#pending--;
+    });
+  }
+
+  /** Runs the model's forward on one input tensor, or several as an array. */
+  forward(input: Tensor | Tensor[]): Promise<Value> {
+    return this.enqueue((handle) => handle.forward(input) as Promise<Value>);
+  }
+
+  /** A deep copy (own parameters, own TorchScript types) on the same device. */
+  async clone(): Promise<Model> {
+    const handle = await this.enqueue((h) => h.clone());
+    return new Model(handle, this.source);
+  }
+
+  /**
+   * Writes the model as a TorchScript archive that stock PyTorch reads with torch.jit.load. The file
+   * appears complete or not at all (written under a temporary name, then renamed).
+   */
+  async save(file: string, options: WriteOptions = {}): Promise<void> {
+    await writeAtomically(file, (temporary) => this.enqueue((h) => h.save(temporary)), options);
+  }
+
+  submodules(): SubmoduleInfo[] {
+    return callNativeSync(() => this.handle.submodules());
+  }
+
+  parameters(): ParameterInfo[] {
+    return callNativeSync(() => this.handle.parameters());
+  }
+
+  parameterCount(): number {
+    return this.parameters().reduce((sum, p) => sum + p.numel, 0);
+  }
+
+  summary(): ModelSummary {
+    const parameters = this.parameters();
+    return {
+      device: this.device,
+      parameters: parameters.reduce((sum, p) => sum + p.numel, 0),
+      parameterTensors: parameters.length,
+      submodules: this.submodules().length,
+    };
+  }
+
+  /**
+   * The MLP blocks (fc1 -> element-wise ops -> fc2), found from the TorchScript graphs by structure, in
+   * module order. With `specs`, checks and describes those pairs instead. Rejects with NO_MLP when the
+   * model has none.
+   */
+  async mlps(specs?: MlpSpec[]): Promise<MlpBlock[]> {
+    const blocks = await this.enqueue((h) => h.mlps(specs));
+    if (blocks.length === 0) {
+      throw new VbpError(
+        'NO_MLP',
+        specs ? 'the list of MLP blocks is empty' : 'no MLP block (Linear -> element-wise ops -> Linear) was found in this model',
+      );
+    }
+    return blocks;
+  }
+
+  /** @internal What ties statistics and plans to this model's MLP layers. */
+  async signature(specs?: MlpSpec[]): Promise<ModelSignature> {
+    const blocks = await this.mlps(specs);
+    const norms = await this.enqueue((h) => h.neuronNorms(specs ?? blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
+    return {
+      layers: blocks.map((b, i) => ({
+        fc1: b.fc1,
+        fc2: b.fc2,
+        inFeatures: b.inFeatures,
+        hidden: b.hidden,
+        outFeatures: b.outFeatures,
+        fc1SquaredNorm: sum(norms[i].fc1RowSq),
+        fc2SquaredNorm: sum(norms[i].fc2ColSq),
+      })),
+    };
+  }
+
+  /**
+   * Multiply-accumulates of one forward on an input of `inputShape` (e.g. [1, 3, 224, 224]), counted from
+   * the linear, matmul, convolution and attention ops LibTorch runs.
+   */
+  macs(inputShape: number[]): Promise<MacCount> {
+    return this.enqueue((h) => h.countMacs(probeInput(inputShape)));
+  }
+
+  /**
+   * Releases the model's native memory. Work already running finishes (it holds its own reference);
+   * queued and later calls reject with DISPOSED. Calling dispose() twice is harmless.
+   */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+}
+
+/** A fixed, input-independent probe tensor (values in [-1, 1)) for shape-only work such as counting MACs. */
+export function probeInput(shape: number[]): Tensor<Float32Array> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let state = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    data[i] = state / 2 ** 31 - 1;
+  }
+  return { data, shape: [...shape], dtype: 'float32' };
+}
+
+/** Loads a TorchScript model (scripted or traced) off the main thread, in eval mode. */
+export async function loadModel(file: string, options: LoadOptions = {}): Promise<Model> {
+  if (typeof file !== 'string' || file.length === 0) {
+    throw new VbpError('INVALID_ARGUMENT', 'loadModel(path): path must be a non-empty string');
+  }
+  const device = options.device ?? 'cpu';
+  const handle = await callNative(() => native().loadModel(file, device));
+  return new Model(handle, file);
+}

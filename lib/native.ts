@@ -1,0 +1,98 @@
+/**
+ * Loads the native addon and describes its raw interface. Everything else in lib/ goes through the typed
+ * facade; only this file knows how the addon is found.
+ *
+ * Order (node-gyp-build's): a local build in build/Release (a from-source build, e.g. the install
+ * fallback after a prebuild failed to load, must win), then the N-API prebuild for this platform in
+ * prebuilds/<platform>-<arch>/. TORCH_VBP_PREBUILD=<dir> looks in another package folder instead, and
+ * PREBUILDS_ONLY=1 skips local builds.
+ */
+import path from 'node:path';
+import { VbpError } from './errors';
+import type { TypedArray } from './tensor';
+import type { MlpBlock, MlpSpec } from './mlp';
+
+export interface NativeTensor {
+  data: TypedArray;
+  shape: number[];
+  dtype?: string;
+}
+
+export interface NativeModel {
+  forward(inputs: NativeTensor | NativeTensor[]): Promise<unknown>;
+  clone(): Promise<NativeModel>;
+  save(path: string): Promise<void>;
+  submodules(): Array<{ name: string; type: string }>;
+  parameters(): Array<{ name: string; shape: number[]; numel: number; dtype: string }>;
+  device(): string;
+  dispose(): void;
+  mlps(specs?: MlpSpec[]): Promise<MlpBlock[]>;
+  createStatsSession(specs?: MlpSpec[]): Promise<NativeStatsSession>;
+  neuronNorms(specs?: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>>;
+  prune(layers: NativeCut[], compensation: 'mean' | 'none'): Promise<NativeModel>;
+  countMacs(inputs: NativeTensor | NativeTensor[]): Promise<{ total: number; byKind: Record<string, number> }>;
+}
+
+export interface NativeCut {
+  fc1: string;
+  fc2: string;
+  keep: Int32Array;
+  prunedMeans?: Float64Array;
+}
+
+export interface NativeLayerSnapshot {
+  count: number;
+  items: number;
+  nonFinite: number;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+export interface NativeStatsSession {
+  run(inputs: NativeTensor | NativeTensor[]): Promise<void>;
+  snapshot(): Promise<NativeLayerSnapshot[]>;
+  mlps(): MlpBlock[];
+  dispose(): void;
+}
+
+export interface NativeVersionInfo {
+  torch: string;
+  cudaBuild: boolean;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  numThreads: number;
+  napiVersion: number;
+}
+
+export interface NativeBinding {
+  versionInfo(): NativeVersionInfo;
+  setNumThreads(n: number): void;
+  loadModel(path: string, device: string): Promise<NativeModel>;
+}
+
+export const packageRoot = path.resolve(__dirname, '..', '..');
+
+let binding: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (binding) return binding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    binding = load(packageRoot);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const hint = /libtorch|libc10|cannot open shared object/i.test(message)
+      ? 'LibTorch shared libraries were not found: install libtorch-dev (Debian/Ubuntu) or rebuild against your LibTorch (README, "Using your own LibTorch").'
+      : 'No usable native build: run `npm run build:native` (needs cmake and LibTorch, see README).';
+    throw new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${hint}`, { cause: error });
+  }
+  return binding;
+}
+
+/** Path of the addon file node-gyp-build resolves (for diagnostics and the prebuild test). */
+export function nativePath(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require('node-gyp-build') as { resolve(dir: string): string };
+  return load.resolve(packageRoot);
+}

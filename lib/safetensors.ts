@@ -1,0 +1,88 @@
+/**
+ * The safetensors container (8-byte little-endian header length, JSON header, raw little-endian data),
+ * readable by the `safetensors` Python package and by a few lines of any language. Used for statistics.
+ */
+import { VbpError } from './errors';
+
+export type SafeDType = 'F64' | 'F32' | 'I64' | 'I32';
+
+export interface SafeTensor {
+  dtype: SafeDType;
+  shape: number[];
+  data: Float64Array | Float32Array | BigInt64Array | Int32Array;
+}
+
+const BYTES: Record<SafeDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4 };
+
+function dtypeOf(data: SafeTensor['data']): SafeDType {
+  if (data instanceof Float64Array) return 'F64';
+  if (data instanceof Float32Array) return 'F32';
+  if (data instanceof BigInt64Array) return 'I64';
+  return 'I32';
+}
+
+export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | SafeTensor>, metadata: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, value] of Object.entries(tensors)) {
+    const data = ArrayBuffer.isView(value) ? value : value.data;
+    const shape = ArrayBuffer.isView(value) ? [data.length] : value.shape;
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    header[name] = { dtype: dtypeOf(data), shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([length, Buffer.from(json), ...chunks]);
+}
+
+export interface DecodedSafetensors {
+  metadata: Record<string, string>;
+  tensors: Record<string, SafeTensor>;
+}
+
+export function decodeSafetensors(bytes: Uint8Array, file: string): DecodedSafetensors {
+  const fail = (why: string): never => {
+    throw new VbpError('STATS', `'${file}' is not a valid statistics file: ${why}`);
+  };
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.length < 8) fail('shorter than its 8-byte header length');
+  const headerLength = Number(buffer.readBigUInt64LE(0));
+  if (headerLength > buffer.length - 8 || headerLength > 100_000_000) fail('header length runs past the end of the file');
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buffer.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return fail('header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  const dataStart = 8 + headerLength;
+  const tensors: Record<string, SafeTensor> = {};
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = (entry ?? {}) as Record<string, string>;
+      continue;
+    }
+    const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as { dtype?: SafeDType; shape?: number[]; data_offsets?: number[] };
+    if (!dtype || !(dtype in BYTES) || !Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) {
+      fail(`tensor '${name}' has a malformed entry`);
+    }
+    const [begin, end] = offsets as [number, number];
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin ||
+        dataStart + end > buffer.length || end - begin !== count * BYTES[dtype as SafeDType]) {
+      fail(`tensor '${name}' has data offsets that do not fit the file or its shape`);
+    }
+    const copy = new ArrayBuffer(end - begin);
+    new Uint8Array(copy).set(buffer.subarray(dataStart + begin, dataStart + end));
+    const data =
+      dtype === 'F64' ? new Float64Array(copy) : dtype === 'F32' ? new Float32Array(copy) : dtype === 'I64' ? new BigInt64Array(copy) : new Int32Array(copy);
+    tensors[name] = { dtype: dtype as SafeDType, shape: shape as number[], data };
+  }
+  return { metadata, tensors };
+}

@@ -1,0 +1,303 @@
+/**
+ * Activation statistics of MLP hidden neurons: count, mean and M2 per neuron in float64, gathered by a
+ * native tap at the input of each fc2 (after the activation), every token of every image one sample.
+ * Statistics merge exactly (Chan's formula), so calibration can be sharded and combined.
+ */
+import fs from 'node:fs';
+import { VbpError, callNative } from './errors';
+import { writeAtomically, readFileChecked, type WriteOptions } from './fsutil';
+import { checkSignature, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+import type { Model } from './model';
+import { decodeSafetensors, encodeSafetensors } from './safetensors';
+import type { Tensor } from './tensor';
+
+export interface LayerStats extends MlpBlock {
+  /** Samples per neuron (tokens of all calibration images). */
+  count: number;
+  /** Calibration items (images) that reached this layer. */
+  items: number;
+  /** NaN or Inf values seen in this layer's hidden activations. */
+  nonFinite: number;
+  mean: Float64Array;
+  /** Sum of squared deviations from the mean; variance = m2 / count. */
+  m2: Float64Array;
+  /** Per neuron: ||fc1.weight[j, :]||^2 + fc1.bias[j]^2 and ||fc2.weight[:, j]||^2 (for weight-based criteria). */
+  fc1RowSq: Float64Array;
+  fc2ColSq: Float64Array;
+  /** Parameters one neuron carries: its fc1 row and bias entry and its fc2 column. */
+  paramsPerNeuron: number;
+}
+
+export interface StatsInfo {
+  /** Shape of one calibration item, e.g. [3, 224, 224]. */
+  inputShape: number[];
+  batches: number;
+  items: number;
+  /** The whole model's MACs and parameters for one item, when the statistics were gathered. */
+  modelMacs: number;
+  modelParams: number;
+}
+
+export interface GatherProgress {
+  batches: number;
+  items: number;
+  elapsedMs: number;
+}
+
+export type CalibrationBatch = Tensor | { input: Tensor };
+
+export interface GatherOptions {
+  /** Which blocks to watch (default: every block found by structure). */
+  mlps?: MlpSpec[];
+  /** Stop after this many batches. */
+  maxBatches?: number;
+  onProgress?: (progress: GatherProgress) => void;
+  /** Cancels between batches; the error's `partial` holds what was gathered so far. */
+  signal?: AbortSignal;
+  /** Continue from earlier (partial) statistics of the same model. */
+  resume?: Stats;
+}
+
+/** A failed or cancelled calibration; `partial` keeps every batch that completed before it. */
+export class CalibrationError extends VbpError {
+  readonly partial?: Stats;
+
+  constructor(error: VbpError, partial: Stats | undefined) {
+    super(error.code, error.message, { cause: error.cause ?? error, detail: error.detail });
+    this.name = 'CalibrationError';
+    this.partial = partial;
+  }
+}
+
+const FORMAT = 'torch-vbp-stats';
+const FORMAT_VERSION = '1';
+
+export class Stats {
+  readonly layers: readonly LayerStats[];
+  readonly info: StatsInfo;
+
+  constructor(layers: LayerStats[], info: StatsInfo) {
+    this.layers = layers;
+    this.info = info;
+  }
+
+  get signature(): ModelSignature {
+    return {
+      layers: this.layers.map((l) => ({
+        fc1: l.fc1,
+        fc2: l.fc2,
+        inFeatures: l.inFeatures,
+        hidden: l.hidden,
+        outFeatures: l.outFeatures,
+        fc1SquaredNorm: sum(l.fc1RowSq),
+        fc2SquaredNorm: sum(l.fc2ColSq),
+      })),
+    };
+  }
+
+  /** Population variance per neuron (m2 / count), the expected squared error of replacing h_j by its mean. */
+  variance(layer: number): Float64Array {
+    const l = this.layers[layer];
+    return l.m2.map((m2) => (l.count > 0 ? m2 / l.count : 0));
+  }
+
+  /** Tokens per calibration item at this layer (e.g. 197 for DeiT at 224 px). */
+  tokensPerItem(layer: number): number {
+    const l = this.layers[layer];
+    return l.items > 0 ? l.count / l.items : 0;
+  }
+
+  get totalNeurons(): number {
+    return this.layers.reduce((n, l) => n + l.hidden, 0);
+  }
+
+  /** Exact combination with statistics of the same model gathered on other data (Chan's formula). */
+  merge(other: Stats): Stats {
+    checkSignature(this.signature, other.signature, 'the other statistics', 'STATS');
+    if (this.info.inputShape.join() !== other.info.inputShape.join()) {
+      throw new VbpError('STATS', `cannot merge statistics of inputs [${this.info.inputShape}] and [${other.info.inputShape}]`);
+    }
+    const layers = this.layers.map((a, i) => {
+      const b = other.layers[i];
+      if (a.count === 0) return { ...b };
+      if (b.count === 0) return { ...a };
+      const n = a.count + b.count;
+      const mean = new Float64Array(a.hidden);
+      const m2 = new Float64Array(a.hidden);
+      for (let j = 0; j < a.hidden; j++) {
+        const delta = b.mean[j] - a.mean[j];
+        mean[j] = a.mean[j] + (delta * b.count) / n;
+        m2[j] = a.m2[j] + b.m2[j] + (delta * delta * a.count * b.count) / n;
+      }
+      return { ...a, count: n, items: a.items + b.items, nonFinite: a.nonFinite + b.nonFinite, mean, m2 };
+    });
+    return new Stats(layers, {
+      ...this.info,
+      batches: this.info.batches + other.info.batches,
+      items: this.info.items + other.info.items,
+    });
+  }
+
+  /** The layers that saw NaN or Inf values. */
+  nonFiniteLayers(): LayerStats[] {
+    return this.layers.filter((l) => l.nonFinite > 0);
+  }
+
+  toBuffer(): Buffer {
+    const tensors: Record<string, Float64Array> = {};
+    const layers = this.layers.map((l, i) => {
+      tensors[`layers.${i}.mean`] = l.mean;
+      tensors[`layers.${i}.m2`] = l.m2;
+      tensors[`layers.${i}.fc1_row_sq`] = l.fc1RowSq;
+      tensors[`layers.${i}.fc2_col_sq`] = l.fc2ColSq;
+      const { mean, m2, fc1RowSq, fc2ColSq, ...rest } = l;
+      return rest;
+    });
+    return encodeSafetensors(tensors, {
+      format: FORMAT,
+      version: FORMAT_VERSION,
+      info: JSON.stringify(this.info),
+      layers: JSON.stringify(layers),
+    });
+  }
+
+  /** Writes a safetensors file (atomically): per layer mean, m2 and weight norms, plus JSON metadata. */
+  async save(file: string, options: WriteOptions = {}): Promise<void> {
+    const bytes = this.toBuffer();
+    await writeAtomically(file, (tmp) => fs.promises.writeFile(tmp, bytes), options);
+  }
+
+  static fromBuffer(bytes: Uint8Array, file = '<buffer>'): Stats {
+    const { metadata, tensors } = decodeSafetensors(bytes, file);
+    const fail = (why: string): never => {
+      throw new VbpError('STATS', `'${file}' is not a valid statistics file: ${why}`);
+    };
+    if (metadata.format !== FORMAT) fail(`format is '${metadata.format ?? 'missing'}', expected '${FORMAT}'`);
+    if (metadata.version !== FORMAT_VERSION) fail(`version ${metadata.version} is not supported (expected ${FORMAT_VERSION})`);
+    let info: StatsInfo;
+    let layerInfo: Array<Omit<LayerStats, 'mean' | 'm2' | 'fc1RowSq' | 'fc2ColSq'>>;
+    try {
+      info = JSON.parse(metadata.info) as StatsInfo;
+      layerInfo = JSON.parse(metadata.layers);
+    } catch {
+      return fail('metadata is not JSON');
+    }
+    if (!Array.isArray(layerInfo) || layerInfo.length === 0) fail('it describes no layers');
+    if (!info || !Array.isArray(info.inputShape)) fail('info.inputShape is missing');
+    const layers = layerInfo.map((l, i) => {
+      const get = (name: string): Float64Array => {
+        const t = tensors[`layers.${i}.${name}`];
+        if (!t || !(t.data instanceof Float64Array)) return fail(`layers.${i}.${name} is missing or not F64`);
+        if (t.data.length !== l.hidden) return fail(`layers.${i}.${name} has ${t.data.length} values for ${l.hidden} neurons`);
+        return t.data;
+      };
+      if (typeof l.fc1 !== 'string' || typeof l.fc2 !== 'string' || !Number.isInteger(l.hidden) || l.hidden <= 0) {
+        fail(`layer ${i} is malformed`);
+      }
+      if (!Number.isFinite(l.count) || l.count < 0) fail(`layer ${i} has a bad count`);
+      return { ...l, mean: get('mean'), m2: get('m2'), fc1RowSq: get('fc1_row_sq'), fc2ColSq: get('fc2_col_sq') };
+    });
+    return new Stats(layers, info);
+  }
+
+  static async load(file: string): Promise<Stats> {
+    return Stats.fromBuffer(readFileChecked(file, 'statistics file'), file);
+  }
+
+  /** Plain numbers for reports and --json output (no per-neuron arrays). */
+  summary(): { info: StatsInfo; layers: Array<{ fc1: string; fc2: string; hidden: number; count: number; nonFinite: number; meanVariance: number }> } {
+    return {
+      info: this.info,
+      layers: this.layers.map((l, i) => ({
+        fc1: l.fc1,
+        fc2: l.fc2,
+        hidden: l.hidden,
+        count: l.count,
+        nonFinite: l.nonFinite,
+        meanVariance: sum(this.variance(i)) / l.hidden,
+      })),
+    };
+  }
+}
+
+function batchInput(batch: CalibrationBatch): Tensor {
+  const input = 'input' in batch ? batch.input : batch;
+  if (!input || !Array.isArray(input.shape) || input.shape.length < 1) {
+    throw new VbpError('INPUT', 'a calibration batch must be a tensor { data, shape } or { input: tensor }');
+  }
+  return input;
+}
+
+/**
+ * Streams calibration batches through an instrumented copy of `model` (the model itself is not changed)
+ * and returns per-neuron statistics of every MLP block's hidden activations.
+ */
+export async function gatherStats(
+  model: Model,
+  batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>,
+  options: GatherOptions = {},
+): Promise<Stats> {
+  const started = Date.now();
+  const blocks = await model.mlps(options.mlps);
+  const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
+  const norms = await model.enqueue((h) => h.neuronNorms(specs));
+  const paramNames = new Set(model.parameters().map((p) => p.name));
+  if (options.resume) checkSignature(options.resume.signature, await model.signature(specs), 'the statistics to resume', 'STATS');
+  const session = await model.enqueue((h) => h.createStatsSession(specs));
+
+  let inputShape: number[] | undefined = options.resume?.info.inputShape;
+  let batchCount = 0;
+  let itemCount = 0;
+  const snapshot = async (): Promise<Stats | undefined> => {
+    if (!inputShape) return options.resume;
+    const layers = await callNative(() => session.snapshot());
+    const stats = new Stats(
+      blocks.map((b, i) => ({
+        ...b,
+        count: layers[i].count,
+        items: layers[i].items,
+        nonFinite: layers[i].nonFinite,
+        mean: layers[i].mean,
+        m2: layers[i].m2,
+        fc1RowSq: norms[i].fc1RowSq,
+        fc2ColSq: norms[i].fc2ColSq,
+        paramsPerNeuron: b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0),
+      })),
+      { inputShape, batches: batchCount, items: itemCount, modelMacs: 0, modelParams: 0 },
+    );
+    return options.resume ? options.resume.merge(stats) : stats;
+  };
+
+  try {
+    for await (const batch of batches as AsyncIterable<CalibrationBatch>) {
+      if (options.maxBatches !== undefined && batchCount >= options.maxBatches) break;
+      if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
+      const input = batchInput(batch);
+      const shape = input.shape.slice(1);
+      if (inputShape && inputShape.join() !== shape.join()) {
+        throw new VbpError('INPUT_SHAPE', `calibration batch ${batchCount} has items of shape [${shape}], earlier ones [${inputShape}]`);
+      }
+      await callNative(() => session.run(input));
+      inputShape = shape;
+      batchCount++;
+      itemCount += input.shape[0];
+      options.onProgress?.({ batches: batchCount, items: itemCount, elapsedMs: Date.now() - started });
+    }
+    if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
+    if (!inputShape) throw new VbpError('STATS', 'no calibration batch was given');
+    const stats = (await snapshot())!;
+    const macs = await model.macs([1, ...inputShape]);
+    return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: model.parameterCount() });
+  } catch (error) {
+    const failure = error instanceof VbpError ? error : new VbpError('INTERNAL', String(error), { cause: error });
+    let partial: Stats | undefined;
+    try {
+      partial = await snapshot();
+    } catch {
+      partial = undefined;
+    }
+    throw new CalibrationError(failure, partial);
+  } finally {
+    session.dispose();
+  }
+}

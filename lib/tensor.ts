@@ -1,0 +1,72 @@
+/** The tensor value that crosses the boundary: a typed array and a shape (row-major, like torch.Tensor). */
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array;
+
+export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export interface Tensor<T extends TypedArray = TypedArray> {
+  data: T;
+  shape: number[];
+  /** Set on tensors returned by the library; inferred from `data` on inputs. */
+  dtype?: DType;
+}
+
+/** What a model's forward can return: tensors, and tuples/lists/dicts of them. */
+export type Value = Tensor | Value[] | { [key: string]: Value } | number | boolean | string | null;
+
+import { VbpError } from './errors';
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A float32 tensor; checks that `data` fits `shape`. */
+export function tensor(data: Float32Array | number[], shape: number[]): Tensor<Float32Array> {
+  const array = data instanceof Float32Array ? data : Float32Array.from(data);
+  if (numel(shape) !== array.length) {
+    throw new VbpError('INPUT_SHAPE', `shape [${shape.join(', ')}] needs ${numel(shape)} elements but data has ${array.length}`);
+  }
+  return { data: array, shape: [...shape], dtype: 'float32' };
+}
+
+export function isTensor(value: unknown): value is Tensor {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    ArrayBuffer.isView((value as Tensor).data) &&
+    Array.isArray((value as Tensor).shape)
+  );
+}
+
+/** The single tensor a model returned, or a clear error if it returned something else. */
+export function expectTensor(value: Value, what = 'model output'): Tensor {
+  if (isTensor(value)) return value;
+  if (Array.isArray(value) && value.length > 0 && isTensor(value[0])) return value[0];
+  throw new VbpError('FORWARD', `${what} is not a tensor`);
+}
+
+/** Rows [start, end) along dimension 0, sharing no memory with the source. */
+export function sliceBatch<T extends TypedArray>(t: Tensor<T>, start: number, end: number): Tensor<T> {
+  const row = numel(t.shape.slice(1));
+  const data = t.data.slice(start * row, end * row) as T;
+  return { data, shape: [end - start, ...t.shape.slice(1)], dtype: t.dtype };
+}
+
+/** Index of the largest value in each row of a [N, C] tensor. */
+export function argmaxRows(t: Tensor): Int32Array {
+  const [n, c] = [t.shape[0], numel(t.shape.slice(1))];
+  const result = new Int32Array(n);
+  const data = t.data as Float32Array;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (data[i * c + j] > data[i * c + best]) best = j;
+    result[i] = best;
+  }
+  return result;
+}

@@ -1,0 +1,64 @@
+// Entry point of the addon: argument conversion and AsyncWorkers only; the work lives in native/core.
+#include "bindings/addon.h"
+
+#include <ATen/Parallel.h>
+
+#include "bindings/async_job.h"
+#include "bindings/model_wrap.h"
+#include "bindings/session_wrap.h"
+#include "core/device.h"
+#include "core/model.h"
+
+namespace vbp::js {
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  Napi::Function modelClass = ModelWrap::define(env);
+  modelConstructor = Napi::Persistent(modelClass);
+  sessionConstructor = Napi::Persistent(SessionWrap::define(env));
+  DefineAddon(exports, {
+                           InstanceMethod<&Addon::versionInfo>("versionInfo"),
+                           InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
+                           InstanceMethod<&Addon::loadModel>("loadModel"),
+                           InstanceValue("NativeModel", modelClass),
+                       });
+}
+
+Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    const BuildInfo build = buildInfo();
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("torch", build.torchVersion);
+    result.Set("cudaBuild", build.cudaBuild);
+    result.Set("cudaAvailable", build.cudaAvailable);
+    result.Set("cudaDeviceCount", build.cudaDeviceCount);
+    result.Set("numThreads", build.numThreads);
+    result.Set("napiVersion", NAPI_VERSION);
+    return result;
+  });
+}
+
+Napi::Value Addon::setNumThreads(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    const int threads = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+    if (threads < 1) throw Error(code::kInvalidArgument, "setNumThreads(n): n must be a positive integer");
+    at::set_num_threads(threads);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Addon::loadModel(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kModelLoad, [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw Error(code::kInvalidArgument, "loadModel(path): path must be a string");
+    const std::string path = info[0].As<Napi::String>();
+    const std::string deviceSpec = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "cpu";
+    const c10::Device device = resolveDevice(deviceSpec);
+    return Job<std::shared_ptr<TorchModel>>::start(
+        info.Env(), code::kModelLoad, [path, device]() { return TorchModel::load(path, device); },
+        [](Napi::Env env, std::shared_ptr<TorchModel>& model) -> Napi::Value { return ModelWrap::wrap(env, std::move(model)); });
+  });
+}
+
+}  // namespace vbp::js
+
+using VbpAddon = vbp::js::Addon;
+NODE_API_ADDON(VbpAddon)

@@ -1,0 +1,95 @@
+#include "bindings/js_mlp.h"
+
+#include "core/errors.h"
+
+namespace vbp::js {
+namespace {
+
+std::string stringField(const Napi::Object& object, const char* name, const std::string& what) {
+  const Napi::Value value = object.Get(name);
+  if (!value.IsString()) throw Error(code::kPlan, what + "." + name + " must be a string");
+  return value.As<Napi::String>();
+}
+
+template <typename T>
+std::vector<T> numbersFromJs(const Napi::Value& value, const std::string& what) {
+  std::vector<T> result;
+  if (value.IsTypedArray()) {
+    const Napi::TypedArray typed = value.As<Napi::TypedArray>();
+    if (typed.TypedArrayType() == napi_int32_array) {
+      const auto array = value.As<Napi::Int32Array>();
+      result.assign(array.Data(), array.Data() + array.ElementLength());
+      return result;
+    }
+    if (typed.TypedArrayType() == napi_float64_array) {
+      const auto array = value.As<Napi::Float64Array>();
+      result.assign(array.Data(), array.Data() + array.ElementLength());
+      return result;
+    }
+  }
+  if (!value.IsArray()) throw Error(code::kPlan, what + " must be an array of numbers");
+  const Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    if (!item.IsNumber()) throw Error(code::kPlan, what + "[" + std::to_string(i) + "] is not a number");
+    result.push_back(static_cast<T>(item.As<Napi::Number>().DoubleValue()));
+  }
+  return result;
+}
+
+}  // namespace
+
+Napi::Array mlpsToJs(Napi::Env env, const std::vector<MlpBlock>& mlps) {
+  Napi::Array array = Napi::Array::New(env, mlps.size());
+  for (size_t i = 0; i < mlps.size(); ++i) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("owner", mlps[i].owner);
+    item.Set("fc1", mlps[i].fc1);
+    item.Set("fc2", mlps[i].fc2);
+    item.Set("inFeatures", static_cast<double>(mlps[i].inFeatures));
+    item.Set("hidden", static_cast<double>(mlps[i].hidden));
+    item.Set("outFeatures", static_cast<double>(mlps[i].outFeatures));
+    item.Set("activation", mlps[i].activation);
+    array.Set(static_cast<uint32_t>(i), item);
+  }
+  return array;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> mlpPairsFromJs(const Napi::Value& value) {
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  if (!value.IsArray()) throw Error(code::kMlpSpec, "mlps must be an array of { fc1, fc2 }");
+  std::vector<std::pair<std::string, std::string>> pairs;
+  const Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const Napi::Value item = array.Get(i);
+    const std::string what = "mlps[" + std::to_string(i) + "]";
+    if (!item.IsObject()) throw Error(code::kMlpSpec, what + " must be an object { fc1, fc2 }");
+    const Napi::Object object = item.As<Napi::Object>();
+    if (!object.Get("fc1").IsString() || !object.Get("fc2").IsString()) {
+      throw Error(code::kMlpSpec, what + " must have string fields fc1 and fc2 (dotted submodule paths)");
+    }
+    pairs.emplace_back(object.Get("fc1").As<Napi::String>(), object.Get("fc2").As<Napi::String>());
+  }
+  return pairs;
+}
+
+std::vector<LayerCut> cutsFromJs(const Napi::Value& value) {
+  if (!value.IsArray()) throw Error(code::kPlan, "the plan's layers must be an array");
+  std::vector<LayerCut> cuts;
+  const Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const std::string what = "layers[" + std::to_string(i) + "]";
+    if (!array.Get(i).IsObject()) throw Error(code::kPlan, what + " must be an object");
+    const Napi::Object object = array.Get(i).As<Napi::Object>();
+    LayerCut cut;
+    cut.fc1 = stringField(object, "fc1", what);
+    cut.fc2 = stringField(object, "fc2", what);
+    cut.keep = numbersFromJs<int64_t>(object.Get("keep"), what + ".keep");
+    const Napi::Value means = object.Get("prunedMeans");
+    if (!means.IsUndefined() && !means.IsNull()) cut.prunedMeans = numbersFromJs<double>(means, what + ".prunedMeans");
+    cuts.push_back(std::move(cut));
+  }
+  return cuts;
+}
+
+}  // namespace vbp::js

@@ -1,0 +1,24 @@
+// Conversion of MLP block descriptions and pruning cuts between JS and the core.
+#pragma once
+
+#include <napi.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/mlp_finder.h"
+#include "core/prune.h"
+
+namespace vbp::js {
+
+Napi::Array mlpsToJs(Napi::Env env, const std::vector<MlpBlock>& mlps);
+
+// undefined/null -> nullopt (discover by structure); an array of { fc1, fc2 } -> those pairs.
+std::optional<std::vector<std::pair<std::string, std::string>>> mlpPairsFromJs(const Napi::Value& value);
+
+// [{ fc1, fc2, keep: Int32Array|number[], prunedMeans?: Float64Array|number[] }] -> cuts.
+std::vector<LayerCut> cutsFromJs(const Napi::Value& value);
+
+}  // namespace vbp::js

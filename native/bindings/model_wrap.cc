@@ -1,0 +1,235 @@
+#include "bindings/model_wrap.h"
+
+#include "bindings/addon.h"
+#include "bindings/async_job.h"
+#include "bindings/js_mlp.h"
+#include "bindings/js_values.h"
+#include "bindings/session_wrap.h"
+#include "core/device.h"
+#include "core/macs.h"
+#include "core/prune.h"
+#include "core/tap.h"
+
+namespace vbp::js {
+
+Napi::Function ModelWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeModel",
+                     {
+                         InstanceMethod<&ModelWrap::forward>("forward"),
+                         InstanceMethod<&ModelWrap::clone>("clone"),
+                         InstanceMethod<&ModelWrap::save>("save"),
+                         InstanceMethod<&ModelWrap::submodules>("submodules"),
+                         InstanceMethod<&ModelWrap::parameters>("parameters"),
+                         InstanceMethod<&ModelWrap::device>("device"),
+                         InstanceMethod<&ModelWrap::dispose>("dispose"),
+                         InstanceMethod<&ModelWrap::mlps>("mlps"),
+                         InstanceMethod<&ModelWrap::createStatsSession>("createStatsSession"),
+                         InstanceMethod<&ModelWrap::neuronNorms>("neuronNorms"),
+                         InstanceMethod<&ModelWrap::prune>("prune"),
+                         InstanceMethod<&ModelWrap::countMacs>("countMacs"),
+                     });
+}
+
+Napi::Object ModelWrap::wrap(Napi::Env env, std::shared_ptr<TorchModel> model) {
+  auto* holder = new std::shared_ptr<TorchModel>(std::move(model));
+  auto external = Napi::External<std::shared_ptr<TorchModel>>::New(
+      env, holder, [](Napi::Env, std::shared_ptr<TorchModel>* p) { delete p; });
+  return env.GetInstanceData<Addon>()->modelConstructor.New({external});
+}
+
+std::shared_ptr<TorchModel> ModelWrap::unwrap(const Napi::Value& value) {
+  const Napi::Env env = value.Env();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<Addon>()->modelConstructor.Value())) {
+    throw Error(code::kInvalidArgument, "expected a model returned by loadModel()");
+  }
+  return Unwrap(value.As<Napi::Object>())->live(env);
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info), env_(info.Env()) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "models are created by loadModel(), not with new");
+  }
+  model_ = *info[0].As<Napi::External<std::shared_ptr<TorchModel>>>().Data();
+  reportedBytes_ = model_->nativeBytes();
+  Napi::MemoryManagement::AdjustExternalMemory(env_, reportedBytes_);
+}
+
+ModelWrap::~ModelWrap() { release(env_); }
+
+void ModelWrap::release(Napi::Env env) {
+  if (reportedBytes_ != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -reportedBytes_);
+    reportedBytes_ = 0;
+  }
+  model_.reset();
+}
+
+std::shared_ptr<TorchModel> ModelWrap::live(Napi::Env env) const {
+  if (!model_) throw Error(code::kDisposed, "this model has been disposed");
+  return model_;
+}
+
+Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kForward, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    auto inputs = inputsFromJs(info[0]);
+    return Job<c10::IValue>::start(
+        info.Env(), code::kForward,
+        [model, inputs = std::move(inputs)]() mutable { return model->forward(std::move(inputs)); },
+        [](Napi::Env env, c10::IValue& output) { return valueToJs(env, output); });
+  });
+}
+
+Napi::Value ModelWrap::clone(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    return Job<std::shared_ptr<TorchModel>>::start(
+        info.Env(), code::kInternal, [model]() { return model->clone(); },
+        [](Napi::Env env, std::shared_ptr<TorchModel>& copy) -> Napi::Value { return wrap(env, std::move(copy)); });
+  });
+}
+
+Napi::Value ModelWrap::save(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kModelSave, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    if (!info[0].IsString()) throw Error(code::kInvalidArgument, "save(path): path must be a string");
+    std::string path = info[0].As<Napi::String>();
+    return Job<bool>::start(
+        info.Env(), code::kModelSave, [model, path]() { model->save(path); return true; },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+Napi::Value ModelWrap::submodules(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    const auto items = live(info.Env())->submodules();
+    Napi::Array array = Napi::Array::New(info.Env(), items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      Napi::Object entry = Napi::Object::New(info.Env());
+      entry.Set("name", items[i].name);
+      entry.Set("type", items[i].typeName);
+      array.Set(static_cast<uint32_t>(i), entry);
+    }
+    return array;
+  });
+}
+
+Napi::Value ModelWrap::parameters(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    const auto items = live(info.Env())->parameters();
+    Napi::Array array = Napi::Array::New(info.Env(), items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      Napi::Object entry = Napi::Object::New(info.Env());
+      entry.Set("name", items[i].name);
+      entry.Set("shape", shapeToJs(info.Env(), items[i].shape));
+      entry.Set("numel", static_cast<double>(items[i].numel));
+      entry.Set("dtype", items[i].dtype);
+      array.Set(static_cast<uint32_t>(i), entry);
+    }
+    return array;
+  });
+}
+
+Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal,
+               [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env())->device())); });
+}
+
+Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {
+  release(info.Env());
+  return info.Env().Undefined();
+}
+
+namespace {
+
+using MlpPairs = std::optional<std::vector<std::pair<std::string, std::string>>>;
+
+// The blocks to work on: the user's pairs (checked against the model) or every block found by structure.
+std::vector<MlpBlock> blocksOf(const TorchModel& model, const MlpPairs& pairs, bool requireSome) {
+  std::vector<MlpBlock> blocks = pairs ? resolveMlps(model.module(), *pairs) : findMlps(model.module());
+  if (requireSome && blocks.empty()) {
+    throw Error(code::kNoMlp, pairs ? "the list of MLP blocks is empty"
+                                    : "no MLP block (Linear -> element-wise ops -> Linear) was found in this model; "
+                                      "pass the blocks explicitly with the mlps option if the model has some");
+  }
+  return blocks;
+}
+
+}  // namespace
+
+Napi::Value ModelWrap::mlps(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kMlpSpec, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    MlpPairs pairs = mlpPairsFromJs(info[0]);
+    return Job<std::vector<MlpBlock>>::start(
+        info.Env(), code::kMlpSpec, [model, pairs]() { return blocksOf(*model, pairs, false); },
+        [](Napi::Env env, std::vector<MlpBlock>& blocks) -> Napi::Value { return mlpsToJs(env, blocks); });
+  });
+}
+
+Napi::Value ModelWrap::createStatsSession(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kStats, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    MlpPairs pairs = mlpPairsFromJs(info[0]);
+    return Job<std::shared_ptr<StatsSession>>::start(
+        info.Env(), code::kStats,
+        [model, pairs]() { return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true)); },
+        [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value {
+          return SessionWrap::wrap(env, std::move(session));
+        });
+  });
+}
+
+Napi::Value ModelWrap::neuronNorms(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kMlpSpec, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    MlpPairs pairs = mlpPairsFromJs(info[0]);
+    return Job<std::vector<NeuronNorms>>::start(
+        info.Env(), code::kMlpSpec, [model, pairs]() { return vbp::neuronNorms(*model, blocksOf(*model, pairs, true)); },
+        [](Napi::Env env, std::vector<NeuronNorms>& norms) -> Napi::Value {
+          Napi::Array array = Napi::Array::New(env, norms.size());
+          for (size_t i = 0; i < norms.size(); ++i) {
+            Napi::Object item = Napi::Object::New(env);
+            item.Set("fc1RowSq", tensorToJs(env, norms[i].fc1RowSq).As<Napi::Object>().Get("data"));
+            item.Set("fc2ColSq", tensorToJs(env, norms[i].fc2ColSq).As<Napi::Object>().Get("data"));
+            array.Set(static_cast<uint32_t>(i), item);
+          }
+          return array;
+        });
+  });
+}
+
+Napi::Value ModelWrap::prune(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kPrune, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    std::vector<LayerCut> cuts = cutsFromJs(info[0]);
+    const std::string mode = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "mean";
+    if (mode != "mean" && mode != "none") {
+      throw Error(code::kInvalidArgument, "compensation must be 'mean' or 'none', got '" + mode + "'");
+    }
+    const Compensation compensation = mode == "mean" ? Compensation::Mean : Compensation::None;
+    return Job<std::shared_ptr<TorchModel>>::start(
+        info.Env(), code::kPrune,
+        [model, cuts = std::move(cuts), compensation]() { return pruneModel(*model, cuts, compensation); },
+        [](Napi::Env env, std::shared_ptr<TorchModel>& pruned) -> Napi::Value { return wrap(env, std::move(pruned)); });
+  });
+}
+
+Napi::Value ModelWrap::countMacs(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kForward, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    auto inputs = inputsFromJs(info[0]);
+    return Job<MacCount>::start(
+        info.Env(), code::kForward, [model, inputs = std::move(inputs)]() mutable { return vbp::countMacs(*model, std::move(inputs)); },
+        [](Napi::Env env, MacCount& count) -> Napi::Value {
+          Napi::Object result = Napi::Object::New(env);
+          result.Set("total", count.total);
+          Napi::Object byKind = Napi::Object::New(env);
+          for (const auto& [kind, macs] : count.byKind) byKind.Set(kind, macs);
+          result.Set("byKind", byKind);
+          return result;
+        });
+  });
+}
+
+}  // namespace vbp::js

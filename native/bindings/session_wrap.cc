@@ -1,0 +1,87 @@
+#include "bindings/session_wrap.h"
+
+#include <cstring>
+
+#include "bindings/addon.h"
+#include "bindings/async_job.h"
+#include "bindings/js_mlp.h"
+#include "bindings/js_values.h"
+
+namespace vbp::js {
+
+Napi::Function SessionWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeStatsSession",
+                     {
+                         InstanceMethod<&SessionWrap::run>("run"),
+                         InstanceMethod<&SessionWrap::snapshot>("snapshot"),
+                         InstanceMethod<&SessionWrap::mlps>("mlps"),
+                         InstanceMethod<&SessionWrap::dispose>("dispose"),
+                     });
+}
+
+Napi::Object SessionWrap::wrap(Napi::Env env, std::shared_ptr<StatsSession> session) {
+  auto* holder = new std::shared_ptr<StatsSession>(std::move(session));
+  auto external = Napi::External<std::shared_ptr<StatsSession>>::New(
+      env, holder, [](Napi::Env, std::shared_ptr<StatsSession>* p) { delete p; });
+  return env.GetInstanceData<Addon>()->sessionConstructor.New({external});
+}
+
+SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "statistics sessions are created by gatherStats()");
+  }
+  session_ = *info[0].As<Napi::External<std::shared_ptr<StatsSession>>>().Data();
+}
+
+std::shared_ptr<StatsSession> SessionWrap::live() const {
+  if (!session_) throw Error(code::kDisposed, "this statistics session has been disposed");
+  return session_;
+}
+
+Napi::Value SessionWrap::run(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kForward, [&]() -> Napi::Value {
+    auto session = live();
+    auto inputs = inputsFromJs(info[0]);
+    return Job<bool>::start(
+        info.Env(), code::kForward,
+        [session, inputs = std::move(inputs)]() mutable { session->run(std::move(inputs)); return true; },
+        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+Napi::Value SessionWrap::snapshot(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kStats, [&]() -> Napi::Value {
+    auto session = live();
+    return Job<std::vector<StatsSnapshot>>::start(
+        info.Env(), code::kStats, [session]() { return session->snapshot(); },
+        [](Napi::Env env, std::vector<StatsSnapshot>& layers) -> Napi::Value {
+          Napi::Array array = Napi::Array::New(env, layers.size());
+          for (size_t i = 0; i < layers.size(); ++i) {
+            const StatsSnapshot& s = layers[i];
+            Napi::Object item = Napi::Object::New(env);
+            item.Set("count", static_cast<double>(s.count));
+            item.Set("items", static_cast<double>(s.items));
+            item.Set("nonFinite", static_cast<double>(s.nonFinite));
+            auto mean = Napi::Float64Array::New(env, static_cast<size_t>(s.mean.numel()));
+            auto m2 = Napi::Float64Array::New(env, static_cast<size_t>(s.m2.numel()));
+            std::memcpy(mean.Data(), s.mean.data_ptr<double>(), mean.ByteLength());
+            std::memcpy(m2.Data(), s.m2.data_ptr<double>(), m2.ByteLength());
+            item.Set("mean", mean);
+            item.Set("m2", m2);
+            array.Set(static_cast<uint32_t>(i), item);
+          }
+          return array;
+        });
+  });
+}
+
+Napi::Value SessionWrap::mlps(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value { return mlpsToJs(info.Env(), live()->mlps()); });
+}
+
+Napi::Value SessionWrap::dispose(const Napi::CallbackInfo& info) {
+  session_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace vbp::js

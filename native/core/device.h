@@ -1,0 +1,25 @@
+// Device strings ('cpu', 'cuda', 'cuda:N') and what this LibTorch build can run on.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace vbp {
+
+struct BuildInfo {
+  std::string torchVersion;  // of the headers the addon was compiled with
+  bool cudaBuild;            // whether CUDA kernels are linked in
+  bool cudaAvailable;        // whether a usable GPU is present
+  int cudaDeviceCount;
+  int numThreads;            // intra-op threads
+};
+
+BuildInfo buildInfo();
+
+// Parses and checks a device string; throws vbp::Error(DEVICE) with what to do instead.
+c10::Device resolveDevice(const std::string& spec);
+
+std::string deviceName(const c10::Device& device);
+
+}  // namespace vbp

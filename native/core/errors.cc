@@ -1,0 +1,75 @@
+#include "core/errors.h"
+
+#include <c10/util/Exception.h>
+
+#include <array>
+
+namespace vbp {
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto begin = s.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  const auto end = s.find_last_not_of(" \t\r\n");
+  return s.substr(begin, end - begin + 1);
+}
+
+// LibTorch appends "Exception raised from f at file:line (most recent call first):" and a C++ stack to
+// some messages even without backtraces; nothing after it helps a JS user.
+std::string dropCppContext(std::string s) {
+  for (const char* marker : {"Exception raised from ", "\nframe #0"}) {
+    const auto at = s.find(marker);
+    if (at != std::string::npos) s.erase(at);
+  }
+  return trim(s);
+}
+
+}  // namespace
+
+ErrorInfo describeTorchMessage(const std::string& what, const char* code) {
+  ErrorInfo info{code, dropCppContext(what), ""};
+  // Interpreter failures read "The following operation failed in the TorchScript interpreter. Traceback ...
+  // RuntimeError: <message>": the message is the last "...Error: " part, the rest is the script traceback.
+  static const std::string kInterpreter = "The following operation failed in the TorchScript interpreter";
+  if (info.message.find(kInterpreter) != std::string::npos) {
+    const auto at = info.message.rfind("Error: ");
+    if (at != std::string::npos) {
+      info.detail = trim(info.message.substr(0, at));
+      info.message = trim(info.message.substr(at + 7));
+    }
+  }
+  return info;
+}
+
+ErrorInfo describeCurrentException(const char* fallbackCode) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return ErrorInfo{e.code(), e.what(), ""};
+  } catch (const c10::Error& e) {
+    return describeTorchMessage(e.what_without_backtrace(), fallbackCode);
+  } catch (const std::exception& e) {
+    return describeTorchMessage(e.what(), fallbackCode);
+  } catch (...) {
+    return ErrorInfo{code::kInternal, "unknown native exception", ""};
+  }
+}
+
+const char* classifyForwardFailure(const std::string& message) {
+  // Fragments of LibTorch's messages for tensors whose rank or sizes do not fit the model.
+  static const std::array<const char*, 14> kShape = {
+      "must match the size of tensor", "shapes cannot be multiplied", "is invalid for input of size",
+      "Expected 3D (unbatched) or 4D (batched) input", "Expected 4-dimensional input",
+      "Expected 2D (unbatched) or 3D (batched) input", "size mismatch", "Dimension out of range",
+      "Calculated padded input size", "Kernel size can't be greater than actual input size",
+      "expected input with shape", "Sizes of tensors must match", "dimension", "shape"};
+  static const std::array<const char*, 5> kDtype = {"expected scalar type", "Input type (", "should be the same",
+                                                     "dtype", "not implemented for '"};
+  for (const char* fragment : kDtype)
+    if (message.find(fragment) != std::string::npos) return code::kInputDtype;
+  for (const char* fragment : kShape)
+    if (message.find(fragment) != std::string::npos) return code::kInputShape;
+  return code::kForward;
+}
+
+}  // namespace vbp

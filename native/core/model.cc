@@ -1,0 +1,157 @@
+#include "core/model.h"
+
+#include <torch/serialize.h>
+
+#include <fstream>
+
+#include "core/errors.h"
+
+namespace vbp {
+namespace {
+
+bool fileReadable(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return in.good();
+}
+
+template <typename Fn>
+c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
+  if (value.isTensor()) return fn(value.toTensor());
+  if (value.isTuple()) {
+    std::vector<c10::IValue> items;
+    for (const auto& item : value.toTupleRef().elements()) items.push_back(mapTensors(item, fn));
+    return c10::ivalue::Tuple::create(std::move(items));
+  }
+  if (value.isList()) {
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (const auto& item : value.toListRef()) list.push_back(mapTensors(item, fn));
+    return list;
+  }
+  if (value.isGenericDict()) {
+    auto dict = c10::impl::GenericDict(value.toGenericDict().keyType(), c10::AnyType::get());
+    for (const auto& entry : value.toGenericDict()) dict.insert(entry.key(), mapTensors(entry.value(), fn));
+    return dict;
+  }
+  return value;
+}
+
+}  // namespace
+
+TorchModel::TorchModel(torch::jit::Module module, c10::Device device)
+    : module_(std::move(module)), device_(device) {}
+
+std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10::Device& device) {
+  if (!fileReadable(path)) {
+    throw Error(code::kModelNotFound, "cannot read model file '" + path + "': no such file or not readable");
+  }
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, device);
+  } catch (const c10::Error& e) {
+    const ErrorInfo info = describeTorchMessage(e.what_without_backtrace(), code::kModelLoad);
+    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model (" + info.message +
+                                      "); save models with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x))");
+  } catch (const std::exception& e) {
+    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + e.what());
+  }
+  if (!module.find_method("forward")) {
+    throw Error(code::kModelLoad, "'" + path + "' holds a TorchScript module without a forward method");
+  }
+  module.eval();
+  return std::make_shared<TorchModel>(std::move(module), device);
+}
+
+c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) {
+  c10::InferenceMode inferenceMode;
+  return valueToHost(run(std::move(inputs)));
+}
+
+c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
+  c10::InferenceMode inferenceMode;
+  for (auto& input : inputs) input = valueToDevice(input, device_);
+  c10::IValue output;
+  try {
+    output = module_.forward(std::move(inputs));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string what = [&] {
+      if (auto* c10Error = dynamic_cast<const c10::Error*>(&e)) return std::string(c10Error->what_without_backtrace());
+      return std::string(e.what());
+    }();
+    const ErrorInfo info = describeTorchMessage(what, code::kForward);
+    throw Error(classifyForwardFailure(info.message), "forward failed: " + info.message);
+  }
+  return output;
+}
+
+std::shared_ptr<TorchModel> TorchModel::clone() const {
+  torch::NoGradGuard noGrad;
+  return std::make_shared<TorchModel>(module_.clone(), device_);
+}
+
+void TorchModel::save(const std::string& path) const {
+  try {
+    module_.save(path);
+  } catch (const std::exception& e) {
+    const ErrorInfo info = describeCurrentException(code::kModelSave);
+    throw Error(code::kModelSave, "cannot save model to '" + path + "': " + info.message);
+  }
+}
+
+std::vector<SubmoduleInfo> TorchModel::submodules() const {
+  std::vector<SubmoduleInfo> result;
+  for (const auto& item : module_.named_modules()) {
+    result.push_back({item.name, readableTypeName(item.value.type())});
+  }
+  return result;
+}
+
+std::vector<ParameterInfo> TorchModel::parameters() const {
+  std::vector<ParameterInfo> result;
+  for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
+    const auto& t = item.value;
+    result.push_back({item.name, t.sizes().vec(), t.numel(), std::string(c10::toString(t.scalar_type()))});
+  }
+  return result;
+}
+
+int64_t TorchModel::parameterCount() const {
+  int64_t count = 0;
+  for (const auto& item : module_.named_parameters(true)) count += item.value.numel();
+  return count;
+}
+
+int64_t TorchModel::nativeBytes() const {
+  int64_t bytes = 0;
+  for (const auto& item : module_.named_parameters(true)) bytes += item.value.nbytes();
+  for (const auto& item : module_.named_buffers(true)) bytes += item.value.nbytes();
+  return bytes;
+}
+
+std::string readableTypeName(const c10::ClassTypePtr& type) {
+  if (!type->name()) return type->str();
+  std::string name = type->name()->qualifiedName();
+  for (const std::string prefix : {"__torch__."}) {
+    if (name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
+  }
+  for (auto at = name.find("___torch_mangle_"); at != std::string::npos; at = name.find("___torch_mangle_")) {
+    const auto dot = name.find('.', at);
+    name.erase(at, dot == std::string::npos ? std::string::npos : dot - at + 1);
+  }
+  return name;
+}
+
+c10::IValue valueToDevice(const c10::IValue& value, const c10::Device& device) {
+  return mapTensors(value, [&](const at::Tensor& t) -> c10::IValue { return t.to(device); });
+}
+
+c10::IValue valueToHost(const c10::IValue& value) {
+  return mapTensors(value, [](const at::Tensor& t) -> c10::IValue {
+    at::Tensor host = t.to(c10::kCPU).contiguous();
+    if (host.scalar_type() == at::kHalf || host.scalar_type() == at::kBFloat16) host = host.to(at::kFloat);
+    return host;
+  });
+}
+
+}  // namespace vbp

@@ -1,0 +1,64 @@
+// A TorchScript module on one device: load, forward, clone, save and introspection. No Node.js here.
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vbp {
+
+struct SubmoduleInfo {
+  std::string name;      // dotted path from the root ('' for the root itself)
+  std::string typeName;  // qualified class name without TorchScript's mangling, e.g. torch.nn.modules.linear.Linear
+};
+
+struct ParameterInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t numel;
+  std::string dtype;
+};
+
+// Use of one instance must be serialised by the caller (the JS facade queues calls per model); distinct
+// instances can be used from different threads at once.
+class TorchModel {
+ public:
+  TorchModel(torch::jit::Module module, c10::Device device);
+
+  static std::shared_ptr<TorchModel> load(const std::string& path, const c10::Device& device);
+
+  // Runs forward under InferenceMode on the model's device; the result stays where the model put it.
+  c10::IValue run(std::vector<c10::IValue> inputs);
+  // run(), with the result copied to CPU, contiguous tensors (ready to cross to JS).
+  c10::IValue forward(std::vector<c10::IValue> inputs);
+
+  std::shared_ptr<TorchModel> clone() const;
+  void save(const std::string& path) const;
+
+  std::vector<SubmoduleInfo> submodules() const;
+  std::vector<ParameterInfo> parameters() const;
+  int64_t parameterCount() const;
+  // Bytes held by parameters and buffers, reported to V8 so that the GC sees native memory.
+  int64_t nativeBytes() const;
+
+  torch::jit::Module& module() { return module_; }
+  const torch::jit::Module& module() const { return module_; }
+  const c10::Device& device() const { return device_; }
+
+ private:
+  torch::jit::Module module_;
+  c10::Device device_;
+};
+
+// TorchScript class names carry '__torch__.' and '___torch_mangle_N.' parts; this strips them.
+std::string readableTypeName(const c10::ClassTypePtr& type);
+
+// Moves every tensor in a (nested) value to `device`.
+c10::IValue valueToDevice(const c10::IValue& value, const c10::Device& device);
+
+// Copies every tensor in a (nested) value to contiguous CPU memory, half precision widened to float.
+c10::IValue valueToHost(const c10::IValue& value);
+
+}  // namespace vbp

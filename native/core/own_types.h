@@ -1,0 +1,17 @@
+// TorchScript gives all instances of a scripted class one shared ClassType, with one graph per method.
+// Pruning changes per-instance metadata (in_features/out_features constants, a new fc2 bias) and the
+// statistics tap is inserted per instance, so both work on a copy in which every module instance has a
+// ClassType and method graphs of its own (what tracing produces anyway).
+#pragma once
+
+#include <torch/script.h>
+
+namespace vbp {
+
+enum class TensorCopy { Share, Deep };
+
+// A copy of `module` with a fresh ClassType per module instance. Tensors are shared with the source
+// (TensorCopy::Share, cheap: for instrumented copies that never change weights) or deep-copied.
+torch::jit::Module cloneWithOwnTypes(const torch::jit::Module& module, TensorCopy tensors);
+
+}  // namespace vbp

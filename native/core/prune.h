@@ -1,0 +1,34 @@
+// Structured pruning of MLP hidden neurons: slice fc1's rows and fc2's columns, optionally folding the
+// removed neurons' means into fc2's bias (VBP's mean-shift compensation).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/mlp_finder.h"
+#include "core/model.h"
+
+namespace vbp {
+
+struct LayerCut {
+  std::string fc1;
+  std::string fc2;
+  std::vector<int64_t> keep;        // neurons kept: ascending, unique, at least one
+  std::vector<double> prunedMeans;  // calibration means of the removed neurons, ascending index order
+};
+
+enum class Compensation { None, Mean };
+
+// A new, smaller model; `source` is not modified. With Compensation::Mean,
+// fc2.bias += W2[:, P] @ mean[P], computed in float64 (a bias is created where fc2 has none).
+std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vector<LayerCut>& cuts, Compensation compensation);
+
+// Squared L2 norms per hidden neuron, in float64 on the CPU: fc1's row plus its bias entry, and fc2's column.
+struct NeuronNorms {
+  at::Tensor fc1RowSq;
+  at::Tensor fc2ColSq;
+};
+std::vector<NeuronNorms> neuronNorms(const TorchModel& model, const std::vector<MlpBlock>& mlps);
+
+}  // namespace vbp

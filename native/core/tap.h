@@ -1,0 +1,38 @@
+// The statistics tap: an identity operator `vbp::tap(x, id)` that feeds x into the RunningStats registered
+// under `id`, inserted at the input of each fc2 in an instrumented copy of the model.
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/mlp_finder.h"
+#include "core/model.h"
+#include "core/running_stats.h"
+
+namespace vbp {
+
+// One calibration run: a private, instrumented copy of the model (the user's model is never touched)
+// and one RunningStats per MLP block.
+class StatsSession {
+ public:
+  StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps);
+  ~StatsSession();
+  StatsSession(const StatsSession&) = delete;
+  StatsSession& operator=(const StatsSession&) = delete;
+
+  // Runs one calibration batch through the instrumented model.
+  void run(std::vector<c10::IValue> inputs);
+
+  std::vector<StatsSnapshot> snapshot() const;
+  const std::vector<MlpBlock>& mlps() const { return mlps_; }
+
+ private:
+  std::vector<MlpBlock> mlps_;
+  std::vector<int64_t> ids_;
+  std::vector<std::shared_ptr<RunningStats>> stats_;
+  std::unique_ptr<TorchModel> instrumented_;
+};
+
+}  // namespace vbp

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""Independent eager-PyTorch reference implementation of Variance-Based Pruning.
+
+The Node/LibTorch implementation follows exactly these conventions; tests
+compare its statistics, plans and pruned outputs with the files written here.
+
+Conventions
+-----------
+* MLP blocks are (fc1 path, fc2 path) pairs, ordered by the position of fc1 in
+  ``model.named_modules()``.
+* Statistics are taken on the input of fc2 (post-activation), captured with a
+  forward pre-hook and reshaped to ``[-1, H]`` (every token of every image is a
+  sample). All samples are kept in float64; count n, mean and the POPULATION
+  variance (divide by n) are computed in two passes. Calibration: ``calib.npy``
+  in order, batches of 16, eval mode, no_grad.
+* Scores (float64): 'variance' = var_j; 'magnitude' =
+  ||W1[j,:]||^2 + b1[j]^2 + ||W2[:,j]||^2; 'wifv' = var_j * ||W2[:,j]||^2.
+* Global scope: all neurons sorted ascending by (score, mlp index, neuron
+  index); k = floor(ratio * total); walk the list and prune each neuron unless
+  it is the last remaining one of its layer, until k are pruned.
+  Per-layer scope: k_l = floor(ratio * H_l) lowest of each layer, same order,
+  at least one neuron kept.
+* Pruning: with 'mean' compensation, fc2.bias <- fc2.bias + W2[:, P] @ mean[P]
+  in float64, cast to float32 (a zero bias is created if fc2 has none); layers
+  with nothing pruned are left untouched. Then rows K of fc1.weight/fc1.bias
+  and columns K of fc2.weight are kept (K ascending). 'none' only slices.
+
+CLI: ``vbp_reference.py --fixtures DIR --out DIR2`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Single-threaded BLAS/OpenMP for reproducible numbers; must precede the imports.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import copy
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import models  # noqa: E402  (path set up above)
+
+torch.set_num_threads(1)
+
+CALIB_BATCH = 16
+CRITERIA = ("variance", "magnitude", "wifv")
+COMPENSATIONS = ("mean", "none")
+
+MlpPair = Tuple[str, str]
+Plan = List[List[int]]  # per MLP (in MLP order): sorted pruned neuron indices
+
+
+# ---------------------------------------------------------------------------
+# MLP blocks
+# ---------------------------------------------------------------------------
+
+
+def order_mlps(model: nn.Module, pairs: Iterable[MlpPair]) -> List[MlpPair]:
+    """Sort (fc1, fc2) pairs by the position of fc1 in ``named_modules()``."""
+    position = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    return sorted(pairs, key=lambda pair: position[pair[0]])
+
+
+def _parent_and_name(model: nn.Module, path: str) -> Tuple[nn.Module, str]:
+    parent_path, _, name = path.rpartition(".")
+    parent = models.get_submodule(model, parent_path) if parent_path else model
+    return parent, name
+
+
+def _linear(model: nn.Module, path: str) -> nn.Linear:
+    module = models.get_submodule(model, path)
+    if not isinstance(module, nn.Linear):
+        raise TypeError(f"{path} is {type(module).__name__}, expected nn.Linear")
+    return module
+
+
+# ---------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class MlpStats:
+    fc1: str
+    fc2: str
+    hidden: int
+    count: int
+    mean: np.ndarray  # float64 [H]
+    var: np.ndarray  # float64 [H], population variance
+
+    def to_json(self) -> Dict[str, object]:
+        return {
+            "fc1": self.fc1,
+            "fc2": self.fc2,
+            "hidden": self.hidden,
+            "count": self.count,
+            "mean": [float(v) for v in self.mean],
+            "var": [float(v) for v in self.var],
+        }
+
+
+def batches_of(images: np.ndarray, batch_size: int = CALIB_BATCH) -> List[torch.Tensor]:
+    """Split calibration images, in order, into consecutive batches."""
+    return [torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+
+
+@torch.no_grad()
+def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor]) -> List[MlpStats]:
+    """Per-neuron count/mean/population variance of every fc2 input."""
+    model.eval()
+    samples: List[List[torch.Tensor]] = [[] for _ in mlps]
+    handles = []
+    for i, (_, fc2_path) in enumerate(mlps):
+        hidden = _linear(model, fc2_path).in_features
+
+        def pre_hook(module: nn.Module, inputs: Tuple[torch.Tensor, ...], i: int = i, hidden: int = hidden) -> None:
+            samples[i].append(inputs[0].detach().reshape(-1, hidden).to(torch.float64))
+
+        handles.append(_linear(model, fc2_path).register_forward_pre_hook(pre_hook))
+    try:
+        for batch in batches:
+            model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    stats = []
+    for (fc1_path, fc2_path), chunks in zip(mlps, samples):
+        x = torch.cat(chunks, dim=0)
+        n = x.shape[0]
+        mean = x.sum(dim=0) / n  # pass 1
+        var = ((x - mean) ** 2).sum(dim=0) / n  # pass 2
+        stats.append(MlpStats(fc1_path, fc2_path, x.shape[1], n, mean.numpy(), var.numpy()))
+    return stats
+
+
+def merge_statistics(a: MlpStats, b: MlpStats) -> MlpStats:
+    """Chan's parallel merge of two disjoint sample sets (for shard tests)."""
+    if (a.fc1, a.fc2, a.hidden) != (b.fc1, b.fc2, b.hidden):
+        raise ValueError("statistics of different MLP blocks")
+    n = a.count + b.count
+    delta = b.mean - a.mean
+    mean = a.mean + delta * (b.count / n)
+    m2 = a.var * a.count + b.var * b.count + delta**2 * (a.count * b.count / n)
+    return MlpStats(a.fc1, a.fc2, a.hidden, n, mean, m2 / n)
+
+
+def stats_to_json(stats: Sequence[MlpStats]) -> Dict[str, object]:
+    return {"mlps": [s.to_json() for s in stats]}
+
+
+def stats_from_json(obj: Dict[str, object]) -> List[MlpStats]:
+    return [
+        MlpStats(m["fc1"], m["fc2"], int(m["hidden"]), int(m["count"]), np.array(m["mean"]), np.array(m["var"]))
+        for m in obj["mlps"]  # type: ignore[union-attr]
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Scores and selection
+# ---------------------------------------------------------------------------
+
+
+def neuron_scores(model: nn.Module, stats: Sequence[MlpStats], criterion: str) -> List[np.ndarray]:
+    """Per-MLP float64 score vectors; low score = pruned first."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}")
+    scores = []
+    for s in stats:
+        fc1, fc2 = _linear(model, s.fc1), _linear(model, s.fc2)
+        w1 = fc1.weight.detach().double()
+        w2 = fc2.weight.detach().double()
+        w2_col_sq = (w2**2).sum(dim=0).numpy()  # ||W2[:, j]||^2
+        if criterion == "variance":
+            score = s.var.copy()
+        elif criterion == "wifv":
+            score = s.var * w2_col_sq
+        else:  # magnitude
+            b1_sq = (fc1.bias.detach().double() ** 2).numpy() if fc1.bias is not None else 0.0
+            score = (w1**2).sum(dim=1).numpy() + b1_sq + w2_col_sq
+        scores.append(np.asarray(score, dtype=np.float64))
+    return scores
+
+
+def select_global(scores: Sequence[np.ndarray], ratio: float) -> Plan:
+    """Lowest-scoring floor(ratio * total) neurons over all MLPs, >= 1 kept per layer."""
+    order = sorted((float(score[j]), layer, j) for layer, score in enumerate(scores) for j in range(len(score)))
+    k = math.floor(ratio * len(order))
+    remaining = [len(score) for score in scores]
+    plan: Plan = [[] for _ in scores]
+    pruned = 0
+    for _, layer, j in order:
+        if pruned == k:
+            break
+        if remaining[layer] == 1:
+            continue  # never remove the last neuron of a layer
+        plan[layer].append(j)
+        remaining[layer] -= 1
+        pruned += 1
+    return [sorted(p) for p in plan]
+
+
+def select_per_layer(scores: Sequence[np.ndarray], ratio: float) -> Plan:
+    """Lowest-scoring floor(ratio * H_l) neurons of each layer, >= 1 kept."""
+    plan: Plan = []
+    for score in scores:
+        hidden = len(score)
+        k = min(math.floor(ratio * hidden), hidden - 1)
+        order = sorted((float(score[j]), j) for j in range(hidden))
+        plan.append(sorted(j for _, j in order[:k]))
+    return plan
+
+
+def make_plan(
+    model: nn.Module, stats: Sequence[MlpStats], ratio: float, criterion: str = "variance", scope: str = "global"
+) -> Plan:
+    scores = neuron_scores(model, stats, criterion)
+    if scope == "global":
+        return select_global(scores, ratio)
+    if scope == "per_layer":
+        return select_per_layer(scores, ratio)
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def plan_to_json(stats: Sequence[MlpStats], plan: Plan, ratio: float, criterion: str) -> Dict[str, object]:
+    return {"ratio": ratio, "criterion": criterion, "pruned": {s.fc1: p for s, p in zip(stats, plan)}}
+
+
+def cut_margin(scores: Sequence[np.ndarray], plan: Plan) -> Optional[float]:
+    """Gap between the highest pruned and the lowest kept score (ranking robustness).
+
+    Neurons kept only because they were the last of their layer are ignored.
+    None when nothing was pruned or nothing comparable was kept.
+    """
+    pruned = [float(s[j]) for s, p in zip(scores, plan) for j in p]
+    kept = [float(s[j]) for s, p in zip(scores, plan) for j in set(range(len(s))) - set(p) if len(p) < len(s) - 1]
+    if not pruned or not kept:
+        return None
+    return min(kept) - max(pruned)
+
+
+# ---------------------------------------------------------------------------
+# Pruning
+# ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def prune_mlp(model: nn.Module, stats: MlpStats, pruned: Sequence[int], compensation: str = "mean") -> None:
+    """Physically remove hidden neurons ``pruned`` of one MLP block in place."""
+    if compensation not in COMPENSATIONS:
+        raise ValueError(f"unknown compensation {compensation!r}")
+    pruned = sorted(set(int(j) for j in pruned))
+    if not pruned:
+        return
+    fc1, fc2 = _linear(model, stats.fc1), _linear(model, stats.fc2)
+    hidden = fc1.out_features
+    keep = [j for j in range(hidden) if j not in set(pruned)]
+    if not keep:
+        raise ValueError(f"{stats.fc1}: cannot prune every neuron")
+    keep_idx = torch.tensor(keep, dtype=torch.long)
+
+    new_fc1 = nn.Linear(fc1.in_features, len(keep), bias=fc1.bias is not None)
+    new_fc1.weight.copy_(fc1.weight[keep_idx])
+    if fc1.bias is not None:
+        new_fc1.bias.copy_(fc1.bias[keep_idx])
+
+    bias: Optional[torch.Tensor] = fc2.bias.detach().clone() if fc2.bias is not None else None
+    if compensation == "mean":
+        w2_pruned = fc2.weight.detach().double()[:, pruned]  # [out, |P|]
+        mean_pruned = torch.from_numpy(np.asarray(stats.mean, dtype=np.float64)[pruned])
+        base = bias.double() if bias is not None else torch.zeros(fc2.out_features, dtype=torch.float64)
+        bias = (base + w2_pruned @ mean_pruned).to(torch.float32)
+    new_fc2 = nn.Linear(len(keep), fc2.out_features, bias=bias is not None)
+    new_fc2.weight.copy_(fc2.weight[:, keep_idx])
+    if bias is not None:
+        new_fc2.bias.copy_(bias)
+
+    for path, new in ((stats.fc1, new_fc1), (stats.fc2, new_fc2)):
+        parent, name = _parent_and_name(model, path)
+        setattr(parent, name, new)
+
+
+def prune_model(model: nn.Module, stats: Sequence[MlpStats], plan: Plan, compensation: str = "mean") -> nn.Module:
+    """A pruned deep copy of ``model`` (the original is left untouched)."""
+    pruned_model = copy.deepcopy(model).eval()
+    for s, p in zip(stats, plan):
+        prune_mlp(pruned_model, s, p, compensation)
+    return pruned_model
+
+
+# ---------------------------------------------------------------------------
+# Fixture models
+# ---------------------------------------------------------------------------
+
+
+def load_deit(fixtures: Path, state_file: str = "deit_eager.pth") -> Tuple[nn.Module, List[MlpPair]]:
+    model = models.build_deit_fixture()
+    model.load_state_dict(torch.load(fixtures / state_file))
+    depth = int(models.DEIT_FIXTURE_CONFIG["depth"])
+    return model.eval(), order_mlps(model, models.deit_mlp_pairs(depth))
+
+
+def load_deit_from_script(path: Path) -> Tuple[nn.Module, List[MlpPair]]:
+    """Eager DeiT carrying the weights of a scripted DeiT file (e.g. deit_constant.pt)."""
+    model = models.build_deit_fixture()
+    model.load_state_dict(torch.jit.load(str(path)).state_dict())
+    depth = int(models.DEIT_FIXTURE_CONFIG["depth"])
+    return model.eval(), order_mlps(model, models.deit_mlp_pairs(depth))
+
+
+def load_torchvision_vit(fixtures: Path) -> Tuple[nn.Module, List[MlpPair]]:
+    model = models.build_torchvision_vit()
+    model.load_state_dict(torch.load(fixtures / "vit_torchvision_eager.pth"))
+    layers = models.TV_VIT_CONFIG["num_layers"]
+    return model.eval(), order_mlps(model, models.tv_vit_mlp_pairs(layers))
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def _write_json(path: Path, obj: object) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f)
+        f.write("\n")
+
+
+def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((y - ref).norm() / ref.norm())
+
+
+@torch.no_grad()
+def run_cli(fixtures: Path, out: Path) -> Dict[str, object]:
+    out.mkdir(parents=True, exist_ok=True)
+    calib = np.load(fixtures / "calib.npy")
+    x_b4 = torch.from_numpy(np.load(fixtures / "input_b4.npy"))
+    summary: Dict[str, object] = {}
+
+    for name, loader in (("deit", load_deit), ("vit_torchvision", load_torchvision_vit)):
+        model, mlps = loader(fixtures)
+        stats = compute_statistics(model, mlps, batches_of(calib))
+        _write_json(out / f"{name}.stats.json", stats_to_json(stats))
+        y_ref = model(x_b4)
+        model_summary: Dict[str, object] = {}
+
+        for ratio in (0.3, 0.5):
+            plan = make_plan(model, stats, ratio, "variance", "global")
+            _write_json(out / f"{name}.r{ratio}.plan.json", plan_to_json(stats, plan, ratio, "variance"))
+            entry: Dict[str, object] = {
+                "pruned_per_layer": [len(p) for p in plan],
+                "cut_margin": cut_margin(neuron_scores(model, stats, "variance"), plan),
+            }
+            for compensation in COMPENSATIONS:
+                y = prune_model(model, stats, plan, compensation)(x_b4)
+                np.save(out / f"{name}.r{ratio}.{compensation}.out_b4.npy", y.numpy().astype(np.float32))
+                entry[f"rel_err_{compensation}"] = relative_error(y, y_ref)
+            model_summary[f"r{ratio}"] = entry
+
+        if name == "deit":
+            for criterion in ("magnitude", "wifv"):
+                plan = make_plan(model, stats, 0.5, criterion, "global")
+                _write_json(out / f"deit.r0.5.{criterion}.plan.json", plan_to_json(stats, plan, 0.5, criterion))
+                model_summary[f"r0.5.{criterion}.cut_margin"] = cut_margin(neuron_scores(model, stats, criterion), plan)
+            plan = make_plan(model, stats, 0.5, "variance", "per_layer")
+            _write_json(out / "deit.r0.5.perlayer.plan.json", plan_to_json(stats, plan, 0.5, "variance"))
+
+            # Shards: first and last 32 calibration images.
+            half = len(calib) // 2
+            shards = []
+            for i, part in enumerate((calib[:half], calib[half:])):
+                shard = compute_statistics(model, mlps, batches_of(part))
+                _write_json(out / f"deit.stats_shard{i}.json", stats_to_json(shard))
+                shards.append(shard)
+            merged = [merge_statistics(a, b) for a, b in zip(*shards)]
+            model_summary["shard_merge_max_abs_diff"] = max(
+                max(float(np.abs(m.mean - s.mean).max()), float(np.abs(m.var - s.var).max()))
+                for m, s in zip(merged, stats)
+            )
+        summary[name] = model_summary
+
+    # deit_constant: its constant neurons have variance 0; pruning them with the
+    # mean shift must leave the output unchanged.
+    constant_path = fixtures / "deit_constant.pt"
+    if constant_path.exists():
+        model, mlps = load_deit_from_script(constant_path)
+        with open(fixtures / "constant_neurons.json") as f:
+            constant = json.load(f)
+        stats = compute_statistics(model, mlps, batches_of(calib))
+        plan = [constant[fc1] for fc1, _ in mlps]
+        y_ref = model(x_b4)
+        summary["deit_constant"] = {
+            "max_var_of_constant_neurons": max(float(s.var[p].max()) for s, p in zip(stats, plan)),
+            **{
+                f"max_abs_diff_{c}": float((prune_model(model, stats, plan, c)(x_b4) - y_ref).abs().max())
+                for c in COMPENSATIONS
+            },
+        }
+
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fixtures", required=True, type=Path, help="directory written by make_fixtures.py")
+    parser.add_argument("--out", required=True, type=Path, help="output directory for reference results")
+    args = parser.parse_args(argv)
+    summary = run_cli(args.fixtures, args.out)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
