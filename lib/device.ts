@@ -1,6 +1,8 @@
 /** What the linked LibTorch can run on, and its thread settings. */
 import { callNativeSync } from './errors';
-import { native, nativePath } from './native';
+import fs from 'node:fs';
+import path from 'node:path';
+import { native, nativePath, packageRoot } from './native';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -19,8 +21,7 @@ export interface VersionInfo {
 
 export function versionInfo(): VersionInfo {
   const info = callNativeSync(() => native().versionInfo());
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { version } = require('../../package.json') as { version: string };
+  const { version } = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return {
     version,
     torch: info.torch,

@@ -45,9 +45,10 @@ export function isVbpError(error: unknown, code?: ErrorCode): error is VbpError 
 /** Converts an error thrown by the addon (an Error with a `code`) into a VbpError. */
 export function fromNative(error: unknown): VbpError {
   if (error instanceof VbpError) return error;
-  if (error instanceof Error) {
-    const { code, detail } = error as Error & { code?: string; detail?: string };
-    return new VbpError((code as ErrorCode) ?? 'INTERNAL', error.message, { cause: error, detail });
+  // Duck-typed: errors made by the addon belong to the main realm, not to a vm context (e.g. jest's).
+  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {
+    const { code, detail, message } = error as Error & { code?: string; detail?: string };
+    return new VbpError((code as ErrorCode) ?? 'INTERNAL', message, { cause: error, detail });
   }
   return new VbpError('INTERNAL', String(error));
 }

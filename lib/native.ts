@@ -7,6 +7,7 @@
  * prebuilds/<platform>-<arch>/. TORCH_VBP_PREBUILD=<dir> looks in another package folder instead, and
  * PREBUILDS_ONLY=1 skips local builds.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { VbpError } from './errors';
 import type { TypedArray } from './tensor';
@@ -70,7 +71,14 @@ export interface NativeBinding {
   loadModel(path: string, device: string): Promise<NativeModel>;
 }
 
-export const packageRoot = path.resolve(__dirname, '..', '..');
+/** The folder of torch-vbp's package.json (from lib/ when run from source, dist/lib/ when compiled). */
+export const packageRoot = ((): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'torch-vbp') return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+})();
 
 let binding: NativeBinding | undefined;
 

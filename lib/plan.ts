@@ -180,7 +180,9 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
       macs += macsPerNeuron[n.layer];
       params += paramsPerNeuron[n.layer];
     }
-    if (!reached(pruned, macs, params)) unreachable(target, stats);
+    // A ratio is met as far as keeping one neuron per block allows (totals.ratio says how far); a MAC or
+    // parameter budget that cannot be met is an error.
+    if (target.kind !== 'ratio' && !reached(pruned, macs, params)) unreachable(target, stats);
   } else {
     const countsAt = (ratio: number): number[] => layers.map((l) => Math.min(Math.floor(ratio * l.hidden), l.hidden - 1));
     let counts = countsAt(target.value);
@@ -250,7 +252,8 @@ function unreachable(target: { kind: string; value: number }, stats: Stats): nev
   const macsMax = stats.layers.reduce((s, l, i) => s + (l.hidden - 1) * stats.tokensPerItem(i) * (l.inFeatures + l.outFeatures), 0);
   const paramsMax = stats.layers.reduce((s, l) => s + (l.hidden - 1) * l.paramsPerNeuron, 0);
   const most = target.kind === 'macs' ? macsMax / stats.info.modelMacs : paramsMax / stats.info.modelParams;
-  planError(`cannot remove ${(target.value * 100).toFixed(1)} % of the model's ${target.kind} by pruning MLP neurons: at most ${(most * 100).toFixed(1)} % is possible`);
+  const what = target.kind === 'macs' ? 'MACs' : 'parameters';
+  planError(`cannot remove ${(target.value * 100).toFixed(1)} % of the model's ${what} by pruning MLP neurons: at most ${(most * 100).toFixed(1)} % is possible`);
 }
 
 function isIndexList(value: unknown, hidden: number): value is number[] {

@@ -49,7 +49,11 @@ export async function prune(model: Model, plan: Plan, options: PruneOptions = {}
   }
   validatePlan(plan);
   const specs = plan.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
-  checkSignature(plan.model, await model.signature(specs), 'the plan', 'PLAN');
+  const signature = await model.signature(specs).catch((error: VbpError) => {
+    if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
+    throw new VbpError('PLAN', `the plan belongs to another model: ${error.message}`, { cause: error });
+  });
+  checkSignature(plan.model, signature, 'the plan', 'PLAN');
 
   const cuts = plan.layers.map((l) => ({
     fc1: l.fc1,

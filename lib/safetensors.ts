@@ -14,11 +14,14 @@ export interface SafeTensor {
 
 const BYTES: Record<SafeDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4 };
 
+// By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
 function dtypeOf(data: SafeTensor['data']): SafeDType {
-  if (data instanceof Float64Array) return 'F64';
-  if (data instanceof Float32Array) return 'F32';
-  if (data instanceof BigInt64Array) return 'I64';
-  return 'I32';
+  const tag = Object.prototype.toString.call(data);
+  if (tag === '[object Float64Array]') return 'F64';
+  if (tag === '[object Float32Array]') return 'F32';
+  if (tag === '[object BigInt64Array]') return 'I64';
+  if (tag === '[object Int32Array]') return 'I32';
+  throw new VbpError('INTERNAL', `cannot store ${tag} in safetensors`);
 }
 
 export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | SafeTensor>, metadata: Record<string, string>): Buffer {

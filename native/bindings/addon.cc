@@ -1,12 +1,12 @@
 // Entry point of the addon: argument conversion and AsyncWorkers only; the work lives in native/core.
 #include "bindings/addon.h"
 
-#include <ATen/Parallel.h>
 
 #include "bindings/async_job.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
 #include "core/device.h"
+#include "core/threads.h"
 #include "core/model.h"
 
 namespace vbp::js {
@@ -41,7 +41,7 @@ Napi::Value Addon::setNumThreads(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
     const int threads = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
     if (threads < 1) throw Error(code::kInvalidArgument, "setNumThreads(n): n must be a positive integer");
-    at::set_num_threads(threads);
+    setThreadCount(threads);
     return info.Env().Undefined();
   });
 }

@@ -111,7 +111,7 @@ std::vector<ParameterInfo> TorchModel::parameters() const {
   std::vector<ParameterInfo> result;
   for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
     const auto& t = item.value;
-    result.push_back({item.name, t.sizes().vec(), t.numel(), std::string(c10::toString(t.scalar_type()))});
+    result.push_back({item.name, t.sizes().vec(), t.numel(), dtypeName(t.scalar_type())});
   }
   return result;
 }
@@ -127,6 +127,22 @@ int64_t TorchModel::nativeBytes() const {
   for (const auto& item : module_.named_parameters(true)) bytes += item.value.nbytes();
   for (const auto& item : module_.named_buffers(true)) bytes += item.value.nbytes();
   return bytes;
+}
+
+std::string dtypeName(c10::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kInt: return "int32";
+    case at::kLong: return "int64";
+    case at::kShort: return "int16";
+    case at::kChar: return "int8";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    default: return c10::toString(type);
+  }
 }
 
 std::string readableTypeName(const c10::ClassTypePtr& type) {

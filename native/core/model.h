@@ -52,6 +52,9 @@ class TorchModel {
   c10::Device device_;
 };
 
+// numpy-style dtype names: float32, float64, int64, ...
+std::string dtypeName(c10::ScalarType type);
+
 // TorchScript class names carry '__torch__.' and '___torch_mangle_N.' parts; this strips them.
 std::string readableTypeName(const c10::ClassTypePtr& type);
 

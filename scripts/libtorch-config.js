@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Finds LibTorch for binding.gyp (node-gyp-build's install fallback), in the same order as CMakeLists.txt:
+//   1. LIBTORCH (a LibTorch folder) or Torch_DIR (the folder holding TorchConfig.cmake);
+//   2. the LibTorch inside a Python torch ($PYTHON, python3, /usr/bin/python3);
+//   3. the system (Debian/Ubuntu libtorch-dev, /usr/local/libtorch, /opt/libtorch).
+// Usage: libtorch-config.js include|libdir|libs|defines|sources|describe
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+
+function fromPrefix(prefix, how) {
+  const include = path.join(prefix, 'include');
+  const candidates = [path.join(prefix, 'lib'), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'];
+  const libdir = candidates.find((dir) => fs.existsSync(path.join(dir, 'libtorch.so')) || fs.existsSync(path.join(dir, 'libtorch.dylib')));
+  if (!fs.existsSync(path.join(include, 'torch', 'script.h')) || !libdir) return undefined;
+  return { prefix, include, libdir, how };
+}
+
+function pythonPrefix() {
+  const pythons = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
+  for (const python of pythons) {
+    const r = spawnSync(python, ['-c', 'import torch, os; print(os.path.dirname(torch.__file__))'], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) {
+      const found = fromPrefix(r.stdout.trim(), `Python torch (${python})`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function locate() {
+  if (process.env.LIBTORCH) return fromPrefix(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`);
+  if (process.env.Torch_DIR) return fromPrefix(path.resolve(process.env.Torch_DIR, '..', '..', '..'), `Torch_DIR=${process.env.Torch_DIR}`);
+  return pythonPrefix() ?? ['/usr', '/usr/local/libtorch', '/opt/libtorch'].map((p) => fromPrefix(p, 'system paths')).find(Boolean);
+}
+
+// The C++ ABI LibTorch was built with, from its CMake config (-D_GLIBCXX_USE_CXX11_ABI=0 or 1).
+function abiDefine(found) {
+  const configs = [path.join(found.prefix, 'share/cmake/Torch/TorchConfig.cmake'), path.join(found.libdir, 'cmake/Torch/TorchConfig.cmake')];
+  for (const file of configs) {
+    if (!fs.existsSync(file)) continue;
+    const match = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(fs.readFileSync(file, 'utf8'));
+    if (match) return `_GLIBCXX_USE_CXX11_ABI=${match[1]}`;
+  }
+  return undefined;
+}
+
+const what = process.argv[2];
+if (what === 'sources') {
+  for (const dir of ['native/core', 'native/bindings']) {
+    for (const file of fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.cc')).sort()) console.log(`${dir}/${file}`);
+  }
+  process.exit(0);
+}
+
+const found = locate();
+if (!found) {
+  console.error(
+    'torch-vbp: LibTorch not found. Install it, then build again. One of:\n' +
+      '  * Debian/Ubuntu:  sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
+      '  * a LibTorch download: export LIBTORCH=/path/to/libtorch\n' +
+      '  * a pip torch:    export PYTHON=/path/to/python   (the one that can `import torch`)\n' +
+      '  * or: export Torch_DIR=/path/to/share/cmake/Torch',
+  );
+  process.exit(1);
+}
+const cudaLibs = ['torch_cuda', 'c10_cuda'].filter((lib) => fs.existsSync(path.join(found.libdir, `lib${lib}.so`)));
+switch (what) {
+  case 'include':
+    console.log([found.include, path.join(found.include, 'torch/csrc/api/include')].join('\n'));
+    break;
+  case 'libdir':
+    console.log(found.libdir);
+    break;
+  case 'libs':
+    console.log([`-L${found.libdir}`, '-ltorch', '-ltorch_cpu', '-lc10', ...cudaLibs.map((l) => `-l${l}`)].join('\n'));
+    break;
+  case 'defines':
+    console.log(abiDefine(found) ?? '');
+    break;
+  case 'describe':
+    console.log(JSON.stringify({ ...found, abi: abiDefine(found), cudaLibs }));
+    break;
+  default:
+    console.error('usage: libtorch-config.js include|libdir|libs|defines|sources|describe');
+    process.exit(2);
+}

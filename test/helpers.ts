@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readNpy, setNumThreads, type Tensor, type Value, isTensor } from '../lib';
+
+setNumThreads(1);
+
+export const repoRoot = path.resolve(__dirname, '..');
+export const fixtures = path.join(repoRoot, 'test', 'fixtures');
+export const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
+
+export function fixture(...parts: string[]): string {
+  return path.join(fixtures, ...parts);
+}
+
+export function npy(...parts: string[]): Tensor {
+  return readNpy(fixture(...parts));
+}
+
+export function json<T = unknown>(...parts: string[]): T {
+  return JSON.parse(fs.readFileSync(fixture(...parts), 'utf8')) as T;
+}
+
+export function asTensor(value: Value): Tensor {
+  if (!isTensor(value)) throw new Error('expected a tensor output');
+  return value;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** Largest |a - b| / max(|b|, floor): relative error that stays meaningful for values near zero. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-12): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), floor));
+  return worst;
+}
+
+export function tempDir(prefix = 'torch-vbp-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Runs a script of test/python with Debian's torch, one thread, and returns its stdout. */
+export function runPython(script: string, args: string[]): string {
+  return execFileSync(python, [path.join(repoRoot, 'test', 'python', script), ...args], {
+    env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
+    encoding: 'utf8',
+  });
+}
+
+/** Calibration images of the fixtures, as 4 batches of 16 (the order the Python reference uses). */
+export function calibrationBatches(first = 0, count = 4): Tensor[] {
+  const calib = npy('calib.npy');
+  const per = 3 * 32 * 32;
+  const batches: Tensor[] = [];
+  for (let i = first; i < first + count; i++) {
+    batches.push({ data: (calib.data as Float32Array).slice(i * 16 * per, (i + 1) * 16 * per), shape: [16, 3, 32, 32] });
+  }
+  return batches;
+}
+
+export interface PythonCheck {
+  output: Float32Array;
+  linear: Record<string, { in_features: number | null; out_features: number | null; weight_shape: number[] }>;
+}
+
+/** Loads a model file with stock PyTorch (torch.jit.load) and runs it on an .npy input. */
+export function readPythonOutput(model: string, input: string): PythonCheck {
+  const out = path.join(tempDir('torch-vbp-py-'), 'out.npy');
+  const line = runPython('check_saved.py', [model, input, out]).trim().split('\n').pop()!;
+  const report = JSON.parse(line) as { ok: boolean; linear: PythonCheck['linear'] };
+  return { output: readNpy(out).data as Float32Array, linear: report.linear };
+}

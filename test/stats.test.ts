@@ -1,0 +1,145 @@
+/** Issue 3: activation statistics against the eager-PyTorch reference (test/python/vbp_reference.py). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { gatherStats, loadModel, Stats, CalibrationError, type Tensor } from '../lib';
+import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, tempDir } from './helpers';
+
+interface RefStats {
+  mlps: Array<{ fc1: string; fc2: string; hidden: number; count: number; mean: number[]; var: number[] }>;
+}
+
+function compareWithReference(stats: Stats, ref: RefStats): { mean: number; variance: number } {
+  expect(stats.layers.map((l) => [l.fc1, l.fc2, l.hidden])).toEqual(ref.mlps.map((m) => [m.fc1, m.fc2, m.hidden]));
+  let mean = 0;
+  let variance = 0;
+  stats.layers.forEach((layer, i) => {
+    expect(layer.count).toBe(ref.mlps[i].count);
+    mean = Math.max(mean, maxRelDiff(layer.mean, ref.mlps[i].mean));
+    variance = Math.max(variance, maxRelDiff(stats.variance(i), ref.mlps[i].var));
+  });
+  return { mean, variance };
+}
+
+describe('gatherStats', () => {
+  it.each([
+    ['deit_scripted', 'deit'],
+    ['deit_traced', 'deit'],
+    ['vit_torchvision', 'vit_torchvision'],
+  ])('%s: per-neuron count, mean and variance match PyTorch (relative error <= 1e-6)', async (name, ref) => {
+    const model = await loadModel(fixture(`${name}.pt`));
+    const stats = await gatherStats(model, calibrationBatches());
+    const errors = compareWithReference(stats, json<RefStats>('ref', `${ref}.stats.json`));
+    expect(errors.mean).toBeLessThanOrEqual(1e-6);
+    expect(errors.variance).toBeLessThanOrEqual(1e-6);
+    expect(stats.info).toMatchObject({ inputShape: [3, 32, 32], batches: 4, items: 64 });
+    expect(stats.tokensPerItem(0)).toBe(name === 'vit_torchvision' ? 17 : 17);
+    model.dispose();
+  });
+
+  it('never modifies the user model (outputs and parameters unchanged, no tap left behind)', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const input = npy('input_b4.npy');
+    const before = asTensor(await model.forward(input));
+    const paramsBefore = model.parameters();
+    await gatherStats(model, calibrationBatches());
+    const after = asTensor(await model.forward(input));
+    expect(maxAbsDiff(before.data as Float32Array, after.data as Float32Array)).toBe(0);
+    expect(model.parameters()).toEqual(paramsBefore);
+    // The model still saves to a file stock PyTorch can read: no custom op was added to it.
+    const file = path.join(tempDir(), 'after-stats.pt');
+    await model.save(file);
+    expect(fs.readFileSync(file).includes(Buffer.from('vbp::tap'))).toBe(false);
+    model.dispose();
+  });
+
+  it('merges shards exactly: two halves equal one pass (relative error <= 1e-9), and match the reference shards', async () => {
+    const model = await loadModel(fixture('deit_traced.pt'));
+    const whole = await gatherStats(model, calibrationBatches(0, 4));
+    const first = await gatherStats(model, calibrationBatches(0, 2));
+    const second = await gatherStats(model, calibrationBatches(2, 2));
+    const shard0 = compareWithReference(first, json<RefStats>('ref', 'deit.stats_shard0.json'));
+    expect(Math.max(shard0.mean, shard0.variance)).toBeLessThanOrEqual(1e-6);
+    const merged = first.merge(second);
+    expect(merged.info.items).toBe(64);
+    merged.layers.forEach((layer, i) => {
+      expect(layer.count).toBe(whole.layers[i].count);
+      expect(maxRelDiff(layer.mean, whole.layers[i].mean)).toBeLessThanOrEqual(1e-9);
+      expect(maxRelDiff(merged.variance(i), whole.variance(i))).toBeLessThanOrEqual(1e-9);
+    });
+    model.dispose();
+  });
+
+  it('saves to and loads from a safetensors file bit for bit, and the loaded stats merge', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const stats = await gatherStats(model, calibrationBatches(0, 2));
+    const file = path.join(tempDir(), 'stats.safetensors');
+    await stats.save(file);
+    const loaded = await Stats.load(file);
+    expect(loaded.info).toEqual(stats.info);
+    loaded.layers.forEach((layer, i) => {
+      expect(Buffer.from(layer.mean.buffer).equals(Buffer.from(stats.layers[i].mean.buffer))).toBe(true);
+      expect(Buffer.from(layer.m2.buffer).equals(Buffer.from(stats.layers[i].m2.buffer))).toBe(true);
+      expect(layer.fc1).toBe(stats.layers[i].fc1);
+    });
+    // The header is plain safetensors: an 8-byte length and JSON with F64 tensors.
+    const bytes = fs.readFileSync(file);
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as Record<string, { dtype: string }>;
+    expect(header['layers.0.mean'].dtype).toBe('F64');
+    expect(loaded.merge(stats).info.batches).toBe(4);
+    model.dispose();
+  });
+
+  it('refuses to merge statistics of another model', async () => {
+    const deit = await loadModel(fixture('deit_scripted.pt'));
+    const constant = await loadModel(fixture('deit_constant.pt')); // same architecture, other weights
+    const a = await gatherStats(deit, calibrationBatches(0, 1));
+    const b = await gatherStats(constant, calibrationBatches(0, 1));
+    expect(() => a.merge(b)).toThrow(expect.objectContaining({ code: 'STATS', message: expect.stringContaining('weights differ') }));
+    deit.dispose();
+    constant.dispose();
+  });
+
+  it('reports progress, accepts { input } batches and async iterables, stops at maxBatches', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const seen: number[] = [];
+    async function* batches(): AsyncGenerator<{ input: Tensor }> {
+      for (const input of calibrationBatches()) yield { input };
+    }
+    const stats = await gatherStats(model, batches(), { maxBatches: 3, onProgress: (p) => seen.push(p.items) });
+    expect(seen).toEqual([16, 32, 48]);
+    expect(stats.layers[0].count).toBe(48 * 17);
+    model.dispose();
+  });
+
+  it('can be cancelled with an AbortSignal; the error keeps the partial statistics, which resume', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const controller = new AbortController();
+    let error: unknown;
+    try {
+      await gatherStats(model, calibrationBatches(), {
+        signal: controller.signal,
+        onProgress: (p) => p.batches === 2 && controller.abort(),
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(CalibrationError);
+    const partial = (error as CalibrationError).partial!;
+    expect((error as CalibrationError).code).toBe('ABORTED');
+    expect(partial.info.batches).toBe(2);
+    const resumed = await gatherStats(model, calibrationBatches(2, 2), { resume: partial });
+    const whole = await gatherStats(model, calibrationBatches());
+    expect(resumed.info.batches).toBe(4);
+    expect(maxRelDiff(resumed.variance(2), whole.variance(2))).toBeLessThanOrEqual(1e-9);
+    model.dispose();
+  });
+
+  it('rejects a model without MLP blocks with NO_MLP and an empty data set with STATS', async () => {
+    const none = await loadModel(fixture('mlp_variants', 'g_no_mlp_scripted.pt'));
+    await expect(gatherStats(none, calibrationBatches())).rejects.toMatchObject({ code: 'NO_MLP' });
+    none.dispose();
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    await expect(gatherStats(model, [])).rejects.toMatchObject({ code: 'STATS' });
+    model.dispose();
+  });
+});
