@@ -1,0 +1,104 @@
+/** Top-1/top-5 accuracy and throughput of a classifier over a data set, plus output fidelity measures. */
+import { VbpError } from './errors';
+import { batches, itemCount, type Batch, type BatchOptions, type Dataset } from './data/dataset';
+import type { Model } from './model';
+import { expectTensor } from './tensor';
+
+export interface EvaluateProgress {
+  items: number;
+  total: number;
+  elapsedMs: number;
+}
+
+export interface EvaluateOptions extends Omit<BatchOptions, 'shuffle' | 'seed'> {
+  onProgress?: (progress: EvaluateProgress) => void;
+  signal?: AbortSignal;
+  /** Keep every item's output row (for fidelity comparisons between models). */
+  keepLogits?: boolean;
+}
+
+export interface Evaluation {
+  items: number;
+  /** Fractions in [0, 1]. */
+  top1: number;
+  top5: number;
+  correct1: number;
+  correct5: number;
+  classes: number;
+  elapsedMs: number;
+  itemsPerSecond: number;
+  predictions: Int32Array;
+  logits?: Float32Array;
+}
+
+/** Runs `model` over labelled data. Items without a label (-1) count towards neither accuracy. */
+export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Evaluation> {
+  const total = itemCount(data, options);
+  const started = performance.now();
+  let items = 0;
+  let labelled = 0;
+  let correct1 = 0;
+  let correct5 = 0;
+  let classes = 0;
+  const predictions = new Int32Array(total);
+  let logits: Float32Array | undefined;
+  for await (const batch of batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit }) as AsyncGenerator<Batch>) {
+    if (options.signal?.aborted) throw new VbpError('ABORTED', 'evaluation was cancelled');
+    const output = expectTensor(await model.forward(batch.input));
+    if (output.shape.length !== 2 || output.shape[0] !== batch.labels.length) {
+      throw new VbpError('FORWARD', `expected class scores [${batch.labels.length}, classes], the model returned [${output.shape}]`);
+    }
+    classes = output.shape[1];
+    const scores = output.data as Float32Array;
+    if (options.keepLogits) {
+      logits ??= new Float32Array(total * classes);
+      logits.set(scores, items * classes);
+    }
+    for (let i = 0; i < batch.labels.length; i++) {
+      const row = scores.subarray(i * classes, (i + 1) * classes);
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+      predictions[items + i] = best;
+      const label = batch.labels[i];
+      if (label < 0) continue;
+      labelled++;
+      if (best === label) correct1++;
+      // Rank of the true class: top-5 when fewer than 5 classes score higher.
+      let higher = 0;
+      for (let c = 0; c < classes; c++) if (row[c] > row[label]) higher++;
+      if (higher < 5) correct5++;
+    }
+    items += batch.labels.length;
+    options.onProgress?.({ items, total, elapsedMs: performance.now() - started });
+  }
+  const elapsedMs = performance.now() - started;
+  return {
+    items,
+    top1: labelled ? correct1 / labelled : 0,
+    top5: labelled ? correct5 / labelled : 0,
+    correct1,
+    correct5,
+    classes,
+    elapsedMs,
+    itemsPerSecond: items / (elapsedMs / 1000),
+    predictions,
+    logits,
+  };
+}
+
+/** How far a pruned model's outputs are from the original's: ||y' - y|| / ||y|| and top-1 agreement. */
+export function fidelity(reference: Evaluation, candidate: Evaluation): { relativeError: number; agreement: number } {
+  if (!reference.logits || !candidate.logits || reference.logits.length !== candidate.logits.length) {
+    throw new VbpError('INVALID_ARGUMENT', 'fidelity() needs two evaluations of the same data made with keepLogits');
+  }
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < reference.logits.length; i++) {
+    const d = candidate.logits[i] - reference.logits[i];
+    diff += d * d;
+    norm += reference.logits[i] * reference.logits[i];
+  }
+  let same = 0;
+  for (let i = 0; i < reference.items; i++) if (reference.predictions[i] === candidate.predictions[i]) same++;
+  return { relativeError: Math.sqrt(diff / norm), agreement: same / reference.items };
+}

@@ -1,0 +1,86 @@
+/** The demo's outputs for people: a text table for the terminal and an HTML page with charts. */
+import { PAPER_DEIT_B, type DemoResult, type DemoRow } from '../demo';
+import { barChart, boxPlot, lineChart } from './svg';
+import { formatCount, percent, table } from '../cli/common';
+
+function speedup(row: DemoRow): string {
+  return row.speedup ? `${row.speedup.batch1.toFixed(2)}x / ${row.speedup.batch256.toFixed(2)}x` : '';
+}
+
+export function demoTable(result: DemoResult): string {
+  const original = result.rows[0];
+  const rows = result.rows.map((r) => [
+    r.label,
+    r.method === 'original' ? '0 %' : `${Math.round(r.ratio * 100)} %`,
+    percent(r.top1),
+    r.method === 'original' ? '' : (100 * (r.top1 - original.top1)).toFixed(2),
+    r.method === 'original' ? '' : r.relativeError.toFixed(4),
+    r.method === 'original' ? '' : percent(r.agreement, 1),
+    formatCount(r.parameters),
+    formatCount(r.macs),
+    `${(original.macs / r.macs).toFixed(2)}x`,
+    speedup(r),
+  ]);
+  return table(['method', 'pruned', 'top-1 %', 'Δ top-1', 'logit err', 'agree %', 'params', 'MACs', 'MAC ratio', 'speed-up b1 / b256'], rows);
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+export function demoHtml(result: DemoResult): string {
+  const ratios = [...new Set(result.rows.filter((r) => r.method !== 'original').map((r) => r.ratio))];
+  const vbp = result.rows.filter((r) => r.method === 'vbp');
+  const layerNames = result.layers.map((_, i) => `block ${i}`);
+  const kept = barChart(
+    'Kept neurons per MLP block (VBP)',
+    layerNames,
+    [{ name: 'original', values: result.layers.map((l) => l.hidden) }, ...vbp.map((r) => ({ name: `${Math.round(r.ratio * 100)} % pruned`, values: r.keptPerLayer }))],
+    'hidden neurons kept',
+  );
+  const variance = boxPlot(
+    'Variance of hidden activations per MLP block',
+    result.layers.map((l, i) => ({ name: layerNames[i], ...l.variance })),
+    'variance (log scale)',
+  );
+  const methods = ['vbp', 'variance-no-shift', 'magnitude'] as const;
+  const accuracy = lineChart(
+    'Top-1 accuracy against pruning ratio',
+    [
+      ...methods.map((m) => ({
+        name: result.rows.find((r) => r.method === m)!.label,
+        points: [[0, 100 * result.rows[0].top1] as [number, number], ...ratios.map((ratio) => [ratio * 100, 100 * result.rows.find((r) => r.method === m && r.ratio === ratio)!.top1] as [number, number])],
+      })),
+    ],
+    'MLP neurons pruned (%)',
+    'test top-1 (%)',
+  );
+  const rows = result.rows
+    .map(
+      (r) =>
+        `<tr><td>${escape(r.label)}</td><td>${Math.round(r.ratio * 100)} %</td><td>${percent(r.top1)}</td><td>${percent(r.top5)}</td><td>${r.method === 'original' ? '' : r.relativeError.toFixed(4)}</td><td>${r.method === 'original' ? '' : percent(r.agreement, 1)}</td><td>${formatCount(r.parameters)}</td><td>${formatCount(r.macs)}</td><td>${escape(speedup(r))}</td></tr>`,
+    )
+    .join('\n');
+  const card = result.model.card as { note?: string; description?: string } | undefined;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>torch-vbp demo report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
+figure{margin:1.5em 0}figcaption{font-size:13px;color:#555}</style></head><body>
+<h1>torch-vbp: Variance-Based Pruning demo</h1>
+<p>Model: <code>${escape(result.model.file)}</code>, ${formatCount(result.model.parameters)} parameters, ${formatCount(result.model.macs)} MACs per image.
+${escape(card?.note ?? card?.description ?? 'A DeiT trained by the torch-vbp project on Fashion-MNIST; not an ImageNet DeiT.')}</p>
+<p>Calibration: ${result.data.calibrationImages} training images; evaluation: ${result.data.testImages} test images; no fine-tuning.
+Machine: ${escape(result.machine.cpu)}, ${result.machine.threads} LibTorch thread(s), LibTorch ${escape(result.machine.torch)} on ${escape(result.machine.device)}.</p>
+<table><thead><tr><th>method</th><th>pruned</th><th>top-1 %</th><th>top-5 %</th><th>logit error</th><th>agreement %</th><th>params</th><th>MACs</th><th>speed-up b1 / b256</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+<figure>${accuracy}<figcaption>Test top-1 after pruning, without fine-tuning.</figcaption></figure>
+<figure>${kept}<figcaption>Global ranking removes different fractions from different blocks.</figcaption></figure>
+<figure>${variance}<figcaption>Box p25-p75, whiskers p10-p90, dots min and max; red line the median.</figcaption></figure>
+<h2>The paper's DeiT-B (ImageNet-1k), for comparison</h2>
+<p>${escape(PAPER_DEIT_B.source)}: original ${PAPER_DEIT_B.original} %; at 50 % of MLP neurons, VBP ${PAPER_DEIT_B.at50.vbp} %, variance without mean-shift ${PAPER_DEIT_B.at50.varianceNoShift} %, weight magnitude ${PAPER_DEIT_B.at50.magnitude} % (right after pruning); 55 %: ${PAPER_DEIT_B.speedupAt55.cpu}x CPU speed-up for ${(PAPER_DEIT_B.speedupAt55.macsReduction * 100).toFixed(1)} % fewer MACs.</p>
+<p><small>Generated ${escape(result.createdAt)} by torch-vbp.</small></p>
+</body></html>
+`;
+}

@@ -1,0 +1,138 @@
+/** Issue 4: data loaders against the raw files and against torchvision's preprocessing. */
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST } from '../lib/data/idx';
+import { NpyDataset } from '../lib/data/npy-dataset';
+import { ImageFolderDataset } from '../lib/data/image-folder';
+import { batches, shuffledOrder } from '../lib/data/dataset';
+import { formatNpy, readNpy } from '../lib';
+import { runPython, tempDir } from './helpers';
+
+interface PixelReference {
+  shape: number[];
+  labels: number[];
+  histogram: number[];
+  items: number[][];
+}
+
+describe('IDX (Fashion-MNIST from Debian)', () => {
+  it.each([
+    ['train', [0, 1, 12345, 59999]],
+    ['test', [0, 9999]],
+  ] as Array<['train' | 'test', number[]]>)('%s split: shape, labels and pixels equal a Python read of the raw files', async (split, indices) => {
+    const ref = JSON.parse(runPython('fmnist_reference.py', ['pixels', DEBIAN_FASHION_MNIST, split, ...indices.map(String)])) as PixelReference;
+    const data = IdxDataset.split(DEBIAN_FASHION_MNIST, split);
+    expect([data.size, ...data.itemShape.slice(1)]).toEqual(ref.shape);
+    const item = new Float32Array(28 * 28);
+    for (let k = 0; k < indices.length; k++) {
+      const label = await data.read(indices[k], item);
+      expect(label).toBe(ref.labels[k]);
+      expect(Array.from(item, (v) => Math.round(v * 255))).toEqual(ref.items[k]);
+    }
+    const histogram = new Array(10).fill(0);
+    for await (const batch of batches(data, { batchSize: 5000 })) for (const l of batch.labels) histogram[l]++;
+    expect(histogram).toEqual(ref.histogram);
+  });
+
+  it('normalises with the given mean and std', async () => {
+    const data = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test', { normalise: { mean: [0.286], std: [0.353] } });
+    const plain = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test');
+    const a = new Float32Array(784);
+    const b = new Float32Array(784);
+    await data.read(3, a);
+    await plain.read(3, b);
+    for (let i = 0; i < 784; i += 97) expect(a[i]).toBeCloseTo((b[i] - 0.286) / 0.353, 5);
+  });
+
+  it('reads uncompressed files too, and rejects corrupt ones with DATA', () => {
+    const dir = tempDir();
+    const raw = zlib.gunzipSync(fs.readFileSync(path.join(DEBIAN_FASHION_MNIST, 't10k-labels-idx1-ubyte.gz')));
+    fs.writeFileSync(path.join(dir, 'labels'), raw);
+    expect(parseIdx(fs.readFileSync(path.join(dir, 'labels'))).shape).toEqual([10000]);
+    expect(() => parseIdx(raw.subarray(0, 100))).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => parseIdx(Buffer.from([1, 2, 3, 4, 5]))).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => parseIdx(Buffer.from([0x1f, 0x8b, 0, 0, 1]))).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => IdxDataset.split(dir, 'train')).toThrow(expect.objectContaining({ code: 'DATA' }));
+  });
+});
+
+describe('batches', () => {
+  it('shuffles with a seed (same seed, same order), limits and keeps the last partial batch', async () => {
+    const data = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test');
+    const collect = async (seed: number): Promise<number[]> => {
+      const seen: number[] = [];
+      for await (const b of batches(data, { batchSize: 64, shuffle: true, seed, limit: 200 })) {
+        expect(b.input.shape).toEqual([b.labels.length, 1, 28, 28]);
+        seen.push(...b.indices);
+      }
+      return seen;
+    };
+    const a = await collect(1);
+    expect(a).toHaveLength(200);
+    expect(new Set(a).size).toBe(200);
+    expect(await collect(1)).toEqual(a);
+    expect(await collect(2)).not.toEqual(a);
+    const order = shuffledOrder(10, 3);
+    expect([...order].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+describe('.npy data', () => {
+  it('reads float32 and uint8 items with int64 labels', async () => {
+    const dir = tempDir();
+    const items = new Float32Array(3 * 2 * 2).map((_, i) => i / 10);
+    fs.writeFileSync(path.join(dir, 'x.npy'), formatNpy({ data: items, shape: [3, 2, 2] }));
+    fs.writeFileSync(path.join(dir, 'y.npy'), formatNpy({ data: BigInt64Array.from([2n, 0n, 1n]), shape: [3] }));
+    fs.writeFileSync(path.join(dir, 'u.npy'), formatNpy({ data: Uint8Array.from([0, 255, 51, 102]), shape: [1, 4] }));
+    const data = new NpyDataset(path.join(dir, 'x.npy'), path.join(dir, 'y.npy'));
+    expect(data.itemShape).toEqual([2, 2]);
+    const item = new Float32Array(4);
+    expect(await data.read(1, item)).toBe(0);
+    expect(Array.from(item)).toEqual(Array.from(items.subarray(4, 8)));
+    const bytes = new NpyDataset(path.join(dir, 'u.npy'));
+    await bytes.read(0, item);
+    expect(Array.from(item)).toEqual([0, 1, 0.2, 0.4].map((v) => Math.fround(v)));
+    expect(readNpy(path.join(dir, 'x.npy')).shape).toEqual([3, 2, 2]);
+    fs.writeFileSync(path.join(dir, 'bad.npy'), 'not numpy');
+    expect(() => new NpyDataset(path.join(dir, 'bad.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => new NpyDataset(path.join(dir, 'x.npy'), path.join(dir, 'u.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
+  });
+});
+
+describe('image folders (sharp) against torchvision', () => {
+  const dir = tempDir();
+  beforeAll(() => runPython('image_reference.py', [dir]));
+
+  it.each([224, 160])('resize + center crop %s + normalise: within 2/255 of torchvision per value (mean |diff| < 0.005)', async (crop) => {
+    const data = new ImageFolderDataset(path.join(dir, 'images'), { crop });
+    expect(data.classes).toEqual(['cat', 'dog']);
+    expect(data.files.map((f) => f.file)).toEqual(JSON.parse(fs.readFileSync(path.join(dir, 'files.json'), 'utf8')));
+    const expected = readNpy(path.join(dir, `expected_${crop}.npy`)).data as Float32Array;
+    const n = 3 * crop * crop;
+    let worst = 0;
+    let total = 0;
+    for (let i = 0; i < data.size; i++) {
+      const item = new Float32Array(n);
+      expect(await data.read(i, item)).toBe(i < 2 ? 0 : 1);
+      for (let j = 0; j < n; j++) {
+        const d = Math.abs(item[j] - expected[i * n + j]);
+        worst = Math.max(worst, d);
+        total += d;
+      }
+    }
+    // Measured here: max 0.035 (2 grey levels / 0.229), mean 0.001-0.003; libvips and PIL resample differently.
+    expect(worst).toBeLessThanOrEqual((2.01 / 255) / 0.225);
+    expect(total / (data.size * n)).toBeLessThan(0.005);
+  });
+
+  it('rejects a folder without images and undecodable files with DATA', async () => {
+    const empty = tempDir();
+    expect(() => new ImageFolderDataset(empty)).toThrow(expect.objectContaining({ code: 'DATA' }));
+    const broken = tempDir();
+    fs.mkdirSync(path.join(broken, 'a'));
+    fs.writeFileSync(path.join(broken, 'a', 'x.jpg'), 'not a jpeg');
+    const data = new ImageFolderDataset(broken);
+    await expect(data.read(0, new Float32Array(3 * 224 * 224))).rejects.toMatchObject({ code: 'DATA' });
+  });
+});
