@@ -4,7 +4,7 @@ export { loadModel, Model, type LoadOptions, type SubmoduleInfo, type ParameterI
 export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, type Device, type VersionInfo } from './device';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
 export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './mlp';
-export { gatherStats, Stats, CalibrationError, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './stats';
+export { gatherStats, Stats, StatsCollector, CalibrationError, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './stats';
 export { plan, validatePlan, savePlan, loadPlan, neuronScores, type Plan, type PlanLayer, type PlanOptions, type Criterion, type Scope } from './plan';
 export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './prune';
 export { type MacCount } from './model';

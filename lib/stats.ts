@@ -8,6 +8,7 @@ import { VbpError, callNative } from './errors';
 import { writeAtomically, readFileChecked, type WriteOptions } from './fsutil';
 import { checkSignature, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
 import type { Model } from './model';
+import type { NativeStatsSession } from './native';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import type { Tensor } from './tensor';
 
@@ -228,6 +229,106 @@ function batchInput(batch: CalibrationBatch): Tensor {
   return input;
 }
 
+export interface CollectorOptions {
+  /** Which blocks to watch (default: every block found by structure). */
+  mlps?: MlpSpec[];
+  /** Continue from earlier (partial) statistics of the same model. */
+  resume?: Stats;
+}
+
+/**
+ * Statistics gathered batch by batch, for callers that drive calibration themselves (gatherStats() is the
+ * usual way). Holds an instrumented copy of the model until finish() or dispose().
+ */
+export class StatsCollector {
+  private inputShape: number[] | undefined;
+  private batchCount = 0;
+  private itemCount = 0;
+  private disposed = false;
+
+  private constructor(
+    private readonly model: Model,
+    private readonly blocks: MlpBlock[],
+    private readonly norms: Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>,
+    private readonly paramsPerNeuron: number[],
+    private readonly session: NativeStatsSession,
+    private readonly resume: Stats | undefined,
+  ) {
+    this.inputShape = resume?.info.inputShape;
+  }
+
+  static async create(model: Model, options: CollectorOptions = {}): Promise<StatsCollector> {
+    const blocks = await model.mlps(options.mlps);
+    const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
+    const norms = await model.enqueue((h) => h.neuronNorms(specs));
+    const paramNames = new Set(model.parameters().map((p) => p.name));
+    const paramsPerNeuron = blocks.map((b) => b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0));
+    if (options.resume) checkSignature(options.resume.signature, await model.signature(specs), 'the statistics to resume', 'STATS');
+    const session = await model.enqueue((h) => h.createStatsSession(specs));
+    return new StatsCollector(model, blocks, norms, paramsPerNeuron, session, options.resume);
+  }
+
+  get batches(): number {
+    return this.batchCount;
+  }
+
+  get items(): number {
+    return this.itemCount;
+  }
+
+  /** Runs one batch through the instrumented copy; its activations join the statistics. */
+  async add(batch: CalibrationBatch): Promise<void> {
+    if (this.disposed) throw new VbpError('DISPOSED', 'this statistics collector has finished');
+    const input = batchInput(batch);
+    const shape = input.shape.slice(1);
+    if (this.inputShape && this.inputShape.join() !== shape.join()) {
+      throw new VbpError('INPUT_SHAPE', `calibration batch ${this.batchCount} has items of shape [${shape}], earlier ones [${this.inputShape}]`);
+    }
+    await callNative(() => this.session.run(input));
+    this.inputShape = shape;
+    this.batchCount++;
+    this.itemCount += input.shape[0];
+  }
+
+  /** The statistics so far (merged with the resumed ones), or undefined before the first batch. */
+  async snapshot(): Promise<Stats | undefined> {
+    if (!this.inputShape || this.batchCount === 0) return this.resume;
+    const layers = await callNative(() => this.session.snapshot());
+    const stats = new Stats(
+      this.blocks.map((b, i) => ({
+        ...b,
+        count: layers[i].count,
+        items: layers[i].items,
+        nonFinite: layers[i].nonFinite,
+        mean: layers[i].mean,
+        m2: layers[i].m2,
+        fc1RowSq: this.norms[i].fc1RowSq,
+        fc2ColSq: this.norms[i].fc2ColSq,
+        paramsPerNeuron: this.paramsPerNeuron[i],
+      })),
+      { inputShape: this.inputShape, batches: this.batchCount, items: this.itemCount, modelMacs: 0, modelParams: 0 },
+    );
+    return this.resume ? this.resume.merge(stats) : stats;
+  }
+
+  /** The final statistics, with the model's MACs and parameters for one item; releases the copy. */
+  async finish(): Promise<Stats> {
+    try {
+      const stats = await this.snapshot();
+      if (!stats || !this.inputShape) throw new VbpError('STATS', 'no calibration batch was given');
+      const macs = await this.model.macs([1, ...this.inputShape]);
+      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: this.model.parameterCount() });
+    } finally {
+      this.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.session.dispose();
+  }
+}
+
 /**
  * Streams calibration batches through an instrumented copy of `model` (the model itself is not changed)
  * and returns per-neuron statistics of every MLP block's hidden activations.
@@ -238,66 +339,21 @@ export async function gatherStats(
   options: GatherOptions = {},
 ): Promise<Stats> {
   const started = Date.now();
-  const blocks = await model.mlps(options.mlps);
-  const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
-  const norms = await model.enqueue((h) => h.neuronNorms(specs));
-  const paramNames = new Set(model.parameters().map((p) => p.name));
-  if (options.resume) checkSignature(options.resume.signature, await model.signature(specs), 'the statistics to resume', 'STATS');
-  const session = await model.enqueue((h) => h.createStatsSession(specs));
-
-  let inputShape: number[] | undefined = options.resume?.info.inputShape;
-  let batchCount = 0;
-  let itemCount = 0;
-  const snapshot = async (): Promise<Stats | undefined> => {
-    if (!inputShape) return options.resume;
-    const layers = await callNative(() => session.snapshot());
-    const stats = new Stats(
-      blocks.map((b, i) => ({
-        ...b,
-        count: layers[i].count,
-        items: layers[i].items,
-        nonFinite: layers[i].nonFinite,
-        mean: layers[i].mean,
-        m2: layers[i].m2,
-        fc1RowSq: norms[i].fc1RowSq,
-        fc2ColSq: norms[i].fc2ColSq,
-        paramsPerNeuron: b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0),
-      })),
-      { inputShape, batches: batchCount, items: itemCount, modelMacs: 0, modelParams: 0 },
-    );
-    return options.resume ? options.resume.merge(stats) : stats;
-  };
-
+  const collector = await StatsCollector.create(model, options);
   try {
     for await (const batch of batches as AsyncIterable<CalibrationBatch>) {
-      if (options.maxBatches !== undefined && batchCount >= options.maxBatches) break;
+      if (options.maxBatches !== undefined && collector.batches >= options.maxBatches) break;
       if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
-      const input = batchInput(batch);
-      const shape = input.shape.slice(1);
-      if (inputShape && inputShape.join() !== shape.join()) {
-        throw new VbpError('INPUT_SHAPE', `calibration batch ${batchCount} has items of shape [${shape}], earlier ones [${inputShape}]`);
-      }
-      await callNative(() => session.run(input));
-      inputShape = shape;
-      batchCount++;
-      itemCount += input.shape[0];
-      options.onProgress?.({ batches: batchCount, items: itemCount, elapsedMs: Date.now() - started });
+      await collector.add(batch);
+      options.onProgress?.({ batches: collector.batches, items: collector.items, elapsedMs: Date.now() - started });
     }
     if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
-    if (!inputShape) throw new VbpError('STATS', 'no calibration batch was given');
-    const stats = (await snapshot())!;
-    const macs = await model.macs([1, ...inputShape]);
-    return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: model.parameterCount() });
+    return await collector.finish();
   } catch (error) {
     const failure = error instanceof VbpError ? error : new VbpError('INTERNAL', String(error), { cause: error });
-    let partial: Stats | undefined;
-    try {
-      partial = await snapshot();
-    } catch {
-      partial = undefined;
-    }
+    const partial = await collector.snapshot().catch(() => undefined);
     throw new CalibrationError(failure, partial);
   } finally {
-    session.dispose();
+    collector.dispose();
   }
 }

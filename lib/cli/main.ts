@@ -290,7 +290,7 @@ export function buildProgram(): Command {
   const program = new Command('vbp')
     .description('Variance-Based Pruning of TorchScript vision transformers (torch-vbp)')
     .version(versionInfo().version)
-    .showHelpAfterError()
+    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
   withCommon(program.command('inspect').argument('<model>', 'TorchScript model file'))

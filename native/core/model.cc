@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "core/own_types.h"
 
 namespace vbp {
 namespace {
@@ -87,6 +88,7 @@ c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
 
 std::shared_ptr<TorchModel> TorchModel::clone() const {
   torch::NoGradGuard noGrad;
+  std::lock_guard<std::mutex> lock(typeRegistryMutex());
   return std::make_shared<TorchModel>(module_.clone(), device_);
 }
 

@@ -105,7 +105,13 @@ Module cloneInstance(const Module& source, TensorCopy mode, TensorMemo& memo) {
 
 }  // namespace
 
+std::mutex& typeRegistryMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 torch::jit::Module cloneWithOwnTypes(const torch::jit::Module& module, TensorCopy tensors) {
+  std::lock_guard<std::mutex> lock(typeRegistryMutex());
   TensorMemo memo;
   Module copy = cloneInstance(module, tensors, memo);
   copy.eval();

@@ -6,9 +6,16 @@
 
 #include <torch/script.h>
 
+#include <mutex>
+
 namespace vbp {
 
 enum class TensorCopy { Share, Deep };
+
+// Held while new types and functions are added to a compilation unit. Copies of one model (clone(),
+// instrumented copies, pruned models) share the source's compilation unit, whose registries are not
+// thread-safe, and calls on different models run in parallel.
+std::mutex& typeRegistryMutex();
 
 // A copy of `module` with a fresh ClassType per module instance. Tensors are shared with the source
 // (TensorCopy::Share, cheap: for instrumented copies that never change weights) or deep-copied.

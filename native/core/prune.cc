@@ -98,6 +98,8 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
   }
 
   Module copy = cloneWithOwnTypes(source.module(), TensorCopy::Deep);
+  // The copy's types are its own, but creating a bias reads the compilation unit's type registry.
+  std::lock_guard<std::mutex> lock(typeRegistryMutex());
   for (const LayerCut& cut : cuts) {
     LinearLayer fc1 = linearAt(copy, cut.fc1);
     LinearLayer fc2 = linearAt(copy, cut.fc2);

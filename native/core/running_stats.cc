@@ -1,21 +1,79 @@
 #include "core/running_stats.h"
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cmath>
+
 #include "core/errors.h"
 
 namespace vbp {
+namespace {
+
+struct BatchMoments {
+  at::Tensor mean;       // [hidden] float64
+  at::Tensor m2;         // [hidden] float64
+  at::Tensor nonFinite;  // int64 scalar
+};
+
+// CPU float32: two passes over the activations, accumulating in float64 per neuron, without the float64
+// copies and temporaries that the ATen expression needs (those cost as much memory traffic as a layer).
+BatchMoments cpuFloatMoments(const at::Tensor& x) {
+  const int64_t rows = x.size(0);
+  const int64_t cols = x.size(1);
+  const float* data = x.data_ptr<float>();
+  at::Tensor mean = at::zeros({cols}, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor m2 = at::zeros({cols}, at::TensorOptions().dtype(at::kDouble));
+  double* meanData = mean.data_ptr<double>();
+  double* m2Data = m2.data_ptr<double>();
+  std::atomic<int64_t> nonFinite{0};
+  // Column blocks: each task owns its accumulators; rows are read in order, so access stays sequential.
+  at::parallel_for(0, cols, 256, [&](int64_t begin, int64_t end) {
+    int64_t bad = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = data + r * cols;
+      for (int64_t c = begin; c < end; ++c) {
+        const float v = row[c];
+        if (!std::isfinite(v)) ++bad;
+        meanData[c] += v;
+      }
+    }
+    for (int64_t c = begin; c < end; ++c) meanData[c] /= static_cast<double>(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = data + r * cols;
+      for (int64_t c = begin; c < end; ++c) {
+        const double d = static_cast<double>(row[c]) - meanData[c];
+        m2Data[c] += d * d;
+      }
+    }
+    nonFinite += bad;
+  });
+  return {mean, m2, at::scalar_tensor(static_cast<int64_t>(nonFinite.load()), at::TensorOptions().dtype(at::kLong))};
+}
+
+// Any device and dtype: the same two-pass statistics with ATen ops, in float64 on the tensor's device.
+BatchMoments genericMoments(const at::Tensor& activations) {
+  const at::Tensor x = activations.to(at::kDouble);
+  const at::Tensor mean = x.mean(0);
+  return {mean, (x - mean).square_().sum(0), at::logical_not(at::isfinite(x)).sum()};
+}
+
+}  // namespace
 
 void RunningStats::add(const at::Tensor& activations) {
   if (activations.dim() == 0 || activations.size(-1) != hidden_) {
     throw Error(code::kStats, "statistics tap expected activations with " + std::to_string(hidden_) +
                                   " features in the last dimension, got shape " + c10::str(activations.sizes()));
   }
-  const at::Tensor x = activations.reshape({-1, hidden_}).to(at::kDouble);
+  const at::Tensor x = activations.reshape({-1, hidden_});
   const int64_t n = x.size(0);
   if (n == 0) return;
   // Two-pass statistics of the batch in float64, then Chan's merge with the running totals.
-  const at::Tensor batchMean = x.mean(0);
-  const at::Tensor batchM2 = (x - batchMean).square_().sum(0);
-  const at::Tensor batchNonFinite = at::logical_not(at::isfinite(x)).sum();
+  const bool fastPath = x.device().is_cpu() && x.scalar_type() == at::kFloat;
+  const BatchMoments batch = fastPath ? cpuFloatMoments(x.contiguous()) : genericMoments(x);
+  const at::Tensor& batchMean = batch.mean;
+  const at::Tensor& batchM2 = batch.m2;
+  const at::Tensor& batchNonFinite = batch.nonFinite;
 
   std::lock_guard<std::mutex> lock(mutex_);
   items_ += activations.dim() >= 2 ? activations.size(0) : 1;

@@ -146,6 +146,43 @@ def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Itera
     return stats
 
 
+@torch.no_grad()
+def compute_statistics_streaming(model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor]) -> List[MlpStats]:
+    """Like compute_statistics, but in O(hidden) memory, as a Python pipeline over a large calibration set
+    would do it: per batch a two-pass float64 mean and M2, merged across batches with Chan's formula."""
+    model.eval()
+    totals: List[Optional[Tuple[int, torch.Tensor, torch.Tensor]]] = [None for _ in mlps]
+    handles = []
+    for i, (_, fc2_path) in enumerate(mlps):
+        hidden = _linear(model, fc2_path).in_features
+
+        def pre_hook(module: nn.Module, inputs: Tuple[torch.Tensor, ...], i: int = i, hidden: int = hidden) -> None:
+            x = inputs[0].detach().reshape(-1, hidden).to(torch.float64)
+            n_b = x.shape[0]
+            mean_b = x.mean(dim=0)
+            m2_b = ((x - mean_b) ** 2).sum(dim=0)
+            if totals[i] is None:
+                totals[i] = (n_b, mean_b, m2_b)
+                return
+            n_a, mean_a, m2_a = totals[i]
+            n = n_a + n_b
+            delta = mean_b - mean_a
+            totals[i] = (n, mean_a + delta * (n_b / n), m2_a + m2_b + delta ** 2 * (n_a * n_b / n))
+
+        handles.append(_linear(model, fc2_path).register_forward_pre_hook(pre_hook))
+    try:
+        for batch in batches:
+            model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    stats = []
+    for (fc1_path, fc2_path), total in zip(mlps, totals):
+        n, mean, m2 = total
+        stats.append(MlpStats(fc1_path, fc2_path, mean.shape[0], n, mean.numpy(), (m2 / n).numpy()))
+    return stats
+
+
 def merge_statistics(a: MlpStats, b: MlpStats) -> MlpStats:
     """Chan's parallel merge of two disjoint sample sets (for shard tests)."""
     if (a.fc1, a.fc2, a.hidden) != (b.fc1, b.fc2, b.hidden):

@@ -1,0 +1,33 @@
+/**
+ * Memory of plain inference against calibration, in its own process so that peaks do not mix:
+ *   node dist/bench/memory.js forward|calibrate MODEL C,H,W --batches N --batch-size B --sample-every K
+ * Prints one JSON line: peak RSS (MB) and RSS samples taken every K batches after the first K.
+ */
+import { loadModel, setNumThreads, StatsCollector } from '../lib';
+import { flag, randomBatches } from './util';
+
+async function main(): Promise<void> {
+  const [mode, model, shapeText] = process.argv.slice(2);
+  setNumThreads(Number(flag('--threads', '1')));
+  const count = Number(flag('--batches', '10'));
+  const every = Number(flag('--sample-every', '10'));
+  const shape = shapeText.split(',').map(Number);
+  // A few distinct batches reused in turn: the data set itself must not grow memory.
+  const batches = randomBatches(4, Number(flag('--batch-size', '8')), shape);
+  const m = await loadModel(model);
+  const collector = mode === 'calibrate' ? await StatsCollector.create(m) : undefined;
+  const samples: number[] = [];
+  for (let i = 1; i <= count; i++) {
+    const batch = batches[i % batches.length];
+    if (collector) await collector.add(batch);
+    else await m.forward(batch);
+    if (i % every === 0) samples.push(process.memoryUsage().rss / 2 ** 20);
+  }
+  if (collector) await collector.finish();
+  process.stdout.write(JSON.stringify({ mode, batches: count, peakRssMb: process.resourceUsage().maxRSS / 1024, rssSamplesMb: samples }) + '\n');
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.code ?? ''} ${error.message}\n`);
+  process.exit(1);
+});

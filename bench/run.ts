@@ -1,0 +1,245 @@
+/**
+ * torch-vbp benchmarks (`npm run bench`, `npm run bench -- --quick`). Every comparison is made within one
+ * run, on the same LibTorch and thread count, from medians of repeated runs after warm-up. Writes
+ * bench/results.json and the table between the bench markers of README.md.
+ *
+ * Sections: forward latency (addon vs Python), statistics overhead, the whole job (Node vs Python),
+ * pruned speed-up against the MAC ratio, plan/slice/save times, memory (calibration vs inference, and
+ * growth over a long calibration).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  loadModel,
+  gatherStats,
+  plan,
+  prune,
+  setNumThreads,
+  versionInfo,
+  StatsCollector,
+  type Model,
+  type Tensor,
+} from '../lib';
+import { measureLatency } from '../lib/latency';
+import { packageRoot } from '../lib/native';
+import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx';
+import { batches as datasetBatches } from '../lib/data/dataset';
+import { readModelCard } from '../lib/model-card';
+import { BUNDLED_MODEL } from '../lib/demo';
+import { flag, median, randomBatches } from './util';
+
+const quick = process.argv.includes('--quick');
+const threads = Number(flag('--threads', '1'));
+const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
+const work = path.join(packageRoot, 'bench', 'work');
+const resultsFile = path.join(packageRoot, 'bench', 'results.json');
+const big = quick ? 'deit_tiny' : 'deit_base';
+const bigLabel = quick ? 'DeiT-Tiny shape (224 px, random weights)' : 'DeiT-Base shape (224 px, random weights)';
+const IMAGE = [3, 224, 224];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function runPython(script: string, args: string[]): string {
+  return execFileSync(python, [path.join(packageRoot, 'bench', 'python', script), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+    maxBuffer: 64 * 2 ** 20,
+  });
+}
+
+function runNode(script: string, args: string[]): string {
+  return execFileSync(process.execPath, [path.join(packageRoot, 'dist', 'bench', script), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+  });
+}
+
+function ensureBigModel(): string {
+  const file = path.join(work, `${big}.pt`);
+  if (!fs.existsSync(file) || !fs.existsSync(path.join(work, `${big}.pth`))) {
+    log(`writing the ${bigLabel} model to ${work}`);
+    runPython('make_models.py', [work, ...(quick ? ['--small'] : [])]);
+  }
+  return file;
+}
+
+/** Node and Python latency of one model and batch size, interleaved in rounds to share machine drift. */
+async function forwardVsPython(model: Model, file: string, shape: number[], batch: number, runs: number, rounds: number) {
+  const node: number[] = [];
+  const py: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    node.push((await measureLatency(model, shape, batch, { runs, warmup: 3 })).medianMs);
+    const out = JSON.parse(runPython('latency.py', [file, '--shape', [batch, ...shape].join(','), '--runs', String(runs), '--warmup', '3', '--threads', String(threads)]));
+    py.push(out.median_ms);
+  }
+  return { batch, nodeMs: median(node), pythonMs: median(py), ratio: median(node) / median(py), rounds };
+}
+
+/** Per-batch time of a calibration pass against a plain forward over the same batches. */
+async function statsOverhead(model: Model, batches: Tensor[], rounds: number) {
+  const collector = await StatsCollector.create(model);
+  for (const b of batches.slice(0, 2)) {
+    await model.forward(b); // warm both executors: profiling runs come first
+    await collector.add(b);
+  }
+  const plain: number[] = [];
+  const tapped: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const b of batches) {
+      let t = performance.now();
+      await model.forward(b);
+      plain.push(performance.now() - t);
+      t = performance.now();
+      await collector.add(b);
+      tapped.push(performance.now() - t);
+    }
+  }
+  collector.dispose();
+  return { batches: batches.length * rounds, batchShape: batches[0].shape, forwardMs: median(plain), calibrationMs: median(tapped), ratio: median(tapped) / median(plain) };
+}
+
+async function speedups(file: string, label: string, shape: number[], calibration: AsyncIterable<{ input: Tensor }> | Tensor[], batchSizes: number[], runs: Record<number, number>) {
+  const model = await loadModel(file);
+  const stats = await gatherStats(model, calibration);
+  const baseline: Record<number, number> = {};
+  for (const b of batchSizes) baseline[b] = (await measureLatency(model, shape, b, { runs: runs[b], warmup: 2 })).medianMs;
+  const rows = [];
+  for (const ratio of [0.2, 0.35, 0.5, 0.55]) {
+    const { model: pruned, report } = await prune(model, plan(stats, { ratio }));
+    const row: Record<string, unknown> = { ratio, macsBefore: report.macs.before, macsAfter: report.macs.after, macRatio: report.macs.before / report.macs.after, latency: {} };
+    for (const b of batchSizes) {
+      const ms = (await measureLatency(pruned, shape, b, { runs: runs[b], warmup: 2 })).medianMs;
+      (row.latency as Record<string, unknown>)[`b${b}`] = { originalMs: baseline[b], prunedMs: ms, speedup: baseline[b] / ms, ofMacRatio: baseline[b] / ms / (row.macRatio as number) };
+    }
+    rows.push(row);
+    pruned.dispose();
+    log(`  ${label} ${ratio * 100} %: MAC ratio ${(row.macRatio as number).toFixed(3)}, speed-up ${batchSizes.map((b) => ((row.latency as Record<string, { speedup: number }>)[`b${b}`].speedup).toFixed(3)).join(' / ')}`);
+  }
+  model.dispose();
+  return { model: label, batchSizes, rows };
+}
+
+function updateReadme(results: Record<string, any>): void {
+  const readme = path.join(packageRoot, 'README.md');
+  if (!fs.existsSync(readme)) return;
+  const text = fs.readFileSync(readme, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  if (!text.includes(start) || !text.includes(end)) return;
+  const f = (x: number, d = 2) => x.toFixed(d);
+  const r = results;
+  const lines = [
+    start,
+    `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${r.machine.cpu} (${r.machine.cores} cores), ${r.machine.threads} LibTorch/OpenBLAS thread(s), LibTorch ${r.machine.torch} CPU, ${r.machine.date}. Medians of repeated runs after warm-up; each ratio compares numbers of the same run.`,
+    '',
+    '| measure | torch-vbp | reference | ratio | target |',
+    '|---|---|---|---|---|',
+    ...r.forward.map((x: any) => `| forward latency, ${x.model}, batch ${x.batch} | ${f(x.nodeMs)} ms | ${f(x.pythonMs)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} | <= 1.03 |`),
+    `| calibration pass vs plain forward, ${r.statsOverhead.model}, batch ${r.statsOverhead.batchShape[0]} | ${f(r.statsOverhead.calibrationMs)} ms | ${f(r.statsOverhead.forwardMs)} ms | ${f(r.statsOverhead.ratio, 3)} | <= 1.10 |`,
+    `| whole job (load, calibrate ${r.job.batches}x${r.job.batchSize}, plan, prune, save), ${r.job.model} | ${f(r.job.node.total)} s | ${f(r.job.python.total)} s (Python reference) | ${f(r.job.ratio, 3)} | <= 1.0 |`,
+    ...r.speedup.flatMap((s: any) =>
+      s.rows.map((row: any) => `| pruned ${row.ratio * 100} %, ${s.model}: speed-up ${s.batchSizes.map((b: number) => `b${b} ${f(row.latency[`b${b}`].speedup, 3)}x`).join(', ')} | MAC ratio ${f(row.macRatio, 3)}x | | ${s.batchSizes.map((b: number) => f(row.latency[`b${b}`].ofMacRatio, 3)).join(' / ')} of MAC ratio | >= 0.9 at 55 % (${bigLabel.split(' (')[0]}) |`),
+    ),
+    `| plan / slice / save, ${r.pruneTimes.model} | ${f(r.pruneTimes.planMs, 1)} / ${f(r.pruneTimes.pruneMs, 1)} / ${f(r.pruneTimes.saveMs, 1)} ms | | | |`,
+    `| peak RSS, calibration vs inference, ${r.memory.peak.model} | ${f(r.memory.peak.calibrateMb, 0)} MB | ${f(r.memory.peak.forwardMb, 0)} MB | ${f(r.memory.peak.ratio, 3)} | O(hidden) extra |`,
+    `| RSS growth over a ${r.memory.growth.batches}-batch calibration, ${r.memory.growth.model} | ${f(r.memory.growth.growthMb, 1)} MB | | | ~0 |`,
+    end,
+  ];
+  fs.writeFileSync(readme, text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length));
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(work, { recursive: true });
+  setNumThreads(threads);
+  const started = performance.now();
+  const info = versionInfo();
+  const results: Record<string, any> = {
+    quick,
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads, torch: info.torch, cuda: info.cuda, node: process.version, date: new Date().toISOString().slice(0, 10) },
+  };
+  const bigFile = ensureBigModel();
+  const bundledShape = readModelCard(BUNDLED_MODEL)?.inputShape ?? [1, 28, 28];
+
+  log('forward latency: addon vs Python');
+  const bundled = await loadModel(BUNDLED_MODEL);
+  const bigModel = await loadModel(bigFile);
+  results.forward = [
+    { model: 'bundled', ...(await forwardVsPython(bundled, BUNDLED_MODEL, bundledShape, 1, quick ? 50 : 200, 3)) },
+    { model: 'bundled', ...(await forwardVsPython(bundled, BUNDLED_MODEL, bundledShape, 256, quick ? 5 : 20, 3)) },
+    { model: big, ...(await forwardVsPython(bigModel, bigFile, IMAGE, 1, quick ? 5 : 10, quick ? 2 : 3)) },
+  ];
+
+  log('statistics overhead');
+  results.statsOverhead = { model: big, ...(await statsOverhead(bigModel, randomBatches(quick ? 3 : 4, quick ? 4 : 8, IMAGE), quick ? 1 : 2)) };
+
+  log('plan / slice / save times');
+  const stats = await gatherStats(bigModel, randomBatches(2, quick ? 4 : 8, IMAGE));
+  const planMs: number[] = [];
+  const pruneMs: number[] = [];
+  const saveMs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let t = performance.now();
+    const p = plan(stats, { ratio: 0.5 });
+    planMs.push(performance.now() - t);
+    t = performance.now();
+    const { model: pruned } = await prune(bigModel, p, { skipMacs: true });
+    pruneMs.push(performance.now() - t);
+    t = performance.now();
+    await pruned.save(path.join(work, 'pruned.pt'));
+    saveMs.push(performance.now() - t);
+    pruned.dispose();
+  }
+  results.pruneTimes = { model: big, planMs: median(planMs), pruneMs: median(pruneMs), saveMs: median(saveMs) };
+  bigModel.dispose();
+
+  log('pruned speed-up against the MAC ratio');
+  const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', { normalise: { mean: [0.286], std: [0.353] } });
+  results.speedup = [
+    await speedups(bigFile, big, IMAGE, randomBatches(2, quick ? 4 : 8, IMAGE), [1, 8], { 1: quick ? 5 : 7, 8: quick ? 3 : 3 }),
+    await speedups(BUNDLED_MODEL, 'bundled', bundledShape, datasetBatches(train, { batchSize: 128, limit: 512 }), [1, 8], { 1: 100, 8: 50 }),
+  ];
+  bundled.dispose();
+
+  log('whole job: Node vs Python');
+  const batchCount = quick ? 2 : 4;
+  const batchSize = quick ? 4 : 8;
+  const nodeRuns: any[] = [];
+  const pyRuns: any[] = [];
+  for (let i = 0; i < (quick ? 1 : 3); i++) {
+    const common = ['--batches', String(batchCount), '--batch-size', String(batchSize), '--ratio', '0.5', '--threads', String(threads)];
+    nodeRuns.push(JSON.parse(runNode('job.js', [bigFile, path.join(work, 'job-node.pt'), ...common])).seconds);
+    pyRuns.push(JSON.parse(runPython('job.py', [path.join(work, `${big}.pth`), big, path.join(work, 'job-python.pt'), ...common])).seconds);
+  }
+  const medianOf = (runs: any[]) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
+  const node = medianOf(nodeRuns);
+  const py = medianOf(pyRuns);
+  results.job = { model: big, batches: batchCount, batchSize, runs: nodeRuns.length, node, python: py, ratio: node.total / py.total };
+
+  log('memory: calibration vs inference, and growth over a long calibration');
+  const memory = (mode: string, file: string, shape: number[], batchesN: number, size: number, every: number) =>
+    JSON.parse(runNode('memory.js', [mode, file, shape.join(','), '--batches', String(batchesN), '--batch-size', String(size), '--sample-every', String(every), '--threads', String(threads)]));
+  const peakBatches = quick ? 4 : 6;
+  const forwardPeak = memory('forward', bigFile, IMAGE, peakBatches, batchSize, 1);
+  const calibratePeak = memory('calibrate', bigFile, IMAGE, peakBatches, batchSize, 1);
+  const longRun = quick ? 200 : 1000;
+  const growth = memory('calibrate', BUNDLED_MODEL, bundledShape, longRun, 32, longRun / 10);
+  const samples: number[] = growth.rssSamplesMb;
+  results.memory = {
+    peak: { model: big, batches: peakBatches, batchSize, forwardMb: forwardPeak.peakRssMb, calibrateMb: calibratePeak.peakRssMb, ratio: calibratePeak.peakRssMb / forwardPeak.peakRssMb },
+    growth: { model: 'bundled', batches: longRun, batchSize: 32, samplesMb: samples, growthMb: samples[samples.length - 1] - samples[1] },
+  };
+  results.elapsedSeconds = (performance.now() - started) / 1000;
+  fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  updateReadme(results);
+  log(`done in ${results.elapsedSeconds.toFixed(0)} s: ${resultsFile}`);
+  process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${error.code ?? ''} ${error.stack ?? error.message}\n`);
+  process.exit(1);
+});
