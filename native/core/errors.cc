@@ -1,8 +1,24 @@
 #include "core/errors.h"
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/jit/frontend/error_report.h>
 
 #include <array>
+
+namespace vbp {
+// Reads an ErrorReport's own message through the friend template operator<< (see compilationErrorMessage).
+struct ErrorReportReader {
+  std::string* out;
+};
+}  // namespace vbp
+
+namespace torch::jit {
+template <>
+const ErrorReport& operator<< <vbp::ErrorReportReader>(const ErrorReport& e, const vbp::ErrorReportReader& reader) {
+  *reader.out = e.ss.str();
+  return e;
+}
+}  // namespace torch::jit
 
 namespace vbp {
 namespace {
@@ -41,11 +57,21 @@ ErrorInfo describeTorchMessage(const std::string& what, const char* code) {
   return info;
 }
 
+std::string compilationErrorMessage(const std::exception& error) {
+  const auto* report = dynamic_cast<const torch::jit::ErrorReport*>(&error);
+  if (!report) return error.what();
+  std::string message;
+  *report << ErrorReportReader{&message};
+  return "TorchScript compilation failed: " + trim(message);
+}
+
 ErrorInfo describeCurrentException(const char* fallbackCode) {
   try {
     throw;
   } catch (const Error& e) {
     return ErrorInfo{e.code(), e.what(), ""};
+  } catch (const torch::jit::ErrorReport& e) {
+    return ErrorInfo{fallbackCode, compilationErrorMessage(e), ""};
   } catch (const c10::Error& e) {
     return describeTorchMessage(e.what_without_backtrace(), fallbackCode);
   } catch (const std::exception& e) {

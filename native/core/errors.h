@@ -47,6 +47,11 @@ ErrorInfo describeCurrentException(const char* fallbackCode);
 // Splits a LibTorch message into its useful last part and the TorchScript traceback before it.
 ErrorInfo describeTorchMessage(const std::string& what, const char* code);
 
+// The message of a TorchScript compilation error without calling its what(): what() is noexcept and
+// lazily unpickles the archive's debug info to highlight the source, so a damaged archive makes it throw
+// inside noexcept, which terminates the process.
+std::string compilationErrorMessage(const std::exception& error);
+
 // Classifies a failure of a model's forward from LibTorch's message: INPUT_SHAPE, INPUT_DTYPE or FORWARD.
 const char* classifyForwardFailure(const std::string& message);
 

@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include <torch/serialize.h>
+#include <torch/csrc/jit/ir/constants.h>
 
 #include <fstream>
 
@@ -36,6 +37,37 @@ c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
   return value;
 }
 
+// Whether a tensor's storage holds every element its sizes and strides reach. A damaged archive can hand
+// LibTorch a record shorter than the tensor it describes (even none at all); LibTorch loads it, and the
+// first forward then reads outside the buffer and crashes the process.
+bool storageCoversTensor(const at::Tensor& t) {
+  if (!t.defined() || t.numel() == 0) return true;
+  if (!t.has_storage() || t.storage().data() == nullptr) return false;
+  int64_t last = t.storage_offset();
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+  return t.storage_offset() >= 0 && (last + 1) * static_cast<int64_t>(t.element_size()) <= static_cast<int64_t>(t.storage().nbytes());
+}
+
+void checkTensors(const torch::jit::Module& module, const std::string& path) {
+  auto fail = [&](const std::string& what) {
+    throw Error(code::kModelLoad, "'" + path + "' is damaged: tensor " + what + " is larger than the data stored for it");
+  };
+  for (const auto& item : module.named_attributes(/*recurse=*/true)) {
+    if (item.value.isTensor() && !storageCoversTensor(item.value.toTensor())) fail("'" + item.name + "'");
+  }
+  // Tensors baked into the code as constants (constants.pkl).
+  for (const auto& sub : module.modules()) {
+    for (const auto& method : sub.get_methods()) {
+      for (const torch::jit::Node* node : method.graph()->nodes()) {
+        if (node->kind() != c10::prim::Constant || node->outputs().size() != 1) continue;
+        if (!node->output()->type()->cast<c10::TensorType>()) continue;
+        const auto value = torch::jit::toIValue(node->output());
+        if (value && value->isTensor() && !storageCoversTensor(value->toTensor())) fail("constant in " + method.name());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TorchModel::TorchModel(torch::jit::Module module, c10::Device device)
@@ -53,8 +85,9 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
     throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model (" + info.message +
                                       "); save models with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x))");
   } catch (const std::exception& e) {
-    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + e.what());
+    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + compilationErrorMessage(e));
   }
+  checkTensors(module, path);
   if (!module.find_method("forward")) {
     throw Error(code::kModelLoad, "'" + path + "' holds a TorchScript module without a forward method");
   }
@@ -78,7 +111,7 @@ c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
   } catch (const std::exception& e) {
     const std::string what = [&] {
       if (auto* c10Error = dynamic_cast<const c10::Error*>(&e)) return std::string(c10Error->what_without_backtrace());
-      return std::string(e.what());
+      return compilationErrorMessage(e);
     }();
     const ErrorInfo info = describeTorchMessage(what, code::kForward);
     throw Error(classifyForwardFailure(info.message), "forward failed: " + info.message);
