@@ -2,7 +2,7 @@
 import { callNativeSync } from './errors';
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, nativePath, packageRoot } from './native';
+import { native, nativePath, packageRoot, type NativeMemory } from './native';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -47,4 +47,12 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return callNativeSync(() => native().versionInfo().numThreads);
+}
+
+/**
+ * Native memory in use: the C allocator's live bytes (glibc; unlike RSS it excludes freed pages kept by
+ * the allocator), and the models and statistics sessions alive with their parameter bytes.
+ */
+export function nativeMemory(): NativeMemory {
+  return callNativeSync(() => native().nativeMemory());
 }

@@ -44,8 +44,10 @@ export interface ModelSummary {
 
 export class Model {
   #native: NativeModel | undefined;
+  #disposed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  #released: Promise<void> | undefined;
   /** Where the model was loaded from, if it was loaded from a file. */
   readonly source?: string;
 
@@ -57,12 +59,12 @@ export class Model {
 
   /** @internal the addon's handle; throws DISPOSED after dispose(). */
   get handle(): NativeModel {
-    if (!this.#native) throw new VbpError('DISPOSED', 'this model has been disposed');
+    if (this.#disposed || !this.#native) throw new VbpError('DISPOSED', 'this model has been disposed');
     return this.#native;
   }
 
   get disposed(): boolean {
-    return this.#native === undefined;
+    return this.#disposed;
   }
 
   /** Calls in flight or queued on this model. */
@@ -75,12 +77,14 @@ export class Model {
   }
 
   /**
-   * @internal Runs `job` after the calls queued before it. The handle is taken when the job starts, so a
-   * dispose() in between rejects it with DISPOSED instead of running it.
+   * @internal Runs `job` after the calls queued before it, one at a time. A call made after dispose()
+   * rejects with DISPOSED at once; calls made before it run to the end.
    */
   enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T> {
+    if (this.#disposed || !this.#native) return Promise.reject(new VbpError('DISPOSED', 'this model has been disposed'));
+    const handle = this.#native;
     this.#pending++;
-    const run = this.#queue.then(() => callNative(() => job(this.handle)));
+    const run = this.#queue.then(() => callNative(() => job(handle)));
     this.#queue = run.then(
       () => undefined,
       () => undefined,
@@ -173,12 +177,19 @@ export class Model {
   }
 
   /**
-   * Releases the model's native memory. Work already running finishes (it holds its own reference);
-   * queued and later calls reject with DISPOSED. Calling dispose() twice is harmless.
+   * Releases the model's native memory. Later calls reject with DISPOSED at once; calls made before
+   * dispose() still complete, and the memory is released after the last of them (the promise resolves
+   * then). Calling dispose() again is harmless.
    */
-  dispose(): void {
-    this.#native?.dispose();
-    this.#native = undefined;
+  dispose(): Promise<void> {
+    if (!this.#released) {
+      this.#disposed = true;
+      this.#released = this.#queue.then(() => {
+        this.#native?.dispose();
+        this.#native = undefined;
+      });
+    }
+    return this.#released;
   }
 }
 

@@ -69,6 +69,16 @@ export interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
   loadModel(path: string, device: string): Promise<NativeModel>;
+  nativeMemory(): NativeMemory;
+}
+
+export interface NativeMemory {
+  /** Bytes the C allocator has handed out and not got back (glibc); -1 where unknown. */
+  mallocInUse: number;
+  liveModels: number;
+  liveSessions: number;
+  /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
+  modelBytes: number;
 }
 
 /** The folder of torch-vbp's package.json (from lib/ when run from source, dist/lib/ when compiled). */

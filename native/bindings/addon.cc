@@ -6,6 +6,7 @@
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
 #include "core/device.h"
+#include "core/memory_stats.h"
 #include "core/threads.h"
 #include "core/model.h"
 
@@ -19,6 +20,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&Addon::versionInfo>("versionInfo"),
                            InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
                            InstanceMethod<&Addon::loadModel>("loadModel"),
+                           InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
                            InstanceValue("NativeModel", modelClass),
                        });
 }
@@ -44,6 +46,16 @@ Napi::Value Addon::setNumThreads(const Napi::CallbackInfo& info) {
     setThreadCount(threads);
     return info.Env().Undefined();
   });
+}
+
+Napi::Value Addon::nativeMemory(const Napi::CallbackInfo& info) {
+  const NativeMemory m = vbp::nativeMemory();
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("mallocInUse", static_cast<double>(m.mallocInUse));
+  result.Set("liveModels", static_cast<double>(m.liveModels));
+  result.Set("liveSessions", static_cast<double>(m.liveSessions));
+  result.Set("modelBytes", static_cast<double>(m.modelBytes));
+  return result;
 }
 
 Napi::Value Addon::loadModel(const Napi::CallbackInfo& info) {

@@ -7,6 +7,7 @@
 #include "bindings/session_wrap.h"
 #include "core/device.h"
 #include "core/macs.h"
+#include "core/memory_stats.h"
 #include "core/prune.h"
 #include "core/tap.h"
 
@@ -52,15 +53,16 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   model_ = *info[0].As<Napi::External<std::shared_ptr<TorchModel>>>().Data();
   reportedBytes_ = model_->nativeBytes();
   Napi::MemoryManagement::AdjustExternalMemory(env_, reportedBytes_);
+  countModel(reportedBytes_, +1);
 }
 
 ModelWrap::~ModelWrap() { release(env_); }
 
 void ModelWrap::release(Napi::Env env) {
-  if (reportedBytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, -reportedBytes_);
-    reportedBytes_ = 0;
-  }
+  if (!model_) return;
+  Napi::MemoryManagement::AdjustExternalMemory(env, -reportedBytes_);
+  countModel(reportedBytes_, -1);
+  reportedBytes_ = 0;
   model_.reset();
 }
 

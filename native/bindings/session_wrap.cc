@@ -6,6 +6,7 @@
 #include "bindings/async_job.h"
 #include "bindings/js_mlp.h"
 #include "bindings/js_values.h"
+#include "core/memory_stats.h"
 
 namespace vbp::js {
 
@@ -31,6 +32,15 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
     throw Napi::TypeError::New(info.Env(), "statistics sessions are created by gatherStats()");
   }
   session_ = *info[0].As<Napi::External<std::shared_ptr<StatsSession>>>().Data();
+  countSession(+1);
+}
+
+SessionWrap::~SessionWrap() { release(); }
+
+void SessionWrap::release() {
+  if (!session_) return;
+  countSession(-1);
+  session_.reset();
 }
 
 std::shared_ptr<StatsSession> SessionWrap::live() const {
@@ -80,7 +90,7 @@ Napi::Value SessionWrap::mlps(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionWrap::dispose(const Napi::CallbackInfo& info) {
-  session_.reset();
+  release();
   return info.Env().Undefined();
 }
 

@@ -15,9 +15,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<StatsSession> session);
 
   explicit SessionWrap(const Napi::CallbackInfo& info);
+  ~SessionWrap() override;
 
  private:
   std::shared_ptr<StatsSession> live() const;
+  void release();
 
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value snapshot(const Napi::CallbackInfo& info);

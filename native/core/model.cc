@@ -70,8 +70,15 @@ void checkTensors(const torch::jit::Module& module, const std::string& path) {
 
 }  // namespace
 
-TorchModel::TorchModel(torch::jit::Module module, c10::Device device)
-    : module_(std::move(module)), device_(device) {}
+TorchModel::TorchModel(torch::jit::Module module, c10::Device device,
+                       std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive)
+    : module_(std::move(module)), device_(device), keepAlive_(std::move(keepAlive)) {}
+
+std::shared_ptr<TorchModel> TorchModel::derived(OwnTypesCopy copy) const {
+  auto keepAlive = keepAlive_;
+  if (std::find(keepAlive.begin(), keepAlive.end(), copy.sourceUnit) == keepAlive.end()) keepAlive.push_back(copy.sourceUnit);
+  return std::make_shared<TorchModel>(std::move(copy.module), device_, std::move(keepAlive));
+}
 
 std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10::Device& device) {
   if (!fileReadable(path)) {
@@ -121,8 +128,7 @@ c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
 
 std::shared_ptr<TorchModel> TorchModel::clone() const {
   torch::NoGradGuard noGrad;
-  std::lock_guard<std::mutex> lock(typeRegistryMutex());
-  return std::make_shared<TorchModel>(module_.clone(), device_);
+  return derived(cloneWithOwnTypes(module_, TensorCopy::Deep));
 }
 
 void TorchModel::save(const std::string& path) const {

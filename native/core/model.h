@@ -3,6 +3,8 @@
 
 #include <torch/script.h>
 
+#include "core/own_types.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +27,10 @@ struct ParameterInfo {
 // instances can be used from different threads at once.
 class TorchModel {
  public:
-  TorchModel(torch::jit::Module module, c10::Device device);
+  // `keepAlive`: compilation units the module's code refers to besides its own (see own_types.h).
+  TorchModel(torch::jit::Module module, c10::Device device, std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive = {});
+  // A model made from a copy of this one's module (own types): keeps what this one keeps, and its unit.
+  std::shared_ptr<TorchModel> derived(OwnTypesCopy copy) const;
 
   static std::shared_ptr<TorchModel> load(const std::string& path, const c10::Device& device);
 
@@ -50,6 +55,7 @@ class TorchModel {
  private:
   torch::jit::Module module_;
   c10::Device device_;
+  std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive_;
 };
 
 // numpy-style dtype names: float32, float64, int64, ...

@@ -53,33 +53,33 @@ void retypeModuleValues(torch::jit::Block* block, std::unordered_map<const torch
   }
 }
 
-torch::jit::Function* copyMethod(const torch::jit::Function& method, const Module& owner, const c10::ClassTypePtr& sourceType) {
+torch::jit::Function* copyMethod(const torch::jit::Function& method, const Module& owner, const c10::ClassTypePtr& sourceType,
+                                torch::jit::CompilationUnit& unit) {
   std::shared_ptr<torch::jit::Graph> graph = torch::jit::toGraphFunction(method).graph()->copy();
   std::unordered_map<const torch::jit::Value*, Module> modules;
   graph->inputs().at(0)->setType(owner.type());
   modules.emplace(graph->inputs().at(0), owner);
   retypeModuleValues(graph->block(), modules);
 
-  auto cu = owner._ivalue()->compilation_unit();
-  torch::jit::Function* copy = cu->create_function(c10::QualifiedName(*owner.type()->name(), method.name()), graph);
+  torch::jit::Function* copy = unit.create_function(c10::QualifiedName(*owner.type()->name(), method.name()), graph);
   const c10::ClassTypePtr ownerType = owner.type();
   torch::jit::toGraphFunction(*copy).setSchema(method.getSchema().cloneWithRemappedTypes(
       [&](c10::TypePtr t) -> c10::TypePtr { return t.get() == sourceType.get() ? c10::TypePtr(ownerType) : t; }));
   return copy;
 }
 
-Module cloneInstance(const Module& source, TensorCopy mode, TensorMemo& memo) {
+Module cloneInstance(const Module& source, TensorCopy mode, TensorMemo& memo, const std::shared_ptr<torch::jit::CompilationUnit>& unit) {
   const c10::ClassTypePtr sourceType = source.type();
-  // A new, mangled class name in the source's compilation unit, so that the copy can be saved and loaded
-  // back next to the original.
-  Module copy(*sourceType->name(), source._ivalue()->compilation_unit(), /*shouldMangle=*/true);
+  // The class name is mangled where instances of one class meet in the copy's unit (a shared type made
+  // into several), as tracing names them.
+  Module copy(*sourceType->name(), unit, /*shouldMangle=*/true);
   const c10::ClassTypePtr type = copy.type();
 
   for (size_t slot = 0; slot < sourceType->numAttributes(); ++slot) {
     const std::string& name = sourceType->getAttributeName(slot);
     const c10::IValue value = source._ivalue()->getSlot(slot);
     if (isModuleValue(value)) {
-      copy.register_module(name, cloneInstance(Module(value.toObject()), mode, memo));
+      copy.register_module(name, cloneInstance(Module(value.toObject()), mode, memo, unit));
     } else {
       copy.register_attribute(name, sourceType->getAttribute(slot), copyValue(value, mode, memo),
                               sourceType->is_parameter(slot), sourceType->is_buffer(slot));
@@ -89,16 +89,16 @@ Module cloneInstance(const Module& source, TensorCopy mode, TensorMemo& memo) {
     type->addConstant(sourceType->getConstantName(i), sourceType->getConstant(i));
   }
   // Methods last: their graphs are retyped against the children registered above.
-  for (const torch::jit::Function* method : sourceType->methods()) type->addMethod(copyMethod(*method, copy, sourceType));
+  for (const torch::jit::Function* method : sourceType->methods()) type->addMethod(copyMethod(*method, copy, sourceType, *unit));
   for (const auto& property : sourceType->properties()) {
-    type->addProperty(property.name, copyMethod(*property.getter, copy, sourceType),
-                      property.setter ? copyMethod(*property.setter, copy, sourceType) : nullptr);
+    type->addProperty(property.name, copyMethod(*property.getter, copy, sourceType, *unit),
+                      property.setter ? copyMethod(*property.setter, copy, sourceType, *unit) : nullptr);
   }
   for (const torch::jit::Function* hook : sourceType->getForwardPreHooks()) {
-    type->addForwardPreHook(copyMethod(*hook, copy, sourceType));
+    type->addForwardPreHook(copyMethod(*hook, copy, sourceType, *unit));
   }
   for (const torch::jit::Function* hook : sourceType->getForwardHooks()) {
-    type->addForwardHook(copyMethod(*hook, copy, sourceType));
+    type->addForwardHook(copyMethod(*hook, copy, sourceType, *unit));
   }
   return copy;
 }
@@ -110,12 +110,12 @@ std::mutex& typeRegistryMutex() {
   return mutex;
 }
 
-torch::jit::Module cloneWithOwnTypes(const torch::jit::Module& module, TensorCopy tensors) {
+OwnTypesCopy cloneWithOwnTypes(const torch::jit::Module& module, TensorCopy tensors) {
   std::lock_guard<std::mutex> lock(typeRegistryMutex());
   TensorMemo memo;
-  Module copy = cloneInstance(module, tensors, memo);
-  copy.eval();
-  return copy;
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  Module copy = cloneInstance(module, tensors, memo, unit);
+  return {copy, module._ivalue()->compilation_unit()};
 }
 
 }  // namespace vbp

@@ -97,9 +97,8 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
     checkCut(cut, fc1.weight.size(0), compensation);
   }
 
-  Module copy = cloneWithOwnTypes(source.module(), TensorCopy::Deep);
-  // The copy's types are its own, but creating a bias reads the compilation unit's type registry.
-  std::lock_guard<std::mutex> lock(typeRegistryMutex());
+  OwnTypesCopy owned = cloneWithOwnTypes(source.module(), TensorCopy::Deep);
+  Module copy = owned.module;
   for (const LayerCut& cut : cuts) {
     LinearLayer fc1 = linearAt(copy, cut.fc1);
     LinearLayer fc2 = linearAt(copy, cut.fc2);
@@ -133,7 +132,7 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
     setWidth(fc1.module, "out_features", static_cast<int64_t>(cut.keep.size()));
     setWidth(fc2.module, "in_features", static_cast<int64_t>(cut.keep.size()));
   }
-  return std::make_shared<TorchModel>(std::move(copy), source.device());
+  return source.derived(std::move(owned));
 }
 
 std::vector<NeuronNorms> neuronNorms(const TorchModel& model, const std::vector<MlpBlock>& mlps) {

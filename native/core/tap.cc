@@ -71,7 +71,8 @@ TORCH_LIBRARY(vbp, m) {
 StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps) : mlps_(std::move(mlps)) {
   if (mlps_.empty()) throw Error(code::kNoMlp, "no MLP blocks to gather statistics for");
   torch::NoGradGuard noGrad;
-  torch::jit::Module copy = cloneWithOwnTypes(source.module(), TensorCopy::Share);
+  OwnTypesCopy owned = cloneWithOwnTypes(source.module(), TensorCopy::Share);
+  torch::jit::Module copy = owned.module;
   try {
     for (const MlpBlock& block : mlps_) {
       torch::jit::Module fc2 = submoduleAt(copy, block.fc2, code::kMlpSpec);
@@ -85,7 +86,7 @@ StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps)
     for (const int64_t id : ids_) TapRegistry::instance().remove(id);
     throw;
   }
-  instrumented_ = std::make_unique<TorchModel>(std::move(copy), source.device());
+  instrumented_ = source.derived(std::move(owned));
 }
 
 StatsSession::~StatsSession() {

@@ -32,7 +32,7 @@ class StatsSession {
   std::vector<MlpBlock> mlps_;
   std::vector<int64_t> ids_;
   std::vector<std::shared_ptr<RunningStats>> stats_;
-  std::unique_ptr<TorchModel> instrumented_;
+  std::shared_ptr<TorchModel> instrumented_;
 };
 
 }  // namespace vbp
