@@ -42,11 +42,24 @@ export interface ModelSummary {
   parameterTensors: number;
 }
 
-export class Model {
+/** @internal What operations on a model use: its addon handle and its call queue. */
+export interface ModelAccess {
+  readonly handle: NativeModel;
+  enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T>;
+}
+
+/** @internal Keeps a model open for an operation of several steps: dispose() waits for release(). */
+export interface ModelLease extends ModelAccess {
+  release(): void;
+}
+
+export class Model implements ModelAccess {
   #native: NativeModel | undefined;
   #disposed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  #leases = 0;
+  #leasesDone: Array<() => void> = [];
   #released: Promise<void> | undefined;
   /** Where the model was loaded from, if it was loaded from a file. */
   readonly source?: string;
@@ -82,7 +95,10 @@ export class Model {
    */
   enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T> {
     if (this.#disposed || !this.#native) return Promise.reject(new VbpError('DISPOSED', 'this model has been disposed'));
-    const handle = this.#native;
+    return this.#schedule(this.#native, job);
+  }
+
+  #schedule<T>(handle: NativeModel, job: (handle: NativeModel) => Promise<T>): Promise<T> {
     this.#pending++;
     const run = this.#queue.then(() => callNative(() => job(handle)));
     this.#queue = run.then(
@@ -92,6 +108,35 @@ export class Model {
     return run.finally(() => {
       this.#pending--;
     });
+  }
+
+  /**
+   * @internal Opens the model for an operation of several steps (statistics, pruning): its steps may still
+   * be queued after dispose(), which releases the native model only when every lease is released.
+   */
+  lease(): ModelLease {
+    const handle = this.handle;
+    this.#leases++;
+    let open = true;
+    return {
+      handle,
+      enqueue: (job) => this.#schedule(handle, job),
+      release: () => {
+        if (!open) return;
+        open = false;
+        if (--this.#leases === 0) for (const done of this.#leasesDone.splice(0)) done();
+      },
+    };
+  }
+
+  /** @internal Runs `operation` under a lease, released when it settles. */
+  async withLease<T>(operation: (lease: ModelLease) => Promise<T>): Promise<T> {
+    const lease = this.lease();
+    try {
+      return await operation(lease);
+    } finally {
+      lease.release();
+    }
   }
 
   /** Runs the model's forward on one input tensor, or several as an array. */
@@ -122,7 +167,7 @@ export class Model {
   }
 
   parameterCount(): number {
-    return this.parameters().reduce((sum, p) => sum + p.numel, 0);
+    return parameterCountOf(this);
   }
 
   summary(): ModelSummary {
@@ -140,32 +185,13 @@ export class Model {
    * module order. With `specs`, checks and describes those pairs instead. Rejects with NO_MLP when the
    * model has none.
    */
-  async mlps(specs?: MlpSpec[]): Promise<MlpBlock[]> {
-    const blocks = await this.enqueue((h) => h.mlps(specs));
-    if (blocks.length === 0) {
-      throw new VbpError(
-        'NO_MLP',
-        specs ? 'the list of MLP blocks is empty' : 'no MLP block (Linear -> element-wise ops -> Linear) was found in this model',
-      );
-    }
-    return blocks;
+  mlps(specs?: MlpSpec[]): Promise<MlpBlock[]> {
+    return mlpsOf(this, specs);
   }
 
   /** @internal What ties statistics and plans to this model's MLP layers. */
-  async signature(specs?: MlpSpec[]): Promise<ModelSignature> {
-    const blocks = await this.mlps(specs);
-    const norms = await this.enqueue((h) => h.neuronNorms(specs ?? blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
-    return {
-      layers: blocks.map((b, i) => ({
-        fc1: b.fc1,
-        fc2: b.fc2,
-        inFeatures: b.inFeatures,
-        hidden: b.hidden,
-        outFeatures: b.outFeatures,
-        fc1SquaredNorm: sum(norms[i].fc1RowSq),
-        fc2SquaredNorm: sum(norms[i].fc2ColSq),
-      })),
-    };
+  signature(specs?: MlpSpec[]): Promise<ModelSignature> {
+    return this.withLease((lease) => signatureOf(lease, specs));
   }
 
   /**
@@ -173,24 +199,66 @@ export class Model {
    * the linear, matmul, convolution and attention ops LibTorch runs.
    */
   macs(inputShape: number[]): Promise<MacCount> {
-    return this.enqueue((h) => h.countMacs(probeInput(inputShape)));
+    return macsOf(this, inputShape);
   }
 
   /**
-   * Releases the model's native memory. Later calls reject with DISPOSED at once; calls made before
-   * dispose() still complete, and the memory is released after the last of them (the promise resolves
-   * then). Calling dispose() again is harmless.
+   * Releases the model's native memory. Later calls reject with DISPOSED at once; calls and operations
+   * started before dispose() still complete, and the memory is released after the last of them (the
+   * promise resolves then). Calling dispose() again is harmless.
    */
   dispose(): Promise<void> {
     if (!this.#released) {
       this.#disposed = true;
-      this.#released = this.#queue.then(() => {
-        this.#native?.dispose();
-        this.#native = undefined;
-      });
+      const leasesDone = this.#leases === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#leasesDone.push(resolve));
+      this.#released = leasesDone
+        .then(() => this.#queue)
+        .then(() => {
+          this.#native?.dispose();
+          this.#native = undefined;
+        });
     }
     return this.#released;
   }
+}
+
+/** @internal */
+export async function mlpsOf(access: ModelAccess, specs?: MlpSpec[]): Promise<MlpBlock[]> {
+  const blocks = await access.enqueue((h) => h.mlps(specs));
+  if (blocks.length === 0) {
+    throw new VbpError(
+      'NO_MLP',
+      specs ? 'the list of MLP blocks is empty' : 'no MLP block (Linear -> element-wise ops -> Linear) was found in this model',
+    );
+  }
+  return blocks;
+}
+
+/** @internal */
+export async function signatureOf(access: ModelAccess, specs?: MlpSpec[]): Promise<ModelSignature> {
+  const blocks = await mlpsOf(access, specs);
+  const norms = await access.enqueue((h) => h.neuronNorms(specs ?? blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
+  return {
+    layers: blocks.map((b, i) => ({
+      fc1: b.fc1,
+      fc2: b.fc2,
+      inFeatures: b.inFeatures,
+      hidden: b.hidden,
+      outFeatures: b.outFeatures,
+      fc1SquaredNorm: sum(norms[i].fc1RowSq),
+      fc2SquaredNorm: sum(norms[i].fc2ColSq),
+    })),
+  };
+}
+
+/** @internal */
+export function macsOf(access: ModelAccess, inputShape: number[]): Promise<MacCount> {
+  return access.enqueue((h) => h.countMacs(probeInput(inputShape)));
+}
+
+/** @internal */
+export function parameterCountOf(access: ModelAccess): number {
+  return callNativeSync(() => access.handle.parameters()).reduce((total, p) => total + p.numel, 0);
 }
 
 /** A fixed, input-independent probe tensor (values in [-1, 1)) for shape-only work such as counting MACs. */

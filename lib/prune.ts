@@ -4,7 +4,7 @@
  */
 import { VbpError } from './errors';
 import { checkSignature } from './mlp';
-import { Model } from './model';
+import { Model, macsOf, parameterCountOf, signatureOf, type ModelLease } from './model';
 import { validatePlan, type Plan } from './plan';
 
 export type Compensation = 'mean' | 'none';
@@ -48,8 +48,12 @@ export async function prune(model: Model, plan: Plan, options: PruneOptions = {}
     throw new VbpError('INVALID_ARGUMENT', `compensation must be 'mean' or 'none', got '${String(compensation)}'`);
   }
   validatePlan(plan);
+  return model.withLease((lease) => pruneWith(lease, model, plan, compensation, options));
+}
+
+async function pruneWith(lease: ModelLease, model: Model, plan: Plan, compensation: Compensation, options: PruneOptions): Promise<PruneResult> {
   const specs = plan.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
-  const signature = await model.signature(specs).catch((error: VbpError) => {
+  const signature = await signatureOf(lease, specs).catch((error: VbpError) => {
     if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
     throw new VbpError('PLAN', `the plan belongs to another model: ${error.message}`, { cause: error });
   });
@@ -61,12 +65,12 @@ export async function prune(model: Model, plan: Plan, options: PruneOptions = {}
     keep: Int32Array.from(l.keep),
     prunedMeans: Float64Array.from(l.prunedMeans),
   }));
-  const handle = await model.enqueue((h) => h.prune(cuts, compensation));
+  const handle = await lease.enqueue((h) => h.prune(cuts, compensation));
   const pruned = new Model(handle, model.source);
 
   const inputShape = [1, ...plan.inputShape];
-  const [macsBefore, macsAfter] = options.skipMacs ? [0, 0] : [(await model.macs(inputShape)).total, (await pruned.macs(inputShape)).total];
-  const paramsBefore = model.parameterCount();
+  const [macsBefore, macsAfter] = options.skipMacs ? [0, 0] : [(await macsOf(lease, inputShape)).total, (await pruned.macs(inputShape)).total];
+  const paramsBefore = parameterCountOf(lease);
   const paramsAfter = pruned.parameterCount();
   const blockMacs = (l: Plan['layers'][number], hidden: number): number => l.tokensPerItem * hidden * (l.inFeatures + l.outFeatures);
   const blockParams = (l: Plan['layers'][number], hidden: number): number => hidden * l.paramsPerNeuron;

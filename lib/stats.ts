@@ -4,10 +4,10 @@
  * Statistics merge exactly (Chan's formula), so calibration can be sharded and combined.
  */
 import fs from 'node:fs';
-import { VbpError, callNative } from './errors';
+import { VbpError, callNative, callNativeSync } from './errors';
 import { writeAtomically, readFileChecked, type WriteOptions } from './fsutil';
 import { checkSignature, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
-import type { Model } from './model';
+import { macsOf, mlpsOf, parameterCountOf, signatureOf, type Model, type ModelLease } from './model';
 import type { NativeStatsSession } from './native';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 import type { Tensor } from './tensor';
@@ -247,7 +247,7 @@ export class StatsCollector {
   private disposed = false;
 
   private constructor(
-    private readonly model: Model,
+    private readonly lease: ModelLease,
     private readonly blocks: MlpBlock[],
     private readonly norms: Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>,
     private readonly paramsPerNeuron: number[],
@@ -257,15 +257,22 @@ export class StatsCollector {
     this.inputShape = resume?.info.inputShape;
   }
 
+  /** Holds `model` open (a dispose() waits) until finish() or dispose(). */
   static async create(model: Model, options: CollectorOptions = {}): Promise<StatsCollector> {
-    const blocks = await model.mlps(options.mlps);
-    const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
-    const norms = await model.enqueue((h) => h.neuronNorms(specs));
-    const paramNames = new Set(model.parameters().map((p) => p.name));
-    const paramsPerNeuron = blocks.map((b) => b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0));
-    if (options.resume) checkSignature(options.resume.signature, await model.signature(specs), 'the statistics to resume', 'STATS');
-    const session = await model.enqueue((h) => h.createStatsSession(specs));
-    return new StatsCollector(model, blocks, norms, paramsPerNeuron, session, options.resume);
+    const lease = model.lease();
+    try {
+      const blocks = await mlpsOf(lease, options.mlps);
+      const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
+      const norms = await lease.enqueue((h) => h.neuronNorms(specs));
+      const paramNames = new Set(callNativeSync(() => lease.handle.parameters()).map((p) => p.name));
+      const paramsPerNeuron = blocks.map((b) => b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0));
+      if (options.resume) checkSignature(options.resume.signature, await signatureOf(lease, specs), 'the statistics to resume', 'STATS');
+      const session = await lease.enqueue((h) => h.createStatsSession(specs));
+      return new StatsCollector(lease, blocks, norms, paramsPerNeuron, session, options.resume);
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
   }
 
   get batches(): number {
@@ -316,16 +323,18 @@ export class StatsCollector {
     try {
       const stats = await this.snapshot();
       if (!stats || !this.inputShape) throw new VbpError('STATS', 'no calibration batch was given');
-      const macs = await this.model.macs([1, ...this.inputShape]);
-      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: this.model.parameterCount() });
+      const macs = await macsOf(this.lease, [1, ...this.inputShape]);
+      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: parameterCountOf(this.lease) });
     } finally {
       this.dispose();
     }
   }
 
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
     this.session.dispose();
+    this.lease.release();
   }
 }
 

@@ -20,7 +20,7 @@ class Job final : public Napi::AsyncWorker {
   static Napi::Promise start(Napi::Env env, const char* fallbackCode, Work work, ToJs toJs) {
     auto* job = new Job(env, fallbackCode, std::move(work), std::move(toJs));
     Napi::Promise promise = job->deferred_.Promise();
-    job->Queue();  // the worker deletes itself after OnOK/OnError
+    job->Queue();  // deletes itself once settled (OnWorkComplete)
     return promise;
   }
 
@@ -37,13 +37,31 @@ class Job final : public Napi::AsyncWorker {
       result_ = work_();
     } catch (...) {
       error_ = describeCurrentException(fallbackCode_);
-      SetError(error_.message);
+      failed_ = true;
     }
     work_ = nullptr;  // release captured models on the worker thread, not later on the main one
   }
 
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
+  // Settles the promise on the main thread. Replaces AsyncWorker's own completion, whose HandleScope throws
+  // outside any handler (and so terminates the process) when a worker_thread's environment is being torn
+  // down as the job ends: then nobody awaits the promise, and the job is only deleted.
+  void OnWorkComplete(Napi::Env, napi_status status) override {
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(Env());
+        settle();
+      } catch (...) {
+        // The environment cannot run JavaScript any more.
+      }
+    }
+    Destroy();
+  }
+
+  void settle() {
+    if (failed_) {
+      deferred_.Reject(makeError(Env(), error_).Value());
+      return;
+    }
     try {
       deferred_.Resolve(toJs_(Env(), result_));
     } catch (const Napi::Error& e) {
@@ -53,17 +71,13 @@ class Job final : public Napi::AsyncWorker {
     }
   }
 
-  void OnError(const Napi::Error&) override {
-    Napi::HandleScope scope(Env());
-    deferred_.Reject(makeError(Env(), error_).Value());
-  }
-
   Napi::Promise::Deferred deferred_;
   const char* fallbackCode_;
   Work work_;
   ToJs toJs_;
   Result result_{};
   ErrorInfo error_;
+  bool failed_ = false;
 };
 
 }  // namespace vbp::js

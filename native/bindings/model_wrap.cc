@@ -60,7 +60,10 @@ ModelWrap::~ModelWrap() { release(env_); }
 
 void ModelWrap::release(Napi::Env env) {
   if (!model_) return;
-  Napi::MemoryManagement::AdjustExternalMemory(env, -reportedBytes_);
+  // The C call, not Napi::MemoryManagement: this also runs from the finalizer while a worker's environment
+  // is torn down, where a failing call must not throw.
+  int64_t ignored = 0;
+  napi_adjust_external_memory(env, -reportedBytes_, &ignored);
   countModel(reportedBytes_, -1);
   reportedBytes_ = 0;
   model_.reset();
