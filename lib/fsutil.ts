@@ -17,6 +17,7 @@ export interface WriteOptions {
 function checkTarget(target: string, options: WriteOptions): void {
   const dir = path.dirname(path.resolve(target));
   if (!fs.existsSync(dir)) throw new VbpError('IO', `cannot write '${target}': folder '${dir}' does not exist`);
+  if (!fs.statSync(dir).isDirectory()) throw new VbpError('IO', `cannot write '${target}': '${dir}' is not a folder`);
   if (options.overwrite === false && fs.existsSync(target)) {
     throw new VbpError('OUTPUT_EXISTS', `'${target}' already exists (pass overwrite to replace it)`);
   }
@@ -43,7 +44,11 @@ export async function writeAtomically(
     }
     fs.renameSync(temporary, target);
   } catch (error) {
-    fs.rmSync(temporary, { force: true });
+    try {
+      fs.rmSync(temporary, { force: true });
+    } catch {
+      // nothing was written there
+    }
     if (error instanceof VbpError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     throw new VbpError('IO', `cannot write '${target}': ${message}`, { cause: error });

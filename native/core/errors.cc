@@ -83,7 +83,8 @@ ErrorInfo describeCurrentException(const char* fallbackCode) {
 
 const char* classifyForwardFailure(const std::string& message) {
   // Fragments of LibTorch's messages for tensors whose rank or sizes do not fit the model.
-  static const std::array<const char*, 14> kShape = {
+  static const std::array<const char*, 16> kShape = {
+      "expected input[", "channels, but got",
       "must match the size of tensor", "shapes cannot be multiplied", "is invalid for input of size",
       "Expected 3D (unbatched) or 4D (batched) input", "Expected 4-dimensional input",
       "Expected 2D (unbatched) or 3D (batched) input", "size mismatch", "Dimension out of range",

@@ -1,10 +1,10 @@
 #include "core/model.h"
 
 #include <torch/serialize.h>
-#include <torch/csrc/jit/ir/constants.h>
 
 #include <fstream>
 
+#include "core/archive_check.h"
 #include "core/errors.h"
 #include "core/own_types.h"
 
@@ -37,37 +37,6 @@ c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
   return value;
 }
 
-// Whether a tensor's storage holds every element its sizes and strides reach. A damaged archive can hand
-// LibTorch a record shorter than the tensor it describes (even none at all); LibTorch loads it, and the
-// first forward then reads outside the buffer and crashes the process.
-bool storageCoversTensor(const at::Tensor& t) {
-  if (!t.defined() || t.numel() == 0) return true;
-  if (!t.has_storage() || t.storage().data() == nullptr) return false;
-  int64_t last = t.storage_offset();
-  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
-  return t.storage_offset() >= 0 && (last + 1) * static_cast<int64_t>(t.element_size()) <= static_cast<int64_t>(t.storage().nbytes());
-}
-
-void checkTensors(const torch::jit::Module& module, const std::string& path) {
-  auto fail = [&](const std::string& what) {
-    throw Error(code::kModelLoad, "'" + path + "' is damaged: tensor " + what + " is larger than the data stored for it");
-  };
-  for (const auto& item : module.named_attributes(/*recurse=*/true)) {
-    if (item.value.isTensor() && !storageCoversTensor(item.value.toTensor())) fail("'" + item.name + "'");
-  }
-  // Tensors baked into the code as constants (constants.pkl).
-  for (const auto& sub : module.modules()) {
-    for (const auto& method : sub.get_methods()) {
-      for (const torch::jit::Node* node : method.graph()->nodes()) {
-        if (node->kind() != c10::prim::Constant || node->outputs().size() != 1) continue;
-        if (!node->output()->type()->cast<c10::TensorType>()) continue;
-        const auto value = torch::jit::toIValue(node->output());
-        if (value && value->isTensor() && !storageCoversTensor(value->toTensor())) fail("constant in " + method.name());
-      }
-    }
-  }
-}
-
 }  // namespace
 
 TorchModel::TorchModel(torch::jit::Module module, c10::Device device,
@@ -84,6 +53,7 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   if (!fileReadable(path)) {
     throw Error(code::kModelNotFound, "cannot read model file '" + path + "': no such file or not readable");
   }
+  checkArchiveChecksums(path);
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, device);
@@ -94,7 +64,7 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   } catch (const std::exception& e) {
     throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + compilationErrorMessage(e));
   }
-  checkTensors(module, path);
+  checkArchiveTensors(path, module);
   if (!module.find_method("forward")) {
     throw Error(code::kModelLoad, "'" + path + "' holds a TorchScript module without a forward method");
   }
