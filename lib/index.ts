@@ -10,3 +10,10 @@ export { plan, validatePlan, savePlan, loadPlan, neuronScores, type Plan, type P
 export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './prune';
 export { type MacCount } from './model';
 export { readNpy, parseNpy, formatNpy } from './data/npy';
+export { batches, shuffledOrder, type Dataset, type Batch, type BatchOptions } from './data/dataset';
+export { IdxDataset, parseIdx, readIdx, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type Normalisation } from './data/idx';
+export { NpyDataset } from './data/npy-dataset';
+export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, type ImagePreprocessing } from './data/image-folder';
+export { evaluate, fidelity, type Evaluation, type EvaluateOptions, type EvaluateProgress } from './evaluate';
+export { measureLatency, type Latency, type LatencyOptions } from './latency';
+export { readModelCard, modelCardPath, type ModelCard } from './model-card';

@@ -5,6 +5,7 @@
 #include "bindings/js_mlp.h"
 #include "bindings/js_values.h"
 #include "bindings/session_wrap.h"
+#include "bindings/shared_handle.h"
 #include "core/device.h"
 #include "core/macs.h"
 #include "core/memory_stats.h"
@@ -32,25 +33,11 @@ Napi::Function ModelWrap::define(Napi::Env env) {
 }
 
 Napi::Object ModelWrap::wrap(Napi::Env env, std::shared_ptr<TorchModel> model) {
-  auto* holder = new std::shared_ptr<TorchModel>(std::move(model));
-  auto external = Napi::External<std::shared_ptr<TorchModel>>::New(
-      env, holder, [](Napi::Env, std::shared_ptr<TorchModel>* p) { delete p; });
-  return env.GetInstanceData<Addon>()->modelConstructor.New({external});
-}
-
-std::shared_ptr<TorchModel> ModelWrap::unwrap(const Napi::Value& value) {
-  const Napi::Env env = value.Env();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<Addon>()->modelConstructor.Value())) {
-    throw Error(code::kInvalidArgument, "expected a model returned by loadModel()");
-  }
-  return Unwrap(value.As<Napi::Object>())->live(env);
+  return newWrapper(env, env.GetInstanceData<Addon>()->modelConstructor, std::move(model));
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info), env_(info.Env()) {
-  if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "models are created by loadModel(), not with new");
-  }
-  model_ = *info[0].As<Napi::External<std::shared_ptr<TorchModel>>>().Data();
+  model_ = wrappedObject<TorchModel>(info, "loadModel()");
   reportedBytes_ = model_->nativeBytes();
   Napi::MemoryManagement::AdjustExternalMemory(env_, reportedBytes_);
   countModel(reportedBytes_, +1);

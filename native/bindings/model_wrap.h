@@ -15,8 +15,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static Napi::Function define(Napi::Env env);
   // Wraps a core model in a new JS object (main thread only).
   static Napi::Object wrap(Napi::Env env, std::shared_ptr<TorchModel> model);
-  // The core model of a JS object; throws DISPOSED after dispose().
-  static std::shared_ptr<TorchModel> unwrap(const Napi::Value& value);
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
   ~ModelWrap() override;

@@ -6,6 +6,7 @@
 #include "bindings/async_job.h"
 #include "bindings/js_mlp.h"
 #include "bindings/js_values.h"
+#include "bindings/shared_handle.h"
 #include "core/memory_stats.h"
 
 namespace vbp::js {
@@ -21,17 +22,11 @@ Napi::Function SessionWrap::define(Napi::Env env) {
 }
 
 Napi::Object SessionWrap::wrap(Napi::Env env, std::shared_ptr<StatsSession> session) {
-  auto* holder = new std::shared_ptr<StatsSession>(std::move(session));
-  auto external = Napi::External<std::shared_ptr<StatsSession>>::New(
-      env, holder, [](Napi::Env, std::shared_ptr<StatsSession>* p) { delete p; });
-  return env.GetInstanceData<Addon>()->sessionConstructor.New({external});
+  return newWrapper(env, env.GetInstanceData<Addon>()->sessionConstructor, std::move(session));
 }
 
 SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
-  if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "statistics sessions are created by gatherStats()");
-  }
-  session_ = *info[0].As<Napi::External<std::shared_ptr<StatsSession>>>().Data();
+  session_ = wrappedObject<StatsSession>(info, "gatherStats()");
   countSession(+1);
 }
 
