@@ -24,12 +24,17 @@ export function readModelCard(modelPath: string): ModelCard | undefined {
   const file = modelCardPath(modelPath);
   if (!fs.existsSync(file)) return undefined;
   try {
-    const card = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelCard & { input_shape?: number[]; normalization?: { mean: number[]; std: number[] } };
+    // Accepts top-level fields or an `input` object: { shape, normalization: { mean, std } }.
+    type Normalization = { mean?: number[]; std?: number[] };
+    const card = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelCard & {
+      input?: { shape?: number[]; normalization?: Normalization };
+      normalization?: Normalization;
+    };
     return {
       ...card,
-      inputShape: card.inputShape ?? card.input_shape,
-      mean: card.mean ?? card.normalization?.mean,
-      std: card.std ?? card.normalization?.std,
+      inputShape: card.inputShape ?? card.input?.shape,
+      mean: card.mean ?? card.input?.normalization?.mean ?? card.normalization?.mean,
+      std: card.std ?? card.input?.normalization?.std ?? card.normalization?.std,
     };
   } catch (error) {
     throw new VbpError('IO', `model card '${file}' is not valid JSON: ${(error as Error).message}`);
