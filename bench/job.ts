@@ -4,12 +4,13 @@
  *
  * usage: node dist/bench/job.js MODEL.pt OUT.pt --batches N --batch-size B --ratio R --threads T -> one JSON line
  */
-import { loadModel, gatherStats, plan, prune, setNumThreads } from '../lib';
+import { keepLargeAllocations, loadModel, gatherStats, plan, prune, setNumThreads } from '../lib';
 import { randomBatches, flag } from './util';
 
 async function main(): Promise<void> {
   const [model, out] = process.argv.slice(2);
   const threads = Number(flag('--threads', '1'));
+  keepLargeAllocations(64 * 2 ** 20);
   setNumThreads(threads);
   const batches = randomBatches(Number(flag('--batches', '4')), Number(flag('--batch-size', '8')), [3, 224, 224]);
   const seconds: Record<string, number> = {};

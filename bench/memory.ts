@@ -3,11 +3,12 @@
  *   node dist/bench/memory.js forward|calibrate MODEL C,H,W --batches N --batch-size B --sample-every K
  * Prints one JSON line: peak RSS (MB) and RSS samples taken every K batches after the first K.
  */
-import { loadModel, setNumThreads, StatsCollector } from '../lib';
+import { keepLargeAllocations, loadModel, setNumThreads, StatsCollector } from '../lib';
 import { flag, randomBatches } from './util';
 
 async function main(): Promise<void> {
   const [mode, model, shapeText] = process.argv.slice(2);
+  keepLargeAllocations(64 * 2 ** 20);
   setNumThreads(Number(flag('--threads', '1')));
   const count = Number(flag('--batches', '10'));
   const every = Number(flag('--sample-every', '10'));

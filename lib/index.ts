@@ -1,7 +1,7 @@
 /** torch-vbp: Variance-Based Pruning of TorchScript vision transformers, on a native LibTorch core. */
 export { VbpError, isVbpError, type ErrorCode } from './errors';
 export { loadModel, Model, type LoadOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary } from './model';
-export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, nativeMemory, type Device, type VersionInfo } from './device';
+export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, nativeMemory, keepLargeAllocations, type Device, type VersionInfo } from './device';
 export { type NativeMemory } from './native';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
 export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './mlp';

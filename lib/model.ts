@@ -144,6 +144,15 @@ export class Model implements ModelAccess {
     return this.enqueue((handle) => handle.forward(input) as Promise<Value>);
   }
 
+  /**
+   * forward() on the calling thread: it saves the thread-pool round trip (about 0.1-0.3 ms on a 2-core VM,
+   * which matters only for models that run in about a millisecond) and blocks the event loop meanwhile.
+   * Meant for tiny models and for worker_threads; it does not wait for queued calls and may run alongside them.
+   */
+  forwardSync(input: Tensor | Tensor[]): Value {
+    return callNativeSync(() => this.handle.forwardSync(input) as Value);
+  }
+
   /** A deep copy (own parameters, own TorchScript types) on the same device. */
   async clone(): Promise<Model> {
     const handle = await this.enqueue((h) => h.clone());

@@ -21,6 +21,7 @@ export interface NativeTensor {
 
 export interface NativeModel {
   forward(inputs: NativeTensor | NativeTensor[]): Promise<unknown>;
+  forwardSync(inputs: NativeTensor | NativeTensor[]): unknown;
   clone(): Promise<NativeModel>;
   save(path: string): Promise<void>;
   submodules(): Array<{ name: string; type: string }>;
@@ -70,6 +71,7 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   loadModel(path: string, device: string): Promise<NativeModel>;
   nativeMemory(): NativeMemory;
+  keepLargeAllocations(bytes: number): boolean;
 }
 
 export interface NativeMemory {

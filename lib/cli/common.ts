@@ -8,7 +8,7 @@ import { NpyDataset } from '../data/npy-dataset';
 import { ImageFolderDataset, type ImagePreprocessing } from '../data/image-folder';
 import type { Dataset } from '../data/dataset';
 import { readModelCard, type ModelCard } from '../model-card';
-import { setNumThreads } from '../device';
+import { keepLargeAllocations, setNumThreads } from '../device';
 
 export interface GlobalOptions {
   device?: string;
@@ -20,6 +20,8 @@ export interface GlobalOptions {
 
 export function applyGlobalOptions(options: GlobalOptions): void {
   if (options.threads !== undefined) setNumThreads(parseInteger(options.threads, '--threads', 1));
+  // Steady forward times: keep activation-sized blocks allocated between forwards (see keepLargeAllocations).
+  keepLargeAllocations();
 }
 
 export function parseInteger(value: string, flag: string, min = 0): number {

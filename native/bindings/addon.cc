@@ -5,6 +5,7 @@
 #include "bindings/async_job.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
+#include "core/allocator.h"
 #include "core/device.h"
 #include "core/memory_stats.h"
 #include "core/threads.h"
@@ -21,6 +22,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
                            InstanceMethod<&Addon::loadModel>("loadModel"),
                            InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
+                           InstanceMethod<&Addon::keepLargeAllocations>("keepLargeAllocations"),
                            InstanceValue("NativeModel", modelClass),
                        });
 }
@@ -56,6 +58,17 @@ Napi::Value Addon::nativeMemory(const Napi::CallbackInfo& info) {
   result.Set("liveSessions", static_cast<double>(m.liveSessions));
   result.Set("modelBytes", static_cast<double>(m.modelBytes));
   return result;
+}
+
+Napi::Value Addon::keepLargeAllocations(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    const double bytes = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    // mallopt takes an int; 1 GiB is the largest block size worth keeping.
+    if (!(bytes >= 0 && bytes <= 1073741824.0)) {
+      throw Error(code::kInvalidArgument, "keepLargeAllocations(bytes): bytes must be between 0 and 1 GiB");
+    }
+    return Napi::Boolean::New(info.Env(), vbp::keepLargeAllocations(static_cast<size_t>(bytes)));
+  });
 }
 
 Napi::Value Addon::loadModel(const Napi::CallbackInfo& info) {

@@ -29,6 +29,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::neuronNorms>("neuronNorms"),
                          InstanceMethod<&ModelWrap::prune>("prune"),
                          InstanceMethod<&ModelWrap::countMacs>("countMacs"),
+                         InstanceMethod<&ModelWrap::forwardSync>("forwardSync"),
                      });
 }
 
@@ -69,6 +70,16 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
         info.Env(), code::kForward,
         [model, inputs = std::move(inputs)]() mutable { return model->forward(std::move(inputs)); },
         [](Napi::Env env, c10::IValue& output) { return valueToJs(env, output); });
+  });
+}
+
+// Forward on the calling thread: no thread-pool round trip (about 0.1-0.3 ms here), at the price of
+// blocking the event loop for the whole forward. For tiny models at batch 1, and inside worker_threads.
+Napi::Value ModelWrap::forwardSync(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kForward, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    c10::IValue output = model->forward(inputsFromJs(info[0]));
+    return valueToJs(info.Env(), output);
   });
 }
 

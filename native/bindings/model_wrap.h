@@ -24,6 +24,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   void release(Napi::Env env);
 
   Napi::Value forward(const Napi::CallbackInfo& info);
+  Napi::Value forwardSync(const Napi::CallbackInfo& info);
   Napi::Value clone(const Napi::CallbackInfo& info);
   Napi::Value save(const Napi::CallbackInfo& info);
   Napi::Value submodules(const Napi::CallbackInfo& info);
