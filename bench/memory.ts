@@ -3,8 +3,18 @@
  *   node dist/bench/memory.js forward|calibrate MODEL C,H,W --batches N --batch-size B --sample-every K
  * Prints one JSON line: peak RSS (MB) and RSS samples taken every K batches after the first K.
  */
+import fs from 'node:fs';
 import { keepLargeAllocations, loadModel, setNumThreads, StatsCollector } from '../lib';
 import { flag, randomBatches } from './util';
+
+/**
+ * The process's RSS high-water mark (VmHWM). Not resourceUsage().maxRSS: that survives exec, so a child
+ * spawned by a large parent starts with the parent's size.
+ */
+function peakRssMb(): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+}
 
 async function main(): Promise<void> {
   const [mode, model, shapeText] = process.argv.slice(2);
@@ -25,7 +35,7 @@ async function main(): Promise<void> {
     if (i % every === 0) samples.push(process.memoryUsage().rss / 2 ** 20);
   }
   if (collector) await collector.finish();
-  process.stdout.write(JSON.stringify({ mode, batches: count, peakRssMb: process.resourceUsage().maxRSS / 1024, rssSamplesMb: samples }) + '\n');
+  process.stdout.write(JSON.stringify({ mode, batches: count, peakRssMb: peakRssMb(), rssSamplesMb: samples }) + '\n');
 }
 
 main().catch((error) => {

@@ -5,6 +5,7 @@
 import { VbpError } from './errors';
 import { writeFileAtomically, readFileChecked, type WriteOptions } from './fsutil';
 import type { ModelSignature } from './mlp';
+import { seededRandom } from './random';
 import type { Stats } from './stats';
 
 /** variance (the paper's VBP), magnitude (squared weight norms), random (seeded), wifv (variance x ||W2[:, j]||^2, FLAP's). */
@@ -64,18 +65,6 @@ const SCOPES: Scope[] = ['global', 'per-layer'];
 
 function planError(message: string): never {
   throw new VbpError('PLAN', message);
-}
-
-/** A small, seedable generator (mulberry32): the same seed gives the same random plan everywhere. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The criterion's score of every neuron; the lowest scores are removed first. */

@@ -4,6 +4,7 @@
  */
 import { VbpError } from '../errors';
 import type { Tensor } from '../tensor';
+import { seededRandom } from '../random';
 
 export interface Batch {
   input: Tensor<Float32Array>;
@@ -35,14 +36,7 @@ export interface Dataset {
 /** Seeded Fisher-Yates order of 0..n-1 (mulberry32 generator). */
 export function shuffledOrder(n: number, seed: number): Int32Array {
   const order = Int32Array.from({ length: n }, (_, i) => i);
-  let state = seed >>> 0;
-  const random = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j], order[i]];
