@@ -50,23 +50,3 @@ export function expectTensor(value: Value, what = 'model output'): Tensor {
   if (Array.isArray(value) && value.length > 0 && isTensor(value[0])) return value[0];
   throw new VbpError('FORWARD', `${what} is not a tensor`);
 }
-
-/** Rows [start, end) along dimension 0, sharing no memory with the source. */
-export function sliceBatch<T extends TypedArray>(t: Tensor<T>, start: number, end: number): Tensor<T> {
-  const row = numel(t.shape.slice(1));
-  const data = t.data.slice(start * row, end * row) as T;
-  return { data, shape: [end - start, ...t.shape.slice(1)], dtype: t.dtype };
-}
-
-/** Index of the largest value in each row of a [N, C] tensor. */
-export function argmaxRows(t: Tensor): Int32Array {
-  const [n, c] = [t.shape[0], numel(t.shape.slice(1))];
-  const result = new Int32Array(n);
-  const data = t.data as Float32Array;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < c; j++) if (data[i * c + j] > data[i * c + best]) best = j;
-    result[i] = best;
-  }
-  return result;
-}

@@ -127,12 +127,6 @@ std::vector<ParameterInfo> TorchModel::parameters() const {
   return result;
 }
 
-int64_t TorchModel::parameterCount() const {
-  int64_t count = 0;
-  for (const auto& item : module_.named_parameters(true)) count += item.value.numel();
-  return count;
-}
-
 int64_t TorchModel::nativeBytes() const {
   int64_t bytes = 0;
   for (const auto& item : module_.named_parameters(true)) bytes += item.value.nbytes();

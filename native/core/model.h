@@ -44,7 +44,6 @@ class TorchModel {
 
   std::vector<SubmoduleInfo> submodules() const;
   std::vector<ParameterInfo> parameters() const;
-  int64_t parameterCount() const;
   // Bytes held by parameters and buffers, reported to V8 so that the GC sees native memory.
   int64_t nativeBytes() const;
 

@@ -43,7 +43,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -116,17 +116,17 @@ def batches_of(images: np.ndarray, batch_size: int = CALIB_BATCH) -> List[torch.
     return [torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
 
 
-@torch.no_grad()
-def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor]) -> List[MlpStats]:
-    """Per-neuron count/mean/population variance of every fc2 input."""
+def _run_with_fc2_inputs(
+    model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor], on_input: Callable[[int, torch.Tensor], None]
+) -> None:
+    """Runs the batches with a forward pre-hook on every fc2, calling on_input(block index, [-1, H] float64)."""
     model.eval()
-    samples: List[List[torch.Tensor]] = [[] for _ in mlps]
     handles = []
     for i, (_, fc2_path) in enumerate(mlps):
         hidden = _linear(model, fc2_path).in_features
 
         def pre_hook(module: nn.Module, inputs: Tuple[torch.Tensor, ...], i: int = i, hidden: int = hidden) -> None:
-            samples[i].append(inputs[0].detach().reshape(-1, hidden).to(torch.float64))
+            on_input(i, inputs[0].detach().reshape(-1, hidden).to(torch.float64))
 
         handles.append(_linear(model, fc2_path).register_forward_pre_hook(pre_hook))
     try:
@@ -136,6 +136,12 @@ def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Itera
         for handle in handles:
             handle.remove()
 
+
+@torch.no_grad()
+def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor]) -> List[MlpStats]:
+    """Per-neuron count/mean/population variance of every fc2 input."""
+    samples: List[List[torch.Tensor]] = [[] for _ in mlps]
+    _run_with_fc2_inputs(model, mlps, batches, lambda i, x: samples[i].append(x))
     stats = []
     for (fc1_path, fc2_path), chunks in zip(mlps, samples):
         x = torch.cat(chunks, dim=0)
@@ -150,32 +156,21 @@ def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Itera
 def compute_statistics_streaming(model: nn.Module, mlps: Sequence[MlpPair], batches: Iterable[torch.Tensor]) -> List[MlpStats]:
     """Like compute_statistics, but in O(hidden) memory, as a Python pipeline over a large calibration set
     would do it: per batch a two-pass float64 mean and M2, merged across batches with Chan's formula."""
-    model.eval()
     totals: List[Optional[Tuple[int, torch.Tensor, torch.Tensor]]] = [None for _ in mlps]
-    handles = []
-    for i, (_, fc2_path) in enumerate(mlps):
-        hidden = _linear(model, fc2_path).in_features
 
-        def pre_hook(module: nn.Module, inputs: Tuple[torch.Tensor, ...], i: int = i, hidden: int = hidden) -> None:
-            x = inputs[0].detach().reshape(-1, hidden).to(torch.float64)
-            n_b = x.shape[0]
-            mean_b = x.mean(dim=0)
-            m2_b = ((x - mean_b) ** 2).sum(dim=0)
-            if totals[i] is None:
-                totals[i] = (n_b, mean_b, m2_b)
-                return
-            n_a, mean_a, m2_a = totals[i]
-            n = n_a + n_b
-            delta = mean_b - mean_a
-            totals[i] = (n, mean_a + delta * (n_b / n), m2_a + m2_b + delta ** 2 * (n_a * n_b / n))
+    def add(i: int, x: torch.Tensor) -> None:
+        n_b = x.shape[0]
+        mean_b = x.mean(dim=0)
+        m2_b = ((x - mean_b) ** 2).sum(dim=0)
+        if totals[i] is None:
+            totals[i] = (n_b, mean_b, m2_b)
+            return
+        n_a, mean_a, m2_a = totals[i]
+        n = n_a + n_b
+        delta = mean_b - mean_a
+        totals[i] = (n, mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n))
 
-        handles.append(_linear(model, fc2_path).register_forward_pre_hook(pre_hook))
-    try:
-        for batch in batches:
-            model(batch)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_with_fc2_inputs(model, mlps, batches, add)
     stats = []
     for (fc1_path, fc2_path), total in zip(mlps, totals):
         n, mean, m2 = total
