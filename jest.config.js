@@ -1,7 +1,6 @@
-// Pin OpenBLAS and OpenMP to one thread in the real environment (jest gives tests a copy of process.env,
-// which native libraries never read), as the Python reference runs, so results compare bit for bit.
-process.env.OPENBLAS_NUM_THREADS = '1';
-process.env.OMP_NUM_THREADS = '1';
+// One thread for OpenBLAS and OpenMP in the real environment (jest gives tests a copy of process.env, which
+// native libraries never read), as the Python reference runs, so results compare bit for bit.
+require('./test/support/pin-threads')(process.env);
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -24,13 +24,13 @@ import {
   type Model,
   type Tensor,
 } from '../lib';
-import { measureLatency } from '../lib/latency';
-import { probeInput } from '../lib/model';
-import { packageRoot } from '../lib/native';
-import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx';
+import { measureLatency } from '../lib/measure/latency';
+import { probeInput } from '../lib/pipeline/model';
+import { packageRoot } from '../lib/native/addon';
+import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
 import { batches as datasetBatches } from '../lib/data/dataset';
-import { readModelCard } from '../lib/model-card';
-import { BUNDLED_MODEL } from '../lib/demo';
+import { readModelCard } from '../lib/formats/model-card';
+import { BUNDLED_MODEL } from '../lib/demo/run';
 import { flag, median, randomBatches } from './util';
 
 const quick = process.argv.includes('--quick');

@@ -1,29 +1,40 @@
 /**
  * Every failure of torch-vbp is a VbpError with a stable `code`; native failures keep LibTorch's useful
  * message (never a C++ backtrace) and, for TorchScript interpreter failures, the script traceback in `detail`.
+ *
+ * ERROR_CODES is the one list of codes. `native: true` marks the codes that native/core/errors.h may
+ * raise; test/errors.test.ts fails when the two lists differ.
  */
-export type ErrorCode =
-  | 'MODEL_NOT_FOUND' // the model file does not exist or cannot be read
-  | 'MODEL_LOAD' // the file is not a loadable TorchScript model
-  | 'MODEL_SAVE' // writing a model failed
-  | 'INPUT' // an argument is not a tensor { data, shape }
-  | 'INPUT_SHAPE' // a tensor's shape does not fit its data or the model
-  | 'INPUT_DTYPE' // a tensor's element type does not fit the model
-  | 'FORWARD' // the model's forward failed for another reason
-  | 'DEVICE' // a bad device string, or a device this build or machine cannot use
-  | 'DISPOSED' // the model was disposed
-  | 'NO_MLP' // no fc1 -> activation -> fc2 block found
-  | 'MLP_SPEC' // an explicit MLP list does not fit the model
-  | 'NON_FINITE' // NaN or Inf seen in inputs or activations
-  | 'STATS' // statistics are malformed, empty or belong to another model
-  | 'PLAN' // a plan is malformed, out of range or belongs to another model
-  | 'PRUNE' // pruning failed
-  | 'ABORTED' // cancelled with an AbortSignal
-  | 'DATA' // a data set is missing or malformed
-  | 'IO' // a file could not be read or written
-  | 'OUTPUT_EXISTS' // an output path exists and overwriting was not asked for
-  | 'INVALID_ARGUMENT' // a bad option value
-  | 'INTERNAL'; // a bug in torch-vbp: please report it
+export const ERROR_CODES = {
+  MODEL_NOT_FOUND: { native: true, meaning: 'the model file does not exist or cannot be read' },
+  MODEL_LOAD: { native: true, meaning: 'the file is not a loadable TorchScript model' },
+  MODEL_SAVE: { native: true, meaning: 'writing a model failed' },
+  INPUT: { native: true, meaning: 'an argument is not a tensor { data, shape }' },
+  INPUT_SHAPE: { native: true, meaning: "a tensor's shape does not fit its data or the model" },
+  INPUT_DTYPE: { native: true, meaning: "a tensor's element type does not fit the model" },
+  FORWARD: { native: true, meaning: "the model's forward failed in the model's own code" },
+  DEVICE: { native: true, meaning: 'a bad device string, or a device this build or machine cannot use' },
+  DISPOSED: { native: true, meaning: 'the model was disposed' },
+  BUSY: { native: false, meaning: 'forwardSync() while calls on the model are queued or running' },
+  NO_MLP: { native: true, meaning: 'no fc1 -> activation -> fc2 block found' },
+  MLP_SPEC: { native: true, meaning: 'an explicit MLP list does not fit the model' },
+  NON_FINITE: { native: false, meaning: 'NaN or Inf seen in the activations' },
+  STATS: { native: true, meaning: 'statistics are malformed, empty or belong to another model' },
+  PLAN: { native: true, meaning: 'a plan is malformed, out of range or belongs to another model' },
+  PRUNE: { native: true, meaning: 'pruning failed' },
+  ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
+  DATA: { native: false, meaning: 'a data set or model card is malformed or does not fit the model' },
+  IO: { native: false, meaning: 'a file or folder could not be read or written' },
+  OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
+  INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
+  INTERNAL: { native: true, meaning: 'a bug in torch-vbp: please report it' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}
 
 export class VbpError extends Error {
   readonly code: ErrorCode;
@@ -42,15 +53,26 @@ export function isVbpError(error: unknown, code?: ErrorCode): error is VbpError 
   return error instanceof VbpError && (code === undefined || error.code === code);
 }
 
-/** Converts an error thrown by the addon (an Error with a `code`) into a VbpError. */
+/**
+ * Converts an error thrown by the addon (an Error with a `code`) into a VbpError. A code outside
+ * ERROR_CODES is a bug in torch-vbp and becomes INTERNAL, naming the code.
+ */
 export function fromNative(error: unknown): VbpError {
   if (error instanceof VbpError) return error;
   // Duck-typed: errors made by the addon belong to the main realm, not to a vm context (e.g. jest's).
   if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {
-    const { code, detail, message } = error as Error & { code?: string; detail?: string };
-    return new VbpError((code as ErrorCode) ?? 'INTERNAL', message, { cause: error, detail });
+    const { code, detail, message } = error as Error & { code?: unknown; detail?: string };
+    if (isErrorCode(code)) return new VbpError(code, message, { cause: error, detail });
+    const unknown = code === undefined ? '' : ` (unknown error code '${String(code)}')`;
+    return new VbpError('INTERNAL', `${message}${unknown}`, { cause: error, detail });
   }
   return new VbpError('INTERNAL', String(error));
+}
+
+/** Wraps anything thrown into a VbpError (INTERNAL for what is not one already). */
+export function asVbpError(error: unknown): VbpError {
+  if (error instanceof VbpError) return error;
+  return new VbpError('INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
 }
 
 /** Runs a native call (sync or async) and rethrows its failures as VbpError. */

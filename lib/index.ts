@@ -1,19 +1,34 @@
-/** torch-vbp: Variance-Based Pruning of TorchScript vision transformers, on a native LibTorch core. */
-export { VbpError, isVbpError, type ErrorCode } from './errors';
-export { loadModel, Model, type LoadOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary } from './model';
-export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, nativeMemory, keepLargeAllocations, type Device, type VersionInfo } from './device';
-export { type NativeMemory } from './native';
+/**
+ * torch-vbp: Variance-Based Pruning of TorchScript vision transformers, on a native LibTorch core.
+ * This file is the package's one public surface; everything else under lib/ is internal.
+ */
+export { VbpError, isVbpError, ERROR_CODES, type ErrorCode } from './errors';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
-export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './mlp';
-export { gatherStats, Stats, StatsCollector, CalibrationError, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './stats';
-export { plan, validatePlan, savePlan, loadPlan, neuronScores, type Plan, type PlanLayer, type PlanOptions, type Criterion, type Scope } from './plan';
-export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './prune';
-export { type MacCount } from './model';
-export { readNpy, parseNpy, formatNpy } from './data/npy';
-export { batches, shuffledOrder, type Dataset, type Batch, type BatchOptions } from './data/dataset';
-export { IdxDataset, parseIdx, readIdx, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type Normalisation } from './data/idx';
-export { NpyDataset } from './data/npy-dataset';
-export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, type ImagePreprocessing } from './data/image-folder';
-export { evaluate, fidelity, type Evaluation, type EvaluateOptions, type EvaluateProgress } from './evaluate';
-export { measureLatency, type Latency, type LatencyOptions } from './latency';
-export { readModelCard, modelCardPath, type ModelCard } from './model-card';
+
+// The LibTorch runtime
+export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, nativeMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory } from './native/runtime';
+
+// The pipeline: model -> statistics -> plan -> pruned model
+export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './pipeline/model';
+export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './pipeline/mlp';
+export { gatherStats, Stats, StatsCollector, CalibrationError, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './pipeline/stats';
+export { CRITERIA, neuronScores, type Criterion } from './pipeline/criteria';
+export { type Scope } from './pipeline/selection';
+export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pipeline/plan';
+export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pipeline/prune';
+
+// File formats
+export { readNpy, parseNpy, formatNpy } from './formats/npy';
+export { parseIdx, readIdx, type IdxArray } from './formats/idx';
+export { readModelCard, parseModelCard, modelCardPath, type ModelCard } from './formats/model-card';
+
+// Data sets
+export { batches, shuffledOrder, type Dataset, type Batch, type Batches, type BatchOptions } from './data/dataset';
+export { type Normalisation } from './data/normalisation';
+export { IdxDataset, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type IdxDatasetOptions } from './data/idx-dataset';
+export { NpyDataset, type NpyDatasetOptions } from './data/npy-dataset';
+export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, IMAGE_EXTENSIONS, type ImagePreprocessing } from './data/image-folder';
+
+// Measurements
+export { evaluate, fidelity, type Evaluation, type EvaluateOptions, type EvaluateProgress } from './measure/evaluate';
+export { measureLatency, compareLatency, type Latency, type LatencyOptions, type SpeedUp } from './measure/latency';

@@ -364,9 +364,12 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "script": "models/train_deit_fmnist.py",
     }
+    card = json.dumps(meta, indent=2) + "\n"
     with open(args.out / "deit_fmnist.json", "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
+        f.write(card)
+    # The same card inside the archive (extra/model_card.json), so that any copy of the file carries its
+    # input normalisation; torch-vbp reads it, and so does torch.jit.load(f, _extra_files=...).
+    scripted.save(str(pt_path), _extra_files={"model_card.json": card})
     print(f"wrote {pt_path} ({pt_path.stat().st_size} bytes) and {args.out / 'deit_fmnist.json'}", flush=True)
 
 

@@ -18,7 +18,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
 else
-  say "not a Debian/Ubuntu system: install LibTorch, cmake and a C++17 compiler yourself (README, 'Other platforms')"
+  say "not a Debian/Ubuntu system: install LibTorch, cmake and a C++17 compiler yourself (README, 'Building and LibTorch')"
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -1,71 +1,100 @@
-/** Issue 4: the `vbp` command run as a user runs it, in a child process. */
+/** The `vbp` command run as a user runs it, in a child process: every command, its outputs and its errors. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { formatNpy, loadModel, loadPlan, Stats, plan, gatherStats } from '../lib';
-import { calibrationBatches, fixture, json, repoRoot, tempDir } from './helpers';
+import { spawn } from 'node:child_process';
+import sharp from 'sharp';
+import { formatNpy, loadModel, loadPlan, Stats, plan, prune, gatherStats, versionInfo, readIdx, DEBIAN_FASHION_MNIST } from '../lib';
+import { calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, repoRoot, sha, tempDir, vbp } from './helpers';
 
-const bin = path.join(repoRoot, 'bin', 'vbp.js');
 const dir = tempDir('torch-vbp-cli-');
-const model = fixture('deit_scripted.pt');
-
-function vbp(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function sha(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
+const model = fixture('deit_scripted.pt'); // no model card: data commands need --raw (the fixtures are already normalised)
+const labels = path.join(dir, 'labels.npy');
 
 beforeAll(() => {
-  // Labels for the calibration images: the class the fixture model predicts (any labels would do).
-  fs.writeFileSync(path.join(dir, 'labels.npy'), formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }));
+  fs.writeFileSync(labels, formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }));
 });
 
-describe('vbp CLI', () => {
-  it('--help works for the program and every command', () => {
-    const top = vbp('--help');
+describe('vbp commands', () => {
+  it('--help works for the program and every command; --version names LibTorch and CUDA', () => {
+    const top = vbp(['--help']);
     expect(top.status).toBe(0);
-    for (const command of ['inspect', 'stats', 'prune', 'eval', 'bench', 'demo']) {
+    for (const command of ['inspect', 'stats', 'merge', 'prune', 'eval', 'bench', 'demo']) {
       expect(top.stdout).toContain(command);
-      const help = vbp(command, '--help');
+      const help = vbp([command, '--help']);
       expect(help.status).toBe(0);
       expect(help.stdout).toContain(`Usage: vbp ${command}`);
     }
-    expect(vbp('--version').stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version);
+    expect(vbp(['stats', '--help']).stdout).toMatch(/--limit <n>\s+calibration items \(default: "2048"\)/);
+    const version = vbp(['--version']);
+    expect(version.status).toBe(0);
+    const info = versionInfo();
+    expect(version.stdout).toContain(`torch-vbp ${JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version}`);
+    expect(version.stdout).toContain(`LibTorch ${info.torch}, ${info.cuda ? 'CUDA' : 'CPU only (no CUDA)'}`);
   });
 
-  it('inspect lists MLP blocks, parameters and MACs (--json)', () => {
-    const r = vbp('inspect', model, '--input-shape', '3,32,32', '--json');
+  it('inspect lists MLP blocks, parameters and MACs (--json), counting a block as prune does', async () => {
+    const r = vbp(['inspect', model, '--input-shape', '3,32,32', '--json']);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.parameters).toBe(95530);
     expect(out.macs).toBe(json<Record<string, number>>('macs_deit.json').total);
     expect(out.mlps.map((m: { fc1: string }) => m.fc1)).toEqual(['blocks.0.mlp.fc1', 'blocks.1.mlp.fc1', 'blocks.2.mlp.fc1']);
     expect(out.mlps[0].macs).toBe(17 * 192 * 96);
-    const human = vbp('inspect', model);
+    // All parameters of fc1 and fc2 (weights and biases): 48*192 + 192 + 192*48 + 48.
+    expect(out.mlps[0].parameters).toBe(18672);
+    const m = await loadModel(model);
+    const { model: pruned, report } = await prune(m, plan(await gatherStats(m, calibrationBatches(0, 1)), { ratio: 0 }));
+    expect(report.layers.map((l) => l.paramsBefore)).toEqual(out.mlps.map((b: { parameters: number }) => b.parameters));
+    await Promise.all([m.dispose(), pruned.dispose()]);
+    const human = vbp(['inspect', model]);
     expect(human.status).toBe(0);
+    expect(human.stdout).toMatch(/^fc1\s+fc2\s+in -> hidden -> out/m);
     expect(human.stdout).toContain('blocks.2.mlp.fc1');
   });
 
-  it('stats writes a statistics file equal to the library\'s', async () => {
+  it("stats writes a statistics file equal to the library's", async () => {
     const out = path.join(dir, 'stats.safetensors');
-    const r = vbp('stats', model, '--data', fixture('calib.npy'), '--batch-size', '16', '--no-shuffle', '--out', out, '--json', '--threads', '1');
+    const r = vbp(['stats', model, '--data', fixture('calib.npy'), '--raw', '--batch-size', '16', '--no-shuffle', '--out', out, '--json', '--threads', '1']);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).info.items).toBe(64);
     const fromCli = await Stats.load(out);
     const m = await loadModel(model);
     const direct = await gatherStats(m, calibrationBatches());
-    m.dispose();
+    await m.dispose();
     fromCli.layers.forEach((l, i) => expect(Array.from(l.m2)).toEqual(Array.from(direct.layers[i].m2)));
   });
 
-  it('prune from --stats writes a smaller model and the plan the library would make', async () => {
+  it('merge combines shards exactly into what one pass gives', async () => {
+    const halves = [0, 1].map((h) => path.join(dir, `shard${h}.npy`));
+    const calib = npy('calib.npy');
+    halves.forEach((file, h) => fs.writeFileSync(file, formatNpy({ data: (calib.data as Float32Array).slice(h * 32 * 3072, (h + 1) * 32 * 3072), shape: [32, 3, 32, 32] })));
+    const shards = halves.map((file, h) => {
+      const out = path.join(dir, `shard${h}.safetensors`);
+      expect(vbp(['stats', model, '--data', file, '--raw', '--batch-size', '16', '--no-shuffle', '--out', out]).status).toBe(0);
+      return out;
+    });
+    const merged = path.join(dir, 'merged.safetensors');
+    const r = vbp(['merge', ...shards, '--out', merged]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('merged 2 statistics files (64 items');
+    const whole = await Stats.load(path.join(dir, 'stats.safetensors'));
+    const all = await Stats.load(merged);
+    all.layers.forEach((l, i) => {
+      expect(l.count).toBe(whole.layers[i].count);
+      expect(maxRelDiff(all.variance(i), whole.variance(i))).toBeLessThanOrEqual(1e-9);
+    });
+    const other = path.join(dir, 'other.safetensors');
+    expect(vbp(['stats', fixture('vit_torchvision.pt'), '--data', halves[0], '--raw', '--out', other]).status).toBe(0);
+    const mixed = vbp(['merge', shards[0], other, '--out', path.join(dir, 'mixed.safetensors')]);
+    expect(mixed.status).toBe(1);
+    expect(mixed.stderr).toMatch(/\[STATS\].*another model/);
+  });
+
+  it('prune from --stats writes a smaller model and the plan the library makes, and says what it achieved against what was asked', async () => {
     const out = path.join(dir, 'pruned.pt');
     const planFile = path.join(dir, 'plan.json');
-    const r = vbp('prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', out, '--plan-out', planFile, '--json');
+    const r = vbp(['prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', out, '--plan-out', planFile, '--json']);
     expect(r.status).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.totals.pruned).toBe(288);
@@ -73,20 +102,43 @@ describe('vbp CLI', () => {
     expect((await loadPlan(planFile)).layers).toEqual(expected.layers);
     const pruned = await loadModel(out);
     expect(pruned.parameterCount()).toBe(report.report.parameters.after);
-    pruned.dispose();
+    await pruned.dispose();
+    const human = vbp(['prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.2', '--round-to', '64', '--out', path.join(dir, 'rounded.pt')]);
+    expect(human.status).toBe(0);
+    // 20 % of 576 is 115.2: widths in multiples of 64 reach it with 128 neurons, never with 0.
+    expect(human.stdout).toMatch(/asked 20\.0 % of the MLP neurons, removed 22\.2 % \(128 of 576 neurons/);
   });
 
-  it('prune with --data, a percentage and --no-compensation', () => {
+  it('prune --plan applies a saved plan: the same model as pruning from the statistics', async () => {
+    const out = path.join(dir, 'from-plan.pt');
+    const r = vbp(['prune', model, '--plan', path.join(dir, 'plan.json'), '--out', out]);
+    expect(r.status).toBe(0);
+    const a = await loadModel(out);
+    const b = await loadModel(path.join(dir, 'pruned.pt'));
+    const input = npy('input_b4.npy');
+    const [ya, yb] = [await a.forward(input), await b.forward(input)] as Array<{ data: Float32Array }>;
+    expect(maxAbsDiff(ya.data, yb.data)).toBe(0);
+    await Promise.all([a.dispose(), b.dispose()]);
+    const mixed = vbp(['prune', model, '--plan', path.join(dir, 'plan.json'), '--ratio', '0.5', '--out', path.join(dir, 'x.pt')]);
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toContain('--ratio: cannot be combined with --plan');
+  });
+
+  it('prune with --data, a percentage, another criterion and --no-compensation', () => {
     const out = path.join(dir, 'pruned-none.pt');
-    const r = vbp('prune', model, '--data', fixture('calib.npy'), '--ratio', '35%', '--no-compensation', '--criterion', 'magnitude', '--out', out);
+    const r = vbp(['prune', model, '--data', fixture('calib.npy'), '--raw', '--ratio', '35%', '--no-compensation', '--criterion', 'magnitude', '--out', out]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('compensation none');
     expect(r.stdout).toContain('magnitude');
     expect(fs.existsSync(out)).toBe(true);
+    const zero = vbp(['prune', model, '--data', fixture('calib.npy'), '--raw', '--ratio', '0', '--out', path.join(dir, 'zero.pt')]);
+    expect(zero.status).toBe(0);
+    expect(zero.stdout).toContain('(0.0 %)');
+    expect(zero.stdout).not.toContain('-0.0 %');
   });
 
   it('eval reports top-1/top-5 on labelled .npy data', () => {
-    const r = vbp('eval', model, '--data', fixture('calib.npy'), '--labels', path.join(dir, 'labels.npy'), '--json');
+    const r = vbp(['eval', model, '--data', fixture('calib.npy'), '--raw', '--labels', labels, '--json']);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.items).toBe(64);
@@ -94,7 +146,7 @@ describe('vbp CLI', () => {
   });
 
   it('bench times the given batch sizes', () => {
-    const r = vbp('bench', model, '--input-shape', '3,32,32', '--batch-sizes', '1,4', '--runs', '3', '--warmup', '1', '--json');
+    const r = vbp(['bench', model, '--input-shape', '3,32,32', '--batch-sizes', '1,4', '--runs', '3', '--warmup', '1', '--json']);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.results.map((x: { batchSize: number }) => x.batchSize)).toEqual([1, 4]);
@@ -105,50 +157,214 @@ describe('vbp CLI', () => {
     const copy = path.join(dir, 'input.pt');
     fs.copyFileSync(model, copy);
     const before = sha(copy);
-    const same = vbp('prune', copy, '--data', fixture('calib.npy'), '--ratio', '0.5', '--out', copy, '--force');
-    expect(same.status).toBe(1);
+    const same = vbp(['prune', copy, '--data', fixture('calib.npy'), '--raw', '--ratio', '0.5', '--out', copy, '--force']);
+    expect(same.status).toBe(2);
     expect(same.stderr).toContain('OUTPUT_EXISTS');
     const existing = path.join(dir, 'exists.pt');
     fs.writeFileSync(existing, 'keep me');
-    const r = vbp('prune', copy, '--data', fixture('calib.npy'), '--ratio', '0.5', '--out', existing);
-    expect(r.status).toBe(1);
+    const r = vbp(['prune', copy, '--data', fixture('calib.npy'), '--raw', '--ratio', '0.5', '--out', existing]);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/OUTPUT_EXISTS.*--force/);
     expect(fs.readFileSync(existing, 'utf8')).toBe('keep me');
     expect(sha(copy)).toBe(before);
-    const bad = vbp('prune', copy, '--data', fixture('calib.npy'), '--ratio', '1.5', '--out', path.join(dir, 'never.pt'));
+    const bad = vbp(['prune', copy, '--data', fixture('calib.npy'), '--raw', '--ratio', '0.999', '--out', path.join(dir, 'never.pt')]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('[PLAN]');
     expect(fs.existsSync(path.join(dir, 'never.pt'))).toBe(false);
-    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('probe'))).toEqual([]);
   });
 
   it('gives clear errors and exit codes for missing files and bad arguments', () => {
-    const missing = vbp('inspect', path.join(dir, 'missing.pt'));
+    const missing = vbp(['inspect', path.join(dir, 'missing.pt')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/^vbp: error \[MODEL_NOT_FOUND\]: .*missing\.pt/);
-    const notModel = vbp('inspect', fixture('calib.npy'));
+    const notModel = vbp(['inspect', fixture('calib.npy')]);
     expect(notModel.status).toBe(1);
     expect(notModel.stderr).toContain('[MODEL_LOAD]');
-    const noData = vbp('stats', model, '--out', path.join(dir, 's2'));
+    const noData = vbp(['stats', model, '--out', path.join(dir, 's2')]);
     expect(noData.status).toBe(2);
     expect(noData.stderr).toContain('--data');
-    const missingData = vbp('stats', model, '--data', path.join(dir, 'nope.npy'), '--out', path.join(dir, 's3'));
-    expect(missingData.status).toBe(1);
-    expect(missingData.stderr).toContain('[DATA]');
-    const both = vbp('prune', model, '--ratio', '0.5', '--out', path.join(dir, 'p.pt'));
-    expect(both.status).toBe(2);
-    const unknown = vbp('prune', model, '--bogus', '--out', path.join(dir, 'p.pt'));
+    const missingData = vbp(['stats', model, '--data', path.join(dir, 'nope.npy'), '--out', path.join(dir, 's3')]);
+    expect(missingData.status).toBe(2);
+    expect(missingData.stderr).toMatch(/\[IO\]: --data: .*nope\.npy' does not exist/);
+    const noSource = vbp(['prune', model, '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
+    expect(noSource.status).toBe(2);
+    const unknown = vbp(['prune', model, '--bogus', '--out', path.join(dir, 'p.pt')]);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("unknown option '--bogus'");
-    const badCriterion = vbp('prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--criterion', 'snip', '--out', path.join(dir, 'p.pt'));
-    expect(badCriterion.status).toBe(2);
-    const badDevice = vbp('inspect', model, '--device', 'tpu');
-    expect(badDevice.status).toBe(1);
-    expect(badDevice.stderr).toContain('[DEVICE]');
+    const badDevice = vbp(['inspect', model, '--device', 'tpu']);
+    expect(badDevice.status).toBe(2);
+    expect(badDevice.stderr).toContain('--device');
     const corruptStats = path.join(dir, 'corrupt.safetensors');
     fs.writeFileSync(corruptStats, Buffer.from([1, 2, 3]));
-    const corrupt = vbp('prune', model, '--stats', corruptStats, '--ratio', '0.5', '--out', path.join(dir, 'p.pt'));
+    const corrupt = vbp(['prune', model, '--stats', corruptStats, '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
     expect(corrupt.status).toBe(1);
     expect(corrupt.stderr).toContain('[STATS]');
   });
 });
+
+describe('no silent wrong results', () => {
+  const fmnist = path.join(repoRoot, 'models', 'deit_fmnist.pt');
+
+  it('.npy items are normalised like IDX data: raw uint8 pixels and pre-normalised floats evaluate alike', () => {
+    // The first 500 test images as [500, 28, 28] uint8 pixels (rank 3: the card gives the item shape [1, 28, 28]),
+    // and the same images normalised, as [500, 1, 28, 28] float32.
+    const out = JSON.parse(vbp(['eval', fmnist, '--data', 'fashion-mnist', '--limit', '500', '--batch-size', '500', '--json']).stdout);
+    const pixels = new Uint8Array(500 * 784);
+    const labelsOut = new BigInt64Array(500);
+    const idx = readIdxPixels();
+    pixels.set(idx.images.subarray(0, 500 * 784));
+    idx.labels.subarray(0, 500).forEach((l, i) => (labelsOut[i] = BigInt(l)));
+    const u8 = path.join(dir, 'x_u8.npy');
+    const f32 = path.join(dir, 'x_f32.npy');
+    const y = path.join(dir, 'y.npy');
+    fs.writeFileSync(u8, formatNpy({ data: pixels, shape: [500, 28, 28] }));
+    fs.writeFileSync(f32, formatNpy({ data: Float32Array.from(pixels, (p) => (p / 255 - 0.286) / 0.353), shape: [500, 1, 28, 28] }));
+    fs.writeFileSync(y, formatNpy({ data: labelsOut, shape: [500] }));
+    const fromU8 = JSON.parse(vbp(['eval', fmnist, '--data', u8, '--labels', y, '--mean', '0.286', '--std', '0.353', '--json']).stdout);
+    const fromCard = JSON.parse(vbp(['eval', fmnist, '--data', u8, '--labels', y, '--json']).stdout);
+    const fromF32 = JSON.parse(vbp(['eval', fmnist, '--data', f32, '--labels', y, '--raw', '--json']).stdout);
+    expect(fromU8.correct1).toBe(fromF32.correct1);
+    expect(fromCard.correct1).toBe(fromF32.correct1);
+    expect(fromU8.correct1).toBe(out.correct1);
+    expect(fromU8.top1).toBeGreaterThan(0.85);
+  });
+
+  it('eval of .npy data without --labels is refused, naming --labels', () => {
+    const r = vbp(['eval', model, '--data', fixture('calib.npy'), '--raw']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/\[INVALID_ARGUMENT\]: --labels: is required/);
+  });
+
+  it('normalisation is checked against the model\'s channels before any work', () => {
+    for (const [args, option] of [
+      [['--std', '0', '--mean', '0.286'], '--std'],
+      [['--mean', '0.286,0.3', '--std', '0.353'], '--mean'],
+      [['--mean', '0.286'], '--std'],
+      [['--raw', '--mean', '0.1', '--std', '0.2'], '--raw'],
+    ] as Array<[string[], string]>) {
+      const out = path.join(dir, 'norm.safetensors');
+      const r = vbp(['stats', fmnist, '--data', 'fashion-mnist', ...args, '--out', out]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`${option}:`);
+      expect(fs.existsSync(out)).toBe(false);
+    }
+  });
+
+  it('an output that cannot be written is refused before any work; prune writes all its outputs or none', () => {
+    const started = Date.now();
+    const unwritable = vbp(['stats', fmnist, '--data', 'fashion-mnist', '--limit', '60000', '--out', '/sys/vbp-stats.safetensors']);
+    expect(unwritable.status).toBe(2);
+    expect(unwritable.stderr).toMatch(/\[IO\]: --out: cannot write .*does not take new files/);
+    expect(Date.now() - started).toBeLessThan(8000); // a calibration of 60,000 images takes minutes
+    const ok = path.join(dir, 'ok.pt');
+    const r = vbp(['prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', ok, '--plan-out', '/sys/vbp-plan.json']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--plan-out');
+    expect(fs.existsSync(ok)).toBe(false);
+    const folder = vbp(['prune', model, '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', dir]);
+    expect(folder.status).toBe(2);
+    expect(folder.stderr).toMatch(/--out: cannot write .*: it is a folder/);
+  });
+
+  it('messages point the right way', () => {
+    const npz = path.join(dir, 'x.npz');
+    fs.writeFileSync(npz, 'PK');
+    const r1 = vbp(['eval', model, '--data', npz]);
+    expect(r1.status).toBe(2);
+    expect(r1.stderr).toMatch(/--data: '.*x\.npz' is a file of a type torch-vbp does not read \(\.npz\)/);
+    const other = vbp(['prune', fixture('vit_torchvision.pt'), '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', path.join(dir, 'o.pt')]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/\[STATS\]: the statistics '.*stats\.safetensors' belong to another model/);
+    for (const shape of ['1,0,28', '1,28', 'a,b']) {
+      const r = vbp(['inspect', fmnist, '--input-shape', shape]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('--input-shape');
+    }
+    const noHint = vbp(['inspect', model, '--input-shape', '3,28,28']);
+    expect(noHint.status).toBe(1);
+    expect(noHint.stderr).toMatch(/\[INPUT_SHAPE\].*items of shape \[3,28,28\] from --input-shape do not fit the model/);
+    for (const [args, option] of [
+      [['--ratio', '1.5'], '--ratio'],
+      [['--ratio', 'abc'], '--ratio'],
+      [['--ratio', '0.5', '--device', 'cuda:abc'], '--device'],
+    ] as Array<[string[], string]>) {
+      const r = vbp(['prune', model, '--stats', path.join(dir, 'stats.safetensors'), ...args, '--out', path.join(dir, 'p.pt')]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`${option}:`);
+    }
+  });
+
+  it('image folders: enumerated options are checked, bad images stop the run unless skipped (and counted), a size mismatch gets a hint', async () => {
+    const root = path.join(dir, 'images');
+    for (const [cls, name] of [['cat', 'a.png'], ['cat', 'b.png'], ['dog', 'c.png']]) {
+      fs.mkdirSync(path.join(root, cls), { recursive: true });
+      await sharp({ create: { width: 40, height: 36, channels: 3, background: { r: 10 * name.charCodeAt(0), g: 80, b: 160 } } }).png().toFile(path.join(root, cls, name));
+    }
+    fs.writeFileSync(path.join(root, 'dog', 'broken.png'), 'not a png');
+    const base = ['eval', model, '--data', root, '--raw', '--crop', '32'];
+    for (const [args, option] of [
+      [['--interpolation', 'lanczos9'], '--interpolation'],
+      [['--channels', '2'], '--channels'],
+      [['--resize', '16'], '--resize'],
+      [['--split', 'test'], '--split'],
+    ] as Array<[string[], string]>) {
+      const r = vbp([...base, ...args]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`${option}:`);
+    }
+    const stopped = vbp(base);
+    expect(stopped.status).toBe(1);
+    expect(stopped.stderr).toMatch(/\[DATA\]: cannot decode image '.*broken\.png'/);
+    const skipped = vbp([...base, '--skip-bad-images', '--json']);
+    expect(skipped.status).toBe(0);
+    expect(JSON.parse(skipped.stdout)).toMatchObject({ items: 3, skipped: 1 });
+    // The fixture takes 32 px images; without --crop (and no card) images are cropped to 224.
+    const mismatch = vbp(['eval', model, '--data', root, '--raw', '--skip-bad-images']);
+    expect(mismatch.status).toBe(1);
+    expect(mismatch.stderr).toMatch(/\[INPUT_SHAPE\].*the data gives items of shape \[3,224,224\].*--crop N/);
+  });
+
+  it('eval has no shuffling options that would do nothing', () => {
+    for (const flag of [['--seed', '3'], ['--no-shuffle']]) {
+      const r = vbp(['eval', model, '--data', fixture('calib.npy'), '--raw', '--labels', labels, ...flag]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`unknown option '${flag[0]}'`);
+    }
+  });
+
+  it('--threads above the core count is warned about', () => {
+    const cores = os.availableParallelism();
+    const r = vbp(['inspect', model, '--threads', String(cores + 1)]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`--threads ${cores + 1} is more than the ${cores} core(s) of this machine`);
+  });
+
+  it('Ctrl-C during a progress bar gives the terminal its cursor back', async () => {
+    const out = path.join(dir, 'interrupted.safetensors');
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'stats', fmnist, '--data', 'fashion-mnist', '--limit', '60000', '--out', out], {
+      env: { ...process.env, VBP_PROGRESS: '1' },
+    });
+    let stderr = '';
+    let interrupts = 0;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // Twice, as an impatient user does: the second must not kill the process before the terminal is restored.
+      if (stderr.includes('calibrating') && interrupts < 2) {
+        interrupts++;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    expect(stderr.endsWith('\x1b[?25h\x1b[?7h')).toBe(true); // cursor and line wrap back on
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+function readIdxPixels(): { images: Uint8Array; labels: Uint8Array } {
+  return {
+    images: readIdx(path.join(DEBIAN_FASHION_MNIST, 't10k-images-idx3-ubyte.gz')).data,
+    labels: readIdx(path.join(DEBIAN_FASHION_MNIST, 't10k-labels-idx1-ubyte.gz')).data,
+  };
+}

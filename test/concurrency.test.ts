@@ -1,11 +1,12 @@
 /**
- * Issue 6, as documented in the README: calls on one model run one at a time in call order; calls on
- * different models run in parallel; dispose() lets earlier calls finish and rejects later ones; models
- * work inside worker_threads, and a worker that ends with models alive releases them.
+ * The concurrency contract, as documented in the README: every call on one model (calibration batches
+ * included) runs through one queue, one at a time in call order; forwardSync() refuses while that queue is
+ * busy; calls on different models run in parallel; dispose() lets earlier calls finish and rejects later
+ * ones; models work inside worker_threads, and a worker that ends with models alive releases them.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadModel, gatherStats, nativeMemory, plan, prune } from '../lib';
+import { loadModel, gatherStats, nativeMemory, plan, prune, StatsCollector } from '../lib';
 import { asTensor, calibrationBatches, fixture, maxAbsDiff, npy, repoRoot } from './helpers';
 
 function runWorker(data: Record<string, unknown>, onMessage: (m: Record<string, unknown>, w: Worker) => void): Promise<number> {
@@ -54,6 +55,22 @@ describe('concurrency', () => {
     const pruned = await Promise.all(models.map((m, i) => prune(m, plan(stats[i], { ratio: 0.5 }))));
     expect(pruned.every((p) => p.report.neurons.after < p.report.neurons.before)).toBe(true);
     await Promise.all([...models, ...pruned.map((p) => p.model)].map((m) => m.dispose()));
+  });
+
+  it('calibration batches join the model\'s queue; forwardSync() refuses with BUSY while anything is queued', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const input = npy('input_b1.npy');
+    const collector = await StatsCollector.create(model);
+    const order: string[] = [];
+    const adding = collector.add(calibrationBatches(0, 1)[0]).then(() => order.push('batch'));
+    const forward = model.forward(input).then(() => order.push('forward'));
+    expect(model.pending).toBe(2);
+    expect(() => model.forwardSync(input)).toThrow(expect.objectContaining({ code: 'BUSY' }));
+    await Promise.all([adding, forward]);
+    expect(order).toEqual(['batch', 'forward']);
+    expect(asTensor(model.forwardSync(input)).shape).toEqual([1, 10]);
+    await collector.finish();
+    await model.dispose();
   });
 
   it('dispose() while work is in flight: earlier calls complete, later calls reject with DISPOSED', async () => {

@@ -1,12 +1,8 @@
-/** Issue 4: data loaders against the raw files and against torchvision's preprocessing. */
+/** Data loaders against the raw files and against torchvision's preprocessing. */
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST } from '../lib/data/idx';
-import { NpyDataset } from '../lib/data/npy-dataset';
-import { ImageFolderDataset } from '../lib/data/image-folder';
-import { batches, shuffledOrder } from '../lib/data/dataset';
-import { formatNpy, readNpy } from '../lib';
+import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST, NpyDataset, ImageFolderDataset, batches, shuffledOrder, formatNpy, readNpy } from '../lib';
 import { runPython, tempDir } from './helpers';
 
 interface PixelReference {
@@ -98,6 +94,28 @@ describe('.npy data', () => {
     expect(() => new NpyDataset(path.join(dir, 'bad.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
     expect(() => new NpyDataset(path.join(dir, 'x.npy'), path.join(dir, 'u.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
   });
+
+  it('normalises .npy items per channel like IDX items, and reads [N, H, W] as [N, 1, H, W] for such a model', async () => {
+    const dir = tempDir();
+    const pixels = Uint8Array.from({ length: 2 * 28 * 28 }, (_, i) => (i * 37) % 256);
+    fs.writeFileSync(path.join(dir, 'grey.npy'), formatNpy({ data: pixels, shape: [2, 28, 28] }));
+    const normalise = { mean: [0.286], std: [0.353] };
+    const data = new NpyDataset(path.join(dir, 'grey.npy'), undefined, { normalise, itemShape: [1, 28, 28] });
+    expect(data.itemShape).toEqual([1, 28, 28]);
+    const item = new Float32Array(784);
+    await data.read(1, item);
+    expect(Array.from(item)).toEqual(Array.from(pixels.subarray(784), (p) => Math.fround((p / 255 - 0.286) / 0.353)));
+    const rgb = new Float32Array(2 * 3 * 4).map((_, i) => i / 24);
+    fs.writeFileSync(path.join(dir, 'rgb.npy'), formatNpy({ data: rgb, shape: [2, 3, 2, 2] }));
+    const perChannel = new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1, 0.2, 0.3], std: [1, 2, 4] } });
+    const x = new Float32Array(12);
+    await perChannel.read(0, x);
+    expect(Array.from(x)).toEqual(Array.from(rgb.subarray(0, 12), (v, i) => Math.fround((v - [0.1, 0.2, 0.3][i >> 2]) / [1, 2, 4][i >> 2])));
+    expect(() => new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1, 0.2], std: [1, 1] } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('3 channel') }),
+    );
+    expect(() => new NpyDataset(path.join(dir, 'grey.npy'), undefined, { itemShape: [3, 28, 28] })).toThrow(expect.objectContaining({ code: 'DATA' }));
+  });
 });
 
 describe('image folders (sharp) against torchvision', () => {
@@ -124,6 +142,35 @@ describe('image folders (sharp) against torchvision', () => {
     // Measured here: max 0.035 (2 grey levels / 0.229), mean 0.001-0.003; libvips and PIL resample differently.
     expect(worst).toBeLessThanOrEqual((2.01 / 255) / 0.225);
     expect(total / (data.size * n)).toBeLessThan(0.005);
+  });
+
+  it("finds the classes and files torchvision's ImageFolder finds: symlinked class folders, subfolders, its extensions", () => {
+    const root = tempDir('torch-vbp-tree-');
+    const elsewhere = tempDir('torch-vbp-elsewhere-');
+    const touch = (...parts: string[]): void => {
+      fs.mkdirSync(path.join(root, ...parts.slice(0, -1)), { recursive: true });
+      fs.writeFileSync(path.join(root, ...parts), '');
+    };
+    touch('b_class', 'img1.png');
+    touch('b_class', 'sub', 'img2.jpg');
+    touch('b_class', 'sub', 'deeper', 'img3.JPEG');
+    touch('b_class', 'notes.txt');
+    touch('c_class', 'y.PNG');
+    touch('c_class', 'z.bmp');
+    touch('c_class', 'w.gif'); // not an ImageFolder extension
+    touch('readme.txt');
+    fs.mkdirSync(path.join(elsewhere, 'real_a'));
+    fs.writeFileSync(path.join(elsewhere, 'real_a', 'x.png'), '');
+    fs.mkdirSync(path.join(elsewhere, 'more'));
+    fs.writeFileSync(path.join(elsewhere, 'more', 'm.webp'), '');
+    fs.symlinkSync(path.join(elsewhere, 'real_a'), path.join(root, 'a_class')); // a class folder that is a link
+    fs.symlinkSync(path.join(elsewhere, 'more'), path.join(root, 'c_class', 'linked')); // a linked subfolder
+    const reference = JSON.parse(runPython('image_reference.py', ['--list', root])) as { classes: string[]; samples: Array<[string, number]> };
+    const data = new ImageFolderDataset(root, { crop: 32 });
+    expect(data.classes).toEqual(['a_class', 'b_class', 'c_class']);
+    expect(data.classes).toEqual(reference.classes);
+    expect(data.files.map((f) => [f.file, f.label])).toEqual(reference.samples);
+    expect(data.size).toBe(7);
   });
 
   it('rejects a folder without images and undecodable files with DATA', async () => {

@@ -1,12 +1,13 @@
 /**
- * Issue 4: the bundled model on real data. evaluate() against PyTorch on the full test split; the demo
+ * The bundled model on real data. evaluate() against PyTorch on the full test split; the demo
  * as a user runs it; and the orderings of the pruning methods at 50 % that the measurements support.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { loadModel, evaluate, fidelity, gatherStats, plan, prune, IdxDataset, batches, readModelCard, DEBIAN_FASHION_MNIST, type Evaluation, type Model } from '../lib';
-import { BUNDLED_MODEL } from '../lib/demo';
+import { BUNDLED_MODEL } from '../lib/demo/run';
+import { formatSpeedup } from '../lib/report/demo-report';
 import { repoRoot, runPython, tempDir } from './helpers';
 
 const card = readModelCard(BUNDLED_MODEL)!;
@@ -68,7 +69,6 @@ describe('vbp demo', () => {
     const out = tempDir('torch-vbp-demo-');
     const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', '--quick', '--out', out], {
       encoding: 'utf8',
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
     });
     expect(r.status).toBe(0);
     for (const label of ['original', 'VBP (variance + mean-shift)', 'variance, no mean-shift', 'magnitude + mean-shift']) expect(r.stdout).toContain(label);
@@ -80,6 +80,41 @@ describe('vbp demo', () => {
     expect(html).toContain('Kept neurons per MLP block');
     const vbp50 = results.rows.find((row: { method: string; ratio: number }) => row.method === 'vbp' && row.ratio === 0.5);
     expect(vbp50.macs).toBeLessThan(results.rows[0].macs);
-    expect(vbp50.speedup.batch1).toBeGreaterThan(0);
+    expect(vbp50.speedup.batch1.speedup).toBeGreaterThan(0);
+    expect(vbp50.speedup.batch256.low).toBeLessThanOrEqual(vbp50.speedup.batch256.high);
+    // Every chart legend fits its picture whole (11 px text, at most 0.62 em per glyph).
+    for (const svg of html.match(/<svg [^]*?<\/svg>/g)!) {
+      const width = Number(/viewBox="0 0 (\d+)/.exec(svg)![1]);
+      for (const [, x, label] of svg.matchAll(/<text x="([\d.]+)" y="[\d.]+" font-size="11">([^<]+)<\/text>/g)) {
+        expect(Number(x) + label.length * 11 * 0.62).toBeLessThanOrEqual(width);
+      }
+    }
+    expect(html).toContain('VBP (variance + mean-shift)</text>');
+    // Run again into the same folder: refused without --force, before any work.
+    const again = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', '--quick', '--out', out], { encoding: 'utf8' });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/\[OUTPUT_EXISTS\]: --out: .*results\.json' already exists \(pass --force/);
+  });
+
+  it('refuses a file as --out and bad --ratios before making anything', () => {
+    const base = tempDir('torch-vbp-demo-bad-');
+    const file = path.join(base, 'a-file');
+    fs.writeFileSync(file, 'x');
+    const run = (...args: string[]) => spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', ...args], { encoding: 'utf8' });
+    const asFile = run('--out', file);
+    expect(asFile.status).toBe(2);
+    expect(asFile.stderr).toMatch(/\[IO\]: --out: '.*a-file' is a file/);
+    const badRatios = run('--out', path.join(base, 'new-folder'), '--ratios', '0.2,1.5');
+    expect(badRatios.status).toBe(2);
+    expect(badRatios.stderr).toContain('--ratios');
+    expect(fs.existsSync(path.join(base, 'new-folder'))).toBe(false);
+  });
+});
+
+describe('demo report formatting', () => {
+  it('marks speed-ups whose paired ratios straddle 1.00x as noise', () => {
+    const base = { batchSize: 1, runs: 10, baselineMs: 1, candidateMs: 1 };
+    expect(formatSpeedup({ ...base, speedup: 1.13, low: 1.08, high: 1.2, significant: true })).toBe('1.13x');
+    expect(formatSpeedup({ ...base, speedup: 1.02, low: 0.97, high: 1.06, significant: false })).toBe('1.02x (noise)');
   });
 });

@@ -1,19 +1,9 @@
-/** Issue 2: every failure is a VbpError with a stable code and a useful message. */
+/** Every failure is a VbpError with a stable code and a useful message; the codes are one list, native and JS. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, VbpError, cudaAvailable, versionInfo, tensor } from '../lib';
-import { fixture, npy, tempDir } from './helpers';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(VbpError);
-    expect((error as Error).message).not.toMatch(/frame #|Exception raised from/); // no C++ backtraces
-    return (error as VbpError).code;
-  }
-  throw new Error('expected a rejection');
-}
+import { loadModel, cudaAvailable, versionInfo, tensor, ERROR_CODES, type ErrorCode } from '../lib';
+import { fromNative } from '../lib/errors';
+import { codeOf, fixture, npy, repoRoot, tempDir } from './helpers';
 
 describe('error codes', () => {
   const dir = tempDir();
@@ -84,5 +74,31 @@ describe('error codes', () => {
 
   it('a non-string path -> INVALID_ARGUMENT', async () => {
     expect(await codeOf(loadModel(42 as unknown as string))).toBe('INVALID_ARGUMENT');
+  });
+
+  it("an assert in the model's own code -> FORWARD, even when its message mentions a shape; a kernel's shape error stays INPUT_SHAPE", async () => {
+    const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
+    const one = { data: new Float32Array(6 * 16), shape: [1, 6, 16] };
+    await expect(model.forward(one)).rejects.toMatchObject({ code: 'FORWARD', message: expect.stringContaining('two or more items') });
+    expect(await codeOf(model.forward({ data: new Float32Array(2 * 6 * 15), shape: [2, 6, 15] }))).toBe('INPUT_SHAPE');
+    await model.dispose();
+  });
+});
+
+describe('one list of error codes', () => {
+  it('the codes native/core/errors.h raises are exactly those ERROR_CODES marks native', () => {
+    const header = fs.readFileSync(path.join(repoRoot, 'native', 'core', 'errors.h'), 'utf8');
+    const native = [...header.matchAll(/inline constexpr const char\* k\w+ = "([A-Z_]+)";/g)].map((m) => m[1]).sort();
+    const marked = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c].native).sort();
+    expect(native.length).toBeGreaterThan(10);
+    expect(native).toEqual(marked);
+  });
+
+  it('a code outside the list becomes INTERNAL, naming it; known codes pass through', () => {
+    const unknown = fromNative(Object.assign(new Error('boom'), { code: 'SOMETHING_NEW' }));
+    expect(unknown.code).toBe('INTERNAL');
+    expect(unknown.message).toContain("'SOMETHING_NEW'");
+    expect(fromNative(Object.assign(new Error('x'), { code: 'PLAN' })).code).toBe('PLAN');
+    expect(fromNative(Object.assign(new Error('x'), { code: 'toString' })).code).toBe('INTERNAL');
   });
 });

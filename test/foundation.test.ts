@@ -1,4 +1,4 @@
-/** Issue 2: the addon runs TorchScript models like PyTorch does, off the main thread. */
+/** The addon runs TorchScript models like PyTorch does, off the main thread. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, tensor, type Tensor } from '../lib';

@@ -1,22 +1,15 @@
 /**
- * Issue 6: seeded corpora of broken model, statistics and plan files never crash the process: each case
+ * Seeded corpora of broken model, statistics and plan files never crash the process: each case
  * either works or fails with a VbpError of a known code. VBP_FUZZ_CASES (default 150 per model) runs more.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadModel, gatherStats, plan, prune, Stats, validatePlan, VbpError, type ErrorCode, type Plan } from '../lib';
+import { seededRandom } from '../lib/util/random';
 import { calibrationBatches, fixture, npy, runPython, tempDir } from './helpers';
 
 const CASES = Number(process.env.VBP_FUZZ_CASES ?? 150);
 const KNOWN: ErrorCode[] = ['MODEL_LOAD', 'MODEL_NOT_FOUND', 'INPUT_SHAPE', 'INPUT_DTYPE', 'FORWARD', 'NO_MLP', 'MLP_SPEC', 'NON_FINITE', 'STATS', 'PLAN', 'PRUNE', 'IO'];
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return state / 2 ** 32;
-  };
-}
 
 async function outcome(work: () => Promise<unknown>): Promise<string> {
   try {
@@ -61,7 +54,7 @@ describe('fuzzing', () => {
   it(`${CASES} damaged statistics files load or fail with STATS`, async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
     const good = (await gatherStats(model, calibrationBatches(0, 1))).toBuffer();
-    const random = seeded(3);
+    const random = seededRandom(3);
     const tally: Record<string, number> = {};
     for (let n = 0; n < CASES; n++) {
       const bytes = Buffer.from(good);
@@ -85,7 +78,7 @@ describe('fuzzing', () => {
   it(`${CASES} damaged plans are validated or fail with PLAN`, async () => {
     const model = await loadModel(fixture('deit_traced.pt'));
     const good = plan(await gatherStats(model, calibrationBatches(0, 1)), { ratio: 0.4 });
-    const random = seeded(4);
+    const random = seededRandom(4);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
     const tally: Record<string, number> = {};
     for (let n = 0; n < CASES; n++) {

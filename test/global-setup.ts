@@ -20,7 +20,7 @@ export default function globalSetup(): void {
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === digest) return;
 
   const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' };
+  const env = process.env; // threads pinned by jest.config.js (test/support/pin-threads.js)
   fs.rmSync(out, { recursive: true, force: true });
   execFileSync(python, [path.join(scripts, 'make_fixtures.py'), '--out', out], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(python, [path.join(scripts, 'vbp_reference.py'), '--fixtures', out, '--out', path.join(out, 'ref')], {

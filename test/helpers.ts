@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { readNpy, setNumThreads, type Tensor, type Value, isTensor } from '../lib';
+import crypto from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readNpy, setNumThreads, VbpError, type Tensor, type Value, isTensor } from '../lib';
 
 setNumThreads(1);
 
@@ -53,12 +54,33 @@ export function tempDir(prefix = 'torch-vbp-test-'): string {
   return dir;
 }
 
-/** Runs a script of test/python with Debian's torch, one thread, and returns its stdout. */
+/** Runs a script of test/python with Debian's torch (one thread, see test/setup-env.ts) and returns its stdout. */
 export function runPython(script: string, args: string[]): string {
-  return execFileSync(python, [path.join(repoRoot, 'test', 'python', script), ...args], {
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
-    encoding: 'utf8',
-  });
+  return execFileSync(python, [path.join(repoRoot, 'test', 'python', script), ...args], { encoding: 'utf8' });
+}
+
+export const vbpBin = path.join(repoRoot, 'bin', 'vbp.js');
+
+/** Runs the `vbp` command as a user does, in a child process. */
+export function vbp(args: string[], env: NodeJS.ProcessEnv = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [vbpBin, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function sha(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** The code a promise rejects with ('no error' when it resolves); anything but a VbpError fails the test. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(VbpError);
+    expect((error as Error).message).not.toMatch(/frame #|Exception raised from/); // no C++ backtraces
+    return (error as VbpError).code;
+  }
+  return 'no error';
 }
 
 /** Calibration images of the fixtures, as 4 batches of 16 (the order the Python reference uses). */
@@ -75,12 +97,14 @@ export function calibrationBatches(first = 0, count = 4): Tensor[] {
 export interface PythonCheck {
   output: Float32Array;
   linear: Record<string, { in_features: number | null; out_features: number | null; weight_shape: number[] }>;
+  /** The model card inside the archive, as torch.jit.load(f, _extra_files=...) reads it. */
+  card: Record<string, unknown> | null;
 }
 
 /** Loads a model file with stock PyTorch (torch.jit.load) and runs it on an .npy input. */
 export function readPythonOutput(model: string, input: string): PythonCheck {
   const out = path.join(tempDir('torch-vbp-py-'), 'out.npy');
   const line = runPython('check_saved.py', [model, input, out]).trim().split('\n').pop()!;
-  const report = JSON.parse(line) as { ok: boolean; linear: PythonCheck['linear'] };
-  return { output: readNpy(out).data as Float32Array, linear: report.linear };
+  const report = JSON.parse(line) as { ok: boolean; linear: PythonCheck['linear']; card: PythonCheck['card'] };
+  return { output: readNpy(out).data as Float32Array, linear: report.linear, card: report.card };
 }

@@ -1,5 +1,5 @@
 /**
- * Issue 6: hundreds of load -> forward -> statistics -> prune -> clone -> dispose cycles in a child process
+ * Native memory: hundreds of load -> forward -> statistics -> prune -> clone -> dispose cycles in a child process
  * run with --expose-gc. A leak is memory the C allocator has handed out and not got back (glibc's
  * mallinfo2, reported by nativeMemory()); RSS also counts freed pages that glibc's per-thread arenas and
  * V8's heap sizing keep, so it is bounded here, not required to be flat.
@@ -31,7 +31,6 @@ describe('leaks', () => {
   beforeAll(() => {
     const out = execFileSync(process.execPath, ['--expose-gc', path.join(repoRoot, 'test', 'support', 'leak-cycles.js'), fixture('deit_scripted.pt'), fixture('calib.npy'), String(cycles)], {
       encoding: 'utf8',
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
     });
     report = JSON.parse(out) as Report;
   });

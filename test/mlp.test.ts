@@ -1,4 +1,4 @@
-/** Issue 3: MLP blocks are found by graph structure, whatever their names, in scripted and traced models. */
+/** MLP blocks are found by graph structure, whatever their names, in scripted and traced models. */
 import { loadModel, type MlpBlock } from '../lib';
 import { fixture, json } from './helpers';
 

@@ -1,7 +1,7 @@
-/** Issue 3: plans select the same neurons as the PyTorch reference; bad plans give coded errors. */
+/** Plans: the same neurons as the PyTorch reference, targets met (also with rounded widths) or refused, coded errors. */
 import path from 'node:path';
 import fs from 'node:fs';
-import { gatherStats, loadModel, plan, loadPlan, savePlan, validatePlan, prune, type Plan, type Stats, type PlanOptions } from '../lib';
+import { gatherStats, loadModel, plan, loadPlan, savePlan, validatePlan, prune, describeTarget, type Plan, type Stats, type PlanOptions } from '../lib';
 import { calibrationBatches, fixture, json, tempDir } from './helpers';
 
 interface RefPlan {
@@ -48,8 +48,11 @@ describe('plan', () => {
     const perLayer = plan(stats, { ratio: 0.5, scope: 'per-layer' });
     expect(new Set(global.layers.map((l) => l.pruned.length)).size).toBeGreaterThan(1);
     expect(perLayer.layers.map((l) => l.pruned.length)).toEqual([96, 96, 96]);
-    const extreme = plan(stats, { ratio: 0.999 });
+    const extreme = plan(stats, { ratio: 0.99 }); // 570 of 576: every block keeps at least one
     expect(extreme.layers.every((l) => l.keep.length >= 1)).toBe(true);
+    expect(extreme.totals.pruned).toBe(570);
+    // 575 of 576 would leave a block empty: refused, saying how far one can go, never silently less.
+    expect(() => plan(stats, { ratio: 0.999 })).toThrow(expect.objectContaining({ code: 'PLAN', message: expect.stringContaining('at most 99.5 %') }));
   });
 
   it('ratio 0 removes nothing; the plan records the means of what it removes', () => {
@@ -61,6 +64,27 @@ describe('plan', () => {
   it('roundTo makes every kept width a multiple', () => {
     const p = plan(stats, { ratio: 0.37, roundTo: 16 });
     for (const l of p.layers) expect(l.keep.length % 16).toBe(0);
+  });
+
+  it.each([
+    [{ ratio: 0.2, roundTo: 64 }, 'ratio'],
+    [{ ratio: 0.37, roundTo: 16 }, 'ratio'],
+    [{ macsReduction: 0.2, roundTo: 8 }, 'macsReduction'],
+    [{ paramsReduction: 0.15, roundTo: 32 }, 'paramsReduction'],
+    [{ ratio: 0.2, roundTo: 64, scope: 'per-layer' }, 'ratio'],
+    [{ macsReduction: 0.1, roundTo: 16, scope: 'per-layer' }, 'macsReduction'],
+  ] as Array<[PlanOptions, 'ratio' | 'macsReduction' | 'paramsReduction']>)('roundTo meets at least the target: %j', (options, key) => {
+    const p = plan(stats, options);
+    const got = { ratio: p.totals.ratio, macsReduction: p.totals.macsReduction, paramsReduction: p.totals.paramsReduction }[key];
+    expect(got).toBeGreaterThanOrEqual(options[key]! - (key === 'ratio' ? 1 / p.totals.neurons : 0));
+    for (const l of p.layers) expect(l.keep.length === l.hidden || l.keep.length % options.roundTo! === 0).toBe(true);
+    // And not by much more: one rounding step of one block at most.
+    if (key === 'ratio' && options.scope !== 'per-layer') expect(p.totals.pruned - Math.floor(options.ratio! * p.totals.neurons)).toBeLessThan(options.roundTo!);
+    expect(describeTarget(p)).toMatch(/^asked .* removed /);
+  });
+
+  it('refuses a rounded target no rounding can meet, naming the most that is possible', () => {
+    expect(() => plan(stats, { ratio: 0.8, roundTo: 64 })).toThrow(expect.objectContaining({ code: 'PLAN', message: expect.stringMatching(/multiples of 64: at most 66.7 %/) }));
   });
 
   it('targets a MAC or parameter reduction of the whole model', () => {
@@ -89,6 +113,7 @@ describe('plan', () => {
     expect(() => plan(stats, { ratio: 0.2, macsReduction: 0.1 })).toThrow(expect.objectContaining({ code: 'PLAN' }));
     expect(() => plan(stats, { ratio: 0.2, criterion: 'snip' as never })).toThrow(expect.objectContaining({ code: 'PLAN' }));
     expect(() => plan(stats, { ratio: 0.2, roundTo: 0 })).toThrow(expect.objectContaining({ code: 'PLAN' }));
+    expect(() => plan(stats, { ratio: 0.2, roundto: 8 } as never)).toThrow(expect.objectContaining({ code: 'PLAN', message: expect.stringContaining("unknown option 'roundto'") }));
   });
 
   it('saves and loads plans as JSON, and rejects malformed ones', async () => {

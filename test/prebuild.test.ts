@@ -1,12 +1,12 @@
-/** Issue 2: `npm run prebuild` writes the N-API prebuild that node-gyp-build loads. */
+/** `npm run prebuildify` writes the N-API prebuild that node-gyp-build loads. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from './helpers';
 
 describe('prebuild', () => {
-  it('npm run prebuild writes prebuilds/<platform>-<arch>/*.node and node-gyp-build resolves and loads it', () => {
-    execFileSync('npm', ['run', '--silent', 'prebuild'], { cwd: repoRoot, stdio: 'ignore' });
+  it('npm run prebuildify writes prebuilds/<platform>-<arch>/*.node and node-gyp-build resolves and loads it', () => {
+    execFileSync('npm', ['run', '--silent', 'prebuildify'], { cwd: repoRoot, stdio: 'ignore' });
     const dir = path.join(repoRoot, 'prebuilds', `${process.platform}-${process.arch}`);
     const files = fs.readdirSync(dir).filter((f) => f.endsWith('.node'));
     expect(files).toHaveLength(1);

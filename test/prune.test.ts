@@ -1,8 +1,8 @@
-/** Issue 3: pruned models against the PyTorch reference, in Node and after torch.jit.load of our file. */
+/** Pruned models: against the PyTorch reference, in Node and after torch.jit.load of our file; what the core refuses. */
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { gatherStats, loadModel, plan, prune, type Compensation, type Model } from '../lib';
+import { gatherStats, loadModel, nativeMemory, plan, prune, type Compensation, type Model } from '../lib';
 import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, npy, readPythonOutput, tempDir } from './helpers';
 
 const dir = tempDir();
@@ -147,5 +147,38 @@ describe('prune', () => {
     expect(digest()).toBe(before);
     source.dispose();
     model.dispose();
+  });
+
+  it('a failure after slicing (counting MACs) releases the new model', async () => {
+    const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
+    const x = npy('layouts', 'layout_input.npy');
+    const partial = (await gatherStats(model, [x]).catch((e: { partial?: import('../lib').Stats }) => e.partial))!;
+    const before = nativeMemory().liveModels;
+    await expect(prune(model, plan(partial, { ratio: 0.5 }))).rejects.toMatchObject({ code: 'FORWARD' });
+    expect(nativeMemory().liveModels).toBe(before);
+    const { model: pruned } = await prune(model, plan(partial, { ratio: 0.5 }), { skipMacs: true });
+    expect(nativeMemory().liveModels).toBe(before + 1);
+    await Promise.all([model.dispose(), pruned.dispose()]);
+  });
+
+  it('the native core checks the cuts it is given: one cut per layer, whole-number indices, finite means', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    // The raw addon handle, below prune()'s own checks: what a caller that skipped them would pass.
+    const handle = (model as unknown as { handle: { prune(cuts: unknown, compensation: string): Promise<unknown> } }).handle;
+    // Arguments are checked on the calling thread (a synchronous throw), the cuts against the model in the job.
+    const attempt = (cuts: unknown[]): Promise<unknown> => Promise.resolve().then(() => handle.prune(cuts, 'mean'));
+    const cut = (keep: ArrayLike<number>, fc1 = 'blocks.0.mlp.fc1', fc2 = 'blocks.0.mlp.fc2') => ({
+      fc1,
+      fc2,
+      keep: Float64Array.from(keep),
+      prunedMeans: new Float64Array(192 - keep.length),
+    });
+    const half = Array.from({ length: 96 }, (_, i) => 2 * i);
+    await expect(attempt([cut(half), cut(half)])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('more than once') });
+    await expect(attempt([cut([0, Number.NaN, 5])])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('not a neuron index') });
+    await expect(attempt([cut([0, 2.5, 5])])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('not a neuron index') });
+    const nanMeans = { ...cut(half), prunedMeans: new Float64Array(96).fill(Number.NaN) };
+    await expect(attempt([nanMeans])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('NaN') });
+    await model.dispose();
   });
 });

@@ -1,7 +1,7 @@
-/** Issue 3: activation statistics against the eager-PyTorch reference (test/python/vbp_reference.py). */
+/** Activation statistics: against the eager-PyTorch reference (test/python/vbp_reference.py), merging, resuming, failures. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { gatherStats, loadModel, Stats, CalibrationError, type Tensor } from '../lib';
+import { gatherStats, loadModel, plan, prune, batches, Stats, CalibrationError, type Dataset, type Tensor } from '../lib';
 import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, tempDir } from './helpers';
 
 interface RefStats {
@@ -127,10 +127,79 @@ describe('gatherStats', () => {
     const partial = (error as CalibrationError).partial!;
     expect((error as CalibrationError).code).toBe('ABORTED');
     expect(partial.info.batches).toBe(2);
-    const resumed = await gatherStats(model, calibrationBatches(2, 2), { resume: partial });
+    // As the README says: the same batches again, with the partial statistics; the batches they hold are skipped.
+    const resumed = await gatherStats(model, calibrationBatches(), { resume: partial });
     const whole = await gatherStats(model, calibrationBatches());
-    expect(resumed.info.batches).toBe(4);
-    expect(maxRelDiff(resumed.variance(2), whole.variance(2))).toBeLessThanOrEqual(1e-9);
+    expect(resumed.info).toEqual(whole.info);
+    resumed.layers.forEach((l, i) => {
+      expect([l.count, l.items]).toEqual([whole.layers[i].count, whole.layers[i].items]);
+      expect(maxRelDiff(resumed.variance(i), whole.variance(i))).toBeLessThanOrEqual(1e-12);
+      expect(maxRelDiff(l.mean, whole.layers[i].mean, 1e-6)).toBeLessThanOrEqual(1e-12);
+    });
+    model.dispose();
+  });
+
+  it('resumes batches() of a data set without reading the items the partial statistics hold', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const calib = npy('calib.npy');
+    const reads: number[] = [];
+    const dataset: Dataset = {
+      size: 64,
+      itemShape: [3, 32, 32],
+      description: 'calib.npy',
+      async read(index, target) {
+        reads.push(index);
+        target.set((calib.data as Float32Array).subarray(index * target.length, (index + 1) * target.length));
+        return -1;
+      },
+    };
+    const sequence = batches(dataset, { batchSize: 16 });
+    const partial = await gatherStats(model, sequence, { maxBatches: 3 });
+    reads.length = 0;
+    const resumed = await gatherStats(model, sequence, { resume: partial });
+    expect(reads).toEqual(Array.from({ length: 16 }, (_, i) => 48 + i));
+    const whole = await gatherStats(model, calibrationBatches());
+    expect(resumed.info.items).toBe(64);
+    expect(resumed.layers.map((l) => l.count)).toEqual(whole.layers.map((l) => l.count));
+    expect(maxRelDiff(resumed.variance(1), whole.variance(1))).toBeLessThanOrEqual(1e-12);
+    model.dispose();
+  });
+
+  it.each([
+    ['seq_first', '[T, B, D]'],
+    ['flattened', '[B * T, D]'],
+  ])('%s (MLP input %s): tokens per item come from the batches, and plans count the MACs LibTorch measures', async (name) => {
+    const model = await loadModel(fixture('layouts', `${name}.pt`));
+    const x = npy('layouts', 'layout_input.npy'); // [4 items, 6 tokens, 16]
+    const stats = await gatherStats(model, [x, x]);
+    expect(stats.info.items).toBe(8);
+    expect(stats.layers[0].count).toBe(48);
+    expect(stats.tokensPerItem(0)).toBe(6);
+    const p = plan(stats, { ratio: 0.5 });
+    const { model: pruned, report } = await prune(model, p);
+    expect(report.macs.before - report.macs.after).toBe(p.totals.macsRemoved);
+    expect(report.layers[0].macsBefore - report.layers[0].macsAfter).toBe(p.totals.macsRemoved);
+    await Promise.all([model.dispose(), pruned.dispose()]);
+  });
+
+  it('a failure after the last batch (counting MACs) still hands back the statistics of every batch', async () => {
+    // needs_batch asserts a batch of two or more; MACs are counted on one item.
+    const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
+    const x = npy('layouts', 'layout_input.npy');
+    const error = await gatherStats(model, [x, x]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CalibrationError);
+    expect((error as CalibrationError).code).toBe('FORWARD');
+    const partial = (error as CalibrationError).partial!;
+    expect(partial).toBeDefined();
+    expect(partial.info).toMatchObject({ batches: 2, items: 8 });
+    expect(partial.layers[0].count).toBe(48);
+    await model.dispose();
+  });
+
+  it('rejects what is not a batch sequence, and unknown options, with INVALID_ARGUMENT', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    await expect(gatherStats(model, 5 as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('iterable') });
+    await expect(gatherStats(model, calibrationBatches(), { maxBatch: 2 } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("'maxBatch'") });
     model.dispose();
   });
 

@@ -1,10 +1,11 @@
 /**
  * Data sets for calibration and evaluation: items of one shape, optional integer labels, and batches with
- * seeded shuffling and a sample limit. Batches are { input, labels } and feed gatherStats() and evaluate().
+ * seeded shuffling, a sample limit and an offset. Batches are { input, labels } and feed gatherStats()
+ * and evaluate().
  */
 import { VbpError } from '../errors';
 import type { Tensor } from '../tensor';
-import { seededRandom } from '../random';
+import { seededRandom } from '../util/random';
 
 export interface Batch {
   input: Tensor<Float32Array>;
@@ -16,11 +17,19 @@ export interface Batch {
 
 export interface BatchOptions {
   batchSize?: number;
-  /** Shuffle with this seed (same seed, same order); no shuffling when undefined. */
+  /** Shuffle with `seed` (same seed, same order). */
   shuffle?: boolean;
   seed?: number;
   /** Use at most this many items (after shuffling). */
   limit?: number;
+  /** Start after this many items of the (shuffled, limited) order: the rest of an interrupted run. */
+  offset?: number;
+  /**
+   * Skip items the data set cannot read (a damaged image) instead of failing, calling `onSkip` for each;
+   * the batch is filled from the next items.
+   */
+  skipBadItems?: boolean;
+  onSkip?: (index: number, error: VbpError) => void;
 }
 
 export interface Dataset {
@@ -29,11 +38,13 @@ export interface Dataset {
   readonly itemShape: number[];
   readonly classes?: string[];
   readonly description: string;
+  /** Whether items carry labels (evaluate() needs them). Undefined: unknown, items may return -1. */
+  readonly labelled?: boolean;
   /** Writes item `index` (preprocessed) into `target` and returns its label (-1 if none). */
   read(index: number, target: Float32Array): Promise<number>;
 }
 
-/** Seeded Fisher-Yates order of 0..n-1 (mulberry32 generator). */
+/** Seeded Fisher-Yates order of 0..n-1. */
 export function shuffledOrder(n: number, seed: number): Int32Array {
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const random = seededRandom(seed);
@@ -44,28 +55,73 @@ export function shuffledOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
+/** Items a batches() run with these options covers (limit applied, offset not). */
 export function itemCount(dataset: Dataset, options: BatchOptions = {}): number {
   return Math.min(dataset.size, options.limit ?? dataset.size);
 }
 
-/** Yields the data set in batches (the last one may be smaller). */
-export async function* batches(dataset: Dataset, options: BatchOptions = {}): AsyncGenerator<Batch> {
-  const batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new VbpError('INVALID_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
-  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) {
-    throw new VbpError('INVALID_ARGUMENT', `limit must be a positive integer, got ${options.limit}`);
+/** Batches of a data set that can be started again further on (gatherStats() resumes with it). */
+export interface Batches extends AsyncIterable<Batch> {
+  readonly batchSize: number;
+  /**
+   * The batches after the first `count`: without reading the items before them, unless bad items are
+   * skipped (then where a batch ends depends on which items could be read, so they are read again).
+   */
+  skipBatches(count: number): AsyncIterable<Batch>;
+}
+
+function checkPositiveInteger(value: number | undefined, name: string, min: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min)) {
+    throw new VbpError('INVALID_ARGUMENT', `${name} must be an integer >= ${min}, got ${String(value)}`);
   }
+}
+
+/** Yields the data set in batches (the last one may be smaller). */
+export function batches(dataset: Dataset, options: BatchOptions = {}): Batches {
+  const batchSize = options.batchSize ?? 64;
+  checkPositiveInteger(batchSize, 'batch size', 1);
+  checkPositiveInteger(options.limit, 'limit', 1);
+  checkPositiveInteger(options.offset, 'offset', 0);
+  return {
+    batchSize,
+    skipBatches: (count: number) =>
+      options.skipBadItems ? skipping(generate(dataset, batchSize, options), count) : batches(dataset, { ...options, offset: (options.offset ?? 0) + count * batchSize }),
+    [Symbol.asyncIterator]: () => generate(dataset, batchSize, options),
+  };
+}
+
+async function* skipping<T>(source: AsyncIterable<T>, count: number): AsyncGenerator<T> {
+  let seen = 0;
+  for await (const item of source) if (seen++ >= count) yield item;
+}
+
+async function* generate(dataset: Dataset, batchSize: number, options: BatchOptions): AsyncGenerator<Batch> {
   const order = options.shuffle ? shuffledOrder(dataset.size, options.seed ?? 0) : Int32Array.from({ length: dataset.size }, (_, i) => i);
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
-  for (let start = 0; start < total; start += batchSize) {
-    const n = Math.min(batchSize, total - start);
-    const data = new Float32Array(n * itemSize);
-    const labels = new Int32Array(n);
-    const indices = order.slice(start, start + n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = await dataset.read(indices[i], data.subarray(i * itemSize, (i + 1) * itemSize));
+  let next = Math.min(options.offset ?? 0, total);
+  while (next < total) {
+    const data = new Float32Array(Math.min(batchSize, total - next) * itemSize);
+    const labels: number[] = [];
+    const indices: number[] = [];
+    while (indices.length < batchSize && next < total) {
+      const index = order[next++];
+      const slot = data.subarray(indices.length * itemSize, (indices.length + 1) * itemSize);
+      try {
+        labels.push(await dataset.read(index, slot));
+      } catch (error) {
+        if (!options.skipBadItems || !(error instanceof VbpError) || error.code !== 'DATA') throw error;
+        options.onSkip?.(index, error);
+        continue;
+      }
+      indices.push(index);
     }
-    yield { input: { data, shape: [n, ...dataset.itemShape], dtype: 'float32' }, labels, indices };
+    if (indices.length === 0) break;
+    const n = indices.length;
+    yield {
+      input: { data: n * itemSize === data.length ? data : data.slice(0, n * itemSize), shape: [n, ...dataset.itemShape], dtype: 'float32' },
+      labels: Int32Array.from(labels),
+      indices: Int32Array.from(indices),
+    };
   }
 }

@@ -7,13 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VbpError } from '../errors';
 import type { Dataset } from './dataset';
+import { checkNormalisation } from './normalisation';
 
 export interface ImagePreprocessing {
   /** Side of the square center crop (default 224). */
   crop?: number;
   /** Shorter side after resizing (default round(crop / 0.875), i.e. 256 for 224: timm's crop_pct). */
   resize?: number;
-  interpolation?: 'bicubic' | 'bilinear' | 'nearest';
+  interpolation?: (typeof INTERPOLATIONS)[number];
   /** Per-channel mean and std after scaling to [0, 1] (default ImageNet's). */
   mean?: number[];
   std?: number[];
@@ -23,7 +24,7 @@ export interface ImagePreprocessing {
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
-const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif']);
+const INTERPOLATIONS = ['bicubic', 'bilinear', 'nearest'] as const;
 
 type Sharp = typeof import('sharp');
 let sharpModule: Sharp | undefined;
@@ -49,6 +50,7 @@ function roundHalfEven(x: number): number {
 
 /** Decodes and preprocesses one image file into `target` ([channels, crop, crop], channel-major). */
 export async function preprocessImage(file: string, options: ImagePreprocessing, target: Float32Array): Promise<void> {
+  checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
   const channels = options.channels ?? 3;
@@ -81,38 +83,104 @@ export async function preprocessImage(file: string, options: ImagePreprocessing,
   }
   const plane = crop * crop;
   const stride = pixels.length / plane;
+  const normalisation = checkNormalisation({ mean, std }, channels, 'image normalisation');
   for (let c = 0; c < channels; c++) {
-    const m = mean[c] ?? mean[0];
-    const s = std[c] ?? std[0];
+    const m = normalisation.mean[c];
+    const s = normalisation.std[c];
     for (let i = 0; i < plane; i++) target[c * plane + i] = (pixels[i * stride + c] / 255 - m) / s;
   }
 }
 
+/** torchvision's IMG_EXTENSIONS: the files its ImageFolder lists (compared in lower case). */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'];
+
+/** Python's string order (by code point), which torchvision's sorted() uses. */
+function byCodePoint(a: string, b: string): number {
+  const x = Array.from(a);
+  const y = Array.from(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
+
+function isFolder(file: string): boolean {
+  return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true; // follows symlinks, like os.scandir().is_dir()
+}
+
+/**
+ * The files of one class folder as torchvision lists them: os.walk(followlinks=True) sorted by folder,
+ * file names sorted within each folder, kept when the extension is an image extension. Symlinked folders
+ * are followed once (a link back to a folder above would loop).
+ */
+function walkClass(root: string): string[] {
+  const folders: string[] = [];
+  const seen = new Set<string>();
+  const visit = (dir: string): void => {
+    const real = fs.realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    folders.push(dir);
+    for (const entry of fs.readdirSync(dir)) if (isFolder(path.join(dir, entry))) visit(path.join(dir, entry));
+  };
+  visit(root);
+  return folders
+    .sort(byCodePoint)
+    .flatMap((dir) =>
+      fs
+        .readdirSync(dir)
+        .filter((name) => !isFolder(path.join(dir, name)) && IMAGE_EXTENSIONS.some((ext) => name.toLowerCase().endsWith(ext)))
+        .sort(byCodePoint)
+        .map((name) => path.join(dir, name)),
+    );
+}
+
+/** Throws INVALID_ARGUMENT for preprocessing options outside what preprocessImage() supports. */
+export function checkPreprocessing(options: ImagePreprocessing): void {
+  const fail = (why: string): never => {
+    throw new VbpError('INVALID_ARGUMENT', why);
+  };
+  if (options.interpolation !== undefined && !INTERPOLATIONS.includes(options.interpolation)) {
+    fail(`interpolation must be one of ${INTERPOLATIONS.join(', ')}, got '${String(options.interpolation)}'`);
+  }
+  if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) fail(`channels must be 1 or 3, got ${String(options.channels)}`);
+  for (const key of ['crop', 'resize'] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) fail(`${key} must be a positive integer, got ${String(value)}`);
+  }
+  const crop = options.crop ?? 224;
+  if (options.resize !== undefined && options.resize < crop) fail(`resize (${options.resize}) must be at least the crop (${crop})`);
+  if (options.mean || options.std) checkNormalisation({ mean: options.mean ?? [0], std: options.std ?? [1] }, options.channels ?? 3, 'image normalisation');
+}
+
+/**
+ * Images in ImageFolder layout (root/<class>/.../<image>), with torchvision's class discovery (every
+ * folder, symlinks followed, sorted) and file walk (subfolders included), so labels match torchvision's.
+ */
 export class ImageFolderDataset implements Dataset {
   readonly size: number;
   readonly itemShape: number[];
   readonly classes: string[];
   readonly description: string;
+  readonly labelled = true;
   readonly files: Array<{ file: string; label: number }>;
   private readonly options: ImagePreprocessing;
 
   constructor(root: string, options: ImagePreprocessing = {}) {
-    if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new VbpError('DATA', `image folder '${root}' does not exist`);
+    if (!isFolder(root)) throw new VbpError('IO', `image folder '${root}' does not exist or is not a folder`);
+    checkPreprocessing(options);
     this.classes = fs
-      .readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-      .sort();
-    this.files = this.classes.flatMap((name, label) =>
-      fs
-        .readdirSync(path.join(root, name))
-        .filter((f) => EXTENSIONS.has(path.extname(f).toLowerCase()))
-        .sort()
-        .map((f) => ({ file: path.join(root, name, f), label })),
-    );
-    if (this.files.length === 0) {
-      throw new VbpError('DATA', `'${root}' holds no images in ImageFolder layout (root/<class>/<image>.jpg|png|webp)`);
+      .readdirSync(root)
+      .filter((name) => isFolder(path.join(root, name)))
+      .sort(byCodePoint);
+    if (this.classes.length === 0) throw new VbpError('DATA', `'${root}' has no class folders; expected ImageFolder layout root/<class>/<image>`);
+    const perClass = this.classes.map((name) => walkClass(path.join(root, name)));
+    const empty = this.classes.filter((_, i) => perClass[i].length === 0);
+    if (empty.length > 0) {
+      throw new VbpError('DATA', `'${root}': no image in class folder(s) ${empty.map((c) => `'${c}'`).join(', ')} (extensions: ${IMAGE_EXTENSIONS.join(' ')})`);
     }
+    this.files = perClass.flatMap((files, label) => files.map((file) => ({ file, label })));
     this.options = options;
     const crop = options.crop ?? 224;
     this.size = this.files.length;

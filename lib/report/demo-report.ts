@@ -1,10 +1,19 @@
 /** The demo's outputs for people: a text table for the terminal and an HTML page with charts. */
-import { PAPER_DEIT_B, type DemoResult, type DemoRow } from '../demo';
+import { PAPER_DEIT_B } from '../demo/paper';
+import type { DemoResult, DemoRow } from '../demo/run';
+import type { SpeedUp } from '../measure/latency';
+import { formatCount, percent, table } from './format';
+import { escapeHtml as escape } from './html';
 import { barChart, boxPlot, lineChart } from './svg';
-import { formatCount, percent, table } from '../cli/common';
+
+/** '1.13x', or '1.02x (noise)' when the interquartile range of the paired ratios includes 1. */
+export function formatSpeedup(s: SpeedUp): string {
+  return `${s.speedup.toFixed(2)}x${s.significant ? '' : ' (noise)'}`;
+}
 
 function speedup(row: DemoRow): string {
-  return row.speedup ? `${row.speedup.batch1.toFixed(2)}x / ${row.speedup.batch256.toFixed(2)}x` : '';
+  if (row.method === 'original') return '1.00x / 1.00x';
+  return row.speedup ? `${formatSpeedup(row.speedup.batch1)} / ${formatSpeedup(row.speedup.batch256)}` : '';
 }
 
 export function demoTable(result: DemoResult): string {
@@ -22,10 +31,6 @@ export function demoTable(result: DemoResult): string {
     speedup(r),
   ]);
   return table(['method', 'pruned', 'top-1 %', 'Δ top-1', 'logit err', 'agree %', 'params', 'MACs', 'MAC ratio', 'speed-up b1 / b256'], rows);
-}
-
-function escape(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 export function demoHtml(result: DemoResult): string {

@@ -1,10 +1,7 @@
 /** Small, dependency-free SVG charts for the HTML report. */
+import { escapeHtml as escape } from './html';
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
-
-function escape(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-}
 
 interface Frame {
   width: number;
@@ -16,6 +13,18 @@ interface Frame {
 }
 
 const FRAME: Frame = { width: 640, height: 320, left: 60, right: 160, top: 20, bottom: 50 };
+const PLOT_WIDTH = FRAME.width - FRAME.left - FRAME.right;
+
+/** Legend text is 11 px; an average glyph of sans-serif fonts is at most about 0.62 em wide. */
+export const LEGEND_FONT_PX = 11;
+export const GLYPH_EM = 0.62;
+
+/** A frame whose right margin holds the longest legend label whole (the plot keeps its width). */
+function frameFor(names: string[]): Frame {
+  const longest = Math.max(0, ...names.map((n) => n.length));
+  const right = Math.max(FRAME.right, Math.ceil(12 + 18 + longest * LEGEND_FONT_PX * GLYPH_EM + 8));
+  return { ...FRAME, right, width: FRAME.left + PLOT_WIDTH + right };
+}
 
 function niceTicks(min: number, max: number, count = 5): number[] {
   const span = max - min || 1;
@@ -44,7 +53,7 @@ function axes(f: Frame, yTicks: Array<{ value: number; y: number; label: string 
 function legend(f: Frame, names: string[]): string {
   const x = f.width - f.right + 12;
   return names
-    .map((name, i) => `<rect x="${x}" y="${f.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${f.top + i * 18 + 10}" font-size="11">${escape(name)}</text>`)
+    .map((name, i) => `<rect x="${x}" y="${f.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${f.top + i * 18 + 10}" font-size="${LEGEND_FONT_PX}">${escape(name)}</text>`)
     .join('');
 }
 
@@ -54,7 +63,7 @@ function svg(f: Frame, title: string, body: string): string {
 
 /** Grouped bars: one group per category, one bar per series. */
 export function barChart(title: string, categories: string[], series: Array<{ name: string; values: number[] }>, yLabel: string): string {
-  const f = FRAME;
+  const f = frameFor(series.map((s) => s.name));
   const max = Math.max(...series.flatMap((s) => s.values), 1);
   const ticks = niceTicks(0, max);
   const top = ticks[ticks.length - 1] || max;
@@ -76,7 +85,7 @@ export function barChart(title: string, categories: string[], series: Array<{ na
 
 /** Lines over a numeric x axis. */
 export function lineChart(title: string, series: Array<{ name: string; points: Array<[number, number]> }>, xLabel: string, yLabel: string): string {
-  const f = FRAME;
+  const f = frameFor(series.map((s) => s.name));
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const [xMin, xMax] = [Math.min(...xs), Math.max(...xs)];

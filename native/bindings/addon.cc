@@ -1,7 +1,6 @@
 // Entry point of the addon: argument conversion and AsyncWorkers only; the work lives in native/core.
 #include "bindings/addon.h"
 
-
 #include "bindings/async_job.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
@@ -33,6 +32,7 @@ Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {
     Napi::Object result = Napi::Object::New(info.Env());
     result.Set("torch", build.torchVersion);
     result.Set("cudaBuild", build.cudaBuild);
+    result.Set("cudaVersion", build.cudaVersion);
     result.Set("cudaAvailable", build.cudaAvailable);
     result.Set("cudaDeviceCount", build.cudaDeviceCount);
     result.Set("numThreads", build.numThreads);

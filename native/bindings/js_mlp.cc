@@ -1,5 +1,7 @@
 #include "bindings/js_mlp.h"
 
+#include <cmath>
+
 #include "core/errors.h"
 
 namespace vbp::js {
@@ -11,28 +13,46 @@ std::string stringField(const Napi::Object& object, const char* name, const std:
   return value.As<Napi::String>();
 }
 
-template <typename T>
-std::vector<T> numbersFromJs(const Napi::Value& value, const std::string& what) {
-  std::vector<T> result;
+// Numbers of a typed array or a plain array, as doubles; anything else is a PLAN error naming `what`.
+std::vector<double> numbersFromJs(const Napi::Value& value, const std::string& what) {
   if (value.IsTypedArray()) {
     const Napi::TypedArray typed = value.As<Napi::TypedArray>();
     if (typed.TypedArrayType() == napi_int32_array) {
       const auto array = value.As<Napi::Int32Array>();
-      result.assign(array.Data(), array.Data() + array.ElementLength());
-      return result;
+      return std::vector<double>(array.Data(), array.Data() + array.ElementLength());
     }
     if (typed.TypedArrayType() == napi_float64_array) {
       const auto array = value.As<Napi::Float64Array>();
-      result.assign(array.Data(), array.Data() + array.ElementLength());
-      return result;
+      return std::vector<double>(array.Data(), array.Data() + array.ElementLength());
     }
   }
   if (!value.IsArray()) throw Error(code::kPlan, what + " must be an array of numbers");
+  std::vector<double> result;
   const Napi::Array array = value.As<Napi::Array>();
   for (uint32_t i = 0; i < array.Length(); ++i) {
     const Napi::Value item = array.Get(i);
     if (!item.IsNumber()) throw Error(code::kPlan, what + "[" + std::to_string(i) + "] is not a number");
-    result.push_back(static_cast<T>(item.As<Napi::Number>().DoubleValue()));
+    result.push_back(item.As<Napi::Number>().DoubleValue());
+  }
+  return result;
+}
+
+// Neuron indices: whole numbers that fit an int64 exactly (NaN or 2.5 would be undefined behaviour to cast).
+std::vector<int64_t> indicesFromJs(const Napi::Value& value, const std::string& what) {
+  std::vector<int64_t> result;
+  for (const double x : numbersFromJs(value, what)) {
+    if (!std::isfinite(x) || std::floor(x) != x || std::fabs(x) > 9007199254740991.0) {
+      throw Error(code::kPlan, what + " holds " + std::to_string(x) + ", not a neuron index (a whole number)");
+    }
+    result.push_back(static_cast<int64_t>(x));
+  }
+  return result;
+}
+
+std::vector<double> finiteFromJs(const Napi::Value& value, const std::string& what) {
+  std::vector<double> result = numbersFromJs(value, what);
+  for (const double x : result) {
+    if (!std::isfinite(x)) throw Error(code::kPlan, what + " holds a NaN or infinite value");
   }
   return result;
 }
@@ -84,9 +104,9 @@ std::vector<LayerCut> cutsFromJs(const Napi::Value& value) {
     LayerCut cut;
     cut.fc1 = stringField(object, "fc1", what);
     cut.fc2 = stringField(object, "fc2", what);
-    cut.keep = numbersFromJs<int64_t>(object.Get("keep"), what + ".keep");
+    cut.keep = indicesFromJs(object.Get("keep"), what + ".keep");
     const Napi::Value means = object.Get("prunedMeans");
-    if (!means.IsUndefined() && !means.IsNull()) cut.prunedMeans = numbersFromJs<double>(means, what + ".prunedMeans");
+    if (!means.IsUndefined() && !means.IsNull()) cut.prunedMeans = finiteFromJs(means, what + ".prunedMeans");
     cuts.push_back(std::move(cut));
   }
   return cuts;

@@ -20,6 +20,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::forward>("forward"),
                          InstanceMethod<&ModelWrap::clone>("clone"),
                          InstanceMethod<&ModelWrap::save>("save"),
+                         InstanceMethod<&ModelWrap::embeddedCard>("embeddedCard"),
                          InstanceMethod<&ModelWrap::submodules>("submodules"),
                          InstanceMethod<&ModelWrap::parameters>("parameters"),
                          InstanceMethod<&ModelWrap::device>("device"),
@@ -95,11 +96,20 @@ Napi::Value ModelWrap::clone(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::save(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kModelSave, [&]() -> Napi::Value {
     auto model = live(info.Env());
-    if (!info[0].IsString()) throw Error(code::kInvalidArgument, "save(path): path must be a string");
+    if (!info[0].IsString()) throw Error(code::kInvalidArgument, "save(path, card): path must be a string");
+    if (!info[1].IsUndefined() && !info[1].IsString()) throw Error(code::kInvalidArgument, "save(path, card): card must be a string");
     std::string path = info[0].As<Napi::String>();
+    std::string card = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
     return Job<bool>::start(
-        info.Env(), code::kModelSave, [model, path]() { model->save(path); return true; },
+        info.Env(), code::kModelSave, [model, path, card]() { model->save(path, card); return true; },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  });
+}
+
+Napi::Value ModelWrap::embeddedCard(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    const std::string& card = live(info.Env())->embeddedCard();
+    return card.empty() ? info.Env().Null() : Napi::String::New(info.Env(), card);
   });
 }
 

@@ -27,6 +27,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value forwardSync(const Napi::CallbackInfo& info);
   Napi::Value clone(const Napi::CallbackInfo& info);
   Napi::Value save(const Napi::CallbackInfo& info);
+  Napi::Value embeddedCard(const Napi::CallbackInfo& info);
   Napi::Value submodules(const Napi::CallbackInfo& info);
   Napi::Value parameters(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);

@@ -65,7 +65,6 @@ Napi::Value SessionWrap::snapshot(const Napi::CallbackInfo& info) {
             const StatsSnapshot& s = layers[i];
             Napi::Object item = Napi::Object::New(env);
             item.Set("count", static_cast<double>(s.count));
-            item.Set("items", static_cast<double>(s.items));
             item.Set("nonFinite", static_cast<double>(s.nonFinite));
             auto mean = Napi::Float64Array::New(env, static_cast<size_t>(s.mean.numel()));
             auto m2 = Napi::Float64Array::New(env, static_cast<size_t>(s.m2.numel()));

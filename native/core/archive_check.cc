@@ -10,109 +10,10 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/zip_directory.h"
 
 namespace vbp {
 namespace {
-
-uint64_t readLE(const unsigned char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-struct ZipEntry {
-  std::string name;          // without the archive's top folder
-  uint64_t size = 0;         // uncompressed
-  uint32_t crc32 = 0;
-  uint16_t method = 0;       // 0: stored (what PyTorch writes)
-  uint64_t headerOffset = 0; // of the local file header
-};
-
-// The zip central directory (ZIP64 aware); nullopt when it cannot be read.
-std::optional<std::vector<ZipEntry>> readZipDirectory(std::ifstream& in) {
-  in.seekg(0, std::ios::end);
-  const uint64_t fileSize = static_cast<uint64_t>(in.tellg());
-  const uint64_t tailSize = std::min<uint64_t>(fileSize, 65536 + 22);
-  std::vector<unsigned char> tail(tailSize);
-  in.seekg(static_cast<std::streamoff>(fileSize - tailSize));
-  in.read(reinterpret_cast<char*>(tail.data()), static_cast<std::streamsize>(tailSize));
-  if (!in) return std::nullopt;
-  int64_t eocd = -1;
-  for (int64_t i = static_cast<int64_t>(tailSize) - 22; i >= 0; --i) {
-    if (readLE(&tail[i], 4) == 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) return std::nullopt;
-  uint64_t entries = readLE(&tail[eocd + 10], 2);
-  uint64_t dirSize = readLE(&tail[eocd + 12], 4);
-  uint64_t dirOffset = readLE(&tail[eocd + 16], 4);
-  if ((entries == 0xFFFF || dirSize == 0xFFFFFFFF || dirOffset == 0xFFFFFFFF) && eocd >= 20 &&
-      readLE(&tail[eocd - 20], 4) == 0x07064b50) {
-    const uint64_t zip64Eocd = readLE(&tail[eocd - 20 + 8], 8);
-    unsigned char record[56];
-    in.seekg(static_cast<std::streamoff>(zip64Eocd));
-    in.read(reinterpret_cast<char*>(record), sizeof(record));
-    if (!in || readLE(record, 4) != 0x06064b50) return std::nullopt;
-    entries = readLE(record + 32, 8);
-    dirSize = readLE(record + 40, 8);
-    dirOffset = readLE(record + 48, 8);
-  }
-  if (dirOffset + dirSize > fileSize || dirSize > (uint64_t{1} << 30)) return std::nullopt;
-  std::vector<unsigned char> dir(dirSize);
-  in.seekg(static_cast<std::streamoff>(dirOffset));
-  in.read(reinterpret_cast<char*>(dir.data()), static_cast<std::streamsize>(dirSize));
-  if (!in) return std::nullopt;
-
-  std::vector<ZipEntry> result;
-  uint64_t at = 0;
-  for (uint64_t e = 0; e < entries; ++e) {
-    if (at + 46 > dirSize || readLE(&dir[at], 4) != 0x02014b50) return std::nullopt;
-    ZipEntry entry;
-    entry.method = static_cast<uint16_t>(readLE(&dir[at + 10], 2));
-    entry.crc32 = static_cast<uint32_t>(readLE(&dir[at + 16], 4));
-    entry.size = readLE(&dir[at + 24], 4);
-    const uint64_t nameLength = readLE(&dir[at + 28], 2);
-    const uint64_t extraLength = readLE(&dir[at + 30], 2);
-    const uint64_t commentLength = readLE(&dir[at + 32], 2);
-    entry.headerOffset = readLE(&dir[at + 42], 4);
-    if (at + 46 + nameLength + extraLength > dirSize) return std::nullopt;
-    const std::string name(reinterpret_cast<const char*>(&dir[at + 46]), nameLength);
-    // ZIP64 extra block: the 64-bit fields present are those whose 32-bit field is all ones, in order.
-    for (uint64_t x = at + 46 + nameLength; x + 4 <= at + 46 + nameLength + extraLength;) {
-      const uint64_t id = readLE(&dir[x], 2);
-      const uint64_t length = readLE(&dir[x + 2], 2);
-      if (id == 0x0001) {
-        uint64_t field = x + 4;
-        if (entry.size == 0xFFFFFFFF && field + 8 <= x + 4 + length) entry.size = readLE(&dir[field], 8), field += 8;
-        if (readLE(&dir[at + 20], 4) == 0xFFFFFFFF && field + 8 <= x + 4 + length) field += 8;
-        if (entry.headerOffset == 0xFFFFFFFF && field + 8 <= x + 4 + length) entry.headerOffset = readLE(&dir[field], 8);
-      }
-      x += 4 + length;
-    }
-    const auto slash = name.find('/');
-    entry.name = slash == std::string::npos ? name : name.substr(slash + 1);
-    result.push_back(entry);
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return result;
-}
-
-uint32_t crc32(const unsigned char* data, size_t n, uint32_t crc = 0) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
 
 bool isTensorRecord(const std::string& name) { return name.rfind("data/", 0) == 0 || name.rfind("constants/", 0) == 0; }
 
@@ -189,15 +90,11 @@ void checkArchiveChecksums(const std::string& path) {
   std::vector<unsigned char> buffer;
   for (const ZipEntry& entry : *entries) {
     if (isTensorRecord(entry.name) || entry.method != 0 || entry.size > (uint64_t{1} << 31)) continue;
-    unsigned char header[30];
-    in.seekg(static_cast<std::streamoff>(entry.headerOffset));
-    in.read(reinterpret_cast<char*>(header), sizeof(header));
-    if (!in || readLE(header, 4) != 0x04034b50) {
-      throw Error(code::kModelLoad, "'" + path + "' is damaged: record '" + entry.name + "' has no valid header");
-    }
-    const uint64_t start = entry.headerOffset + 30 + readLE(header + 26, 2) + readLE(header + 28, 2);
+    const auto start = zipEntryDataOffset(in, entry);
+    if (!start) throw Error(code::kModelLoad, "'" + path + "' is damaged: record '" + entry.name + "' has no valid header");
     buffer.resize(entry.size);
-    in.seekg(static_cast<std::streamoff>(start));
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(*start));
     in.read(reinterpret_cast<char*>(buffer.data()), static_cast<std::streamsize>(entry.size));
     if (!in || crc32(buffer.data(), buffer.size()) != entry.crc32) {
       throw Error(code::kModelLoad, "'" + path + "' is damaged: record '" + entry.name + "' fails its checksum");

@@ -15,6 +15,9 @@ BuildInfo buildInfo() {
   BuildInfo info;
   info.torchVersion = TORCH_VERSION;
   info.cudaBuild = at::hasCUDA();
+#ifdef VBP_CUDA_VERSION
+  info.cudaVersion = VBP_CUDA_VERSION;
+#endif
   info.cudaAvailable = info.cudaBuild && torch::cuda::is_available();
   info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.numThreads = at::get_num_threads();
@@ -33,7 +36,7 @@ c10::Device resolveDevice(const std::string& spec) {
   if (!info.cudaBuild) {
     throw Error(code::kDevice, "device '" + spec + "' asked for, but this LibTorch (" + info.torchVersion +
                                    ") was built without CUDA; rebuild torch-vbp against a CUDA LibTorch "
-                                   "(see README, 'Using your own LibTorch')");
+                                   "(see README, 'Building and LibTorch')");
   }
   if (!info.cudaAvailable) {
     throw Error(code::kDevice, "device '" + spec + "' asked for, but no CUDA GPU is available");

@@ -10,6 +10,7 @@ namespace vbp {
 struct BuildInfo {
   std::string torchVersion;  // of the headers the addon was compiled with
   bool cudaBuild;            // whether CUDA kernels are linked in
+  std::string cudaVersion;   // CUDA toolkit CMake found for a CUDA LibTorch ("" for CPU builds)
   bool cudaAvailable;        // whether a usable GPU is present
   int cudaDeviceCount;
   int numThreads;            // intra-op threads

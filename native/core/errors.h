@@ -1,4 +1,5 @@
-// Errors of the LibTorch core: a stable code (shared with lib/errors.ts) and a message without C++ backtraces.
+// Errors of the LibTorch core: a stable code and a message without C++ backtraces. Every code here must be
+// listed with `native: true` in ERROR_CODES (lib/errors.ts); test/errors.test.ts checks both lists.
 #pragma once
 
 #include <stdexcept>
@@ -52,7 +53,7 @@ ErrorInfo describeTorchMessage(const std::string& what, const char* code);
 // inside noexcept, which terminates the process.
 std::string compilationErrorMessage(const std::exception& error);
 
-// Classifies a failure of a model's forward from LibTorch's message: INPUT_SHAPE, INPUT_DTYPE or FORWARD.
+// Classifies a failure inside a LibTorch op during forward from its message: INPUT_SHAPE, INPUT_DTYPE or FORWARD.
 const char* classifyForwardFailure(const std::string& message);
 
 }  // namespace vbp

@@ -98,7 +98,6 @@ bool acceptElementwise(const Node* node, const std::unordered_set<const Value*>&
   return true;
 }
 
-bool isElementwiseModule(const Module& module, PathNotes& notes);
 bool propagateElementwise(const Block* block, std::unordered_set<const Value*>& derived, const Module& owner,
                           const Value* self, PathNotes& notes);
 
@@ -177,9 +176,63 @@ std::optional<Module> calledModule(const Node* call, const Module& owner, const 
   return findSubmodule(owner, path);
 }
 
-struct Candidate {
-  MlpBlock block;
+// Where the hidden values of one fc1 call go: the single Linear they reach (fc2) through element-wise
+// nodes, the values derived on the way and the nodes accepted; `ok` is false on any other use.
+struct HiddenPath {
+  bool ok = true;
+  const Node* fc2Call = nullptr;
+  std::string fc2Path;
+  std::unordered_set<const Value*> derived;
+  std::unordered_set<const Node*> accepted;
+  PathNotes notes;
 };
+
+// One node that reads hidden values: the fc2 call, an element-wise op or module, or a shape query.
+bool acceptHiddenUse(const Node* node, const Module& owner, const Value* self, HiddenPath& path) {
+  if (isShapeQuery(node)) return true;  // reads only the shape
+  if (!isForwardCall(node)) {
+    if (!acceptElementwise(node, path.derived, owner, self, path.notes) && !acceptFunctionCall(node, path.derived, owner, path.notes)) return false;
+    path.derived.insert(node->output());
+    return true;
+  }
+  std::string calleePath;
+  const auto callee = calledModule(node, owner, self, &calleePath);
+  const bool singleArgument = node->inputs().size() == 2 && path.derived.count(node->input(1)) && !path.derived.count(node->input(0));
+  if (!callee || !singleArgument) return false;
+  if (isLinearModule(*callee)) {
+    if (path.fc2Call) return false;  // the hidden values feed two Linears: not a plain MLP
+    path.fc2Call = node;
+    path.fc2Path = calleePath;
+    return true;
+  }
+  if (!isElementwiseModule(*callee, path.notes)) return false;
+  path.derived.insert(node->output());
+  return true;
+}
+
+// Follows the output of `fc1Call` through the rest of the graph.
+HiddenPath followHiddenValues(const Node* fc1Call, const Module& owner, const torch::jit::Graph& graph) {
+  const Value* self = graph.inputs()[0];
+  HiddenPath path;
+  path.derived.insert(fc1Call->output());
+  for (const Node* node = fc1Call->next(); path.ok && node != graph.return_node(); node = node->next()) {
+    bool usesDerived = false;
+    for (const Value* input : node->inputs()) usesDerived |= path.derived.count(input) > 0;
+    if (!usesDerived) continue;
+    path.ok = acceptHiddenUse(node, owner, self, path);
+    if (path.ok) path.accepted.insert(node);
+  }
+  if (!path.ok || !path.fc2Call) {
+    path.ok = false;
+    return path;
+  }
+  // Every use of the hidden values must be one of the nodes accepted above (not the method's return value,
+  // not a node inside a branch or loop).
+  for (const Value* value : path.derived) {
+    for (const auto& use : value->uses()) path.ok &= path.accepted.count(use.user) > 0;
+  }
+  return path;
+}
 
 // In one method graph of `owner`: every Linear call whose output reaches exactly one other Linear call
 // through element-wise nodes only, and nowhere else.
@@ -191,61 +244,20 @@ void findInGraph(const Module& owner, const std::string& ownerPath, const torch:
     std::string fc1Path;
     const auto fc1 = calledModule(fc1Call, owner, self, &fc1Path);
     if (!fc1 || !isLinearModule(*fc1)) continue;
-
-    std::unordered_set<const Value*> derived = {fc1Call->output()};
-    std::unordered_set<const Node*> accepted;
-    PathNotes notes;
-    const Node* fc2Call = nullptr;
-    std::string fc2Path;
-    bool ok = true;
-    for (const Node* node = fc1Call->next(); ok && node != graph.return_node(); node = node->next()) {
-      bool usesDerived = false;
-      for (const Value* input : node->inputs()) usesDerived |= derived.count(input) > 0;
-      if (!usesDerived) continue;
-      if (isForwardCall(node)) {
-        std::string calleePath;
-        const auto callee = calledModule(node, owner, self, &calleePath);
-        const bool singleArgument = node->inputs().size() == 2 && derived.count(node->input(1)) && !derived.count(node->input(0));
-        if (!callee || !singleArgument) {
-          ok = false;
-        } else if (isLinearModule(*callee)) {
-          if (fc2Call) ok = false;  // the hidden values feed two Linears: not a plain MLP
-          fc2Call = node;
-          fc2Path = calleePath;
-        } else if (isElementwiseModule(*callee, notes)) {
-          derived.insert(node->output());
-        } else {
-          ok = false;
-        }
-      } else if (isShapeQuery(node)) {
-        // reads only the shape
-      } else if (acceptElementwise(node, derived, owner, self, notes) || acceptFunctionCall(node, derived, owner, notes)) {
-        derived.insert(node->output());
-      } else {
-        ok = false;
-      }
-      if (ok) accepted.insert(node);
-    }
-    if (!ok || !fc2Call) continue;
-    // Every use of the hidden values must be one of the nodes accepted above (not the method's return value,
-    // not a node inside a branch or loop).
-    for (const Value* value : derived) {
-      for (const auto& use : value->uses()) ok &= accepted.count(use.user) > 0;
-    }
-    if (!ok) continue;
-
-    const Module fc2 = *findSubmodule(owner, fc2Path);
+    const HiddenPath path = followHiddenValues(fc1Call, owner, graph);
+    if (!path.ok) continue;
+    const Module fc2 = *findSubmodule(owner, path.fc2Path);
     const at::Tensor w1 = fc1->attr("weight").toTensor();
     const at::Tensor w2 = fc2.attr("weight").toTensor();
     if (w2.size(1) != w1.size(0)) continue;
     MlpBlock block;
     block.owner = ownerPath;
     block.fc1 = joinPath(ownerPath, fc1Path);
-    block.fc2 = joinPath(ownerPath, fc2Path);
+    block.fc2 = joinPath(ownerPath, path.fc2Path);
     block.inFeatures = w1.size(1);
     block.hidden = w1.size(0);
     block.outFeatures = w2.size(0);
-    block.activation = notes.describe();
+    block.activation = path.notes.describe();
     found.push_back(block);
   }
 }

@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <torch/csrc/jit/runtime/jit_exception.h>
 #include <torch/serialize.h>
 
 #include <fstream>
@@ -55,8 +56,9 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   }
   checkArchiveChecksums(path);
   torch::jit::Module module;
+  torch::jit::ExtraFilesMap extraFiles{{kModelCardEntry, ""}};
   try {
-    module = torch::jit::load(path, device);
+    module = torch::jit::load(path, device, extraFiles);
   } catch (const c10::Error& e) {
     const ErrorInfo info = describeTorchMessage(e.what_without_backtrace(), code::kModelLoad);
     throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model (" + info.message +
@@ -69,13 +71,12 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
     throw Error(code::kModelLoad, "'" + path + "' holds a TorchScript module without a forward method");
   }
   module.eval();
-  return std::make_shared<TorchModel>(std::move(module), device);
+  auto model = std::make_shared<TorchModel>(std::move(module), device);
+  model->embeddedCard_ = extraFiles[kModelCardEntry];
+  return model;
 }
 
-c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) {
-  c10::InferenceMode inferenceMode;
-  return valueToHost(run(std::move(inputs)));
-}
+c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) { return valueToHost(run(std::move(inputs))); }
 
 c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
   c10::InferenceMode inferenceMode;
@@ -85,6 +86,10 @@ c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
     output = module_.forward(std::move(inputs));
   } catch (const Error&) {
     throw;
+  } catch (const torch::jit::JITException& e) {
+    // Raised by the model's own code (an assert or raise in its forward): not a verdict on the input.
+    const ErrorInfo info = describeTorchMessage(e.what(), code::kForward);
+    throw Error(code::kForward, "forward failed in the model's code: " + info.message);
   } catch (const std::exception& e) {
     const std::string what = [&] {
       if (auto* c10Error = dynamic_cast<const c10::Error*>(&e)) return std::string(c10Error->what_without_backtrace());
@@ -101,9 +106,11 @@ std::shared_ptr<TorchModel> TorchModel::clone() const {
   return derived(cloneWithOwnTypes(module_, TensorCopy::Deep));
 }
 
-void TorchModel::save(const std::string& path) const {
+void TorchModel::save(const std::string& path, const std::string& card) const {
+  torch::jit::ExtraFilesMap extraFiles;
+  if (!card.empty()) extraFiles[kModelCardEntry] = card;
   try {
-    module_.save(path);
+    module_.save(path, extraFiles);
   } catch (const std::exception& e) {
     const ErrorInfo info = describeCurrentException(code::kModelSave);
     throw Error(code::kModelSave, "cannot save model to '" + path + "': " + info.message);

@@ -23,8 +23,9 @@ struct ParameterInfo {
   std::string dtype;
 };
 
-// Use of one instance must be serialised by the caller (the JS facade queues calls per model); distinct
-// instances can be used from different threads at once.
+// Use of one instance must be serialised by the caller: the JS facade runs every call on a model through
+// one queue (lib/pipeline/model.ts), and forwardSync() refuses while that queue is busy. Distinct instances
+// can be used from different threads at once.
 class TorchModel {
  public:
   // `keepAlive`: compilation units the module's code refers to besides its own (see own_types.h).
@@ -32,6 +33,7 @@ class TorchModel {
   // A model made from a copy of this one's module (own types): keeps what this one keeps, and its unit.
   std::shared_ptr<TorchModel> derived(OwnTypesCopy copy) const;
 
+  // Loads a TorchScript archive; keeps its model card (the extra file kModelCardEntry) when it has one.
   static std::shared_ptr<TorchModel> load(const std::string& path, const c10::Device& device);
 
   // Runs forward under InferenceMode on the model's device; the result stays where the model put it.
@@ -40,7 +42,10 @@ class TorchModel {
   c10::IValue forward(std::vector<c10::IValue> inputs);
 
   std::shared_ptr<TorchModel> clone() const;
-  void save(const std::string& path) const;
+  // Writes the archive; a non-empty `card` (JSON text) goes in as the extra file kModelCardEntry.
+  void save(const std::string& path, const std::string& card = "") const;
+  // The model card of the archive this model was loaded from ("" when it had none).
+  const std::string& embeddedCard() const { return embeddedCard_; }
 
   std::vector<SubmoduleInfo> submodules() const;
   std::vector<ParameterInfo> parameters() const;
@@ -55,7 +60,12 @@ class TorchModel {
   torch::jit::Module module_;
   c10::Device device_;
   std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive_;
+  std::string embeddedCard_;
 };
+
+// Name of the model card inside a TorchScript archive (stored as extra/model_card.json; Python reads it
+// with torch.jit.load(f, _extra_files={"model_card.json": ""})).
+inline constexpr const char* kModelCardEntry = "model_card.json";
 
 // numpy-style dtype names: float32, float64, int64, ...
 std::string dtypeName(c10::ScalarType type);

@@ -1,5 +1,8 @@
 #include "core/prune.h"
 
+#include <cmath>
+#include <unordered_set>
+
 #include "core/errors.h"
 #include "core/module_paths.h"
 #include "core/own_types.h"
@@ -36,6 +39,9 @@ void checkCut(const LayerCut& cut, int64_t hidden, Compensation compensation) {
                                    std::to_string(hidden) + ")");
     }
     if (i > 0 && index <= cut.keep[i - 1]) throw Error(code::kPlan, where + ": kept indices must be ascending and unique");
+  }
+  for (const double mean : cut.prunedMeans) {
+    if (!std::isfinite(mean)) throw Error(code::kPlan, where + ": a mean of a removed neuron is NaN or infinite");
   }
   const size_t removed = static_cast<size_t>(hidden) - cut.keep.size();
   if (compensation == Compensation::Mean && cut.prunedMeans.size() != removed) {
@@ -82,11 +88,22 @@ void setBias(LinearLayer& layer, const at::Tensor& bias) {
   linear->replaceInput(2, read);
 }
 
+// Each layer may be cut once: a second cut of the same layer would slice already-sliced weights.
+void checkDistinctLayers(const std::vector<LayerCut>& cuts) {
+  std::unordered_set<std::string> seen;
+  for (const LayerCut& cut : cuts) {
+    for (const std::string* layer : {&cut.fc1, &cut.fc2}) {
+      if (!seen.insert(*layer).second) throw Error(code::kPlan, "the plan cuts '" + *layer + "' more than once");
+    }
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vector<LayerCut>& cuts, Compensation compensation) {
   torch::NoGradGuard noGrad;
   // Validate everything against the source before copying anything.
+  checkDistinctLayers(cuts);
   for (const LayerCut& cut : cuts) {
     const LinearLayer fc1 = linearAt(source.module(), cut.fc1);
     const LinearLayer fc2 = linearAt(source.module(), cut.fc2);

@@ -76,7 +76,6 @@ void RunningStats::add(const at::Tensor& activations) {
   const at::Tensor& batchNonFinite = batch.nonFinite;
 
   std::lock_guard<std::mutex> lock(mutex_);
-  items_ += activations.dim() >= 2 ? activations.size(0) : 1;
   if (count_ == 0) {
     mean_ = batchMean;
     m2_ = batchM2;
@@ -98,7 +97,6 @@ StatsSnapshot RunningStats::snapshot() const {
   std::lock_guard<std::mutex> lock(mutex_);
   StatsSnapshot s;
   s.count = count_;
-  s.items = items_;
   const auto cpuDouble = at::TensorOptions().dtype(at::kDouble);
   if (count_ == 0) {
     s.mean = at::zeros({hidden_}, cpuDouble);

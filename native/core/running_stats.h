@@ -10,7 +10,6 @@ namespace vbp {
 
 struct StatsSnapshot {
   int64_t count = 0;       // samples per neuron (every token of every image is one sample)
-  int64_t items = 0;       // batch items seen (images)
   int64_t nonFinite = 0;   // NaN/Inf values seen in the hidden activations
   at::Tensor mean;         // [hidden] float64, CPU
   at::Tensor m2;           // [hidden] float64, CPU
@@ -20,7 +19,8 @@ class RunningStats {
  public:
   explicit RunningStats(int64_t hidden) : hidden_(hidden) {}
 
-  // Adds a batch of hidden activations [..., hidden] (on any device; the sums stay on that device).
+  // Adds a batch of hidden activations [..., hidden] (on any device; the sums stay on that device). How many
+  // items (images) they came from is not known here: the layout may be [B, T, H], [T, B, H] or [B * T, H].
   void add(const at::Tensor& activations);
 
   StatsSnapshot snapshot() const;
@@ -30,7 +30,6 @@ class RunningStats {
   const int64_t hidden_;
   mutable std::mutex mutex_;
   int64_t count_ = 0;
-  int64_t items_ = 0;
   at::Tensor mean_;       // float64 on the activations' device
   at::Tensor m2_;
   at::Tensor nonFinite_;  // int64 scalar on the same device: counting there avoids a sync per batch

@@ -9,7 +9,11 @@ written to OUT (float32), and one JSON line is printed to stdout:
 
     {"ok": true, "linear": {"<path>": {"in_features": int|null,
                                         "out_features": int|null,
-                                        "weight_shape": [int, ...]|null}}}
+                                        "weight_shape": [int, ...]|null}},
+     "card": {...}|null}
+
+"card" is the model card torch-vbp stores in the archive (the extra file
+model_card.json), read the way a PyTorch user reads it.
 
 A submodule is listed when it has an ``in_features`` attribute or its original
 Python class name ends in "Linear". The in/out_features constants may be absent
@@ -65,7 +69,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("output", help="where to write the output tensor (.npy, float32)")
     args = parser.parse_args(argv)
 
-    model = torch.jit.load(args.model, map_location="cpu")
+    extra_files = {"model_card.json": ""}
+    model = torch.jit.load(args.model, map_location="cpu", _extra_files=extra_files)
     model.eval()
     x = torch.from_numpy(np.load(args.input))
     with torch.no_grad():
@@ -73,7 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"model returned {type(y).__name__}, expected a Tensor")
     np.save(args.output, y.numpy().astype(np.float32))
-    print(json.dumps({"ok": True, "linear": describe_linears(model)}))
+    card = json.loads(extra_files["model_card.json"]) if extra_files["model_card.json"] else None
+    print(json.dumps({"ok": True, "linear": describe_linears(model), "card": card}))
 
 
 if __name__ == "__main__":

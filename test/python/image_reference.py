@@ -3,6 +3,8 @@ of each (Resize(shorter side) with bicubic interpolation, CenterCrop, ToTensor, 
 Node loader (sharp) can be compared with torchvision on the same files.
 
 usage: image_reference.py OUT_DIR   -> OUT_DIR/images/<class>/<file>, OUT_DIR/expected_<crop>.npy, OUT_DIR/files.json
+       image_reference.py --list ROOT -> prints {"classes": [...], "samples": [[path, label], ...]}: the classes and
+                                          files torchvision's ImageFolder finds under ROOT (nothing is decoded)
 """
 import json
 import os
@@ -56,5 +58,15 @@ def main(out):
         json.dump(files, f)
 
 
+def list_folder(root):
+    from torchvision.datasets import ImageFolder
+
+    dataset = ImageFolder(root, loader=lambda path: path)
+    print(json.dumps({"classes": dataset.classes, "samples": [[path, label] for path, label in dataset.samples]}))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--list":
+        list_folder(sys.argv[2])
+    else:
+        main(sys.argv[1])

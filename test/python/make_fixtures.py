@@ -232,6 +232,18 @@ def make_constant_deit(out: Path, deit: nn.Module, inputs: Dict[str, torch.Tenso
     save_npy(out / "out_deit_constant_b4.npy", run_saved(out / "deit_constant.pt", inputs["input_b4"]))
 
 
+def make_layouts(out: Path) -> None:
+    """MLP inputs laid out [T, B, D] and [B * T, D], and a model that asserts a batch of two or more."""
+    ldir = out / "layouts"
+    ldir.mkdir(parents=True, exist_ok=True)
+    x = torch.randn(*models.LAYOUT_INPUT_SHAPE)
+    save_npy(ldir / "layout_input.npy", x)
+    for name, ctor in (("seq_first", models.SequenceFirst), ("flattened", models.Flattened), ("needs_batch", models.NeedsBatch)):
+        model = ctor().eval()
+        script_and_save(model, ldir / f"{name}.pt")
+        save_npy(ldir / f"out_{name}.npy", run_saved(ldir / f"{name}.pt", x))
+
+
 def make_macs(out: Path, deit: nn.Module) -> None:
     macs = deit_macs(models.DEIT_FIXTURE_CONFIG)
     measured = measured_linear_conv_macs(deit, torch.zeros(1, 3, 32, 32))
@@ -245,9 +257,9 @@ def make_macs(out: Path, deit: nn.Module) -> None:
 def write_manifest(out: Path) -> None:
     import torchvision
 
-    # Only this script's outputs (the top level and mlp_variants/), not e.g. a
+    # Only this script's outputs (the top level, mlp_variants/ and layouts/), not e.g. a
     # reference output folder that a test placed inside DIR.
-    paths = list(out.glob("*")) + list((out / "mlp_variants").glob("*"))
+    paths = list(out.glob("*")) + list((out / "mlp_variants").glob("*")) + list((out / "layouts").glob("*"))
     files = sorted(str(p.relative_to(out)) for p in paths if p.is_file() and p.name != "manifest.json")
     write_json(
         out / "manifest.json",
@@ -274,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     make_torchvision_vit(out, inputs)
     make_variants(out)
     make_constant_deit(out, deit, inputs)
+    make_layouts(out)
     make_macs(out, deit)
     write_manifest(out)
     print(f"fixtures written to {out}")

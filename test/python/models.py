@@ -397,3 +397,50 @@ VARIANTS: Dict[str, VariantSpec] = {
 }
 
 VARIANT_INPUT_SHAPE = (2, 5, VARIANT_DIM)
+
+
+# ---------------------------------------------------------------------------
+# Layouts of the MLP input other than [B, T, D], and a model that fails on purpose
+# ---------------------------------------------------------------------------
+
+LAYOUT_INPUT_SHAPE = (4, 6, VARIANT_DIM)  # [B, T, D]: 6 tokens per item
+
+
+class SequenceFirst(nn.Module):
+    """The MLP sees [T, B, D] (sequence-first, as nn.MultiheadAttention-style code keeps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = Mlp(VARIANT_DIM, 32)
+        self.head = nn.Linear(VARIANT_DIM, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(x.transpose(0, 1)).transpose(0, 1)
+        return self.head(y.mean(dim=1))
+
+
+class Flattened(nn.Module):
+    """The MLP sees [B * T, D] (tokens of all items flattened into one dimension)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = Mlp(VARIANT_DIM, 32)
+        self.head = nn.Linear(VARIANT_DIM, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        y = self.mlp(x.reshape(b * t, d)).reshape(b, t, d)
+        return self.head(y.mean(dim=1))
+
+
+class NeedsBatch(nn.Module):
+    """Refuses batches of one item with an assert in its own code (whose message mentions a shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = Mlp(VARIANT_DIM, 32)
+        self.head = nn.Linear(VARIANT_DIM, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.size(0) > 1, "this model needs batches of two or more items (input shape [N, T, D] with N > 1)"
+        return self.head(self.mlp(x).mean(dim=1))

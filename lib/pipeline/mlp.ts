@@ -2,7 +2,7 @@
  * MLP blocks (fc1 -> element-wise ops -> fc2) and the signature that ties statistics and plans to the
  * model they were made from.
  */
-import { VbpError } from './errors';
+import { VbpError } from '../errors';
 
 export interface MlpBlock {
   /** Module whose forward calls both layers ('' for the root). */
@@ -67,9 +67,28 @@ export function signatureMismatch(expected: ModelSignature, actual: ModelSignatu
   return null;
 }
 
-export function checkSignature(expected: ModelSignature, actual: ModelSignature, what: string, code: 'STATS' | 'PLAN'): void {
+/** Throws `code` saying that `what` (e.g. 'the plan', or 'the statistics' with plural) belongs to another model. */
+export function checkSignature(expected: ModelSignature, actual: ModelSignature, what: string, code: 'STATS' | 'PLAN', plural = false): void {
   const mismatch = signatureMismatch(expected, actual);
-  if (mismatch) throw new VbpError(code, `${what} belongs to another model: ${mismatch}`);
+  if (mismatch) throw new VbpError(code, `${what} ${plural ? 'belong' : 'belongs'} to another model: ${mismatch}`);
+}
+
+/** The signature of blocks from their per-neuron squared weight norms (what neuronNorms() returns). */
+export function signatureFromNorms(
+  blocks: ReadonlyArray<Omit<LayerSignature, 'fc1SquaredNorm' | 'fc2SquaredNorm'>>,
+  norms: ReadonlyArray<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>,
+): ModelSignature {
+  return {
+    layers: blocks.map((b, i) => ({
+      fc1: b.fc1,
+      fc2: b.fc2,
+      inFeatures: b.inFeatures,
+      hidden: b.hidden,
+      outFeatures: b.outFeatures,
+      fc1SquaredNorm: sum(norms[i].fc1RowSq),
+      fc2SquaredNorm: sum(norms[i].fc2ColSq),
+    })),
+  };
 }
 
 export function sum(values: Float64Array): number {

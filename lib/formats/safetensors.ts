@@ -2,7 +2,7 @@
  * The safetensors container (8-byte little-endian header length, JSON header, raw little-endian data),
  * readable by the `safetensors` Python package and by a few lines of any language. Used for statistics.
  */
-import { VbpError } from './errors';
+import { VbpError, type ErrorCode } from '../errors';
 
 export type SafeDType = 'F64' | 'F32' | 'I64' | 'I32';
 
@@ -36,11 +36,12 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | S
     chunks.push(bytes);
     offset += bytes.length;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  // Pads the header (in bytes: names may be non-ASCII) so that the data starts 8-byte aligned.
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, ' ')]);
   const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([length, Buffer.from(json), ...chunks]);
+  length.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([length, json, ...chunks]);
 }
 
 export interface DecodedSafetensors {
@@ -48,9 +49,10 @@ export interface DecodedSafetensors {
   tensors: Record<string, SafeTensor>;
 }
 
-export function decodeSafetensors(bytes: Uint8Array, file: string): DecodedSafetensors {
+/** Parses a safetensors file; failures are `code` errors saying the file is not a valid `what`. */
+export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCode = 'DATA', what = 'safetensors file'): DecodedSafetensors {
   const fail = (why: string): never => {
-    throw new VbpError('STATS', `'${file}' is not a valid statistics file: ${why}`);
+    throw new VbpError(code, `'${file}' is not a valid ${what}: ${why}`);
   };
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buffer.length < 8) fail('shorter than its 8-byte header length');
@@ -68,11 +70,13 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): DecodedSafet
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (entry ?? {}) as Record<string, string>;
+      if (typeof entry !== 'object' || entry === null || Object.values(entry).some((v) => typeof v !== 'string')) fail('__metadata__ must map names to strings');
+      metadata = entry as Record<string, string>;
       continue;
     }
     const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as { dtype?: SafeDType; shape?: number[]; data_offsets?: number[] };
-    if (!dtype || !(dtype in BYTES) || !Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) {
+    if (!dtype || !Object.prototype.hasOwnProperty.call(BYTES, dtype) || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+        !Array.isArray(offsets) || offsets.length !== 2) {
       fail(`tensor '${name}' has a malformed entry`);
     }
     const [begin, end] = offsets as [number, number];

@@ -4,13 +4,15 @@
  * Statistics merge exactly (Chan's formula), so calibration can be sharded and combined.
  */
 import fs from 'node:fs';
-import { VbpError, callNative, callNativeSync } from './errors';
-import { writeAtomically, readFileChecked, type WriteOptions } from './fsutil';
-import { checkSignature, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
-import { macsOf, mlpsOf, parameterCountOf, signatureOf, type Model, type ModelLease } from './model';
-import type { NativeStatsSession } from './native';
-import { decodeSafetensors, encodeSafetensors } from './safetensors';
-import type { Tensor } from './tensor';
+import { VbpError, asVbpError, callNative } from '../errors';
+import { decodeSafetensors, encodeSafetensors } from '../formats/safetensors';
+import type { NativeStatsSession } from '../native/addon';
+import type { Tensor } from '../tensor';
+import { readFileChecked, writeAtomically, type WriteOptions } from '../util/files';
+import { checkOptionKeys } from '../util/options';
+import { paramsPerNeuron, totalParams } from './accounting';
+import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+import { macsOf, mlpsOf, neuronNormsOf, parametersOf, signatureOf, type Model, type ModelLease } from './model';
 
 export interface LayerStats extends MlpBlock {
   /** Samples per neuron (tokens of all calibration images). */
@@ -32,6 +34,7 @@ export interface LayerStats extends MlpBlock {
 export interface StatsInfo {
   /** Shape of one calibration item, e.g. [3, 224, 224]. */
   inputShape: number[];
+  /** Batches and items gathered (a resumed run counts the earlier ones too). */
   batches: number;
   items: number;
   /** The whole model's MACs and parameters for one item, when the statistics were gathered. */
@@ -50,14 +53,19 @@ export type CalibrationBatch = Tensor | { input: Tensor };
 export interface GatherOptions {
   /** Which blocks to watch (default: every block found by structure). */
   mlps?: MlpSpec[];
-  /** Stop after this many batches. */
+  /** Stop after this many batches (counting those of `resume`). */
   maxBatches?: number;
   onProgress?: (progress: GatherProgress) => void;
   /** Cancels between batches; the error's `partial` holds what was gathered so far. */
   signal?: AbortSignal;
-  /** Continue from earlier (partial) statistics of the same model. */
+  /**
+   * Continue an interrupted run: pass the `partial` statistics of its CalibrationError and the same batch
+   * sequence. The batches the partial statistics hold are skipped (without reading them, for batches()).
+   */
   resume?: Stats;
 }
+
+const GATHER_OPTIONS = ['mlps', 'maxBatches', 'onProgress', 'signal', 'resume'];
 
 /** A failed or cancelled calibration; `partial` keeps every batch that completed before it. */
 export class CalibrationError extends VbpError {
@@ -83,17 +91,7 @@ export class Stats {
   }
 
   get signature(): ModelSignature {
-    return {
-      layers: this.layers.map((l) => ({
-        fc1: l.fc1,
-        fc2: l.fc2,
-        inFeatures: l.inFeatures,
-        hidden: l.hidden,
-        outFeatures: l.outFeatures,
-        fc1SquaredNorm: sum(l.fc1RowSq),
-        fc2SquaredNorm: sum(l.fc2ColSq),
-      })),
-    };
+    return signatureFromNorms(this.layers, this.layers);
   }
 
   /** Population variance per neuron (m2 / count), the expected squared error of replacing h_j by its mean. */
@@ -114,14 +112,14 @@ export class Stats {
 
   /** Exact combination with statistics of the same model gathered on other data (Chan's formula). */
   merge(other: Stats): Stats {
-    checkSignature(this.signature, other.signature, 'the other statistics', 'STATS');
+    checkSignature(this.signature, other.signature, 'the other statistics', 'STATS', true);
     if (this.info.inputShape.join() !== other.info.inputShape.join()) {
       throw new VbpError('STATS', `cannot merge statistics of inputs [${this.info.inputShape}] and [${other.info.inputShape}]`);
     }
     const layers = this.layers.map((a, i) => {
       const b = other.layers[i];
-      if (a.count === 0) return { ...b };
-      if (b.count === 0) return { ...a };
+      if (a.count === 0) return { ...b, items: a.items + b.items, nonFinite: a.nonFinite + b.nonFinite };
+      if (b.count === 0) return { ...a, items: a.items + b.items, nonFinite: a.nonFinite + b.nonFinite };
       const n = a.count + b.count;
       const mean = new Float64Array(a.hidden);
       const m2 = new Float64Array(a.hidden);
@@ -134,6 +132,8 @@ export class Stats {
     });
     return new Stats(layers, {
       ...this.info,
+      modelMacs: this.info.modelMacs || other.info.modelMacs,
+      modelParams: this.info.modelParams || other.info.modelParams,
       batches: this.info.batches + other.info.batches,
       items: this.info.items + other.info.items,
     });
@@ -169,7 +169,7 @@ export class Stats {
   }
 
   static fromBuffer(bytes: Uint8Array, file = '<buffer>'): Stats {
-    const { metadata, tensors } = decodeSafetensors(bytes, file);
+    const { metadata, tensors } = decodeSafetensors(bytes, file, 'STATS', 'statistics file');
     const fail = (why: string): never => {
       throw new VbpError('STATS', `'${file}' is not a valid statistics file: ${why}`);
     };
@@ -195,7 +195,7 @@ export class Stats {
       if (typeof l.fc1 !== 'string' || typeof l.fc2 !== 'string' || !Number.isInteger(l.hidden) || l.hidden <= 0) {
         fail(`layer ${i} is malformed`);
       }
-      if (!Number.isFinite(l.count) || l.count < 0) fail(`layer ${i} has a bad count`);
+      if (!Number.isFinite(l.count) || l.count < 0 || !Number.isFinite(l.items) || l.items < 0) fail(`layer ${i} has a bad count`);
       return { ...l, mean: get('mean'), m2: get('m2'), fc1RowSq: get('fc1_row_sq'), fc2ColSq: get('fc2_col_sq') };
     });
     return new Stats(layers, info);
@@ -222,8 +222,8 @@ export class Stats {
 }
 
 function batchInput(batch: CalibrationBatch): Tensor {
-  const input = 'input' in batch ? batch.input : batch;
-  if (!input || !Array.isArray(input.shape) || input.shape.length < 1) {
+  const input = batch !== null && typeof batch === 'object' && 'input' in batch ? batch.input : batch;
+  if (!input || typeof input !== 'object' || !Array.isArray(input.shape) || input.shape.length < 1) {
     throw new VbpError('INPUT', 'a calibration batch must be a tensor { data, shape } or { input: tensor }');
   }
   return input;
@@ -238,7 +238,8 @@ export interface CollectorOptions {
 
 /**
  * Statistics gathered batch by batch, for callers that drive calibration themselves (gatherStats() is the
- * usual way). Holds an instrumented copy of the model until finish() or dispose().
+ * usual way). Holds an instrumented copy of the model until finish() or dispose(); its batches are queued
+ * on the model like any other call.
  */
 export class StatsCollector {
   private inputShape: number[] | undefined;
@@ -259,16 +260,17 @@ export class StatsCollector {
 
   /** Holds `model` open (a dispose() waits) until finish() or dispose(). */
   static async create(model: Model, options: CollectorOptions = {}): Promise<StatsCollector> {
+    checkOptionKeys(options, ['mlps', 'resume'], 'StatsCollector.create()');
+    if (options.resume !== undefined && !(options.resume instanceof Stats)) throw new VbpError('INVALID_ARGUMENT', 'resume must be a Stats object');
     const lease = model.lease();
     try {
       const blocks = await mlpsOf(lease, options.mlps);
       const specs = blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
-      const norms = await lease.enqueue((h) => h.neuronNorms(specs));
-      const paramNames = new Set(callNativeSync(() => lease.handle.parameters()).map((p) => p.name));
-      const paramsPerNeuron = blocks.map((b) => b.inFeatures + b.outFeatures + (paramNames.has(`${b.fc1}.bias`) ? 1 : 0));
-      if (options.resume) checkSignature(options.resume.signature, await signatureOf(lease, specs), 'the statistics to resume', 'STATS');
+      const norms = await neuronNormsOf(lease, specs);
+      const parameters = parametersOf(lease);
+      if (options.resume) checkSignature(options.resume.signature, await signatureOf(lease, specs), 'the statistics to resume', 'STATS', true);
       const session = await lease.enqueue((h) => h.createStatsSession(specs));
-      return new StatsCollector(lease, blocks, norms, paramsPerNeuron, session, options.resume);
+      return new StatsCollector(lease, blocks, norms, blocks.map((b) => paramsPerNeuron(b, parameters)), session, options.resume);
     } catch (error) {
       lease.release();
       throw error;
@@ -291,7 +293,7 @@ export class StatsCollector {
     if (this.inputShape && this.inputShape.join() !== shape.join()) {
       throw new VbpError('INPUT_SHAPE', `calibration batch ${this.batchCount} has items of shape [${shape}], earlier ones [${this.inputShape}]`);
     }
-    await callNative(() => this.session.run(input));
+    await this.lease.enqueue(() => this.session.run(input));
     this.inputShape = shape;
     this.batchCount++;
     this.itemCount += input.shape[0];
@@ -300,12 +302,15 @@ export class StatsCollector {
   /** The statistics so far (merged with the resumed ones), or undefined before the first batch. */
   async snapshot(): Promise<Stats | undefined> {
     if (!this.inputShape || this.batchCount === 0) return this.resume;
+    if (this.disposed) throw new VbpError('DISPOSED', 'this statistics collector has finished');
     const layers = await callNative(() => this.session.snapshot());
     const stats = new Stats(
       this.blocks.map((b, i) => ({
         ...b,
         count: layers[i].count,
-        items: layers[i].items,
+        // Items come from the batches' first dimension here, not from the activations' shape, which may
+        // be sequence-first ([T, B, D]) or flattened ([B * T, D]).
+        items: layers[i].count > 0 ? this.itemCount : 0,
         nonFinite: layers[i].nonFinite,
         mean: layers[i].mean,
         m2: layers[i].m2,
@@ -318,13 +323,19 @@ export class StatsCollector {
     return this.resume ? this.resume.merge(stats) : stats;
   }
 
-  /** The final statistics, with the model's MACs and parameters for one item; releases the copy. */
+  /**
+   * The final statistics, with the model's MACs and parameters for one item; releases the copy. When it
+   * fails, the CalibrationError's `partial` holds the statistics of every batch.
+   */
   async finish(): Promise<Stats> {
+    let stats: Stats | undefined;
     try {
-      const stats = await this.snapshot();
+      stats = await this.snapshot();
       if (!stats || !this.inputShape) throw new VbpError('STATS', 'no calibration batch was given');
       const macs = await macsOf(this.lease, [1, ...this.inputShape]);
-      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: parameterCountOf(this.lease) });
+      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: totalParams(parametersOf(this.lease)) });
+    } catch (error) {
+      throw new CalibrationError(asVbpError(error), stats);
     } finally {
       this.dispose();
     }
@@ -338,6 +349,21 @@ export class StatsCollector {
   }
 }
 
+function isIterable(value: unknown): value is AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch> {
+  return value !== null && typeof value === 'object' && (Symbol.asyncIterator in value || Symbol.iterator in value);
+}
+
+/** The batch sequence after its first `count` batches: batches() skips them without reading them. */
+function skipBatches(source: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>, count: number): AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch> {
+  if (count === 0) return source;
+  const skippable = source as { skipBatches?: (n: number) => AsyncIterable<CalibrationBatch> };
+  if (typeof skippable.skipBatches === 'function') return skippable.skipBatches(count);
+  return (async function* () {
+    let seen = 0;
+    for await (const batch of source as AsyncIterable<CalibrationBatch>) if (seen++ >= count) yield batch;
+  })();
+}
+
 /**
  * Streams calibration batches through an instrumented copy of `model` (the model itself is not changed)
  * and returns per-neuron statistics of every MLP block's hidden activations.
@@ -347,21 +373,30 @@ export async function gatherStats(
   batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>,
   options: GatherOptions = {},
 ): Promise<Stats> {
+  checkOptionKeys(options, GATHER_OPTIONS, 'gatherStats()');
+  if (!isIterable(batches)) {
+    throw new VbpError('INVALID_ARGUMENT', 'gatherStats(model, batches): batches must be an iterable or async iterable of tensors or { input } batches');
+  }
+  if (options.maxBatches !== undefined && (!Number.isInteger(options.maxBatches) || options.maxBatches < 1)) {
+    throw new VbpError('INVALID_ARGUMENT', `maxBatches must be a positive integer, got ${String(options.maxBatches)}`);
+  }
   const started = Date.now();
-  const collector = await StatsCollector.create(model, options);
+  const resumed = options.resume?.info.batches ?? 0;
+  const collector = await StatsCollector.create(model, { mlps: options.mlps, resume: options.resume });
+  const aborted = (): VbpError => new VbpError('ABORTED', 'calibration was cancelled');
   try {
-    for await (const batch of batches as AsyncIterable<CalibrationBatch>) {
-      if (options.maxBatches !== undefined && collector.batches >= options.maxBatches) break;
-      if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
+    for await (const batch of skipBatches(batches, resumed) as AsyncIterable<CalibrationBatch>) {
+      if (options.maxBatches !== undefined && resumed + collector.batches >= options.maxBatches) break;
+      if (options.signal?.aborted) throw aborted();
       await collector.add(batch);
-      options.onProgress?.({ batches: collector.batches, items: collector.items, elapsedMs: Date.now() - started });
+      options.onProgress?.({ batches: resumed + collector.batches, items: (options.resume?.info.items ?? 0) + collector.items, elapsedMs: Date.now() - started });
     }
-    if (options.signal?.aborted) throw new VbpError('ABORTED', 'calibration was cancelled');
+    if (options.signal?.aborted) throw aborted();
     return await collector.finish();
   } catch (error) {
-    const failure = error instanceof VbpError ? error : new VbpError('INTERNAL', String(error), { cause: error });
+    if (error instanceof CalibrationError) throw error;
     const partial = await collector.snapshot().catch(() => undefined);
-    throw new CalibrationError(failure, partial);
+    throw new CalibrationError(asVbpError(error), partial);
   } finally {
     collector.dispose();
   }

@@ -1,17 +1,16 @@
 /**
- * Loads the native addon and describes its raw interface. Everything else in lib/ goes through the typed
- * facade; only this file knows how the addon is found.
+ * @internal Loads the native addon and describes its raw interface. Only lib/ uses it, through the typed
+ * facade (Model, Stats, ...); none of it is part of the public API.
  *
  * Order (node-gyp-build's): a local build in build/Release (a from-source build, e.g. the install
  * fallback after a prebuild failed to load, must win), then the N-API prebuild for this platform in
- * prebuilds/<platform>-<arch>/. TORCH_VBP_PREBUILD=<dir> looks in another package folder instead, and
- * PREBUILDS_ONLY=1 skips local builds.
+ * prebuilds/<platform>-<arch>/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VbpError } from './errors';
-import type { TypedArray } from './tensor';
-import type { MlpBlock, MlpSpec } from './mlp';
+import { VbpError } from '../errors';
+import type { TypedArray } from '../tensor';
+import type { MlpBlock, MlpSpec } from '../pipeline/mlp';
 
 export interface NativeTensor {
   data: TypedArray;
@@ -23,7 +22,10 @@ export interface NativeModel {
   forward(inputs: NativeTensor | NativeTensor[]): Promise<unknown>;
   forwardSync(inputs: NativeTensor | NativeTensor[]): unknown;
   clone(): Promise<NativeModel>;
-  save(path: string): Promise<void>;
+  /** Writes the archive; `card` (JSON text) goes in as the extra file MODEL_CARD_ENTRY. */
+  save(path: string, card?: string): Promise<void>;
+  /** The MODEL_CARD_ENTRY extra file of the archive the model was loaded from, if it had one. */
+  embeddedCard(): string | null;
   submodules(): Array<{ name: string; type: string }>;
   parameters(): Array<{ name: string; shape: number[]; numel: number; dtype: string }>;
   device(): string;
@@ -44,7 +46,6 @@ export interface NativeCut {
 
 export interface NativeLayerSnapshot {
   count: number;
-  items: number;
   nonFinite: number;
   mean: Float64Array;
   m2: Float64Array;
@@ -64,31 +65,33 @@ export interface NativeVersionInfo {
   cudaDeviceCount: number;
   numThreads: number;
   napiVersion: number;
+  cudaVersion: string;
+}
+
+export interface NativeMemoryInfo {
+  mallocInUse: number;
+  liveModels: number;
+  liveSessions: number;
+  modelBytes: number;
 }
 
 export interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
   loadModel(path: string, device: string): Promise<NativeModel>;
-  nativeMemory(): NativeMemory;
+  nativeMemory(): NativeMemoryInfo;
   keepLargeAllocations(bytes: number): boolean;
 }
 
-export interface NativeMemory {
-  /** Bytes the C allocator has handed out and not got back (glibc); -1 where unknown. */
-  mallocInUse: number;
-  liveModels: number;
-  liveSessions: number;
-  /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
-  modelBytes: number;
-}
+/** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */
+export const MODEL_CARD_ENTRY = 'model_card.json';
 
 /** The folder of torch-vbp's package.json (from lib/ when run from source, dist/lib/ when compiled). */
 export const packageRoot = ((): string => {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, 'package.json');
     if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'torch-vbp') return dir;
-    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..', '..');
   }
 })();
 
@@ -103,8 +106,8 @@ export function native(): NativeBinding {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const hint = /libtorch|libc10|cannot open shared object/i.test(message)
-      ? 'LibTorch shared libraries were not found: install libtorch-dev (Debian/Ubuntu) or rebuild against your LibTorch (README, "Using your own LibTorch").'
-      : 'No usable native build: run `npm run build:native` (needs cmake and LibTorch, see README).';
+      ? 'LibTorch shared libraries were not found: install libtorch-dev (Debian/Ubuntu) or rebuild against your LibTorch (README, "Building and LibTorch").'
+      : 'No usable native build: run `npm run build:native` (needs cmake and LibTorch; README, "Building and LibTorch").';
     throw new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${hint}`, { cause: error });
   }
   return binding;

@@ -1,17 +1,36 @@
 /**
- * A TorchScript model loaded by LibTorch. Calls on one model run one at a time, in call order (LibTorch
- * work happens on libuv's thread pool, so the event loop keeps running); different models run in parallel.
+ * A TorchScript model loaded by LibTorch, and its model card.
+ *
+ * Concurrency contract: every call that reaches LibTorch goes through the model's queue and runs after
+ * the calls made before it, one at a time (on libuv's thread pool, so the event loop keeps running);
+ * different models run in parallel. forwardSync() is the one call that runs on the calling thread: it
+ * refuses with BUSY while anything is queued or running on the model, so it never runs alongside them.
  */
-import { VbpError, callNative, callNativeSync } from './errors';
-import { writeAtomically, type WriteOptions } from './fsutil';
-import { native, type NativeModel } from './native';
-import type { Device } from './device';
-import type { Tensor, Value } from './tensor';
-import { sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+import fs from 'node:fs';
+import { VbpError, callNative, callNativeSync } from '../errors';
+import { checkModelCard, formatModelCard, modelCardPath, parseModelCard, readModelCard, type ModelCard } from '../formats/model-card';
+import { native, type NativeModel } from '../native/addon';
+import type { Device } from '../native/runtime';
+import type { Tensor, Value } from '../tensor';
+import { uniformArray } from '../util/random';
+import { writeAllAtomically, type PendingOutput, type WriteOptions } from '../util/files';
+import { checkOptionKeys } from '../util/options';
+import type { MlpBlock, MlpSpec, ModelSignature } from './mlp';
+import { signatureFromNorms } from './mlp';
 
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: Device | string;
+  /**
+   * The model card to use. By default the card beside the file (model.pt -> model.json) or, when there is
+   * none, the one inside the archive; `false` ignores both.
+   */
+  card?: ModelCard | false;
+}
+
+export interface SaveOptions extends WriteOptions {
+  /** Also write the model card beside the file (model.pt -> model.json), when the model has one. Default true. */
+  cardBeside?: boolean;
 }
 
 export interface SubmoduleInfo {
@@ -53,7 +72,9 @@ export interface ModelLease extends ModelAccess {
   release(): void;
 }
 
-export class Model implements ModelAccess {
+const DISPOSED_MESSAGE = 'this model has been disposed';
+
+export class Model {
   #native: NativeModel | undefined;
   #disposed = false;
   #queue: Promise<unknown> = Promise.resolve();
@@ -61,18 +82,20 @@ export class Model implements ModelAccess {
   #leases = 0;
   #leasesDone: Array<() => void> = [];
   #released: Promise<void> | undefined;
+  #card: ModelCard | undefined;
   /** Where the model was loaded from, if it was loaded from a file. */
   readonly source?: string;
 
   /** @internal models are made by loadModel(), clone() and prune(). */
-  constructor(handle: NativeModel, source?: string) {
+  constructor(handle: NativeModel, source?: string, card?: ModelCard) {
     this.#native = handle;
     this.source = source;
+    this.#card = card;
   }
 
   /** @internal the addon's handle; throws DISPOSED after dispose(). */
   get handle(): NativeModel {
-    if (this.#disposed || !this.#native) throw new VbpError('DISPOSED', 'this model has been disposed');
+    if (this.#disposed || !this.#native) throw new VbpError('DISPOSED', DISPOSED_MESSAGE);
     return this.#native;
   }
 
@@ -89,12 +112,22 @@ export class Model implements ModelAccess {
     return callNativeSync(() => this.handle.device());
   }
 
+  /** What the model expects as input (shape, normalisation) and what its outputs mean, if known. */
+  get card(): ModelCard | undefined {
+    return this.#card ? structuredClone(this.#card) : undefined;
+  }
+
+  /** Attaches a model card (checked), or removes it with undefined; save() writes it with the model. */
+  setCard(card: ModelCard | undefined): void {
+    this.#card = card === undefined ? undefined : checkModelCard(structuredClone(card), 'given to setCard()');
+  }
+
   /**
    * @internal Runs `job` after the calls queued before it, one at a time. A call made after dispose()
    * rejects with DISPOSED at once; calls made before it run to the end.
    */
   enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T> {
-    if (this.#disposed || !this.#native) return Promise.reject(new VbpError('DISPOSED', 'this model has been disposed'));
+    if (this.#disposed || !this.#native) return Promise.reject(new VbpError('DISPOSED', DISPOSED_MESSAGE));
     return this.#schedule(this.#native, job);
   }
 
@@ -111,8 +144,9 @@ export class Model implements ModelAccess {
   }
 
   /**
-   * @internal Opens the model for an operation of several steps (statistics, pruning): its steps may still
-   * be queued after dispose(), which releases the native model only when every lease is released.
+   * @internal Opens the model for an operation of several steps (statistics, pruning): its steps are
+   * queued like any call, and may still be queued after dispose(), which releases the native model only
+   * when every lease is released.
    */
   lease(): ModelLease {
     const handle = this.handle;
@@ -147,24 +181,39 @@ export class Model implements ModelAccess {
   /**
    * forward() on the calling thread: it saves the thread-pool round trip (about 0.1-0.3 ms on a 2-core VM,
    * which matters only for models that run in about a millisecond) and blocks the event loop meanwhile.
-   * Meant for tiny models and for worker_threads; it does not wait for queued calls and may run alongside them.
+   * Meant for tiny models and for worker_threads. Throws BUSY while calls on this model are queued or
+   * running (await them first): a model runs one call at a time.
    */
   forwardSync(input: Tensor | Tensor[]): Value {
-    return callNativeSync(() => this.handle.forwardSync(input) as Value);
+    const handle = this.handle;
+    if (this.#pending > 0) {
+      throw new VbpError('BUSY', `forwardSync(): ${this.#pending} call(s) on this model are queued or running; await them first (or use forward())`);
+    }
+    return callNativeSync(() => handle.forwardSync(input) as Value);
   }
 
-  /** A deep copy (own parameters, own TorchScript types) on the same device. */
+  /** A deep copy (own parameters, own TorchScript types) on the same device, with the same card. */
   async clone(): Promise<Model> {
     const handle = await this.enqueue((h) => h.clone());
-    return new Model(handle, this.source);
+    return new Model(handle, this.source, this.#card);
   }
 
   /**
-   * Writes the model as a TorchScript archive that stock PyTorch reads with torch.jit.load. The file
-   * appears complete or not at all (written under a temporary name, then renamed).
+   * Writes the model as a TorchScript archive that stock PyTorch reads with torch.jit.load, with its model
+   * card inside (the extra file 'model_card.json') and, unless `cardBeside` is false, beside it. The files
+   * appear complete or not at all.
    */
-  async save(file: string, options: WriteOptions = {}): Promise<void> {
-    await writeAtomically(file, (temporary) => this.enqueue((h) => h.save(temporary)), options);
+  async save(file: string, options: SaveOptions = {}): Promise<void> {
+    checkOptionKeys(options, ['overwrite', 'cardBeside'], 'save()');
+    await writeAllAtomically(this.outputsFor(file, options), options);
+  }
+
+  /** @internal The files save() writes, for commands that write them together with others. */
+  outputsFor(file: string, options: Pick<SaveOptions, 'cardBeside'> = {}): PendingOutput[] {
+    const card = this.#card ? formatModelCard(this.#card) : undefined;
+    const outputs: PendingOutput[] = [{ target: file, write: (temporary) => this.enqueue((h) => h.save(temporary, card)) }];
+    if (card && options.cardBeside !== false) outputs.push({ target: modelCardPath(file), write: (temporary) => fs.promises.writeFile(temporary, card) });
+    return outputs;
   }
 
   submodules(): SubmoduleInfo[] {
@@ -176,7 +225,7 @@ export class Model implements ModelAccess {
   }
 
   parameterCount(): number {
-    return parameterCountOf(this);
+    return this.parameters().reduce((total, p) => total + p.numel, 0);
   }
 
   summary(): ModelSummary {
@@ -243,21 +292,15 @@ export async function mlpsOf(access: ModelAccess, specs?: MlpSpec[]): Promise<Ml
   return blocks;
 }
 
+/** @internal Per-neuron squared weight norms of the blocks. */
+export function neuronNormsOf(access: ModelAccess, blocks: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>> {
+  return access.enqueue((h) => h.neuronNorms(blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
+}
+
 /** @internal */
 export async function signatureOf(access: ModelAccess, specs?: MlpSpec[]): Promise<ModelSignature> {
   const blocks = await mlpsOf(access, specs);
-  const norms = await access.enqueue((h) => h.neuronNorms(specs ?? blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
-  return {
-    layers: blocks.map((b, i) => ({
-      fc1: b.fc1,
-      fc2: b.fc2,
-      inFeatures: b.inFeatures,
-      hidden: b.hidden,
-      outFeatures: b.outFeatures,
-      fc1SquaredNorm: sum(norms[i].fc1RowSq),
-      fc2SquaredNorm: sum(norms[i].fc2ColSq),
-    })),
-  };
+  return signatureFromNorms(blocks, await neuronNormsOf(access, blocks));
 }
 
 /** @internal */
@@ -266,28 +309,37 @@ export function macsOf(access: ModelAccess, inputShape: number[]): Promise<MacCo
 }
 
 /** @internal */
-export function parameterCountOf(access: ModelAccess): number {
-  return callNativeSync(() => access.handle.parameters()).reduce((total, p) => total + p.numel, 0);
+export function parametersOf(access: ModelAccess): ParameterInfo[] {
+  return callNativeSync(() => access.handle.parameters());
 }
 
 /** A fixed, input-independent probe tensor (values in [-1, 1)) for shape-only work such as counting MACs. */
 export function probeInput(shape: number[]): Tensor<Float32Array> {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let state = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    data[i] = state / 2 ** 31 - 1;
-  }
-  return { data, shape: [...shape], dtype: 'float32' };
+  return { data: uniformArray(shape.reduce((a, b) => a * b, 1), 0x9e3779b9), shape: [...shape], dtype: 'float32' };
 }
 
-/** Loads a TorchScript model (scripted or traced) off the main thread, in eval mode. */
+/** The model card of a file: `override`, else the one beside it, else the one inside the archive. */
+function cardOf(file: string, handle: NativeModel, override: ModelCard | false | undefined): ModelCard | undefined {
+  if (override === false) return undefined;
+  if (override) return checkModelCard(structuredClone(override), 'given to loadModel()');
+  const beside = readModelCard(file);
+  if (beside) return beside;
+  const embedded = callNativeSync(() => handle.embeddedCard());
+  return embedded === null ? undefined : parseModelCard(embedded, `inside '${file}'`);
+}
+
+/** Loads a TorchScript model (scripted or traced) off the main thread, in eval mode, with its model card. */
 export async function loadModel(file: string, options: LoadOptions = {}): Promise<Model> {
+  checkOptionKeys(options, ['device', 'card'], 'loadModel()');
   if (typeof file !== 'string' || file.length === 0) {
     throw new VbpError('INVALID_ARGUMENT', 'loadModel(path): path must be a non-empty string');
   }
   const device = options.device ?? 'cpu';
   const handle = await callNative(() => native().loadModel(file, device));
-  return new Model(handle, file);
+  try {
+    return new Model(handle, file, cardOf(file, handle, options.card));
+  } catch (error) {
+    handle.dispose();
+    throw error;
+  }
 }

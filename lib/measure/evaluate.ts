@@ -1,8 +1,9 @@
 /** Top-1/top-5 accuracy and throughput of a classifier over a data set, plus output fidelity measures. */
-import { VbpError } from './errors';
-import { batches, itemCount, type Batch, type BatchOptions, type Dataset } from './data/dataset';
-import type { Model } from './model';
-import { expectTensor } from './tensor';
+import { VbpError } from '../errors';
+import { batches, itemCount, type BatchOptions, type Dataset } from '../data/dataset';
+import type { Model } from '../pipeline/model';
+import { expectTensor } from '../tensor';
+import { checkOptionKeys } from '../util/options';
 
 export interface EvaluateProgress {
   items: number;
@@ -10,7 +11,7 @@ export interface EvaluateProgress {
   elapsedMs: number;
 }
 
-export interface EvaluateOptions extends Omit<BatchOptions, 'shuffle' | 'seed'> {
+export interface EvaluateOptions extends Pick<BatchOptions, 'batchSize' | 'limit' | 'skipBadItems' | 'onSkip'> {
   onProgress?: (progress: EvaluateProgress) => void;
   signal?: AbortSignal;
   /** Keep every item's output row (for fidelity comparisons between models). */
@@ -33,6 +34,10 @@ export interface Evaluation {
 
 /** Runs `model` over labelled data. Items without a label (-1) count towards neither accuracy. */
 export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Evaluation> {
+  checkOptionKeys(options, ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits'], 'evaluate()');
+  if (data.labelled === false) {
+    throw new VbpError('DATA', `${data.description} has no labels: evaluate() measures accuracy against labels (for .npy data, give a labels file)`);
+  }
   const total = itemCount(data, options);
   const started = performance.now();
   let items = 0;
@@ -42,7 +47,8 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   let classes = 0;
   const predictions = new Int32Array(total);
   let logits: Float32Array | undefined;
-  for await (const batch of batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit }) as AsyncGenerator<Batch>) {
+  const stream = batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit, skipBadItems: options.skipBadItems, onSkip: options.onSkip });
+  for await (const batch of stream) {
     if (options.signal?.aborted) throw new VbpError('ABORTED', 'evaluation was cancelled');
     const output = expectTensor(await model.forward(batch.input));
     if (output.shape.length !== 2 || output.shape[0] !== batch.labels.length) {
@@ -61,6 +67,9 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
       predictions[items + i] = best;
       const label = batch.labels[i];
       if (label < 0) continue;
+      if (label >= classes) {
+        throw new VbpError('DATA', `item ${batch.indices[i]} of ${data.description} has label ${label}, but the model scores ${classes} classes`);
+      }
       labelled++;
       if (best === label) correct1++;
       // Rank of the true class: top-5 when fewer than 5 classes score higher.
@@ -72,6 +81,7 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     options.onProgress?.({ items, total, elapsedMs: performance.now() - started });
   }
   const elapsedMs = performance.now() - started;
+  if (items > 0 && labelled === 0) throw new VbpError('DATA', `${data.description}: no item has a label, so there is no accuracy to measure`);
   return {
     items,
     top1: labelled ? correct1 / labelled : 0,
@@ -81,8 +91,8 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     classes,
     elapsedMs,
     itemsPerSecond: items / (elapsedMs / 1000),
-    predictions,
-    logits,
+    predictions: items === total ? predictions : predictions.slice(0, items),
+    logits: logits && items !== total ? logits.slice(0, items * classes) : logits,
   };
 }
 

@@ -1,9 +1,9 @@
 /**
  * NumPy .npy files (format versions 1-3), little-endian, C order: float32/64, int8/16/32/64, uint8, bool.
  */
-import fs from 'node:fs';
 import { VbpError } from '../errors';
 import { numel, type Tensor, type TypedArray, type DType } from '../tensor';
+import { readFileChecked } from '../util/files';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
@@ -27,6 +27,7 @@ export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) fail(file, 'missing \\x93NUMPY magic');
   const major = buffer[6];
+  if (major < 1 || major > 3) fail(file, `format version ${major} is not supported (1 to 3 are)`);
   const headerLength = major === 1 ? buffer.readUInt16LE(8) : buffer.readUInt32LE(8);
   const headerStart = major === 1 ? 10 : 12;
   if (headerStart + headerLength > buffer.length) fail(file, 'header runs past the end of the file');
@@ -43,6 +44,7 @@ export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(file, `bad shape (${shapeText})`);
   const count = numel(shape);
   const offset = headerStart + headerLength;
   if (buffer.length - offset !== count * kind.bytes) {
@@ -54,13 +56,7 @@ export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
 }
 
 export function readNpy(file: string): Tensor {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    throw new VbpError('DATA', `cannot read '${file}': ${(error as Error).message}`, { cause: error });
-  }
-  return parseNpy(bytes, file);
+  return parseNpy(readFileChecked(file, '.npy file'), file);
 }
 
 const WRITE_DESCR: Record<string, string> = {

@@ -1,8 +1,8 @@
-/** What the linked LibTorch can run on, and its thread settings. */
-import { callNativeSync } from './errors';
+/** What the linked LibTorch can run on, its thread settings and the native memory in use. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, nativePath, packageRoot, type NativeMemory } from './native';
+import { callNativeSync } from '../errors';
+import { native, nativePath, packageRoot } from './addon';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -13,19 +13,34 @@ export interface VersionInfo {
   torch: string;
   /** Whether that LibTorch has CUDA kernels. */
   cuda: boolean;
+  /** CUDA toolkit version of a CUDA build, as CMake found it ('' for CPU builds or where unknown). */
+  cudaVersion: string;
   cudaDeviceCount: number;
   napiVersion: number;
   /** The addon file that was loaded. */
   addon: string;
 }
 
+export interface NativeMemory {
+  /** Bytes the C allocator has handed out and not got back (glibc); -1 where unknown. */
+  mallocInUse: number;
+  liveModels: number;
+  liveSessions: number;
+  /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
+  modelBytes: number;
+}
+
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function versionInfo(): VersionInfo {
   const info = callNativeSync(() => native().versionInfo());
-  const { version } = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return {
-    version,
+    version: packageVersion(),
     torch: info.torch,
     cuda: info.cudaBuild,
+    cudaVersion: info.cudaVersion ?? '',
     cudaDeviceCount: info.cudaDeviceCount,
     napiVersion: info.napiVersion,
     addon: nativePath(),
@@ -40,7 +55,10 @@ export function cudaDeviceCount(): number {
   return callNativeSync(() => native().versionInfo().cudaDeviceCount);
 }
 
-/** Sets LibTorch's intra-op thread count (process-wide, like torch.set_num_threads). */
+/**
+ * Sets LibTorch's intra-op thread count (process-wide, like torch.set_num_threads), and OpenBLAS's where
+ * LibTorch uses it (Debian's does), which otherwise ignores torch's setting.
+ */
 export function setNumThreads(n: number): void {
   callNativeSync(() => native().setNumThreads(n));
 }

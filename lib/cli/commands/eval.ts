@@ -1,0 +1,41 @@
+/** vbp eval: top-1/top-5 accuracy and throughput of a classifier on labelled data. */
+import type { Command } from 'commander';
+import { evaluate } from '../../measure/evaluate';
+import { percent } from '../../report/format';
+import { parseInteger } from '../args';
+import { openModel, progressFor, SkipLog, withCommon, withData, withShapeHint, type Options } from '../context';
+import { openDataset } from '../data-source';
+import { print } from '../output';
+
+async function evalCommand(file: string, options: Options): Promise<void> {
+  const limitOption = options.limit !== undefined ? parseInteger(String(options.limit), '--limit', 1) : undefined;
+  const batchSize = parseInteger(String(options.batchSize), '--batch-size', 1);
+  const model = await openModel(file, options);
+  try {
+    const { dataset, normalisation } = openDataset(options, model.card, file, 'test', true);
+    const limit = Math.min(limitOption ?? dataset.size, dataset.size);
+    const skipped = new SkipLog();
+    const progress = progressFor(options);
+    progress.start('evaluating', limit);
+    const result = await withShapeHint(dataset, () =>
+      evaluate(model, dataset, { limit, batchSize, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record, onProgress: (p) => progress.update(p.items) }),
+    ).finally(() => progress.stop());
+    const { predictions, logits, ...numbers } = result;
+    print(
+      options,
+      [
+        `${dataset.description} (normalisation: ${normalisation}): top-1 ${percent(result.top1)} %, top-5 ${percent(result.top5)} % (${result.correct1}/${result.items}), ${result.itemsPerSecond.toFixed(0)} items/s`,
+        ...(skipped.count ? [skipped.describe()] : []),
+      ].join('\n'),
+      { model: file, data: dataset.description, normalisation, skipped: skipped.count, ...numbers },
+    );
+  } finally {
+    await model.dispose();
+  }
+}
+
+export function registerEval(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+  withData(withCommon(program.command('eval').argument('<model>', 'TorchScript model file')), 'test', false)
+    .description('top-1/top-5 accuracy and throughput of a classifier on labelled data')
+    .action((model: string, options: Options) => run(options, () => evalCommand(model, options)));
+}

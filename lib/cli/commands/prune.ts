@@ -1,0 +1,141 @@
+/** vbp prune: a smaller model from calibration data, saved statistics or a saved plan. */
+import fs from 'node:fs';
+import { Option, type Command } from 'commander';
+import { VbpError } from '../../errors';
+import { modelCardPath } from '../../formats/model-card';
+import { CRITERIA, type Criterion } from '../../pipeline/criteria';
+import { checkSignature } from '../../pipeline/mlp';
+import type { Model } from '../../pipeline/model';
+import { describeTarget, loadPlan, plan, validatePlan, type Plan, type PlanOptions } from '../../pipeline/plan';
+import { prune, type Compensation } from '../../pipeline/prune';
+import type { Scope } from '../../pipeline/selection';
+import { Stats } from '../../pipeline/stats';
+import { formatCount, reduction, table } from '../../report/format';
+import { checkReadableFile, writeAllAtomically, type PendingOutput } from '../../util/files';
+import { checkingOption, parseChoice, parseFraction, parseInteger, usageError } from '../args';
+import { calibrate, openModel, SkipLog, withCommon, withData, type Options } from '../context';
+import { DATA_OPTIONS, openDataset } from '../data-source';
+import { checkOutput, print } from '../output';
+
+const SOURCES = ['data', 'stats', 'plan'] as const;
+const TARGETS = [
+  ['ratio', '--ratio'],
+  ['macsReduction', '--macs-reduction'],
+  ['paramsReduction', '--params-reduction'],
+] as const;
+const PLAN_SHAPING = [
+  ['criterion', '--criterion'],
+  ['scope', '--scope'],
+  ['roundTo', '--round-to'],
+  ...TARGETS,
+] as const;
+
+/** The plan options, or undefined with --plan (which fixes them all). */
+function planOptions(options: Options): PlanOptions | undefined {
+  const given = SOURCES.filter((k) => options[k] !== undefined);
+  if (given.length !== 1) throw usageError('--data/--stats/--plan', given.length ? `give only one of them, got ${given.map((k) => `--${k}`).join(' and ')}` : 'give one: --data (to calibrate), --stats FILE or --plan FILE');
+  if (options.plan !== undefined) {
+    const extra = PLAN_SHAPING.find(([key]) => options[key] !== undefined);
+    if (extra) throw usageError(extra[1], 'cannot be combined with --plan (the plan fixes which neurons go)');
+    return undefined;
+  }
+  const targets = TARGETS.filter(([key]) => options[key] !== undefined);
+  if (targets.length !== 1) throw usageError('--ratio', targets.length ? `give only one of ${targets.map(([, flag]) => flag).join(' and ')}` : 'give one of --ratio, --macs-reduction or --params-reduction');
+  const [key, flag] = targets[0];
+  return {
+    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', Object.keys(CRITERIA) as Criterion[]),
+    scope: parseChoice(String(options.scope ?? 'global'), '--scope', ['global', 'per-layer'] as Scope[]),
+    [key]: parseFraction(String(options[key]), flag),
+    roundTo: options.roundTo !== undefined ? parseInteger(String(options.roundTo), '--round-to', 1) : undefined,
+    seed: parseInteger(String(options.seed ?? '0'), '--seed'),
+  };
+}
+
+function compensationOf(options: Options): Compensation {
+  if (options.compensation === false) return 'none';
+  return parseChoice(String(options.compensation ?? 'mean'), '--compensation', ['mean', 'none'] as Compensation[]);
+}
+
+async function statsFor(model: Model, file: string, options: Options, skipped: SkipLog): Promise<Stats> {
+  if (options.stats === undefined) {
+    const { dataset } = openDataset(options, model.card, file, 'train');
+    return calibrate(model, dataset, options, skipped);
+  }
+  const what = `the statistics '${String(options.stats)}'`;
+  const stats = await Stats.load(String(options.stats));
+  // Checked here, before planning, so that the message names the statistics rather than the plan made from them.
+  const signature = await model.signature(stats.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }))).catch((error: VbpError) => {
+    if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
+    throw new VbpError('STATS', `${what} belong to another model: ${error.message}`, { cause: error });
+  });
+  checkSignature(stats.signature, signature, what, 'STATS', true);
+  return stats;
+}
+
+/** With --stats or --plan there is no data to read: options about data are refused, not ignored. */
+function checkNoDataOptions(options: Options, command: Command): void {
+  if (options.data !== undefined) return;
+  for (const key of DATA_OPTIONS) {
+    if (command.getOptionValueSource(key) === 'cli') {
+      const flag = key === 'shuffle' ? '--no-shuffle' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      throw usageError(flag, `is about --data; with ${options.stats !== undefined ? '--stats' : '--plan'} no data is read`);
+    }
+  }
+}
+
+async function pruneCommand(file: string, options: Options, command: Command): Promise<void> {
+  const choice = planOptions(options);
+  checkNoDataOptions(options, command);
+  const compensation = compensationOf(options);
+  const inputs = [file, ...(['stats', 'plan'] as const).filter((k) => options[k] !== undefined).map((k) => String(options[k]))];
+  for (const k of ['stats', 'plan'] as const) {
+    if (options[k] !== undefined) checkingOption(`--${k}`, () => checkReadableFile(String(options[k]), k === 'stats' ? 'statistics file' : 'plan file'));
+  }
+  const out = checkOutput(options.out as string | undefined, '--out', inputs, options.force);
+  const planOut = options.planOut !== undefined ? checkOutput(String(options.planOut), '--plan-out', [...inputs, out], options.force) : undefined;
+  if (planOut === out) throw usageError('--plan-out', 'must differ from --out');
+  const model = await openModel(file, options);
+  try {
+    const cardOut = model.card ? checkOutput(modelCardPath(out), '--out (its model card)', [...inputs, ...(planOut ? [planOut] : [])], options.force) : undefined;
+    const skipped = new SkipLog();
+    const p: Plan = choice ? plan(await statsFor(model, file, options, skipped), choice) : validatePlan(await loadPlan(String(options.plan)));
+    const { model: pruned, report } = await prune(model, p, { compensation });
+    try {
+      const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
+      if (planOut) outputs.push({ target: planOut, write: (temporary) => fs.promises.writeFile(temporary, JSON.stringify(p, null, 1) + '\n') });
+      await writeAllAtomically(outputs, { overwrite: Boolean(options.force) });
+    } finally {
+      await pruned.dispose();
+    }
+    const human = [
+      `pruned ${p.totals.pruned} of ${p.totals.neurons} MLP neurons (${p.criterion}, ${p.scope}${p.roundTo > 1 ? `, widths multiples of ${p.roundTo}` : ''}, compensation ${report.compensation}) -> ${out}${cardOut ? ` (+ model card ${cardOut})` : ''}`,
+      describeTarget(p),
+      `parameters ${formatCount(report.parameters.before)} -> ${formatCount(report.parameters.after)} (${reduction(report.parameters.reduction)}), ` +
+        `MACs ${formatCount(report.macs.before)} -> ${formatCount(report.macs.after)} (${reduction(report.macs.reduction)}) per input [${report.macs.inputShape.slice(1)}]`,
+      ...(skipped.count ? [skipped.describe()] : []),
+      table(['fc1', 'hidden', 'kept'], report.layers.map((l) => [l.fc1, String(l.hiddenBefore), String(l.hiddenAfter)])),
+    ].join('\n');
+    print(options, human, { out, card: cardOut, plan: planOut, target: p.target, totals: p.totals, skipped: skipped.count, report });
+  } finally {
+    await model.dispose();
+  }
+}
+
+export function registerPrune(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+  withData(withCommon(program.command('prune').argument('<model>', 'TorchScript model file')), 'train', true)
+    .description('prune MLP hidden neurons and write a smaller TorchScript model (with the model card, inside and beside it)')
+    .option('--stats <file>', 'statistics from `vbp stats` instead of --data')
+    .option('--plan <file>', 'apply a saved plan (from --plan-out) instead of making one')
+    .option('--ratio <r>', 'fraction of all MLP neurons to remove, e.g. 0.5 or 50%')
+    .option('--macs-reduction <r>', 'instead of --ratio: remove until the MACs drop by at least this fraction')
+    .option('--params-reduction <r>', 'instead of --ratio: remove until the parameters drop by at least this fraction')
+    .option('--criterion <name>', `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance)`)
+    .option('--scope <scope>', 'global (default: rank all blocks together) or per-layer')
+    .option('--round-to <n>', 'keep a multiple of n neurons per block (the target is still met)')
+    .addOption(new Option('--compensation <kind>', "mean (default: fold removed neurons' means into fc2.bias) or none"))
+    .option('--no-compensation', 'the same as --compensation none')
+    .option('--out <file>', 'pruned model file to write')
+    .option('--plan-out <file>', 'also write the plan (JSON)')
+    .option('--force', 'replace existing output files')
+    .action((model: string, options: Options, command: Command) => run(options, () => pruneCommand(model, options, command)));
+}

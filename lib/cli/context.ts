@@ -1,0 +1,162 @@
+/** What every command shares: the common options, loading the model, and the data and calibration options. */
+import { Command, Option } from 'commander';
+import type { Dataset } from '../data/dataset';
+import { batches } from '../data/dataset';
+import { keepLargeAllocations, setNumThreads } from '../native/runtime';
+import { loadModel, type Model } from '../pipeline/model';
+import { VbpError } from '../errors';
+import { CalibrationError, gatherStats, type Stats } from '../pipeline/stats';
+import type { ModelCard } from '../formats/model-card';
+import { parseDevice, parseInteger, parseShape, parseThreads, usageError } from './args';
+import type { DataOptions } from './data-source';
+import { warn } from './output';
+import { Progress, progressWanted } from './progress';
+
+export interface GlobalOptions {
+  device?: string;
+  threads?: string;
+  json?: boolean;
+  quiet?: boolean;
+  force?: boolean;
+}
+
+export interface CalibrationOptions {
+  limit?: string;
+  batchSize?: string;
+  seed?: string;
+  shuffle?: boolean;
+  skipBadImages?: boolean;
+}
+
+export type Options = GlobalOptions & DataOptions & CalibrationOptions & Record<string, unknown>;
+
+/** Items used for calibration when --limit is not given (the paper's results change little above 1k images). */
+export const DEFAULT_CALIBRATION_ITEMS = 2048;
+
+export function withCommon(command: Command): Command {
+  return command
+    .option('--device <device>', "'cpu', 'cuda' or 'cuda:N'", 'cpu')
+    .option('--threads <n>', 'LibTorch and OpenBLAS intra-op threads (default: LibTorch\'s)')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'print nothing but errors');
+}
+
+/** --data and how to read it; `calibration` adds shuffling (stats, prune) to the options every data command has. */
+export function withData(command: Command, defaultSplit: 'train' | 'test', calibration: boolean): Command {
+  command
+    .option('--data <source>', "'fashion-mnist', a folder of IDX files, an .npy file or an ImageFolder tree")
+    .option('--split <split>', `IDX data: train or test (default: ${defaultSplit})`)
+    .option('--labels <file.npy>', '.npy data: class indices, one per item')
+    .option('--input-shape <C,H,W>', '.npy data: shape of one item (default: from the model card)')
+    .option('--mean <list>', 'per-channel mean after scaling pixels to [0, 1] (default: from the model card)')
+    .option('--std <list>', 'per-channel std (default: from the model card)')
+    .option('--raw', 'no normalisation (when the model has no card and the data needs none)')
+    .option('--crop <px>', 'image folders: center crop size (default: the model card\'s, else 224)')
+    .option('--resize <px>', 'image folders: shorter side before cropping (default: crop / 0.875)')
+    .option('--interpolation <kind>', 'image folders: bicubic (default), bilinear or nearest')
+    .option('--channels <n>', 'image folders: 3 (RGB) or 1 (grey) (default: the model card\'s, else 3)')
+    .option('--skip-bad-images', 'skip images that cannot be decoded (counted and reported) instead of stopping')
+    .option('--batch-size <n>', 'items per batch', '64');
+  if (calibration) {
+    command
+      .addOption(new Option('--limit <n>', 'calibration items').default(String(DEFAULT_CALIBRATION_ITEMS)))
+      .option('--seed <n>', 'seed of the shuffle (and of the random criterion)', '0')
+      .option('--no-shuffle', 'take the first items in data set order');
+  } else {
+    command.option('--limit <n>', 'use the first n items only');
+  }
+  return command;
+}
+
+/** Applies --threads and --device checks; the command keeps activation-sized blocks between forwards. */
+export function applyGlobalOptions(options: GlobalOptions): void {
+  if (options.device !== undefined) parseDevice(options.device);
+  if (options.threads !== undefined) setNumThreads(parseThreads(options.threads, '--threads', (m) => warn(options, m)));
+  // Steady forward times: keep activation-sized blocks allocated between forwards (see keepLargeAllocations).
+  keepLargeAllocations();
+}
+
+export async function openModel(file: string, options: GlobalOptions): Promise<Model> {
+  return loadModel(file, { device: options.device ?? 'cpu' });
+}
+
+export function progressFor(options: GlobalOptions): Progress {
+  return new Progress(progressWanted(options));
+}
+
+/** Images skipped with --skip-bad-images: the count and the first few reasons. */
+export class SkipLog {
+  count = 0;
+  readonly first: string[] = [];
+
+  readonly record = (_index: number, error: Error): void => {
+    this.count++;
+    if (this.first.length < 5) this.first.push(error.message);
+  };
+
+  describe(): string {
+    return this.count === 0 ? '' : `skipped ${this.count} unreadable item(s), e.g. ${this.first[0]}`;
+  }
+}
+
+/** The calibration options, checked (before any work). */
+export function calibrationSettings(options: CalibrationOptions, dataset: Dataset): { limit: number; batchSize: number; seed: number; shuffle: boolean } {
+  const limit = Math.min(parseInteger(String(options.limit ?? DEFAULT_CALIBRATION_ITEMS), '--limit', 1), dataset.size);
+  return {
+    limit,
+    batchSize: parseInteger(String(options.batchSize ?? '64'), '--batch-size', 1),
+    seed: parseInteger(String(options.seed ?? '0'), '--seed'),
+    shuffle: options.shuffle !== false,
+  };
+}
+
+/** Statistics of `model` on `dataset`, with a progress bar. */
+export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog): Promise<Stats> {
+  const settings = calibrationSettings(options, dataset);
+  const progress = progressFor(options);
+  progress.start('calibrating', settings.limit);
+  try {
+    return await withShapeHint(dataset, () =>
+      gatherStats(model, batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }), {
+        onProgress: (p) => progress.update(p.items),
+      }),
+    );
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The item shape for shape-only work (inspect, bench): --input-shape, checked against the card, else the card's. */
+export function itemShapeOf(options: Options, card: ModelCard | undefined): number[] | undefined {
+  if (options.inputShape === undefined) return card?.inputShape;
+  const shape = parseShape(String(options.inputShape), '--input-shape');
+  if (card?.inputShape && card.inputShape.length !== shape.length) {
+    throw usageError('--input-shape', `[${shape}] has ${shape.length} sizes; the model card says items are [${card.inputShape}]`);
+  }
+  return shape;
+}
+
+/** Adds to an INPUT_SHAPE failure of work on a probe input which --input-shape or card gave the shape. */
+export async function withItemShapeHint<T>(shape: number[], fromOption: boolean, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof VbpError) || error.code !== 'INPUT_SHAPE') throw error;
+    const source = fromOption ? '--input-shape' : "the model card's inputShape";
+    throw new VbpError(error.code, `${error.message} (items of shape [${shape}] from ${source} do not fit the model)`, { cause: error, detail: error.detail });
+  }
+}
+
+/** Adds to an INPUT_SHAPE failure of the model what the data gave and how to change it. */
+export async function withShapeHint<T>(dataset: Dataset, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof VbpError) || error.code !== 'INPUT_SHAPE') throw error;
+    const hint =
+      `the data gives items of shape [${dataset.itemShape}]; if the model expects another size, pass --crop N (image folders) ` +
+      'or --input-shape C,H,W (.npy files), or give the model a card with its inputShape';
+    const rebuilt = new VbpError(error.code, `${error.message} (${hint})`, { cause: error, detail: error.detail });
+    throw error instanceof CalibrationError ? new CalibrationError(rebuilt, error.partial) : rebuilt;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Progress bars on stderr when it is a terminal and the output is for people (VBP_PROGRESS=1 forces them,
+ * VBP_PROGRESS=0 turns them off). While a bar is shown the cursor is hidden; Ctrl-C or a SIGTERM gives the
+ * terminal its cursor and line wrap back before the process ends.
+ */
+import { SingleBar, Presets } from 'cli-progress';
+
+const SHOW_CURSOR = '\x1b[?25h';
+const LINE_WRAP_ON = '\x1b[?7h';
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+export function progressWanted(options: { json?: boolean; quiet?: boolean }): boolean {
+  if (process.env.VBP_PROGRESS === '0') return false;
+  if (process.env.VBP_PROGRESS === '1') return !options.quiet;
+  return !options.json && !options.quiet && Boolean(process.stderr.isTTY);
+}
+
+export class Progress {
+  private bar?: SingleBar;
+  // Stays installed until the process exits: with no listener left, a second Ctrl-C would kill the
+  // process the default way before the terminal is restored.
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.bar?.stop();
+    process.stderr.write(SHOW_CURSOR + LINE_WRAP_ON);
+    process.exit(SIGNAL_EXIT[signal] ?? 1);
+  };
+
+  constructor(private readonly enabled: boolean) {}
+
+  start(label: string, total: number): void {
+    if (!this.enabled) return;
+    this.stop();
+    this.bar = new SingleBar(
+      {
+        format: `${label.padEnd(28)} {bar} {percentage}% | {value}/{total} | {eta_formatted} left`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+        noTTYOutput: !process.stderr.isTTY,
+      },
+      Presets.shades_classic,
+    );
+    for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, this.onSignal);
+    this.bar.start(total, 0);
+  }
+
+  update(value: number): void {
+    this.bar?.update(value);
+  }
+
+  stop(): void {
+    if (!this.bar) return;
+    this.bar.stop();
+    this.bar = undefined;
+    for (const signal of Object.keys(SIGNAL_EXIT)) process.removeListener(signal, this.onSignal);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The main job, end to end on the bundled model: calibrate on Fashion-MNIST training images, prune at
+ * several ratios with VBP and two baselines, and measure accuracy, output fidelity, size and speed.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { VbpError } from '../errors';
+import { batches } from '../data/dataset';
+import { IdxDataset, DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES } from '../data/idx-dataset';
+import type { ModelCard } from '../formats/model-card';
+import { evaluate, fidelity, type Evaluation } from '../measure/evaluate';
+import { compareLatency, type SpeedUp } from '../measure/latency';
+import { packageRoot } from '../native/addon';
+import { getNumThreads, versionInfo } from '../native/runtime';
+import type { Criterion } from '../pipeline/criteria';
+import { loadModel, type Model } from '../pipeline/model';
+import { plan } from '../pipeline/plan';
+import { prune, type Compensation } from '../pipeline/prune';
+import { gatherStats, type Stats } from '../pipeline/stats';
+import { quantile } from '../util/quantiles';
+
+export const BUNDLED_MODEL = path.join(packageRoot, 'models', 'deit_fmnist.pt');
+
+export interface DemoOptions {
+  model?: string;
+  /** Folder of Fashion-MNIST IDX files (default: Debian's). */
+  data?: string;
+  device?: string;
+  calibrationImages?: number;
+  ratios?: number[];
+  /** Evaluate on the first N test images only (default: all 10,000). */
+  testLimit?: number;
+  latencyRuns?: number;
+  seed?: number;
+  onStage?: (stage: string, done: number, total: number) => void;
+}
+
+export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude';
+
+export const METHODS: Record<Exclude<DemoMethod, 'original'>, { label: string; criterion: Criterion; compensation: Compensation }> = {
+  vbp: { label: 'VBP (variance + mean-shift)', criterion: 'variance', compensation: 'mean' },
+  'variance-no-shift': { label: 'variance, no mean-shift', criterion: 'variance', compensation: 'none' },
+  magnitude: { label: 'magnitude + mean-shift', criterion: 'magnitude', compensation: 'mean' },
+};
+
+export interface DemoRow {
+  method: DemoMethod;
+  label: string;
+  ratio: number;
+  top1: number;
+  top5: number;
+  /** ||y' - y|| / ||y|| over all test logits, and the share of test images with the original's top-1 class. */
+  relativeError: number;
+  agreement: number;
+  parameters: number;
+  macs: number;
+  keptPerLayer: number[];
+  /** VBP rows: speed-up over the original, timed in alternating pairs at batch 1 and 256. */
+  speedup?: { batch1: SpeedUp; batch256: SpeedUp };
+}
+
+export interface VarianceSummary {
+  min: number;
+  p10: number;
+  p25: number;
+  median: number;
+  p75: number;
+  p90: number;
+  max: number;
+}
+
+export interface DemoResult {
+  createdAt: string;
+  machine: { cpu: string; cores: number; threads: number; torch: string; cuda: boolean; device: string; node: string };
+  model: { file: string; parameters: number; macs: number; card?: Record<string, unknown> };
+  data: { train: string; test: string; calibrationImages: number; testImages: number };
+  timings: { calibrationMs: number; totalMs: number };
+  layers: Array<{ fc1: string; fc2: string; hidden: number; variance: VarianceSummary }>;
+  rows: DemoRow[];
+}
+
+interface DemoContext {
+  model: Model;
+  card: ModelCard & { inputShape: number[] };
+  test: IdxDataset;
+  testImages: number;
+  original: Evaluation;
+  stats: Stats;
+  options: DemoOptions;
+  stage: NonNullable<DemoOptions['onStage']>;
+}
+
+function demoCard(model: Model, file: string): ModelCard & { inputShape: number[]; mean: number[]; std: number[] } {
+  const card = model.card;
+  if (!card?.mean || !card.std || !card.inputShape) {
+    throw new VbpError('DATA', `the demo needs a model card for '${file}' (inside the model or beside it) with input shape and normalisation`);
+  }
+  return card as ModelCard & { inputShape: number[]; mean: number[]; std: number[] };
+}
+
+async function calibrate(model: Model, train: IdxDataset, options: DemoOptions, stage: DemoContext['stage']): Promise<{ stats: Stats; ms: number }> {
+  const images = options.calibrationImages ?? 2048;
+  stage('calibrating', 0, images);
+  const started = performance.now();
+  const stats = await gatherStats(model, batches(train, { batchSize: 128, shuffle: true, seed: options.seed ?? 0, limit: images }), {
+    onProgress: (p) => stage('calibrating', p.items, images),
+  });
+  return { stats, ms: performance.now() - started };
+}
+
+function evaluateTest(context: Pick<DemoContext, 'test' | 'testImages' | 'stage'>, model: Model, what: string): Promise<Evaluation> {
+  return evaluate(model, context.test, { limit: context.testImages, keepLogits: true, onProgress: (p) => context.stage(what, p.items, p.total) });
+}
+
+async function speedupOf(context: DemoContext, pruned: Model, ratio: number): Promise<{ batch1: SpeedUp; batch256: SpeedUp }> {
+  const runs = context.options.latencyRuns ?? 50;
+  context.stage(`timing ${Math.round(ratio * 100)} %`, 0, 1);
+  return {
+    batch1: await compareLatency(context.model, pruned, context.card.inputShape, 1, { runs }),
+    batch256: await compareLatency(context.model, pruned, context.card.inputShape, 256, { runs: Math.max(6, Math.round(runs / 5)) }),
+  };
+}
+
+async function methodRow(context: DemoContext, ratio: number, method: Exclude<DemoMethod, 'original'>): Promise<DemoRow> {
+  const spec = METHODS[method];
+  const p = plan(context.stats, { ratio, criterion: spec.criterion });
+  const { model: pruned, report } = await prune(context.model, p, { compensation: spec.compensation });
+  try {
+    const result = await evaluateTest(context, pruned, `${spec.criterion}/${spec.compensation} ${Math.round(ratio * 100)} %`);
+    return {
+      method,
+      label: spec.label,
+      ratio,
+      top1: result.top1,
+      top5: result.top5,
+      ...fidelity(context.original, result),
+      parameters: report.parameters.after,
+      macs: report.macs.after,
+      keptPerLayer: p.layers.map((l) => l.keep.length),
+      ...(method === 'vbp' ? { speedup: await speedupOf(context, pruned, ratio) } : {}),
+    };
+  } finally {
+    await pruned.dispose();
+  }
+}
+
+function originalRow(context: DemoContext): DemoRow {
+  return {
+    method: 'original',
+    label: 'original',
+    ratio: 0,
+    top1: context.original.top1,
+    top5: context.original.top5,
+    relativeError: 0,
+    agreement: 1,
+    parameters: context.stats.info.modelParams,
+    macs: context.stats.info.modelMacs,
+    keptPerLayer: context.stats.layers.map((l) => l.hidden),
+  };
+}
+
+function varianceSummaries(stats: Stats): DemoResult['layers'] {
+  return stats.layers.map((l, i) => {
+    const v = stats.variance(i);
+    return {
+      fc1: l.fc1,
+      fc2: l.fc2,
+      hidden: l.hidden,
+      variance: { min: Math.min(...v), p10: quantile(v, 0.1), p25: quantile(v, 0.25), median: quantile(v, 0.5), p75: quantile(v, 0.75), p90: quantile(v, 0.9), max: Math.max(...v) },
+    };
+  });
+}
+
+function machine(device: string): DemoResult['machine'] {
+  const info = versionInfo();
+  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads: getNumThreads(), torch: info.torch, cuda: info.cuda, device, node: process.version };
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const started = performance.now();
+  const modelFile = options.model ?? BUNDLED_MODEL;
+  const stage = options.onStage ?? (() => undefined);
+  const model = await loadModel(modelFile, { device: options.device ?? 'cpu' });
+  try {
+    const card = demoCard(model, modelFile);
+    const dataDir = options.data ?? DEBIAN_FASHION_MNIST;
+    const normalise = { mean: card.mean, std: card.std };
+    const train = IdxDataset.split(dataDir, 'train', { normalise, classes: FASHION_MNIST_CLASSES });
+    const test = IdxDataset.split(dataDir, 'test', { normalise, classes: FASHION_MNIST_CLASSES });
+    const testImages = Math.min(test.size, options.testLimit ?? test.size);
+    const { stats, ms: calibrationMs } = await calibrate(model, train, options, stage);
+    const original = await evaluateTest({ test, testImages, stage }, model, 'evaluating original');
+    const context: DemoContext = { model, card, test, testImages, original, stats, options, stage };
+    const rows = [originalRow(context)];
+    for (const ratio of options.ratios ?? [0.2, 0.35, 0.5]) {
+      for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>) rows.push(await methodRow(context, ratio, method));
+    }
+    return {
+      createdAt: new Date().toISOString(),
+      machine: machine(options.device ?? 'cpu'),
+      model: { file: modelFile, parameters: stats.info.modelParams, macs: stats.info.modelMacs, card },
+      data: { train: train.description, test: test.description, calibrationImages: stats.info.items, testImages },
+      timings: { calibrationMs, totalMs: performance.now() - started },
+      layers: varianceSummaries(stats),
+      rows,
+    };
+  } finally {
+    await model.dispose();
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Plans: which hidden neurons of which MLP block go. A plan is a plain, JSON-serialisable value made from
+ * statistics; it can be saved, inspected, edited and applied with prune(). Scoring is in criteria.ts, how
+ * many neurons each block loses in selection.ts.
+ */
+import { VbpError } from '../errors';
+import { readFileChecked, writeFileAtomically, type WriteOptions } from '../util/files';
+import { checkOptionKeys } from '../util/options';
+import { reduction } from '../report/format';
+import { macsPerNeuron } from './accounting';
+import { isCriterion, neuronScores, CRITERIA, type Criterion } from './criteria';
+import type { ModelSignature } from './mlp';
+import { selectRemovals, type Scope, type Target } from './selection';
+import type { Stats } from './stats';
+
+export type { Criterion } from './criteria';
+export type { Scope } from './selection';
+
+export interface PlanOptions {
+  /** variance (default, the paper's VBP), magnitude, wifv or random. */
+  criterion?: Criterion;
+  /** global (default) ranks all neurons of all blocks together (the paper's); per-layer removes the same fraction from each block. */
+  scope?: Scope;
+  /** Fraction of all MLP hidden neurons to remove, in [0, 1). */
+  ratio?: number;
+  /** Instead of ratio: remove neurons until the whole model's MACs drop by at least this fraction. */
+  macsReduction?: number;
+  /** Instead of ratio: remove neurons until the whole model's parameters drop by at least this fraction. */
+  paramsReduction?: number;
+  /** Keep a multiple of this many neurons per block (e.g. 8 or 64 for tensor cores); the target is still met. */
+  roundTo?: number;
+  /** Seed of the random criterion. */
+  seed?: number;
+}
+
+const PLAN_OPTIONS = ['criterion', 'scope', 'ratio', 'macsReduction', 'paramsReduction', 'roundTo', 'seed'];
+const SCOPES: Scope[] = ['global', 'per-layer'];
+
+export interface PlanLayer {
+  fc1: string;
+  fc2: string;
+  hidden: number;
+  inFeatures: number;
+  outFeatures: number;
+  tokensPerItem: number;
+  paramsPerNeuron: number;
+  /** Ascending indices of the neurons kept and removed. */
+  keep: number[];
+  pruned: number[];
+  /** Calibration means of the removed neurons, in `pruned` order (for mean-shift compensation). */
+  prunedMeans: number[];
+}
+
+export interface Plan {
+  format: 'torch-vbp-plan';
+  version: 1;
+  criterion: Criterion;
+  scope: Scope;
+  target: Target;
+  roundTo: number;
+  seed?: number;
+  /** The model the statistics came from; prune() refuses other models. */
+  model: ModelSignature;
+  inputShape: number[];
+  modelMacs: number;
+  modelParams: number;
+  layers: PlanLayer[];
+  totals: {
+    neurons: number;
+    pruned: number;
+    /** pruned / neurons. */
+    ratio: number;
+    /** Per input item, and as fractions of the whole model's MACs and parameters. */
+    macsRemoved: number;
+    paramsRemoved: number;
+    macsReduction: number;
+    paramsReduction: number;
+  };
+}
+
+function planError(message: string): never {
+  throw new VbpError('PLAN', message);
+}
+
+function checkOptions(options: PlanOptions): Target {
+  checkOptionKeys(options, PLAN_OPTIONS, 'plan()', 'PLAN');
+  if (options.criterion !== undefined && !isCriterion(options.criterion)) {
+    planError(`unknown criterion '${String(options.criterion)}' (expected ${Object.keys(CRITERIA).join(', ')})`);
+  }
+  if (options.scope !== undefined && !SCOPES.includes(options.scope)) {
+    planError(`unknown scope '${String(options.scope)}' (expected ${SCOPES.join(', ')})`);
+  }
+  const targets = (
+    [
+      ['ratio', options.ratio],
+      ['macs', options.macsReduction],
+      ['params', options.paramsReduction],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (targets.length !== 1) planError('give exactly one of ratio, macsReduction or paramsReduction');
+  const [kind, value] = targets[0];
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 1) {
+    planError(`${kind === 'ratio' ? 'ratio' : kind + 'Reduction'} must be a number in [0, 1), got ${String(value)}`);
+  }
+  if (options.roundTo !== undefined && (!Number.isInteger(options.roundTo) || options.roundTo < 1)) {
+    planError(`roundTo must be a positive integer, got ${String(options.roundTo)}`);
+  }
+  if (options.seed !== undefined && !Number.isInteger(options.seed)) planError(`seed must be an integer, got ${String(options.seed)}`);
+  return { kind, value };
+}
+
+function checkStats(stats: Stats, target: Target): void {
+  const bad = stats.nonFiniteLayers();
+  if (bad.length > 0) {
+    throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => `${l.fc1} (${l.nonFinite} values)`).join(', ')}; check the calibration data and the model`);
+  }
+  if (stats.layers.some((l) => l.count === 0)) planError('the statistics are empty (no calibration samples)');
+  if (target.kind === 'macs' && !(stats.info.modelMacs > 0)) planError('a MAC target needs statistics that know the model\'s MACs (gathered with gatherStats())');
+  if (target.kind === 'params' && !(stats.info.modelParams > 0)) planError('a parameter target needs statistics that know the model\'s parameters (gathered with gatherStats())');
+}
+
+/** Neuron indices of a block from the lowest score up (ties by index). */
+function ascending(scores: Float64Array): number[] {
+  return Array.from({ length: scores.length }, (_, j) => j).sort((a, b) => scores[a] - scores[b] || a - b);
+}
+
+/** Decides which neurons to remove. Every block keeps at least one neuron (or `roundTo`); the target is met or refused. */
+export function plan(stats: Stats, options: PlanOptions = {}): Plan {
+  const target = checkOptions(options);
+  const criterion = options.criterion ?? 'variance';
+  const scope = options.scope ?? 'global';
+  const roundTo = options.roundTo ?? 1;
+  checkStats(stats, target);
+
+  const layers = stats.layers;
+  const scores = neuronScores(stats, criterion, options.seed ?? 0);
+  const macsEach = layers.map((l, i) => macsPerNeuron(l, stats.tokensPerItem(i)));
+  const removed = selectRemovals({
+    blocks: layers.map((l, i) => ({ hidden: l.hidden, macsPerNeuron: macsEach[i], paramsPerNeuron: l.paramsPerNeuron })),
+    scores,
+    target,
+    scope,
+    roundTo,
+    modelMacs: stats.info.modelMacs,
+    modelParams: stats.info.modelParams,
+  });
+
+  const planLayers: PlanLayer[] = layers.map((l, i) => {
+    const prunedSet = new Set(ascending(scores[i]).slice(0, removed[i]));
+    const keep: number[] = [];
+    const pruned: number[] = [];
+    for (let j = 0; j < l.hidden; j++) (prunedSet.has(j) ? pruned : keep).push(j);
+    return {
+      fc1: l.fc1,
+      fc2: l.fc2,
+      hidden: l.hidden,
+      inFeatures: l.inFeatures,
+      outFeatures: l.outFeatures,
+      tokensPerItem: stats.tokensPerItem(i),
+      paramsPerNeuron: l.paramsPerNeuron,
+      keep,
+      pruned,
+      prunedMeans: pruned.map((j) => l.mean[j]),
+    };
+  });
+
+  const prunedTotal = removed.reduce((s, k) => s + k, 0);
+  const totalNeurons = stats.totalNeurons;
+  const macsRemoved = removed.reduce((s, k, i) => s + k * macsEach[i], 0);
+  const paramsRemoved = removed.reduce((s, k, i) => s + k * layers[i].paramsPerNeuron, 0);
+  return {
+    format: 'torch-vbp-plan',
+    version: 1,
+    criterion,
+    scope,
+    target,
+    roundTo,
+    ...(criterion === 'random' ? { seed: options.seed ?? 0 } : {}),
+    model: stats.signature,
+    inputShape: [...stats.info.inputShape],
+    modelMacs: stats.info.modelMacs,
+    modelParams: stats.info.modelParams,
+    layers: planLayers,
+    totals: {
+      neurons: totalNeurons,
+      pruned: prunedTotal,
+      ratio: prunedTotal / totalNeurons,
+      macsRemoved,
+      paramsRemoved,
+      macsReduction: stats.info.modelMacs > 0 ? macsRemoved / stats.info.modelMacs : 0,
+      paramsReduction: stats.info.modelParams > 0 ? paramsRemoved / stats.info.modelParams : 0,
+    },
+  };
+}
+
+/** "asked 20.0 % of the MLP neurons, got 20.8 % (MACs -12.1 %, parameters -13.0 %)": what a plan achieved against its target. */
+export function describeTarget(p: Plan): string {
+  const asked = { ratio: 'of the MLP neurons', macs: 'of the MACs', params: 'of the parameters' }[p.target.kind];
+  const got = { ratio: p.totals.ratio, macs: p.totals.macsReduction, params: p.totals.paramsReduction }[p.target.kind];
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+  return `asked ${pct(p.target.value)} ${asked}, removed ${pct(got)} (${p.totals.pruned} of ${p.totals.neurons} neurons; MACs ${reduction(p.totals.macsReduction)}, parameters ${reduction(p.totals.paramsReduction)})`;
+}
+
+function isIndexList(value: unknown, hidden: number): value is number[] {
+  return Array.isArray(value) && value.every((v, i) => Number.isInteger(v) && v >= 0 && v < hidden && (i === 0 || v > value[i - 1]));
+}
+
+/** Checks that a value (e.g. parsed from a file) is a well-formed plan; throws PLAN naming what is wrong. */
+export function validatePlan(value: unknown, source = 'plan'): Plan {
+  const fail = (why: string): never => planError(`${source} is not a valid plan: ${why}`);
+  if (typeof value !== 'object' || value === null) return fail('not an object');
+  const p = value as Plan;
+  if (p.format !== 'torch-vbp-plan') fail(`format is '${String(p.format)}', expected 'torch-vbp-plan'`);
+  if (p.version !== 1) fail(`version ${String(p.version)} is not supported`);
+  if (!Array.isArray(p.layers) || p.layers.length === 0) fail('it has no layers');
+  if (!p.model || !Array.isArray(p.model.layers)) fail('model signature is missing');
+  if (!Array.isArray(p.inputShape)) fail('inputShape is missing');
+  const layersSeen = new Set<string>();
+  p.layers.forEach((l, i) => {
+    if (typeof l !== 'object' || l === null) fail(`layers[${i}] is not an object`);
+    for (const name of [l.fc1, l.fc2]) {
+      if (layersSeen.has(name)) fail(`layer '${name}' appears in more than one block`);
+      layersSeen.add(name);
+    }
+    const where = `layers[${i}]`;
+    if (typeof l.fc1 !== 'string' || typeof l.fc2 !== 'string') fail(`${where}: fc1 and fc2 must be strings`);
+    if (!Number.isInteger(l.hidden) || l.hidden < 1) fail(`${where}: hidden must be a positive integer`);
+    if (!isIndexList(l.keep, l.hidden)) fail(`${where}.keep must hold ascending, unique indices in [0, ${l.hidden})`);
+    if (!isIndexList(l.pruned, l.hidden)) fail(`${where}.pruned must hold ascending, unique indices in [0, ${l.hidden})`);
+    if (l.keep.length === 0) fail(`${where} keeps no neuron; at least one must stay`);
+    if (l.keep.length + l.pruned.length !== l.hidden || l.keep.some((j) => l.pruned.includes(j))) {
+      fail(`${where}: keep and pruned must split the ${l.hidden} neurons`);
+    }
+    if (!Array.isArray(l.prunedMeans) || l.prunedMeans.length !== l.pruned.length || !l.prunedMeans.every(Number.isFinite)) {
+      fail(`${where}.prunedMeans must hold one finite mean per pruned neuron`);
+    }
+  });
+  return p;
+}
+
+export async function savePlan(p: Plan, file: string, options: WriteOptions = {}): Promise<void> {
+  await writeFileAtomically(file, JSON.stringify(p, null, 1) + '\n', options);
+}
+
+export async function loadPlan(file: string): Promise<Plan> {
+  const text = readFileChecked(file, 'plan file').toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new VbpError('PLAN', `'${file}' is not a valid plan: not JSON (${(error as Error).message})`);
+  }
+  return validatePlan(value, `'${file}'`);
+}
