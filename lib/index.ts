@@ -27,7 +27,7 @@ export { batches, shuffledOrder, type Dataset, type Batch, type Batches, type Ba
 export { type Normalisation } from './data/normalisation';
 export { IdxDataset, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type IdxDatasetOptions } from './data/idx-dataset';
 export { NpyDataset, type NpyDatasetOptions } from './data/npy-dataset';
-export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, IMAGE_EXTENSIONS, type ImagePreprocessing } from './data/image-folder';
+export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, IMAGE_EXTENSIONS, type ImagePreprocessing, type ImageFolderOptions } from './data/image-folder';
 
 // Measurements
 export { evaluate, fidelity, type Evaluation, type EvaluateOptions, type EvaluateProgress } from './measure/evaluate';

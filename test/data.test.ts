@@ -171,6 +171,10 @@ describe('image folders (sharp) against torchvision', () => {
     expect(data.classes).toEqual(reference.classes);
     expect(data.files.map((f) => [f.file, f.label])).toEqual(reference.samples);
     expect(data.size).toBe(7);
+    // With the model's class order (a card's `classes`), labels follow it, not the folder order.
+    const ordered = new ImageFolderDataset(root, { crop: 32, classes: ['c_class', 'a_class', 'b_class', 'unused'] });
+    expect(ordered.files.map((f) => f.label)).toEqual(reference.samples.map(([, label]) => [1, 2, 0][label]));
+    expect(() => new ImageFolderDataset(root, { classes: ['a_class', 'b_class'] })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining("'c_class'") }));
   });
 
   it('rejects a folder without images and undecodable files with DATA', async () => {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Dataset } from '../data/dataset';
 import { IdxDataset, DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, isIdxFolder } from '../data/idx-dataset';
-import { ImageFolderDataset, type ImagePreprocessing } from '../data/image-folder';
+import { ImageFolderDataset, type ImageFolderOptions } from '../data/image-folder';
 import { checkNormalisation, type Normalisation } from '../data/normalisation';
 import { NpyDataset } from '../data/npy-dataset';
 import type { ModelCard } from '../formats/model-card';
@@ -58,6 +58,7 @@ function dataKind(spec: string): { kind: Kind; location: string } {
 function checkOnlyFor(options: DataOptions, kind: Kind): void {
   if (options.labels !== undefined && kind !== 'npy') throw usageError('--labels', 'is for .npy data only (IDX and image folders carry their labels)');
   if (options.split !== undefined && kind !== 'idx') throw usageError('--split', 'is for IDX data (fashion-mnist or a folder of IDX files) only');
+  if (options.inputShape !== undefined && kind !== 'npy') throw usageError('--input-shape', 'is for .npy data only (IDX and image items have their own shape)');
   for (const key of IMAGE_ONLY) {
     if (options[key] !== undefined && kind !== 'images') throw usageError(`--${key}`, 'is for image folders only');
   }
@@ -128,7 +129,8 @@ function open(options: DataOptions, card: ModelCard | undefined, model: string, 
     if (channels !== 1 && channels !== 3) throw usageError('--channels', `the model card says ${channels} channels; image folders give 1 or 3`);
     const normalisation = normalisationOf(options, card, channels, model);
     from = normalisation.from;
-    const preprocessing: ImagePreprocessing = {
+    const preprocessing: ImageFolderOptions = {
+      classes: card?.classes,
       mean: normalisation.value?.mean ?? [0],
       std: normalisation.value?.std ?? [1],
       crop: options.crop !== undefined ? parseInteger(options.crop, '--crop', 1) : card?.inputShape?.[card.inputShape.length - 1],
@@ -141,6 +143,7 @@ function open(options: DataOptions, card: ModelCard | undefined, model: string, 
     }
     dataset = new ImageFolderDataset(location, preprocessing);
   }
-  checkItemShape(dataset, card && options.inputShape === undefined ? card : itemShape ? { inputShape: itemShape } : undefined, kind);
+  // An explicit --input-shape was checked against the file above; otherwise the card's must fit the data.
+  if (options.inputShape === undefined) checkItemShape(dataset, card, kind);
   return { dataset, normalisation: from };
 }

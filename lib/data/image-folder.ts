@@ -154,6 +154,14 @@ export function checkPreprocessing(options: ImagePreprocessing): void {
   if (options.mean || options.std) checkNormalisation({ mean: options.mean ?? [0], std: options.std ?? [1] }, options.channels ?? 3, 'image normalisation');
 }
 
+export interface ImageFolderOptions extends ImagePreprocessing {
+  /**
+   * The model's class order (e.g. a model card's `classes`): a folder's label is its name's index here, and
+   * a folder not in the list is refused. Default: torchvision's, the sorted folder names.
+   */
+  classes?: string[];
+}
+
 /**
  * Images in ImageFolder layout (root/<class>/.../<image>), with torchvision's class discovery (every
  * folder, symlinks followed, sorted) and file walk (subfolders included), so labels match torchvision's.
@@ -167,21 +175,28 @@ export class ImageFolderDataset implements Dataset {
   readonly files: Array<{ file: string; label: number }>;
   private readonly options: ImagePreprocessing;
 
-  constructor(root: string, options: ImagePreprocessing = {}) {
+  constructor(root: string, options: ImageFolderOptions = {}) {
     if (!isFolder(root)) throw new VbpError('IO', `image folder '${root}' does not exist or is not a folder`);
-    checkPreprocessing(options);
-    this.classes = fs
+    const { classes: labelOrder, ...preprocessing } = options;
+    checkPreprocessing(preprocessing);
+    const folders = fs
       .readdirSync(root)
       .filter((name) => isFolder(path.join(root, name)))
       .sort(byCodePoint);
-    if (this.classes.length === 0) throw new VbpError('DATA', `'${root}' has no class folders; expected ImageFolder layout root/<class>/<image>`);
-    const perClass = this.classes.map((name) => walkClass(path.join(root, name)));
-    const empty = this.classes.filter((_, i) => perClass[i].length === 0);
+    if (folders.length === 0) throw new VbpError('DATA', `'${root}' has no class folders; expected ImageFolder layout root/<class>/<image>`);
+    const perClass = folders.map((name) => walkClass(path.join(root, name)));
+    const empty = folders.filter((_, i) => perClass[i].length === 0);
     if (empty.length > 0) {
       throw new VbpError('DATA', `'${root}': no image in class folder(s) ${empty.map((c) => `'${c}'`).join(', ')} (extensions: ${IMAGE_EXTENSIONS.join(' ')})`);
     }
-    this.files = perClass.flatMap((files, label) => files.map((file) => ({ file, label })));
-    this.options = options;
+    const unknown = labelOrder ? folders.filter((name) => !labelOrder.includes(name)) : [];
+    if (unknown.length > 0) {
+      throw new VbpError('DATA', `'${root}': class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} are not among the model's classes (${labelOrder!.join(', ')})`);
+    }
+    this.classes = labelOrder ? [...labelOrder] : folders;
+    const labelOf = (folder: string): number => (labelOrder ? labelOrder.indexOf(folder) : folders.indexOf(folder));
+    this.files = perClass.flatMap((files, i) => files.map((file) => ({ file, label: labelOf(folders[i]) })));
+    this.options = preprocessing;
     const crop = options.crop ?? 224;
     this.size = this.files.length;
     this.itemShape = [options.channels ?? 3, crop, crop];

@@ -4,7 +4,7 @@
  * Statistics merge exactly (Chan's formula), so calibration can be sharded and combined.
  */
 import fs from 'node:fs';
-import { VbpError, asVbpError, callNative } from '../errors';
+import { VbpError, asVbpError } from '../errors';
 import { decodeSafetensors, encodeSafetensors } from '../formats/safetensors';
 import type { NativeStatsSession } from '../native/addon';
 import type { Tensor } from '../tensor';
@@ -303,7 +303,7 @@ export class StatsCollector {
   async snapshot(): Promise<Stats | undefined> {
     if (!this.inputShape || this.batchCount === 0) return this.resume;
     if (this.disposed) throw new VbpError('DISPOSED', 'this statistics collector has finished');
-    const layers = await callNative(() => this.session.snapshot());
+    const layers = await this.lease.enqueue(() => this.session.snapshot());
     const stats = new Stats(
       this.blocks.map((b, i) => ({
         ...b,

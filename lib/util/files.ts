@@ -106,7 +106,9 @@ export async function writeAllAtomically(outputs: PendingOutput[], options: Writ
       written.push({ target: output.target, temporary });
       await output.write(temporary);
     }
-    for (const output of outputs) checkWritable(output.target, options);
+    // Another process may have made a target meanwhile.
+    const appeared = outputs.find((output) => options.overwrite === false && fs.existsSync(output.target));
+    if (appeared) throw new VbpError('OUTPUT_EXISTS', `'${appeared.target}' already exists (pass overwrite to replace it)`);
   } catch (error) {
     for (const { temporary } of written) removeQuietly(temporary);
     if (error instanceof VbpError) throw error;

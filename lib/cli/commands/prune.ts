@@ -6,7 +6,7 @@ import { modelCardPath } from '../../formats/model-card';
 import { CRITERIA, type Criterion } from '../../pipeline/criteria';
 import { checkSignature } from '../../pipeline/mlp';
 import type { Model } from '../../pipeline/model';
-import { describeTarget, loadPlan, plan, validatePlan, type Plan, type PlanOptions } from '../../pipeline/plan';
+import { describeTarget, loadPlan, plan, type Plan, type PlanOptions } from '../../pipeline/plan';
 import { prune, type Compensation } from '../../pipeline/prune';
 import type { Scope } from '../../pipeline/selection';
 import { Stats } from '../../pipeline/stats';
@@ -98,7 +98,7 @@ async function pruneCommand(file: string, options: Options, command: Command): P
   try {
     const cardOut = model.card ? checkOutput(modelCardPath(out), '--out (its model card)', [...inputs, ...(planOut ? [planOut] : [])], options.force) : undefined;
     const skipped = new SkipLog();
-    const p: Plan = choice ? plan(await statsFor(model, file, options, skipped), choice) : validatePlan(await loadPlan(String(options.plan)));
+    const p: Plan = choice ? plan(await statsFor(model, file, options, skipped), choice) : await loadPlan(String(options.plan));
     const { model: pruned, report } = await prune(model, p, { compensation });
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
