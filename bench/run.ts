@@ -21,6 +21,8 @@ import {
   keepLargeAllocations,
   versionInfo,
   StatsCollector,
+  planCompensated,
+  type CollectorOptions,
   type Model,
   type Tensor,
 } from '../lib';
@@ -138,9 +140,9 @@ async function forwardVsPython(model: Model, file: string, shape: number[], batc
   return { batch, nodeMs: a, nodeSyncMs: s, pythonMs: p, ratio: a / p, syncRatio: s / p, runs: rounds * runsPerRound };
 }
 
-/** Per-batch time of a calibration pass against a plain forward over the same batches. */
-async function statsOverhead(model: Model, batches: Tensor[], rounds: number) {
-  const collector = await StatsCollector.create(model);
+/** Per-batch time of a calibration pass (with `options`, e.g. covariance) against a plain forward over the same batches. */
+async function statsOverhead(model: Model, batches: Tensor[], rounds: number, options: CollectorOptions = {}) {
+  const collector = await StatsCollector.create(model, options);
   // Warm both: the executor profiles the first runs of a graph before it optimises it, and the allocator
   // settles over the first few forwards.
   for (let i = 0; i < 5; i++) {
@@ -201,6 +203,8 @@ function updateReadme(results: Record<string, any>): void {
     '|---|---|---|---|---|',
     ...r.forward.map((x: any) => `| forward latency, ${x.model}, batch ${x.batch}: forward() / forwardSync() | ${f(x.nodeMs, 3)} / ${f(x.nodeSyncMs, 3)} ms | ${f(x.pythonMs, 3)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} / ${f(x.syncRatio, 3)} | <= 1.03 |`),
     `| calibration pass vs plain forward, ${r.statsOverhead.model}, batch ${r.statsOverhead.batchShape[0]} | ${f(r.statsOverhead.calibrationMs)} ms | ${f(r.statsOverhead.forwardMs)} ms | ${f(r.statsOverhead.ratio, 3)} | <= 1.10 |`,
+    ...r.covarianceOverhead.map((c: any) => `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`),
+    `| least-squares solve, ${r.leastSquares.blocks} blocks of ${r.leastSquares.model} (prune lsq - prune mean); compensated selection at 50 % | ${f(r.leastSquares.solveMs / 1000)} s; ${f(r.leastSquares.planCompensatedMs / 1000, 1)} s | | | <= 5 s (solve) |`,
     `| whole job (load, calibrate ${r.job.batches}x${r.job.batchSize}, plan, prune, save), ${r.job.model} | ${f(r.job.node.total)} s | ${f(r.job.python.total)} s (Python reference) | ${f(r.job.ratio, 3)} | <= 1.0 |`,
     ...r.speedup.flatMap((s: any) =>
       s.rows.map((row: any) => `| pruned ${Math.round(row.ratio * 100)} %, ${s.model}: speed-up ${s.batchSizes.map((b: number) => `b${b} ${f(row.latency[`b${b}`].speedup, 3)}x`).join(', ')} | MAC ratio ${f(row.macRatio, 3)}x | | ${s.batchSizes.map((b: number) => f(row.latency[`b${b}`].ofMacRatio, 3)).join(' / ')} of MAC ratio | >= 0.9 at 55 % (${bigLabel.split(' (')[0]}) |`),
@@ -237,6 +241,31 @@ async function main(): Promise<void> {
 
   log('statistics overhead');
   results.statsOverhead = { model: big, ...(await statsOverhead(bigModel, randomBatches(quick ? 3 : 4, quick ? 4 : 8, IMAGE), quick ? 1 : 2)) };
+
+  log('least squares: covariance pass, solve, compensated selection');
+  const covarianceRuns = quick ? 1 : 2;
+  results.covarianceOverhead = [
+    { model: big, product: 'float64', ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), covarianceRuns, { covariance: true })) },
+    { model: big, product: 'float32', ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), covarianceRuns, { covariance: true, covarianceProduct: 'float32' })) },
+  ];
+  {
+    const covStats = await gatherStats(bigModel, randomBatches(2, quick ? 4 : 8, IMAGE), { covariance: true });
+    const p = plan(covStats, { ratio: 0.5 });
+    const mean: number[] = [];
+    const lsq: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      let t = performance.now();
+      (await prune(bigModel, p, { skipMacs: true })).model.dispose();
+      mean.push(performance.now() - t);
+      t = performance.now();
+      (await prune(bigModel, p, { compensation: 'lsq', stats: covStats, skipMacs: true })).model.dispose();
+      lsq.push(performance.now() - t);
+    }
+    const t = performance.now();
+    await planCompensated(bigModel, covStats, { ratio: 0.5 });
+    results.leastSquares = { model: big, blocks: covStats.layers.length, pruneMeanMs: median(mean), pruneLsqMs: median(lsq), solveMs: median(lsq) - median(mean), planCompensatedMs: performance.now() - t, covarianceMb: covStats.covarianceBytes / 2 ** 20 };
+    log(`  solve ${(results.leastSquares.solveMs / 1000).toFixed(2)} s for ${covStats.layers.length} blocks, compensated selection ${(results.leastSquares.planCompensatedMs / 1000).toFixed(1)} s`);
+  }
 
   log('plan / slice / save times');
   const stats = await gatherStats(bigModel, randomBatches(2, quick ? 4 : 8, IMAGE));

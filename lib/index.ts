@@ -6,15 +6,16 @@ export { VbpError, isVbpError, ERROR_CODES, type ErrorCode } from './errors';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
 
 // The LibTorch runtime
-export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, nativeMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory } from './native/runtime';
+export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, getBlasThreads, nativeMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory } from './native/runtime';
 
 // The pipeline: model -> statistics -> plan -> pruned model
 export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './pipeline/model';
 export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './pipeline/mlp';
-export { gatherStats, Stats, StatsCollector, CalibrationError, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './pipeline/stats';
+export { gatherStats, Stats, StatsCollector, CalibrationError, DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './pipeline/stats';
 export { CRITERIA, neuronScores, type Criterion } from './pipeline/criteria';
 export { type Scope } from './pipeline/selection';
 export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pipeline/plan';
+export { planCompensated, DEFAULT_RIDGE, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pipeline/least-squares';
 export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pipeline/prune';
 
 // File formats

@@ -43,6 +43,8 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--batch-size': ['--batch-size', '0'],
       '--limit': ['--limit', '-1'],
       '--seed': ['--seed', '1.5'],
+      '--covariance-product': ['--covariance', '--covariance-product', 'float16'],
+      '--covariance-sampling': ['--covariance', '--covariance-sampling', '1.5'],
       '--out': ['--out', '/sys/vbp-x.safetensors'],
     },
   },
@@ -77,6 +79,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--scope': ['--scope', 'local'],
       '--round-to': ['--round-to', '0'],
       '--compensation': ['--compensation', 'median'],
+      '--ridge': ['--ridge', '0.001'], // without --compensation lsq
       '--out': ['--out', model],
       '--plan-out': ['--plan-out', '/sys/vbp-plan.json'],
     },

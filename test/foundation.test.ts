@@ -1,7 +1,7 @@
 /** The addon runs TorchScript models like PyTorch does, off the main thread. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, tensor, type Tensor } from '../lib';
+import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, getBlasThreads, setNumThreads, tensor, type Tensor } from '../lib';
 import { asTensor, fixture, maxAbsDiff, npy, tempDir } from './helpers';
 
 const MODELS = ['deit_scripted', 'deit_traced', 'vit_torchvision'];
@@ -79,6 +79,19 @@ describe('introspection, clone, save, dispose', () => {
     expect(cudaDeviceCount()).toBe(cudaAvailable() ? cudaDeviceCount() : 0);
     expect(getNumThreads()).toBe(1);
     expect(fs.existsSync(info.addon)).toBe(true);
+  });
+
+  it("setNumThreads() reaches OpenBLAS too (Debian's LibTorch uses it; it ignores torch's own setting)", () => {
+    // The suite runs on Debian's LibTorch, which links OpenBLAS (-1 would mean none was found).
+    expect(getBlasThreads()).toBe(1);
+    try {
+      setNumThreads(2);
+      expect(getBlasThreads()).toBe(2);
+      setNumThreads(1);
+      expect(getBlasThreads()).toBe(1);
+    } finally {
+      setNumThreads(1);
+    }
   });
 
   it('tensor() checks that data fits the shape', () => {

@@ -39,6 +39,13 @@ export function parseFraction(value: string, option: string): number {
   return n;
 }
 
+/** A share in (0, 1]. */
+export function parseShare(value: string, option: string): number {
+  const n = Number(String(value).trim());
+  if (String(value).trim() === '' || !(n > 0 && n <= 1)) throw usageError(option, `must be a number in (0, 1], got '${value}'`);
+  return n;
+}
+
 export function parseNumberList(value: string, option: string): number[] {
   const items = String(value).split(',').map((v) => v.trim());
   const numbers = items.map(Number);

@@ -5,7 +5,7 @@ import { batches } from '../data/dataset';
 import { keepLargeAllocations, setNumThreads } from '../native/runtime';
 import { loadModel, type Model } from '../pipeline/model';
 import { VbpError } from '../errors';
-import { CalibrationError, gatherStats, type Stats } from '../pipeline/stats';
+import { CalibrationError, gatherStats, type CovarianceOptions, type Stats } from '../pipeline/stats';
 import type { ModelCard } from '../formats/model-card';
 import { parseDevice, parseInteger, parseShape, parseThreads, usageError } from './args';
 import type { DataOptions } from './data-source';
@@ -110,14 +110,15 @@ export function calibrationSettings(options: CalibrationOptions, dataset: Datase
   };
 }
 
-/** Statistics of `model` on `dataset`, with a progress bar. */
-export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog): Promise<Stats> {
+/** Statistics of `model` on `dataset`, with a progress bar; `covariance` as least-squares compensation needs it. */
+export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog, covariance: CovarianceOptions = {}): Promise<Stats> {
   const settings = calibrationSettings(options, dataset);
   const progress = progressFor(options);
   progress.start('calibrating', settings.limit);
   try {
     return await withShapeHint(dataset, () =>
       gatherStats(model, batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }), {
+        ...covariance,
         onProgress: (p) => progress.update(p.items),
       }),
     );

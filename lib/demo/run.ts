@@ -1,6 +1,7 @@
 /**
  * The main job, end to end on the bundled model: calibrate on Fashion-MNIST training images, prune at
- * several ratios with VBP and two baselines, and measure accuracy, output fidelity, size and speed.
+ * several ratios with VBP, two baselines and least-squares compensation, and measure accuracy, output fidelity,
+ * size and speed.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { packageRoot } from '../native/addon';
 import { getNumThreads, versionInfo } from '../native/runtime';
 import type { Criterion } from '../pipeline/criteria';
 import { loadModel, type Model } from '../pipeline/model';
+import { planCompensated } from '../pipeline/least-squares';
 import { plan } from '../pipeline/plan';
 import { prune, type Compensation } from '../pipeline/prune';
 import { gatherStats, type Stats } from '../pipeline/stats';
@@ -35,13 +37,17 @@ export interface DemoOptions {
   onStage?: (stage: string, done: number, total: number) => void;
 }
 
-export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude';
+export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq' | 'compensated';
 
-export const METHODS: Record<Exclude<DemoMethod, 'original'>, { label: string; criterion: Criterion; compensation: Compensation }> = {
+export const METHODS: Record<Exclude<DemoMethod, 'original'>, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
   vbp: { label: 'VBP (variance + mean-shift)', criterion: 'variance', compensation: 'mean' },
   'variance-no-shift': { label: 'variance, no mean-shift', criterion: 'variance', compensation: 'none' },
   magnitude: { label: 'magnitude + mean-shift', criterion: 'magnitude', compensation: 'mean' },
+  lsq: { label: 'variance + least squares', criterion: 'variance', compensation: 'lsq' },
+  compensated: { label: 'compensated + least squares', criterion: 'compensated', compensation: 'lsq' },
 };
+
+export const DEMO_RATIOS = [0.2, 0.35, 0.5, 0.7, 0.9];
 
 export interface DemoRow {
   method: DemoMethod;
@@ -103,6 +109,7 @@ async function calibrate(model: Model, train: IdxDataset, options: DemoOptions, 
   stage('calibrating', 0, images);
   const started = performance.now();
   const stats = await gatherStats(model, batches(train, { batchSize: 128, shuffle: true, seed: options.seed ?? 0, limit: images }), {
+    covariance: true,
     onProgress: (p) => stage('calibrating', p.items, images),
   });
   return { stats, ms: performance.now() - started };
@@ -123,10 +130,11 @@ async function speedupOf(context: DemoContext, pruned: Model, ratio: number): Pr
 
 async function methodRow(context: DemoContext, ratio: number, method: Exclude<DemoMethod, 'original'>): Promise<DemoRow> {
   const spec = METHODS[method];
-  const p = plan(context.stats, { ratio, criterion: spec.criterion });
-  const { model: pruned, report } = await prune(context.model, p, { compensation: spec.compensation });
+  const { stats } = context;
+  const p = spec.criterion === 'compensated' ? await planCompensated(context.model, stats, { ratio }) : plan(stats, { ratio, criterion: spec.criterion });
+  const { model: pruned, report } = await prune(context.model, p, spec.compensation === 'lsq' ? { compensation: 'lsq', stats } : { compensation: spec.compensation });
   try {
-    const result = await evaluateTest(context, pruned, `${spec.criterion}/${spec.compensation} ${Math.round(ratio * 100)} %`);
+    const result = await evaluateTest(context, pruned, `${method} ${Math.round(ratio * 100)} %`);
     return {
       method,
       label: spec.label,
@@ -192,7 +200,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const original = await evaluateTest({ test, testImages, stage }, model, 'evaluating original');
     const context: DemoContext = { model, card, test, testImages, original, stats, options, stage };
     const rows = [originalRow(context)];
-    for (const ratio of options.ratios ?? [0.2, 0.35, 0.5]) {
+    for (const ratio of options.ratios ?? DEMO_RATIOS) {
       for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>) rows.push(await methodRow(context, ratio, method));
     }
     return {

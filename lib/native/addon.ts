@@ -28,12 +28,15 @@ export interface NativeModel {
   embeddedCard(): string | null;
   submodules(): Array<{ name: string; type: string }>;
   parameters(): Array<{ name: string; shape: number[]; numel: number; dtype: string }>;
+  namedTensor(name: string): Promise<NativeTensor>;
   device(): string;
   dispose(): void;
   mlps(specs?: MlpSpec[]): Promise<MlpBlock[]>;
-  createStatsSession(specs?: MlpSpec[]): Promise<NativeStatsSession>;
+  createStatsSession(specs?: MlpSpec[], options?: { covariance: boolean; productType: 'float64' | 'float32'; sampling: number }): Promise<NativeStatsSession>;
   neuronNorms(specs?: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>>;
-  prune(layers: NativeCut[], compensation: 'mean' | 'none'): Promise<NativeModel>;
+  prune(layers: NativeCut[], compensation: 'mean' | 'none' | 'lsq', ridge?: number): Promise<NativeModel>;
+  /** Neurons to remove per block, greedily by the output error least squares cannot recover. */
+  compensatedSelection(blocks: Array<{ fc2: string; covariance: Float64Array }>, count: number, ridge: number): Promise<Int32Array[]>;
   countMacs(inputs: NativeTensor | NativeTensor[]): Promise<{ total: number; byKind: Record<string, number> }>;
 }
 
@@ -42,6 +45,9 @@ export interface NativeCut {
   fc2: string;
   keep: Int32Array;
   prunedMeans?: Float64Array;
+  /** Least squares: the means of every neuron and their population covariance, [hidden * hidden]. */
+  means?: Float64Array;
+  covariance?: Float64Array;
 }
 
 export interface NativeLayerSnapshot {
@@ -49,6 +55,10 @@ export interface NativeLayerSnapshot {
   nonFinite: number;
   mean: Float64Array;
   m2: Float64Array;
+  /** With covariance: sum of outer products of deviations, [hidden * hidden], of comomentCount samples with mean comomentMean. */
+  comoment?: Float64Array;
+  comomentCount?: number;
+  comomentMean?: Float64Array;
 }
 
 export interface NativeStatsSession {
@@ -64,6 +74,7 @@ export interface NativeVersionInfo {
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   numThreads: number;
+  blasThreads: number;
   napiVersion: number;
   cudaVersion: string;
 }

@@ -67,6 +67,11 @@ export function getNumThreads(): number {
   return callNativeSync(() => native().versionInfo().numThreads);
 }
 
+/** OpenBLAS's thread count where LibTorch uses OpenBLAS (Debian's does), else -1. */
+export function getBlasThreads(): number {
+  return callNativeSync(() => native().versionInfo().blasThreads);
+}
+
 /**
  * Native memory in use: the C allocator's live bytes (glibc; unlike RSS it excludes freed pages kept by
  * the allocator), and the models and statistics sessions alive with their parameter bytes.

@@ -224,6 +224,11 @@ export class Model {
     return callNativeSync(() => this.handle.parameters());
   }
 
+  /** A copy of the parameter or buffer at a dotted name (e.g. 'blocks.0.mlp.fc2.weight'), on the CPU. */
+  parameter(name: string): Promise<Tensor> {
+    return this.enqueue((h) => h.namedTensor(name) as Promise<Tensor>);
+  }
+
   parameterCount(): number {
     return this.parameters().reduce((total, p) => total + p.numel, 0);
   }

@@ -54,7 +54,8 @@ export interface PlanLayer {
 export interface Plan {
   format: 'torch-vbp-plan';
   version: 1;
-  criterion: Criterion;
+  /** A ranking criterion, or 'compensated' (planCompensated(): greedy by what least squares cannot recover). */
+  criterion: Criterion | 'compensated';
   scope: Scope;
   target: Target;
   roundTo: number;
@@ -109,7 +110,8 @@ function checkOptions(options: PlanOptions): Target {
   return { kind, value };
 }
 
-function checkStats(stats: Stats, target: Target): void {
+/** @internal */
+export function checkStats(stats: Stats, target: Target): void {
   const bad = stats.nonFiniteLayers();
   if (bad.length > 0) {
     throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => `${l.fc1} (${l.nonFinite} values)`).join(', ')}; check the calibration data and the model`);
@@ -131,12 +133,9 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
   const scope = options.scope ?? 'global';
   const roundTo = options.roundTo ?? 1;
   checkStats(stats, target);
-
-  const layers = stats.layers;
   const scores = neuronScores(stats, criterion, options.seed ?? 0);
-  const macsEach = layers.map((l, i) => macsPerNeuron(l, stats.tokensPerItem(i)));
   const removed = selectRemovals({
-    blocks: layers.map((l, i) => ({ hidden: l.hidden, macsPerNeuron: macsEach[i], paramsPerNeuron: l.paramsPerNeuron })),
+    blocks: stats.layers.map((l, i) => ({ hidden: l.hidden, macsPerNeuron: macsPerNeuron(l, stats.tokensPerItem(i)), paramsPerNeuron: l.paramsPerNeuron })),
     scores,
     target,
     scope,
@@ -144,9 +143,15 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
     modelMacs: stats.info.modelMacs,
     modelParams: stats.info.modelParams,
   });
+  const prunedSets = scores.map((s, i) => ascending(s).slice(0, removed[i]));
+  return assemblePlan(stats, { criterion, scope, target, roundTo, ...(criterion === 'random' ? { seed: options.seed ?? 0 } : {}) }, prunedSets);
+}
 
+/** @internal A plan from the neurons chosen per block (any order within a block). */
+export function assemblePlan(stats: Stats, how: Pick<Plan, 'criterion' | 'scope' | 'target' | 'roundTo' | 'seed'>, prunedSets: number[][]): Plan {
+  const layers = stats.layers;
   const planLayers: PlanLayer[] = layers.map((l, i) => {
-    const prunedSet = new Set(ascending(scores[i]).slice(0, removed[i]));
+    const prunedSet = new Set(prunedSets[i]);
     const keep: number[] = [];
     const pruned: number[] = [];
     for (let j = 0; j < l.hidden; j++) (prunedSet.has(j) ? pruned : keep).push(j);
@@ -163,19 +168,15 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
       prunedMeans: pruned.map((j) => l.mean[j]),
     };
   });
-
-  const prunedTotal = removed.reduce((s, k) => s + k, 0);
+  const macsEach = layers.map((l, i) => macsPerNeuron(l, stats.tokensPerItem(i)));
+  const prunedTotal = planLayers.reduce((s, l) => s + l.pruned.length, 0);
   const totalNeurons = stats.totalNeurons;
-  const macsRemoved = removed.reduce((s, k, i) => s + k * macsEach[i], 0);
-  const paramsRemoved = removed.reduce((s, k, i) => s + k * layers[i].paramsPerNeuron, 0);
+  const macsRemoved = planLayers.reduce((s, l, i) => s + l.pruned.length * macsEach[i], 0);
+  const paramsRemoved = planLayers.reduce((s, l, i) => s + l.pruned.length * layers[i].paramsPerNeuron, 0);
   return {
     format: 'torch-vbp-plan',
     version: 1,
-    criterion,
-    scope,
-    target,
-    roundTo,
-    ...(criterion === 'random' ? { seed: options.seed ?? 0 } : {}),
+    ...how,
     model: stats.signature,
     inputShape: [...stats.info.inputShape],
     modelMacs: stats.info.modelMacs,

@@ -1,7 +1,8 @@
 /**
- * Applies a plan: a new, genuinely smaller model (fc1 rows and fc2 columns removed), with the removed
- * neurons' means folded into fc2's bias (mean-shift compensation) unless asked not to. The input model
- * is not changed; the new one carries the input's model card, noting how it was pruned.
+ * Applies a plan: a new, genuinely smaller model (fc1 rows and fc2 columns removed). What takes the place of
+ * the removed neurons is folded into fc2: their calibration means (VBP's mean shift, the default), the best
+ * linear prediction of them from the kept neurons (least squares, from the calibration covariance), or
+ * nothing. The input model is not changed; the new one carries the input's model card, noting the pruning.
  */
 import { VbpError } from '../errors';
 import type { ModelCard } from '../formats/model-card';
@@ -9,14 +10,26 @@ import { checkOptionKeys } from '../util/options';
 import { blockMacs, blockParams, totalParams } from './accounting';
 import { checkSignature } from './mlp';
 import { Model, macsOf, parametersOf, signatureOf, type ModelLease } from './model';
+import { DEFAULT_RIDGE } from './least-squares';
 import { validatePlan, type Plan } from './plan';
+import { Stats } from './stats';
+import type { NativeCut } from '../native/addon';
 
-export type Compensation = 'mean' | 'none';
-const COMPENSATIONS: Compensation[] = ['mean', 'none'];
+export type Compensation = 'mean' | 'lsq' | 'none';
+const COMPENSATIONS: Compensation[] = ['mean', 'lsq', 'none'];
+
 
 export interface PruneOptions {
-  /** 'mean' (default, VBP): fc2.bias += W2[:, P] @ mean[P]; 'none': slice only. */
+  /**
+   * 'mean' (default, VBP): fc2.bias += W2[:, P] mean[P]. 'lsq': A = C[P, K] (C[K, K] + lambda I)^-1 predicts
+   * the removed neurons from the kept ones; W2[:, K] += W2[:, P] A and fc2.bias += W2[:, P] (mean[P] - A mean[K]).
+   * 'none': slice only.
+   */
   compensation?: Compensation;
+  /** 'lsq': lambda relative to the mean variance of the kept neurons (default DEFAULT_RIDGE). */
+  ridge?: number;
+  /** 'lsq': the statistics the plan was made from, gathered with { covariance: true }. */
+  stats?: Stats;
   /** Skip measuring MACs before and after (one forward each). */
   skipMacs?: boolean;
 }
@@ -48,29 +61,75 @@ export interface PruneResult {
 }
 
 export async function prune(model: Model, plan: Plan, options: PruneOptions = {}): Promise<PruneResult> {
-  checkOptionKeys(options, ['compensation', 'skipMacs'], 'prune()');
+  checkOptionKeys(options, ['compensation', 'ridge', 'stats', 'skipMacs'], 'prune()');
   const compensation = options.compensation ?? 'mean';
   if (!COMPENSATIONS.includes(compensation)) {
     throw new VbpError('INVALID_ARGUMENT', `compensation must be one of ${COMPENSATIONS.join(', ')}, got '${String(compensation)}'`);
   }
   validatePlan(plan);
-  return model.withLease((lease) => pruneWith(lease, model, plan, compensation, Boolean(options.skipMacs)));
+  const ridge = options.ridge ?? DEFAULT_RIDGE;
+  if (compensation === 'lsq') checkLeastSquaresInputs(plan, options.stats, ridge);
+  else if (options.ridge !== undefined || options.stats !== undefined) throw new VbpError('INVALID_ARGUMENT', "ridge and stats are options of compensation 'lsq'");
+  return model.withLease((lease) => pruneWith(lease, model, plan, { compensation, ridge, stats: options.stats }, Boolean(options.skipMacs)));
+}
+
+function checkLeastSquaresInputs(plan: Plan, stats: Stats | undefined, ridge: number): asserts stats is Stats {
+  if (!(typeof ridge === 'number' && Number.isFinite(ridge) && ridge >= 0)) throw new VbpError('INVALID_ARGUMENT', `ridge must be a number >= 0, got ${String(ridge)}`);
+  if (!(stats instanceof Stats)) {
+    throw new VbpError('STATS', "compensation 'lsq' needs the statistics the plan was made from, gathered with { covariance: true }: pass them as `stats`");
+  }
+  checkSignature(plan.model, stats.signature, 'the statistics', 'STATS', true);
+  if (!stats.hasCovariance) {
+    throw new VbpError('STATS', "compensation 'lsq' needs statistics gathered with { covariance: true } (vbp stats --covariance); these hold none");
+  }
+  const bad = stats.nonFiniteLayers();
+  if (bad.length > 0) throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => l.fc1).join(', ')}`);
+}
+
+interface CompensationChoice {
+  compensation: Compensation;
+  ridge: number;
+  stats?: Stats;
+}
+
+/** What the native core needs per block: the cut, and for least squares every neuron's mean and the covariance. */
+function cutsFor(plan: Plan, choice: CompensationChoice): NativeCut[] {
+  return plan.layers.map((l) => {
+    const cut: NativeCut = { fc1: l.fc1, fc2: l.fc2, keep: Int32Array.from(l.keep), prunedMeans: Float64Array.from(l.prunedMeans) };
+    if (choice.compensation === 'lsq') {
+      const index = choice.stats!.layers.findIndex((s) => s.fc1 === l.fc1 && s.fc2 === l.fc2);
+      cut.means = choice.stats!.layers[index].mean;
+      cut.covariance = choice.stats!.covariance(index);
+    }
+    return cut;
+  });
 }
 
 /** The input's card with a note of the pruning (the card says what the model expects; that has not changed). */
-function prunedCard(card: ModelCard | undefined, plan: Plan, compensation: Compensation): ModelCard | undefined {
+function prunedCard(card: ModelCard | undefined, plan: Plan, choice: CompensationChoice): ModelCard | undefined {
   if (!card) return undefined;
   const history = Array.isArray(card.pruning) ? card.pruning : card.pruning ? [card.pruning] : [];
+  const { compensation, ridge } = choice;
   return {
     ...card,
     pruning: [
       ...history,
-      { tool: 'torch-vbp', criterion: plan.criterion, scope: plan.scope, target: plan.target, roundTo: plan.roundTo, compensation, neurons: { before: plan.totals.neurons, after: plan.totals.neurons - plan.totals.pruned } },
+      {
+        tool: 'torch-vbp',
+        criterion: plan.criterion,
+        scope: plan.scope,
+        target: plan.target,
+        roundTo: plan.roundTo,
+        compensation,
+        ...(compensation === 'lsq' ? { ridge } : {}),
+        neurons: { before: plan.totals.neurons, after: plan.totals.neurons - plan.totals.pruned },
+      },
     ],
   };
 }
 
-async function pruneWith(lease: ModelLease, model: Model, plan: Plan, compensation: Compensation, skipMacs: boolean): Promise<PruneResult> {
+async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: CompensationChoice, skipMacs: boolean): Promise<PruneResult> {
+  const { compensation } = choice;
   const specs = plan.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
   const signature = await signatureOf(lease, specs).catch((error: VbpError) => {
     if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
@@ -78,14 +137,9 @@ async function pruneWith(lease: ModelLease, model: Model, plan: Plan, compensati
   });
   checkSignature(plan.model, signature, 'the plan', 'PLAN');
 
-  const cuts = plan.layers.map((l) => ({
-    fc1: l.fc1,
-    fc2: l.fc2,
-    keep: Int32Array.from(l.keep),
-    prunedMeans: Float64Array.from(l.prunedMeans),
-  }));
-  const handle = await lease.enqueue((h) => h.prune(cuts, compensation));
-  const pruned = new Model(handle, model.source, prunedCard(model.card, plan, compensation));
+  const cuts = cutsFor(plan, choice);
+  const handle = await lease.enqueue((h) => h.prune(cuts, compensation, choice.ridge));
+  const pruned = new Model(handle, model.source, prunedCard(model.card, plan, choice));
   try {
     return { model: pruned, report: await reportOf(lease, pruned, plan, compensation, skipMacs) };
   } catch (error) {

@@ -48,7 +48,7 @@ export function demoHtml(result: DemoResult): string {
     result.layers.map((l, i) => ({ name: layerNames[i], ...l.variance })),
     'variance (log scale)',
   );
-  const methods = ['vbp', 'variance-no-shift', 'magnitude'] as const;
+  const methods = ['vbp', 'variance-no-shift', 'magnitude', 'lsq', 'compensated'] as const;
   const accuracy = lineChart(
     'Top-1 accuracy against pruning ratio',
     [

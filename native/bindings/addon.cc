@@ -36,6 +36,7 @@ Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {
     result.Set("cudaAvailable", build.cudaAvailable);
     result.Set("cudaDeviceCount", build.cudaDeviceCount);
     result.Set("numThreads", build.numThreads);
+    result.Set("blasThreads", blasThreadCount());
     result.Set("napiVersion", NAPI_VERSION);
     return result;
   });

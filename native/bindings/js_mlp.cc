@@ -107,9 +107,43 @@ std::vector<LayerCut> cutsFromJs(const Napi::Value& value) {
     cut.keep = indicesFromJs(object.Get("keep"), what + ".keep");
     const Napi::Value means = object.Get("prunedMeans");
     if (!means.IsUndefined() && !means.IsNull()) cut.prunedMeans = finiteFromJs(means, what + ".prunedMeans");
+    const Napi::Value allMeans = object.Get("means");
+    if (!allMeans.IsUndefined() && !allMeans.IsNull()) cut.means = finiteFromJs(allMeans, what + ".means");
+    const Napi::Value covariance = object.Get("covariance");
+    if (!covariance.IsUndefined() && !covariance.IsNull()) cut.covariance = finiteFromJs(covariance, what + ".covariance");
     cuts.push_back(std::move(cut));
   }
   return cuts;
+}
+
+Compensation compensationFromJs(const Napi::Value& mode, const Napi::Value& ridge) {
+  const std::string name = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : "mean";
+  if (name == "mean") return {CompensationKind::Mean, 0};
+  if (name == "none") return {CompensationKind::None, 0};
+  if (name != "lsq") throw Error(code::kInvalidArgument, "compensation must be 'mean', 'lsq' or 'none', got '" + name + "'");
+  const double value = ridge.IsNumber() ? ridge.As<Napi::Number>().DoubleValue() : -1;
+  if (!std::isfinite(value) || value < 0) throw Error(code::kInvalidArgument, "ridge must be a finite number >= 0");
+  return {CompensationKind::LeastSquares, value};
+}
+
+CovarianceOptions covarianceOptionsFromJs(const Napi::Value& value) {
+  CovarianceOptions options;
+  if (value.IsUndefined() || value.IsNull()) return options;
+  if (!value.IsObject()) throw Error(code::kInvalidArgument, "statistics options must be an object");
+  const Napi::Object object = value.As<Napi::Object>();
+  options.enabled = object.Get("covariance").ToBoolean();
+  const Napi::Value type = object.Get("productType");
+  if (type.IsString()) {
+    const std::string name = type.As<Napi::String>();
+    if (name != "float64" && name != "float32") throw Error(code::kInvalidArgument, "covariance product type must be 'float64' or 'float32'");
+    options.productType = name == "float32" ? at::kFloat : at::kDouble;
+  }
+  const Napi::Value sampling = object.Get("sampling");
+  if (sampling.IsNumber()) {
+    options.sampling = sampling.As<Napi::Number>().DoubleValue();
+    if (!(options.sampling > 0 && options.sampling <= 1)) throw Error(code::kInvalidArgument, "covariance sampling must be in (0, 1]");
+  }
+  return options;
 }
 
 }  // namespace vbp::js

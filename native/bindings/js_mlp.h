@@ -10,6 +10,7 @@
 
 #include "core/mlp_finder.h"
 #include "core/prune.h"
+#include "core/running_stats.h"
 
 namespace vbp::js {
 
@@ -18,7 +19,14 @@ Napi::Array mlpsToJs(Napi::Env env, const std::vector<MlpBlock>& mlps);
 // undefined/null -> nullopt (discover by structure); an array of { fc1, fc2 } -> those pairs.
 std::optional<std::vector<std::pair<std::string, std::string>>> mlpPairsFromJs(const Napi::Value& value);
 
-// [{ fc1, fc2, keep: Int32Array|number[], prunedMeans?: Float64Array|number[] }] -> cuts.
+// [{ fc1, fc2, keep: Int32Array|number[], prunedMeans?: Float64Array|number[], means?: Float64Array,
+//    covariance?: Float64Array }] -> cuts.
 std::vector<LayerCut> cutsFromJs(const Napi::Value& value);
+
+// 'mean' | 'none' | 'lsq', and for 'lsq' the ridge (relative to the mean variance of the kept neurons).
+Compensation compensationFromJs(const Napi::Value& mode, const Napi::Value& ridge);
+
+// undefined -> no covariance; { covariance: boolean, productType?: 'float64' | 'float32' }.
+CovarianceOptions covarianceOptionsFromJs(const Napi::Value& value);
 
 }  // namespace vbp::js

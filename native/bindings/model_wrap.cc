@@ -6,6 +6,7 @@
 #include "bindings/js_values.h"
 #include "bindings/session_wrap.h"
 #include "bindings/shared_handle.h"
+#include "core/compensated_selection.h"
 #include "core/device.h"
 #include "core/macs.h"
 #include "core/memory_stats.h"
@@ -23,12 +24,14 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::embeddedCard>("embeddedCard"),
                          InstanceMethod<&ModelWrap::submodules>("submodules"),
                          InstanceMethod<&ModelWrap::parameters>("parameters"),
+                         InstanceMethod<&ModelWrap::namedTensor>("namedTensor"),
                          InstanceMethod<&ModelWrap::device>("device"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceMethod<&ModelWrap::mlps>("mlps"),
                          InstanceMethod<&ModelWrap::createStatsSession>("createStatsSession"),
                          InstanceMethod<&ModelWrap::neuronNorms>("neuronNorms"),
                          InstanceMethod<&ModelWrap::prune>("prune"),
+                         InstanceMethod<&ModelWrap::compensatedSelection>("compensatedSelection"),
                          InstanceMethod<&ModelWrap::countMacs>("countMacs"),
                          InstanceMethod<&ModelWrap::forwardSync>("forwardSync"),
                      });
@@ -143,6 +146,17 @@ Napi::Value ModelWrap::parameters(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ModelWrap::namedTensor(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    if (!info[0].IsString()) throw Error(code::kInvalidArgument, "parameter(name): name must be a string");
+    const std::string name = info[0].As<Napi::String>();
+    return Job<at::Tensor>::start(
+        info.Env(), code::kInvalidArgument, [model, name]() { return model->namedTensor(name); },
+        [](Napi::Env env, at::Tensor& tensor) { return tensorToJs(env, tensor); });
+  });
+}
+
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kInternal,
                [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env())->device())); });
@@ -184,9 +198,10 @@ Napi::Value ModelWrap::createStatsSession(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kStats, [&]() -> Napi::Value {
     auto model = live(info.Env());
     MlpPairs pairs = mlpPairsFromJs(info[0]);
+    const CovarianceOptions covariance = covarianceOptionsFromJs(info[1]);
     return Job<std::shared_ptr<StatsSession>>::start(
         info.Env(), code::kStats,
-        [model, pairs]() { return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true)); },
+        [model, pairs, covariance]() { return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true), covariance); },
         [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value {
           return SessionWrap::wrap(env, std::move(session));
         });
@@ -216,15 +231,51 @@ Napi::Value ModelWrap::prune(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kPrune, [&]() -> Napi::Value {
     auto model = live(info.Env());
     std::vector<LayerCut> cuts = cutsFromJs(info[0]);
-    const std::string mode = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "mean";
-    if (mode != "mean" && mode != "none") {
-      throw Error(code::kInvalidArgument, "compensation must be 'mean' or 'none', got '" + mode + "'");
-    }
-    const Compensation compensation = mode == "mean" ? Compensation::Mean : Compensation::None;
+    const Compensation compensation = compensationFromJs(info[1], info[2]);
     return Job<std::shared_ptr<TorchModel>>::start(
         info.Env(), code::kPrune,
         [model, cuts = std::move(cuts), compensation]() { return pruneModel(*model, cuts, compensation); },
         [](Napi::Env env, std::shared_ptr<TorchModel>& pruned) -> Napi::Value { return wrap(env, std::move(pruned)); });
+  });
+}
+
+// compensatedSelection([{ fc2, covariance: Float64Array }], count, ridge) -> removed indices per block.
+Napi::Value ModelWrap::compensatedSelection(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kPlan, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    if (!info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+      throw Error(code::kInvalidArgument, "compensatedSelection(blocks, count, ridge): bad arguments");
+    }
+    std::vector<std::string> paths;
+    std::vector<std::vector<double>> covariances;
+    const Napi::Array blocks = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < blocks.Length(); ++i) {
+      const Napi::Object block = blocks.Get(i).As<Napi::Object>();
+      const Napi::Value covariance = block.Get("covariance");
+      if (!block.Get("fc2").IsString() || !covariance.IsTypedArray() || covariance.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+        throw Error(code::kInvalidArgument, "compensatedSelection: each block needs fc2 (a path) and covariance (a Float64Array)");
+      }
+      paths.push_back(block.Get("fc2").As<Napi::String>());
+      const auto values = covariance.As<Napi::Float64Array>();
+      covariances.emplace_back(values.Data(), values.Data() + values.ElementLength());
+    }
+    const int64_t count = info[1].As<Napi::Number>().Int64Value();
+    const double ridge = info[2].As<Napi::Number>().DoubleValue();
+    return Job<std::vector<std::vector<int64_t>>>::start(
+        info.Env(), code::kPlan,
+        [model, paths, covariances = std::move(covariances), count, ridge]() {
+          torch::NoGradGuard noGrad;
+          return compensatedRemovals(selectionBlocks(*model, paths, covariances), count, ridge);
+        },
+        [](Napi::Env env, std::vector<std::vector<int64_t>>& removed) -> Napi::Value {
+          Napi::Array result = Napi::Array::New(env, removed.size());
+          for (size_t b = 0; b < removed.size(); ++b) {
+            auto indices = Napi::Int32Array::New(env, removed[b].size());
+            for (size_t j = 0; j < removed[b].size(); ++j) indices[j] = static_cast<int32_t>(removed[b][j]);
+            result.Set(static_cast<uint32_t>(b), indices);
+          }
+          return result;
+        });
   });
 }
 

@@ -30,12 +30,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value embeddedCard(const Napi::CallbackInfo& info);
   Napi::Value submodules(const Napi::CallbackInfo& info);
   Napi::Value parameters(const Napi::CallbackInfo& info);
+  Napi::Value namedTensor(const Napi::CallbackInfo& info);
   Napi::Value device(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
   Napi::Value mlps(const Napi::CallbackInfo& info);
   Napi::Value createStatsSession(const Napi::CallbackInfo& info);
   Napi::Value neuronNorms(const Napi::CallbackInfo& info);
   Napi::Value prune(const Napi::CallbackInfo& info);
+  Napi::Value compensatedSelection(const Napi::CallbackInfo& info);
   Napi::Value countMacs(const Napi::CallbackInfo& info);
 
   std::shared_ptr<TorchModel> model_;

@@ -72,6 +72,15 @@ Napi::Value SessionWrap::snapshot(const Napi::CallbackInfo& info) {
             std::memcpy(m2.Data(), s.m2.data_ptr<double>(), m2.ByteLength());
             item.Set("mean", mean);
             item.Set("m2", m2);
+            if (s.comoment.defined()) {
+              auto comoment = Napi::Float64Array::New(env, static_cast<size_t>(s.comoment.numel()));
+              std::memcpy(comoment.Data(), s.comoment.data_ptr<double>(), comoment.ByteLength());
+              item.Set("comoment", comoment);
+              auto covarianceMean = Napi::Float64Array::New(env, static_cast<size_t>(s.covarianceMean.numel()));
+              std::memcpy(covarianceMean.Data(), s.covarianceMean.data_ptr<double>(), covarianceMean.ByteLength());
+              item.Set("comomentMean", covarianceMean);
+              item.Set("comomentCount", static_cast<double>(s.covarianceCount));
+            }
             array.Set(static_cast<uint32_t>(i), item);
           }
           return array;

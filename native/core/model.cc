@@ -134,6 +134,16 @@ std::vector<ParameterInfo> TorchModel::parameters() const {
   return result;
 }
 
+at::Tensor TorchModel::namedTensor(const std::string& name) const {
+  for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
+    if (item.name == name) return item.value.detach().to(c10::kCPU).contiguous().clone();
+  }
+  for (const auto& item : module_.named_buffers(/*recurse=*/true)) {
+    if (item.name == name) return item.value.detach().to(c10::kCPU).contiguous().clone();
+  }
+  throw Error(code::kInvalidArgument, "the model has no parameter or buffer named '" + name + "'");
+}
+
 int64_t TorchModel::nativeBytes() const {
   int64_t bytes = 0;
   for (const auto& item : module_.named_parameters(true)) bytes += item.value.nbytes();

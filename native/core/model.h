@@ -49,6 +49,8 @@ class TorchModel {
 
   std::vector<SubmoduleInfo> submodules() const;
   std::vector<ParameterInfo> parameters() const;
+  // A copy of the parameter or buffer at a dotted name, on the CPU; throws INVALID_ARGUMENT when there is none.
+  at::Tensor namedTensor(const std::string& name) const;
   // Bytes held by parameters and buffers, reported to V8 so that the GC sees native memory.
   int64_t nativeBytes() const;
 

@@ -29,7 +29,7 @@ LinearLayer linearAt(const Module& root, const std::string& path) {
   return layer;
 }
 
-void checkCut(const LayerCut& cut, int64_t hidden, Compensation compensation) {
+void checkCut(const LayerCut& cut, int64_t hidden, const Compensation& compensation) {
   const std::string where = "plan for MLP (" + cut.fc1 + " -> " + cut.fc2 + ")";
   if (cut.keep.empty()) throw Error(code::kPlan, where + " keeps no neuron; at least one must stay");
   for (size_t i = 0; i < cut.keep.size(); ++i) {
@@ -44,9 +44,14 @@ void checkCut(const LayerCut& cut, int64_t hidden, Compensation compensation) {
     if (!std::isfinite(mean)) throw Error(code::kPlan, where + ": a mean of a removed neuron is NaN or infinite");
   }
   const size_t removed = static_cast<size_t>(hidden) - cut.keep.size();
-  if (compensation == Compensation::Mean && cut.prunedMeans.size() != removed) {
+  if (compensation.kind == CompensationKind::Mean && cut.prunedMeans.size() != removed) {
     throw Error(code::kPlan, where + ": mean compensation needs " + std::to_string(removed) +
                                  " means of removed neurons, the plan has " + std::to_string(cut.prunedMeans.size()));
+  }
+  if (compensation.kind == CompensationKind::LeastSquares &&
+      (cut.means.size() != static_cast<size_t>(hidden) || cut.covariance.size() != static_cast<size_t>(hidden * hidden))) {
+    throw Error(code::kStats, where + ": least-squares compensation needs the means of all " + std::to_string(hidden) +
+                                  " neurons and their " + std::to_string(hidden) + "x" + std::to_string(hidden) + " covariance");
   }
 }
 
@@ -120,32 +125,23 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
     LinearLayer fc1 = linearAt(copy, cut.fc1);
     LinearLayer fc2 = linearAt(copy, cut.fc2);
     const int64_t hidden = fc1.weight.size(0);
-    const auto device = fc1.weight.device();
-    const auto indexOptions = at::TensorOptions().dtype(at::kLong);
-    const at::Tensor keep = at::tensor(cut.keep, indexOptions).to(device);
-
-    if (compensation == Compensation::Mean && static_cast<int64_t>(cut.keep.size()) < hidden) {
-      std::vector<int64_t> pruned;
-      for (int64_t j = 0, k = 0; j < hidden; ++j) {
-        if (k < static_cast<int64_t>(cut.keep.size()) && cut.keep[k] == j) {
-          ++k;
-        } else {
-          pruned.push_back(j);
-        }
+    const at::Tensor keep = at::tensor(cut.keep, at::TensorOptions().dtype(at::kLong)).to(fc1.weight.device());
+    std::vector<int64_t> pruned;
+    for (int64_t j = 0, k = 0; j < hidden; ++j) {
+      if (k < static_cast<int64_t>(cut.keep.size()) && cut.keep[k] == j) {
+        ++k;
+      } else {
+        pruned.push_back(j);
       }
-      const at::Tensor prunedIndex = at::tensor(pruned, indexOptions).to(device);
-      const at::Tensor means = at::tensor(cut.prunedMeans, at::TensorOptions().dtype(at::kDouble)).to(device);
-      // The removed neurons become constants mu[P]; their contribution W2[:, P] @ mu[P] moves into the bias.
-      at::Tensor shift = fc2.weight.index_select(1, prunedIndex).to(at::kDouble).matmul(means);
-      at::Tensor bias = fc2.bias.defined() ? fc2.bias.to(at::kDouble) + shift : shift;
-      setBias(fc2, bias.to(fc2.weight.scalar_type()));
     }
-
+    const Fc2Update fc2Update = compensateFc2(fc2.weight, fc2.bias, {cut.keep, pruned, cut.prunedMeans, cut.means, cut.covariance},
+                                              compensation, "MLP (" + cut.fc1 + " -> " + cut.fc2 + ")");
+    if (fc2Update.bias.defined()) setBias(fc2, fc2Update.bias.to(fc2.weight.scalar_type()));
     fc1.module.register_parameter("weight", asParameter(fc1.weight.index_select(0, keep), fc1.weight), false);
     if (fc1.bias.defined()) {
       fc1.module.register_parameter("bias", asParameter(fc1.bias.index_select(0, keep), fc1.bias), false);
     }
-    fc2.module.register_parameter("weight", asParameter(fc2.weight.index_select(1, keep), fc2.weight), false);
+    fc2.module.register_parameter("weight", asParameter(fc2Update.weight.to(fc2.weight.scalar_type()), fc2.weight), false);
     setWidth(fc1.module, "out_features", static_cast<int64_t>(cut.keep.size()));
     setWidth(fc2.module, "in_features", static_cast<int64_t>(cut.keep.size()));
   }

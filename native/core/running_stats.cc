@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "core/errors.h"
+#include "core/gram.h"
 
 namespace vbp {
 namespace {
@@ -58,7 +60,44 @@ BatchMoments genericMoments(const at::Tensor& activations) {
   return {mean, (x - mean).square_().sum(0), at::logical_not(at::isfinite(x)).sum()};
 }
 
+// The rows' deviations from `reference`, in `productType` (float64 arithmetic first for float64 products).
+at::Tensor centred(const at::Tensor& x, const at::Tensor& reference, at::ScalarType productType) {
+  if (productType == at::kDouble) return x.to(at::kDouble) - reference;
+  return x.to(productType) - reference.to(productType);
+}
+
+// Rows [first, first + n) of the stream that a covariance sampling `share` keeps: those whose position
+// hashes (splitmix64) below the share.
+std::vector<int64_t> sampledRows(int64_t first, int64_t n, double share) {
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < n; ++r) {
+    uint64_t z = static_cast<uint64_t>(first + r) + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    if (static_cast<double>(z >> 11) * 0x1.0p-53 < share) rows.push_back(r);
+  }
+  return rows;
+}
+
 }  // namespace
+
+void RunningStats::addToCovariance(const at::Tensor& x, const at::Tensor& batchMean) {
+  if (!scatter_.defined()) {
+    reference_ = batchMean;
+    scatter_ = at::zeros({hidden_, hidden_}, batchMean.options());
+    covarianceSum_ = at::zeros({hidden_}, batchMean.options());
+  }
+  at::Tensor rows = x;
+  if (covariance_.sampling < 1.0) {
+    const std::vector<int64_t> kept = sampledRows(count_, x.size(0), covariance_.sampling);
+    if (kept.empty()) return;
+    rows = x.index_select(0, at::tensor(kept, at::TensorOptions().dtype(at::kLong)).to(x.device()));
+  }
+  addGram(scatter_, centred(rows, reference_, covariance_.productType));
+  covarianceSum_.add_(at::sum(rows, {0}, false, at::kDouble) - reference_ * static_cast<double>(rows.size(0)));
+  covarianceCount_ += rows.size(0);
+}
 
 void RunningStats::add(const at::Tensor& activations) {
   if (activations.dim() == 0 || activations.size(-1) != hidden_) {
@@ -76,6 +115,7 @@ void RunningStats::add(const at::Tensor& activations) {
   const at::Tensor& batchNonFinite = batch.nonFinite;
 
   std::lock_guard<std::mutex> lock(mutex_);
+  if (covariance_.enabled) addToCovariance(x, batchMean);
   if (count_ == 0) {
     mean_ = batchMean;
     m2_ = batchM2;
@@ -101,10 +141,26 @@ StatsSnapshot RunningStats::snapshot() const {
   if (count_ == 0) {
     s.mean = at::zeros({hidden_}, cpuDouble);
     s.m2 = at::zeros({hidden_}, cpuDouble);
+    if (covariance_.enabled) {
+      s.comoment = at::zeros({hidden_, hidden_}, cpuDouble);
+      s.covarianceMean = at::zeros({hidden_}, cpuDouble);
+    }
     return s;
   }
   s.mean = mean_.to(at::kCPU).contiguous();
   s.m2 = m2_.to(at::kCPU).contiguous();
+  if (covariance_.enabled) {
+    s.covarianceCount = covarianceCount_;
+    if (covarianceCount_ == 0) {
+      s.comoment = at::zeros({hidden_, hidden_}, cpuDouble);
+      s.covarianceMean = at::zeros({hidden_}, cpuDouble);
+    } else {
+      // The co-moment about the samples' own mean: scatter - n (mean - c)(mean - c)^T.
+      const at::Tensor shift = covarianceSum_ / static_cast<double>(covarianceCount_);
+      s.comoment = symmetricFromUpper(scatter_).addr_(shift, shift, 1.0, -static_cast<double>(covarianceCount_)).to(at::kCPU).contiguous();
+      s.covarianceMean = (reference_ + shift).to(at::kCPU).contiguous();
+    }
+  }
   s.nonFinite = nonFinite_.item<int64_t>();
   return s;
 }

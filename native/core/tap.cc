@@ -68,7 +68,8 @@ TORCH_LIBRARY(vbp, m) {
   m.def(torch::schema("vbp::tap(Tensor x, int id) -> Tensor", c10::AliasAnalysisKind::CONSERVATIVE), &tap);
 }
 
-StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps) : mlps_(std::move(mlps)) {
+StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance)
+    : mlps_(std::move(mlps)) {
   if (mlps_.empty()) throw Error(code::kNoMlp, "no MLP blocks to gather statistics for");
   torch::NoGradGuard noGrad;
   OwnTypesCopy owned = cloneWithOwnTypes(source.module(), TensorCopy::Share);
@@ -76,7 +77,7 @@ StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps)
   try {
     for (const MlpBlock& block : mlps_) {
       torch::jit::Module fc2 = submoduleAt(copy, block.fc2, code::kMlpSpec);
-      auto stats = std::make_shared<RunningStats>(block.hidden);
+      auto stats = std::make_shared<RunningStats>(block.hidden, covariance);
       const int64_t id = TapRegistry::instance().add(stats);
       ids_.push_back(id);
       stats_.push_back(stats);

@@ -17,7 +17,7 @@ namespace vbp {
 // and one RunningStats per MLP block.
 class StatsSession {
  public:
-  StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps);
+  StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance = {});
   ~StatsSession();
   StatsSession(const StatsSession&) = delete;
   StatsSession& operator=(const StatsSession&) = delete;

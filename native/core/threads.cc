@@ -2,17 +2,20 @@
 
 #include <ATen/Parallel.h>
 
-#include <dlfcn.h>
+#include "core/symbols.h"
 
 namespace vbp {
 
 void setThreadCount(int threads) {
   at::set_num_threads(threads);
-  // Looked up at run time: present only when the process has OpenBLAS loaded.
   using SetThreads = void (*)(int);
-  if (auto setBlasThreads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    setBlasThreads(threads);
-  }
+  if (auto setBlasThreads = reinterpret_cast<SetThreads>(findSymbol("openblas_set_num_threads"))) setBlasThreads(threads);
+}
+
+int blasThreadCount() {
+  using GetThreads = int (*)();
+  const auto getBlasThreads = reinterpret_cast<GetThreads>(findSymbol("openblas_get_num_threads"));
+  return getBlasThreads ? getBlasThreads() : -1;
 }
 
 }  // namespace vbp

@@ -6,4 +6,7 @@ namespace vbp {
 
 void setThreadCount(int threads);
 
+// OpenBLAS's thread count, or -1 where LibTorch does not use OpenBLAS.
+int blasThreadCount();
+
 }  // namespace vbp

@@ -20,9 +20,15 @@ Conventions
   it is the last remaining one of its layer, until k are pruned.
   Per-layer scope: k_l = floor(ratio * H_l) lowest of each layer, same order,
   at least one neuron kept.
+* Covariance: the population covariance of the same samples,
+  C = (X - mean)^T (X - mean) / n in float64.
 * Pruning: with 'mean' compensation, fc2.bias <- fc2.bias + W2[:, P] @ mean[P]
   in float64, cast to float32 (a zero bias is created if fc2 has none); layers
-  with nothing pruned are left untouched. Then rows K of fc1.weight/fc1.bias
+  with nothing pruned are left untouched. With 'lsq' (least squares, ridge r):
+  lambda = r * mean(diag C[K,K]); A = C[P,K] (C[K,K] + lambda I)^-1 (solved with
+  torch.linalg.solve, not Cholesky, to be independent of the Node code);
+  W2[:, K] <- W2[:, K] + W2[:, P] A and fc2.bias <- fc2.bias + W2[:, P] (mean[P]
+  - A mean[K]), in float64, cast to float32. Then rows K of fc1.weight/fc1.bias
   and columns K of fc2.weight are kept (K ascending). 'none' only slices.
 
 CLI: ``vbp_reference.py --fixtures DIR --out DIR2`` (see README.md).
@@ -57,6 +63,8 @@ torch.set_num_threads(1)
 CALIB_BATCH = 16
 CRITERIA = ("variance", "magnitude", "wifv")
 COMPENSATIONS = ("mean", "none")
+# Ridge of the least-squares reference outputs (relative to the mean variance of the kept neurons).
+REFERENCE_RIDGE = 1e-3
 
 MlpPair = Tuple[str, str]
 Plan = List[List[int]]  # per MLP (in MLP order): sorted pruned neuron indices
@@ -99,6 +107,7 @@ class MlpStats:
     count: int
     mean: np.ndarray  # float64 [H]
     var: np.ndarray  # float64 [H], population variance
+    cov: Optional[np.ndarray] = None  # float64 [H, H], population covariance
 
     def to_json(self) -> Dict[str, object]:
         return {
@@ -147,8 +156,10 @@ def compute_statistics(model: nn.Module, mlps: Sequence[MlpPair], batches: Itera
         x = torch.cat(chunks, dim=0)
         n = x.shape[0]
         mean = x.sum(dim=0) / n  # pass 1
-        var = ((x - mean) ** 2).sum(dim=0) / n  # pass 2
-        stats.append(MlpStats(fc1_path, fc2_path, x.shape[1], n, mean.numpy(), var.numpy()))
+        centred = x - mean
+        var = (centred**2).sum(dim=0) / n  # pass 2
+        cov = centred.t() @ centred / n
+        stats.append(MlpStats(fc1_path, fc2_path, x.shape[1], n, mean.numpy(), var.numpy(), cov.numpy()))
     return stats
 
 
@@ -255,6 +266,44 @@ def select_per_layer(scores: Sequence[np.ndarray], ratio: float) -> Plan:
     return plan
 
 
+@torch.no_grad()
+def select_compensated(model: nn.Module, stats: Sequence[MlpStats], count: int, ridge: float) -> Plan:
+    """Greedy selection for least-squares compensation, recomputed from scratch at every step: remove the
+    neuron j (globally, >= 1 kept per layer) with the least ||W2'[:, j]||^2 / Theta_jj, where for the kept set
+    K of its block Theta = (C_KK + lambda I)^-1, lambda = ridge * mean(diag C), and W2' = W2[:, K] + W2[:, P] A
+    with A = C_PK (C_KK + lambda I)^-1. Ties by (block, neuron)."""
+    state = []
+    for s in stats:
+        c = torch.from_numpy(np.asarray(s.cov, dtype=np.float64))
+        lam = ridge * float(c.diagonal().mean())
+        w2 = _linear(model, s.fc2).weight.detach().double()
+        state.append({"c": c, "lam": lam, "w2": w2, "kept": list(range(s.hidden)), "pruned": []})
+    for _ in range(count):
+        best = None
+        for b, st in enumerate(state):
+            kept, pruned = st["kept"], st["pruned"]
+            if len(kept) <= 1:
+                continue
+            k = torch.tensor(kept)
+            ckk = st["c"][k][:, k] + st["lam"] * torch.eye(len(kept), dtype=torch.float64)
+            theta = torch.linalg.inv(ckk)
+            w2k = st["w2"][:, k]
+            if pruned:
+                p = torch.tensor(pruned)
+                w2k = w2k + st["w2"][:, p] @ torch.linalg.solve(ckk, st["c"][k][:, p]).t()
+            cost = (w2k**2).sum(dim=0) / theta.diagonal()
+            for pos in range(len(kept)):
+                key = (float(cost[pos]), b, kept[pos])
+                if best is None or key < best:
+                    best = key
+        if best is None:
+            break
+        _, b, j = best
+        state[b]["kept"].remove(j)
+        state[b]["pruned"].append(j)
+    return [sorted(st["pruned"]) for st in state]
+
+
 def make_plan(
     model: nn.Module, stats: Sequence[MlpStats], ratio: float, criterion: str = "variance", scope: str = "global"
 ) -> Plan:
@@ -288,10 +337,23 @@ def cut_margin(scores: Sequence[np.ndarray], plan: Plan) -> Optional[float]:
 # ---------------------------------------------------------------------------
 
 
+def ridge_predictor(cov: np.ndarray, keep: Sequence[int], pruned: Sequence[int], ridge: float) -> torch.Tensor:
+    """A = C[P,K] (C[K,K] + lambda I)^-1, lambda = ridge * mean(diag C[K,K]), float64 [|P|, |K|]."""
+    c = torch.from_numpy(np.asarray(cov, dtype=np.float64))
+    k = torch.tensor(list(keep), dtype=torch.long)
+    p = torch.tensor(list(pruned), dtype=torch.long)
+    ckk = c[k][:, k].clone()
+    scale = float(ckk.diagonal().mean())
+    if scale <= 0:
+        return torch.zeros(len(pruned), len(keep), dtype=torch.float64)
+    ckk += ridge * scale * torch.eye(len(keep), dtype=torch.float64)
+    return torch.linalg.solve(ckk, c[k][:, p]).t()
+
+
 @torch.no_grad()
-def prune_mlp(model: nn.Module, stats: MlpStats, pruned: Sequence[int], compensation: str = "mean") -> None:
+def prune_mlp(model: nn.Module, stats: MlpStats, pruned: Sequence[int], compensation: str = "mean", ridge: float = REFERENCE_RIDGE) -> None:
     """Physically remove hidden neurons ``pruned`` of one MLP block in place."""
-    if compensation not in COMPENSATIONS:
+    if compensation not in COMPENSATIONS + ("lsq",):
         raise ValueError(f"unknown compensation {compensation!r}")
     pruned = sorted(set(int(j) for j in pruned))
     if not pruned:
@@ -309,13 +371,21 @@ def prune_mlp(model: nn.Module, stats: MlpStats, pruned: Sequence[int], compensa
         new_fc1.bias.copy_(fc1.bias[keep_idx])
 
     bias: Optional[torch.Tensor] = fc2.bias.detach().clone() if fc2.bias is not None else None
-    if compensation == "mean":
+    w2_kept = fc2.weight.detach()[:, keep_idx]
+    if compensation in ("mean", "lsq"):
         w2_pruned = fc2.weight.detach().double()[:, pruned]  # [out, |P|]
-        mean_pruned = torch.from_numpy(np.asarray(stats.mean, dtype=np.float64)[pruned])
+        mean = torch.from_numpy(np.asarray(stats.mean, dtype=np.float64))
         base = bias.double() if bias is not None else torch.zeros(fc2.out_features, dtype=torch.float64)
-        bias = (base + w2_pruned @ mean_pruned).to(torch.float32)
+        if compensation == "mean":
+            bias = (base + w2_pruned @ mean[pruned]).to(torch.float32)
+        else:
+            if stats.cov is None:
+                raise ValueError(f"{stats.fc1}: least squares needs the covariance")
+            a = ridge_predictor(stats.cov, keep, pruned, ridge)  # [|P|, |K|]
+            w2_kept = (fc2.weight.detach().double()[:, keep_idx] + w2_pruned @ a).to(torch.float32)
+            bias = (base + w2_pruned @ (mean[pruned] - a @ mean[keep_idx])).to(torch.float32)
     new_fc2 = nn.Linear(len(keep), fc2.out_features, bias=bias is not None)
-    new_fc2.weight.copy_(fc2.weight[:, keep_idx])
+    new_fc2.weight.copy_(w2_kept)
     if bias is not None:
         new_fc2.bias.copy_(bias)
 
@@ -324,11 +394,11 @@ def prune_mlp(model: nn.Module, stats: MlpStats, pruned: Sequence[int], compensa
         setattr(parent, name, new)
 
 
-def prune_model(model: nn.Module, stats: Sequence[MlpStats], plan: Plan, compensation: str = "mean") -> nn.Module:
+def prune_model(model: nn.Module, stats: Sequence[MlpStats], plan: Plan, compensation: str = "mean", ridge: float = REFERENCE_RIDGE) -> nn.Module:
     """A pruned deep copy of ``model`` (the original is left untouched)."""
     pruned_model = copy.deepcopy(model).eval()
     for s, p in zip(stats, plan):
-        prune_mlp(pruned_model, s, p, compensation)
+        prune_mlp(pruned_model, s, p, compensation, ridge)
     return pruned_model
 
 
@@ -385,6 +455,8 @@ def run_cli(fixtures: Path, out: Path) -> Dict[str, object]:
         model, mlps = loader(fixtures)
         stats = compute_statistics(model, mlps, batches_of(calib))
         _write_json(out / f"{name}.stats.json", stats_to_json(stats))
+        for i, s in enumerate(stats):
+            np.save(out / f"{name}.cov{i}.npy", s.cov)
         y_ref = model(x_b4)
         model_summary: Dict[str, object] = {}
 
@@ -399,6 +471,14 @@ def run_cli(fixtures: Path, out: Path) -> Dict[str, object]:
                 y = prune_model(model, stats, plan, compensation)(x_b4)
                 np.save(out / f"{name}.r{ratio}.{compensation}.out_b4.npy", y.numpy().astype(np.float32))
                 entry[f"rel_err_{compensation}"] = relative_error(y, y_ref)
+            lsq = prune_model(model, stats, plan, "lsq", REFERENCE_RIDGE)
+            y = lsq(x_b4)
+            np.save(out / f"{name}.r{ratio}.lsq.out_b4.npy", y.numpy().astype(np.float32))
+            for i, (_, fc2_path) in enumerate(mlps):
+                fc2 = _linear(lsq, fc2_path)
+                np.save(out / f"{name}.r{ratio}.lsq.fc2_{i}.weight.npy", fc2.weight.detach().numpy())
+                np.save(out / f"{name}.r{ratio}.lsq.fc2_{i}.bias.npy", fc2.bias.detach().numpy())
+            entry["rel_err_lsq"] = relative_error(y, y_ref)
             model_summary[f"r{ratio}"] = entry
 
         if name == "deit":
@@ -408,6 +488,9 @@ def run_cli(fixtures: Path, out: Path) -> Dict[str, object]:
                 model_summary[f"r0.5.{criterion}.cut_margin"] = cut_margin(neuron_scores(model, stats, criterion), plan)
             plan = make_plan(model, stats, 0.5, "variance", "per_layer")
             _write_json(out / "deit.r0.5.perlayer.plan.json", plan_to_json(stats, plan, 0.5, "variance"))
+            total = sum(s.hidden for s in stats)
+            plan = select_compensated(model, stats, math.floor(0.3 * total), 1e-4)
+            _write_json(out / "deit.r0.3.compensated.plan.json", plan_to_json(stats, plan, 0.3, "compensated"))
 
             # Shards: first and last 32 calibration images.
             half = len(calib) // 2

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { isIdxFolder } from '../../data/idx-dataset';
-import { BUNDLED_MODEL, runDemo } from '../../demo/run';
+import { BUNDLED_MODEL, DEMO_RATIOS, runDemo } from '../../demo/run';
 import { getNumThreads, versionInfo } from '../../native/runtime';
 import { demoHtml, demoTable } from '../../report/demo-report';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
@@ -28,7 +28,7 @@ function demoSettings(options: Options): DemoSettings {
   const stat = fs.statSync(outDir, { throwIfNoEntry: false });
   if (stat && !stat.isDirectory()) throw usageError('--out', `'${options.out}' is a file; the demo writes results.json and report.html into a folder`, 'IO');
   if (!stat && !fs.statSync(path.dirname(outDir), { throwIfNoEntry: false })?.isDirectory()) throw usageError('--out', `the folder above '${outDir}' does not exist`, 'IO');
-  const ratios = parseNumberList(String(options.ratios ?? '0.2,0.35,0.5'), '--ratios');
+  const ratios = parseNumberList(String(options.ratios ?? DEMO_RATIOS.join(',')), '--ratios');
   if (ratios.some((r) => !(r > 0 && r < 1))) throw usageError('--ratios', `every ratio must lie in (0, 1), got '${options.ratios}'`);
   const data = options.data !== undefined ? String(options.data) : undefined;
   if (data !== undefined && !isIdxFolder(data)) throw usageError('--data', `'${data}' is not a folder of Fashion-MNIST IDX files`, 'IO');
@@ -99,7 +99,7 @@ async function demo(options: Options): Promise<void> {
 export function registerDemo(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
   program
     .command('demo')
-    .description('the main job: prune the bundled Fashion-MNIST DeiT at 20/35/50 % and compare methods')
+    .description(`the main job: prune the bundled Fashion-MNIST DeiT at ${DEMO_RATIOS.map((r) => r * 100).join('/')} % and compare methods`)
     .option('--device <device>', "'cpu', 'cuda' or 'cuda:N'", 'cpu')
     .option('--threads <n>', 'LibTorch and OpenBLAS intra-op threads')
     .option('--json', 'print one JSON document on stdout')
@@ -109,7 +109,7 @@ export function registerDemo(program: Command, run: (options: Options, job: () =
     .option('--model <file>', 'model with a model card (default: the bundled one)')
     .option('--data <dir>', "Fashion-MNIST IDX folder (default: Debian's dataset-fashion-mnist)")
     .option('--calibration <n>', 'training images for statistics', '2048')
-    .option('--ratios <list>', 'pruning ratios', '0.2,0.35,0.5')
+    .option('--ratios <list>', 'pruning ratios', DEMO_RATIOS.join(','))
     .option('--test-limit <n>', 'evaluate on the first n test images')
     .option('--quick', 'a fast run on 1,000 test images (for checks)')
     .action((options: Options) => run(options, () => demo(options)));

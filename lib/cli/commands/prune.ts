@@ -7,6 +7,7 @@ import { CRITERIA, type Criterion } from '../../pipeline/criteria';
 import { checkSignature } from '../../pipeline/mlp';
 import type { Model } from '../../pipeline/model';
 import { describeTarget, loadPlan, plan, type Plan, type PlanOptions } from '../../pipeline/plan';
+import { DEFAULT_RIDGE, planCompensated } from '../../pipeline/least-squares';
 import { prune, type Compensation } from '../../pipeline/prune';
 import type { Scope } from '../../pipeline/selection';
 import { Stats } from '../../pipeline/stats';
@@ -30,9 +31,10 @@ const PLAN_SHAPING = [
   ...TARGETS,
 ] as const;
 
-/** The plan options, or undefined with --plan (which fixes them all). */
-function planOptions(options: Options): PlanOptions | undefined {
-  const given = SOURCES.filter((k) => options[k] !== undefined);
+/** How to plan: plan()'s options (or planCompensated()'s), or undefined with --plan (which fixes them all). */
+function planOptions(options: Options): (PlanOptions & { compensated?: false }) | { ratio: number; compensated: true } | undefined {
+  // --plan with --stats: the plan says which neurons go, the statistics give least squares its covariance.
+  const given = SOURCES.filter((k) => options[k] !== undefined && !(k === 'stats' && options.plan !== undefined));
   if (given.length !== 1) throw usageError('--data/--stats/--plan', given.length ? `give only one of them, got ${given.map((k) => `--${k}`).join(' and ')}` : 'give one: --data (to calibrate), --stats FILE or --plan FILE');
   if (options.plan !== undefined) {
     const extra = PLAN_SHAPING.find(([key]) => options[key] !== undefined);
@@ -42,8 +44,15 @@ function planOptions(options: Options): PlanOptions | undefined {
   const targets = TARGETS.filter(([key]) => options[key] !== undefined);
   if (targets.length !== 1) throw usageError('--ratio', targets.length ? `give only one of ${targets.map(([, flag]) => flag).join(' and ')}` : 'give one of --ratio, --macs-reduction or --params-reduction');
   const [key, flag] = targets[0];
+  if (options.criterion === 'compensated') {
+    if (key !== 'ratio') throw usageError(flag, '--criterion compensated takes --ratio only');
+    if (options.scope !== undefined && options.scope !== 'global') throw usageError('--scope', '--criterion compensated is global');
+    if (options.roundTo !== undefined) throw usageError('--round-to', 'cannot be combined with --criterion compensated');
+    if (options.compensation !== 'lsq') throw usageError('--criterion', 'compensated selects for least squares: add --compensation lsq');
+    return { ratio: parseFraction(String(options.ratio), '--ratio'), compensated: true };
+  }
   return {
-    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', Object.keys(CRITERIA) as Criterion[]),
+    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', [...Object.keys(CRITERIA), 'compensated'] as Criterion[]),
     scope: parseChoice(String(options.scope ?? 'global'), '--scope', ['global', 'per-layer'] as Scope[]),
     [key]: parseFraction(String(options[key]), flag),
     roundTo: options.roundTo !== undefined ? parseInteger(String(options.roundTo), '--round-to', 1) : undefined,
@@ -51,15 +60,19 @@ function planOptions(options: Options): PlanOptions | undefined {
   };
 }
 
-function compensationOf(options: Options): Compensation {
-  if (options.compensation === false) return 'none';
-  return parseChoice(String(options.compensation ?? 'mean'), '--compensation', ['mean', 'none'] as Compensation[]);
+function compensationOf(options: Options): { compensation: Compensation; ridge?: number } {
+  const compensation = options.compensation === false ? 'none' : parseChoice(String(options.compensation ?? 'mean'), '--compensation', ['mean', 'lsq', 'none'] as Compensation[]);
+  if (options.ridge === undefined) return { compensation };
+  if (compensation !== 'lsq') throw usageError('--ridge', 'is an option of --compensation lsq');
+  const ridge = Number(options.ridge);
+  if (String(options.ridge).trim() === '' || !Number.isFinite(ridge) || ridge < 0) throw usageError('--ridge', `must be a number >= 0, got '${String(options.ridge)}'`);
+  return { compensation, ridge };
 }
 
-async function statsFor(model: Model, file: string, options: Options, skipped: SkipLog): Promise<Stats> {
+async function statsFor(model: Model, file: string, options: Options, skipped: SkipLog, covariance: boolean): Promise<Stats> {
   if (options.stats === undefined) {
     const { dataset } = openDataset(options, model.card, file, 'train');
-    return calibrate(model, dataset, options, skipped);
+    return calibrate(model, dataset, options, skipped, { covariance });
   }
   const what = `the statistics '${String(options.stats)}'`;
   const stats = await Stats.load(String(options.stats));
@@ -69,6 +82,9 @@ async function statsFor(model: Model, file: string, options: Options, skipped: S
     throw new VbpError('STATS', `${what} belong to another model: ${error.message}`, { cause: error });
   });
   checkSignature(stats.signature, signature, what, 'STATS', true);
+  if (covariance && !stats.hasCovariance) {
+    throw new VbpError('STATS', `${what} hold no covariance, which --compensation lsq needs: gather them with vbp stats --covariance`);
+  }
   return stats;
 }
 
@@ -86,7 +102,10 @@ function checkNoDataOptions(options: Options, command: Command): void {
 async function pruneCommand(file: string, options: Options, command: Command): Promise<void> {
   const choice = planOptions(options);
   checkNoDataOptions(options, command);
-  const compensation = compensationOf(options);
+  const { compensation, ridge } = compensationOf(options);
+  if (compensation === 'lsq' && options.plan !== undefined && options.stats === undefined) {
+    throw usageError('--compensation', 'lsq with --plan needs --stats FILE (statistics gathered with --covariance)');
+  }
   const inputs = [file, ...(['stats', 'plan'] as const).filter((k) => options[k] !== undefined).map((k) => String(options[k]))];
   for (const k of ['stats', 'plan'] as const) {
     if (options[k] !== undefined) checkingOption(`--${k}`, () => checkReadableFile(String(options[k]), k === 'stats' ? 'statistics file' : 'plan file'));
@@ -98,8 +117,14 @@ async function pruneCommand(file: string, options: Options, command: Command): P
   try {
     const cardOut = model.card ? checkOutput(modelCardPath(out), '--out (its model card)', [...inputs, ...(planOut ? [planOut] : [])], options.force) : undefined;
     const skipped = new SkipLog();
-    const p: Plan = choice ? plan(await statsFor(model, file, options, skipped), choice) : await loadPlan(String(options.plan));
-    const { model: pruned, report } = await prune(model, p, { compensation });
+    const lsq = compensation === 'lsq';
+    const stats = choice || lsq ? await statsFor(model, file, options, skipped, lsq) : undefined;
+    const p: Plan = !choice
+      ? await loadPlan(String(options.plan))
+      : choice.compensated
+        ? await planCompensated(model, stats!, { ratio: choice.ratio })
+        : plan(stats!, choice);
+    const { model: pruned, report } = await prune(model, p, lsq ? { compensation, ridge, stats } : { compensation });
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
       if (planOut) outputs.push({ target: planOut, write: (temporary) => fs.promises.writeFile(temporary, JSON.stringify(p, null, 1) + '\n') });
@@ -108,7 +133,8 @@ async function pruneCommand(file: string, options: Options, command: Command): P
       await pruned.dispose();
     }
     const human = [
-      `pruned ${p.totals.pruned} of ${p.totals.neurons} MLP neurons (${p.criterion}, ${p.scope}${p.roundTo > 1 ? `, widths multiples of ${p.roundTo}` : ''}, compensation ${report.compensation}) -> ${out}${cardOut ? ` (+ model card ${cardOut})` : ''}`,
+      `pruned ${p.totals.pruned} of ${p.totals.neurons} MLP neurons (${p.criterion}, ${p.scope}${p.roundTo > 1 ? `, widths multiples of ${p.roundTo}` : ''}, ` +
+        `compensation ${report.compensation}${lsq ? ` ridge ${ridge ?? DEFAULT_RIDGE}` : ''}) -> ${out}${cardOut ? ` (+ model card ${cardOut})` : ''}`,
       describeTarget(p),
       `parameters ${formatCount(report.parameters.before)} -> ${formatCount(report.parameters.after)} (${reduction(report.parameters.reduction)}), ` +
         `MACs ${formatCount(report.macs.before)} -> ${formatCount(report.macs.after)} (${reduction(report.macs.reduction)}) per input [${report.macs.inputShape.slice(1)}]`,
@@ -129,11 +155,12 @@ export function registerPrune(program: Command, run: (options: Options, job: () 
     .option('--ratio <r>', 'fraction of all MLP neurons to remove, e.g. 0.5 or 50%')
     .option('--macs-reduction <r>', 'instead of --ratio: remove until the MACs drop by at least this fraction')
     .option('--params-reduction <r>', 'instead of --ratio: remove until the parameters drop by at least this fraction')
-    .option('--criterion <name>', `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance)`)
+    .option('--criterion <name>', `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance), or compensated (with --compensation lsq)`)
     .option('--scope <scope>', 'global (default: rank all blocks together) or per-layer')
     .option('--round-to <n>', 'keep a multiple of n neurons per block (the target is still met)')
-    .addOption(new Option('--compensation <kind>', "mean (default: fold removed neurons' means into fc2.bias) or none"))
+    .addOption(new Option('--compensation <kind>', "mean (default: fold removed neurons' means into fc2.bias), lsq (least squares from the covariance) or none"))
     .option('--no-compensation', 'the same as --compensation none')
+    .option('--ridge <r>', `--compensation lsq: ridge relative to the kept neurons' mean variance (default ${DEFAULT_RIDGE})`)
     .option('--out <file>', 'pruned model file to write')
     .option('--plan-out <file>', 'also write the plan (JSON)')
     .option('--force', 'replace existing output files')

@@ -1,6 +1,7 @@
 /** vbp stats: calibration statistics of every MLP block, written to a safetensors file. */
 import type { Command } from 'commander';
 import { table } from '../../report/format';
+import { parseChoice, parseShare, usageError } from '../args';
 import { calibrate, openModel, SkipLog, withCommon, withData, type Options } from '../context';
 import { openDataset } from '../data-source';
 import { checkOutput, print } from '../output';
@@ -11,13 +12,24 @@ async function stats(file: string, options: Options): Promise<void> {
   try {
     const { dataset, normalisation } = openDataset(options, model.card, file, 'train');
     const skipped = new SkipLog();
-    const result = await calibrate(model, dataset, options, skipped);
+    for (const [key, flag] of [['covarianceProduct', '--covariance-product'], ['covarianceSampling', '--covariance-sampling']] as const) {
+      if (!options.covariance && options[key] !== undefined) throw usageError(flag, 'is an option of --covariance');
+    }
+    const covariance = options.covariance
+      ? {
+          covariance: true,
+          covarianceProduct: parseChoice(String(options.covarianceProduct ?? 'float64'), '--covariance-product', ['float64', 'float32'] as const),
+          covarianceSampling: options.covarianceSampling === undefined || options.covarianceSampling === 'auto' ? ('auto' as const) : parseShare(String(options.covarianceSampling), '--covariance-sampling'),
+        }
+      : {};
+    const result = await calibrate(model, dataset, options, skipped, covariance);
     await result.save(out, { overwrite: Boolean(options.force) });
     const summary = result.summary();
     print(
       options,
       [
-        `${result.info.items} items of ${dataset.description} (normalisation: ${normalisation}), ${result.layers.length} MLP blocks -> ${out}`,
+        `${result.info.items} items of ${dataset.description} (normalisation: ${normalisation}), ${result.layers.length} MLP blocks` +
+          `${result.hasCovariance ? `, with covariance (${(result.covarianceBytes / 2 ** 20).toFixed(1)} MiB)` : ''} -> ${out}`,
         ...(skipped.count ? [skipped.describe()] : []),
         table(['fc1', 'hidden', 'samples', 'mean variance', 'non-finite'], summary.layers.map((l) => [l.fc1, String(l.hidden), String(l.count), l.meanVariance.toExponential(3), String(l.nonFinite)])),
       ].join('\n'),
@@ -31,6 +43,9 @@ async function stats(file: string, options: Options): Promise<void> {
 export function registerStats(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
   withData(withCommon(program.command('stats').argument('<model>', 'TorchScript model file')), 'train', true)
     .description('gather activation statistics of every MLP block on calibration data')
+    .option('--covariance', "also gather each block's covariance (for --compensation lsq)")
+    .option('--covariance-product <type>', 'float64 (default) or float32 (faster without sampling; about 2e-7 of the largest entry off)')
+    .option('--covariance-sampling <share>', "share of the tokens the covariance uses, in (0, 1], or auto (default: all up to 1,024 neurons per block, else 0.25)")
     .option('--out <file>', 'statistics file to write (safetensors)')
     .option('--force', 'replace an existing output file')
     .action((model: string, options: Options) => run(options, () => stats(model, options)));

@@ -1,0 +1,59 @@
+#include "core/compensation.h"
+
+#include "core/errors.h"
+
+namespace vbp {
+namespace {
+
+at::Tensor indexTensor(const std::vector<int64_t>& indices, const c10::Device& device) {
+  return at::tensor(indices, at::TensorOptions().dtype(at::kLong)).to(device);
+}
+
+at::Tensor doubles(const std::vector<double>& values, const c10::Device& device) {
+  return at::tensor(values, at::TensorOptions().dtype(at::kDouble)).to(device);
+}
+
+// The ridge predictor of h[P] from h[K]: A = C[P, K] (C[K, K] + lambda I)^-1, as A^T = solve(C[K, K] + lambda I, C[K, P]).
+at::Tensor ridgePredictorTransposed(const at::Tensor& covariance, const at::Tensor& keep, const at::Tensor& pruned, double ridge,
+                                    const std::string& where) {
+  at::Tensor ckk = covariance.index_select(0, keep).index_select(1, keep);
+  const at::Tensor ckp = covariance.index_select(0, keep).index_select(1, pruned);
+  const double scale = ckk.diagonal().mean().item<double>();
+  if (!(scale > 0)) return at::zeros_like(ckp);  // every kept neuron is constant: nothing to predict from
+  ckk.diagonal().add_(ridge * scale);
+  const auto [factor, info] = at::linalg_cholesky_ex(ckk);
+  if (info.item<int64_t>() != 0) {
+    throw Error(code::kPrune, where + ": the covariance of the kept neurons is singular (kept neurons that are constant or "
+                                      "linearly dependent on the calibration data); use a ridge > 0 (e.g. 1e-3)");
+  }
+  return at::cholesky_solve(ckp, factor);  // [K, P]
+}
+
+}  // namespace
+
+Fc2Update compensateFc2(const at::Tensor& weight, const at::Tensor& bias, const CompensationInputs& inputs, const Compensation& compensation,
+                        const std::string& where) {
+  const c10::Device device = weight.device();
+  const at::Tensor keep = indexTensor(inputs.keep, device);
+  const at::Tensor w2 = weight.to(at::kDouble);
+  Fc2Update update{w2.index_select(1, keep), bias.defined() ? bias.to(at::kDouble) : at::Tensor()};
+  if (compensation.kind == CompensationKind::None || inputs.pruned.empty()) return update;
+  const at::Tensor pruned = indexTensor(inputs.pruned, device);
+  const at::Tensor w2p = w2.index_select(1, pruned);
+  at::Tensor shift;
+  if (compensation.kind == CompensationKind::Mean) {
+    // The removed neurons become constants mu[P]; their contribution W2[:, P] mu[P] moves into the bias.
+    shift = w2p.matmul(doubles(inputs.prunedMeans, device));
+  } else {
+    const int64_t hidden = weight.size(1);
+    const at::Tensor covariance = doubles(inputs.covariance, device).view({hidden, hidden});
+    const at::Tensor mean = doubles(inputs.means, device);
+    const at::Tensor predictorT = ridgePredictorTransposed(covariance, keep, pruned, compensation.ridge, where);  // A^T, [K, P]
+    update.weight.add_(w2p.matmul(predictorT.t()));
+    shift = w2p.matmul(mean.index_select(0, pruned) - predictorT.t().matmul(mean.index_select(0, keep)));
+  }
+  update.bias = update.bias.defined() ? update.bias + shift : shift;
+  return update;
+}
+
+}  // namespace vbp
