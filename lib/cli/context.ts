@@ -1,12 +1,11 @@
 /** What every command shares: the common options, loading the model, and the data and calibration options. */
 import { Command, Option } from 'commander';
-import type { Dataset } from '../data/dataset';
-import { batches } from '../data/dataset';
+import { batches, type Dataset } from '../data/dataset';
+import { VbpError } from '../errors';
+import type { ModelCard } from '../formats/model-card';
 import { keepLargeAllocations, setNumThreads } from '../native/runtime';
 import { loadModel, type Model } from '../pipeline/model';
-import { VbpError } from '../errors';
 import { CalibrationError, gatherStats, type CovarianceOptions, type Stats } from '../pipeline/stats';
-import type { ModelCard } from '../formats/model-card';
 import { parseDevice, parseInteger, parseShape, parseThreads, usageError } from './args';
 import type { DataOptions } from './data-source';
 import { warn } from './output';

@@ -45,7 +45,7 @@ export interface NativeCut {
   fc2: string;
   keep: Int32Array;
   prunedMeans?: Float64Array;
-  /** Least squares: the means of every neuron and their population covariance, [hidden * hidden]. */
+  /** Least squares: the means of every neuron and their covariance or any positive multiple (the co-moment), [hidden * hidden]. */
   means?: Float64Array;
   covariance?: Float64Array;
 }

@@ -52,7 +52,8 @@ export async function planCompensated(model: Model, stats: Stats, options: Compe
   if (count > most) throw new VbpError('PLAN', `cannot remove ${(ratio * 100).toFixed(1)} % of the MLP neurons: at most ${((most / stats.totalNeurons) * 100).toFixed(1)} % is possible (every block keeps at least one neuron)`);
   const signature = await model.signature(stats.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 })));
   checkSignature(stats.signature, signature, 'the statistics', 'STATS', true);
-  const blocks = stats.layers.map((l, i) => ({ fc2: l.fc2, covariance: stats.covariance(i) }));
+  // The co-moment as it is: costs scale alike and the ridge is relative, so the order is that of the covariance.
+  const blocks = stats.layers.map((l) => ({ fc2: l.fc2, covariance: l.comoment! }));
   const removed = await model.enqueue((h) => h.compensatedSelection(blocks, count, ridge));
   return assemblePlan(stats, { criterion: 'compensated', scope: 'global', target, roundTo: 1 }, removed.map((r) => Array.from(r)));
 }

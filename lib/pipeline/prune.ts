@@ -97,9 +97,10 @@ function cutsFor(plan: Plan, choice: CompensationChoice): NativeCut[] {
   return plan.layers.map((l) => {
     const cut: NativeCut = { fc1: l.fc1, fc2: l.fc2, keep: Int32Array.from(l.keep), prunedMeans: Float64Array.from(l.prunedMeans) };
     if (choice.compensation === 'lsq') {
-      const index = choice.stats!.layers.findIndex((s) => s.fc1 === l.fc1 && s.fc2 === l.fc2);
-      cut.means = choice.stats!.layers[index].mean;
-      cut.covariance = choice.stats!.covariance(index);
+      const layer = choice.stats!.layers.find((s) => s.fc1 === l.fc1 && s.fc2 === l.fc2)!;
+      cut.means = layer.mean;
+      // The co-moment as it is: the ridge is relative, so any positive multiple of the covariance gives the same fold.
+      cut.covariance = layer.comoment;
     }
     return cut;
   });

@@ -13,20 +13,27 @@ at::Tensor doubles(const std::vector<double>& values, const c10::Device& device)
   return at::tensor(values, at::TensorOptions().dtype(at::kDouble)).to(device);
 }
 
-// The ridge predictor of h[P] from h[K]: A = C[P, K] (C[K, K] + lambda I)^-1, as A^T = solve(C[K, K] + lambda I, C[K, P]).
-at::Tensor ridgePredictorTransposed(const at::Tensor& covariance, const at::Tensor& keep, const at::Tensor& pruned, double ridge,
-                                    const std::string& where) {
+// W2[:, P] A with A = C[P, K] (C[K, K] + lambda I)^-1 the ridge predictor of h[P] from h[K], [out, K], without
+// forming A when fc2 has fewer outputs than removed neurons: (W2[:, P] C[P, K]) (C[K, K] + lambda I)^-1 then
+// costs K^2 out multiplications in the triangular solves instead of K^2 |P|. Any positive multiple of the
+// covariance gives the same result (lambda is relative).
+at::Tensor foldedPredictor(const at::Tensor& covariance, const at::Tensor& w2p, const at::Tensor& keep, const at::Tensor& pruned, double ridge,
+                           const std::string& where) {
   at::Tensor ckk = covariance.index_select(0, keep).index_select(1, keep);
   const at::Tensor ckp = covariance.index_select(0, keep).index_select(1, pruned);
   const double scale = ckk.diagonal().mean().item<double>();
-  if (!(scale > 0)) return at::zeros_like(ckp);  // every kept neuron is constant: nothing to predict from
+  if (!(scale > 0)) return at::zeros({w2p.size(0), keep.size(0)}, w2p.options());  // every kept neuron is constant
   ckk.diagonal().add_(ridge * scale);
   const auto [factor, info] = at::linalg_cholesky_ex(ckk);
   if (info.item<int64_t>() != 0) {
     throw Error(code::kPrune, where + ": the covariance of the kept neurons is singular (kept neurons that are constant or "
                                       "linearly dependent on the calibration data); use a ridge > 0 (e.g. 1e-3)");
   }
-  return at::cholesky_solve(ckp, factor);  // [K, P]
+  if (w2p.size(0) < pruned.size(0)) {
+    // (C[K, K] + lambda I) is symmetric: X = B (C[K, K] + lambda I)^-1 is the transpose of solve(.., B^T).
+    return at::cholesky_solve(ckp.mm(w2p.t()), factor).t();  // B^T = C[K, P] W2[:, P]^T, [K, out]
+  }
+  return w2p.mm(at::cholesky_solve(ckp, factor).t());  // A^T = solve(C[K, K] + lambda I, C[K, P])
 }
 
 }  // namespace
@@ -48,9 +55,10 @@ Fc2Update compensateFc2(const at::Tensor& weight, const at::Tensor& bias, const 
     const int64_t hidden = weight.size(1);
     const at::Tensor covariance = doubles(inputs.covariance, device).view({hidden, hidden});
     const at::Tensor mean = doubles(inputs.means, device);
-    const at::Tensor predictorT = ridgePredictorTransposed(covariance, keep, pruned, compensation.ridge, where);  // A^T, [K, P]
-    update.weight.add_(w2p.matmul(predictorT.t()));
-    shift = w2p.matmul(mean.index_select(0, pruned) - predictorT.t().matmul(mean.index_select(0, keep)));
+    const at::Tensor folded = foldedPredictor(covariance, w2p, keep, pruned, compensation.ridge, where);  // W2[:, P] A
+    update.weight.add_(folded);
+    // W2[:, P] (mu[P] - A mu[K]) = W2[:, P] mu[P] - (W2[:, P] A) mu[K].
+    shift = w2p.matmul(mean.index_select(0, pruned)) - folded.matmul(mean.index_select(0, keep));
   }
   update.bias = update.bias.defined() ? update.bias + shift : shift;
   return update;

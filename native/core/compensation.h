@@ -28,7 +28,7 @@ struct CompensationInputs {
   const std::vector<int64_t>& pruned;   // P, ascending
   const std::vector<double>& prunedMeans;  // mu[P] (Mean)
   const std::vector<double>& means;        // mu, every neuron (LeastSquares)
-  const std::vector<double>& covariance;   // C, [hidden, hidden] row-major, population (LeastSquares)
+  const std::vector<double>& covariance;   // C or any positive multiple (the co-moment), [hidden, hidden] row-major (LeastSquares)
 };
 
 // Mean:  W2[:, K], b2 + W2[:, P] mu[P].

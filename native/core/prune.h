@@ -18,7 +18,7 @@ struct LayerCut {
   std::vector<int64_t> keep;        // neurons kept: ascending, unique, at least one
   std::vector<double> prunedMeans;  // calibration means of the removed neurons, ascending index order (Mean)
   std::vector<double> means;        // calibration means of every neuron (LeastSquares)
-  std::vector<double> covariance;   // population covariance of the neurons, [hidden, hidden] row-major (LeastSquares)
+  std::vector<double> covariance;   // covariance of the neurons or any positive multiple (the co-moment), [hidden, hidden] row-major (LeastSquares)
 };
 
 // A new, smaller model; `source` is not modified. Compensation is computed in float64 and cast to fc2's
