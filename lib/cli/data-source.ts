@@ -10,8 +10,9 @@ import type { Dataset } from '../data/dataset';
 import { IdxDataset, DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, isIdxFolder } from '../data/idx-dataset';
 import { ImageFolderDataset, type ImageFolderOptions } from '../data/image-folder';
 import { checkNormalisation, type Normalisation } from '../data/normalisation';
-import { NpyDataset } from '../data/npy-dataset';
+import { NpyDataset, fitItemShape } from '../data/npy-dataset';
 import type { ModelCard } from '../formats/model-card';
+import { readNpyShape } from '../formats/npy';
 import { UsageError, checkingOption, parseChoice, parseInteger, parseNumberList, parseShape, usageError } from './args';
 
 export interface DataOptions {
@@ -120,8 +121,10 @@ function open(options: DataOptions, card: ModelCard | undefined, model: string, 
   } else if (kind === 'npy') {
     if (needsLabels && options.labels === undefined) throw usageError('--labels', 'is required to evaluate .npy data (an .npy file of class indices, one per item)');
     if (options.labels !== undefined && !fs.statSync(options.labels, { throwIfNoEntry: false })?.isFile()) throw usageError('--labels', `'${options.labels}' does not exist or is not a file`, 'IO');
-    const probe = options.inputShape !== undefined ? checkingOption('--input-shape', () => new NpyDataset(location, undefined, { itemShape })) : new NpyDataset(location, undefined, { itemShape });
-    const normalisation = normalisationOf(options, card, probe.itemShape.length >= 3 ? probe.itemShape[0] : 1, model);
+    // The channels come from the item shape, checked against the file's header: the file itself is read once.
+    const fileShape = readNpyShape(location);
+    const shape = itemShape ? checkingOption(options.inputShape !== undefined ? '--input-shape' : '--data', () => fitItemShape(itemShape, fileShape, location)) : fileShape.slice(1);
+    const normalisation = normalisationOf(options, card, shape.length >= 3 ? shape[0] : 1, model);
     from = normalisation.from;
     dataset = checkingOption(options.labels !== undefined ? '--labels' : '--data', () => new NpyDataset(location, options.labels, { itemShape, normalise: normalisation.value }));
   } else {

@@ -17,6 +17,19 @@ export interface NpyDatasetOptions {
 }
 
 const ITEM_TYPES = ['float32', 'float64', 'uint8'];
+
+/**
+ * The item shape a model expects, if the file's items [N, ...] fit it: the same shape, or [N, H, W] for a
+ * model taking [1, H, W] (the missing channel dimension is added; nothing else is guessed). DATA otherwise.
+ */
+export function fitItemShape(expected: number[], fileShape: number[], file: string): number[] {
+  const fileItemShape = fileShape.slice(1);
+  const missingChannel = expected.length === fileItemShape.length + 1 && expected[0] === 1 && expected.slice(1).join() === fileItemShape.join();
+  if (expected.join() !== fileItemShape.join() && !missingChannel) {
+    throw new VbpError('DATA', `'${file}' holds items of shape [${fileItemShape}]; the model expects [${expected}] (file shape [${fileShape}])`);
+  }
+  return [...expected];
+}
 const LABEL_TYPES = ['int64', 'int32', 'int16', 'int8', 'uint8'];
 
 export class NpyDataset implements Dataset {
@@ -34,19 +47,7 @@ export class NpyDataset implements Dataset {
     if (!ITEM_TYPES.includes(this.items.dtype ?? '')) {
       throw new VbpError('DATA', `'${itemsFile}' holds ${this.items.dtype}; expected float32, float64 or uint8 items`);
     }
-    this.itemShape = fileItemShape;
-    if (options.itemShape) {
-      const expected = options.itemShape;
-      const perItem = expected.reduce((a, b) => a * b, 1);
-      const perFileItem = fileItemShape.reduce((a, b) => a * b, 1);
-      // [N, H, W] for a model taking [1, H, W]: the missing channel dimension is added, nothing else is guessed.
-      const missingChannel = expected.length === fileItemShape.length + 1 && expected[0] === 1 && expected.slice(1).join() === fileItemShape.join();
-      if (expected.join() !== fileItemShape.join() && !missingChannel) {
-        throw new VbpError('DATA', `'${itemsFile}' holds items of shape [${fileItemShape}]; the model expects [${expected}] (file shape [${this.items.shape}])`);
-      }
-      if (perItem !== perFileItem) throw new VbpError('INTERNAL', 'item sizes differ');
-      this.itemShape = [...expected];
-    }
+    this.itemShape = options.itemShape ? fitItemShape(options.itemShape, this.items.shape, itemsFile) : fileItemShape;
     if (labelsFile) {
       this.labels = readNpy(labelsFile);
       if (this.labels.shape.length !== 1 || this.labels.shape[0] !== count) {

@@ -1,9 +1,10 @@
 /**
  * NumPy .npy files (format versions 1-3), little-endian, C order: float32/64, int8/16/32/64, uint8, bool.
  */
+import fs from 'node:fs';
 import { VbpError } from '../errors';
 import { numel, type Tensor, type TypedArray, type DType } from '../tensor';
-import { readFileChecked } from '../util/files';
+import { readFailure, readFileChecked } from '../util/files';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
@@ -22,9 +23,15 @@ function fail(file: string, message: string): never {
   throw new VbpError('DATA', `'${file}' is not a readable .npy file: ${message}`);
 }
 
-/** Parses a .npy file's bytes into a tensor (the data is copied into its own aligned buffer). */
-export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+interface NpyHeader {
+  descr: string;
+  shape: number[];
+  /** Where the data starts. */
+  offset: number;
+}
+
+/** The header of a .npy file: dtype, shape and where the data starts (throws DATA naming `file`). */
+function parseHeader(buffer: Buffer, file: string): NpyHeader {
   if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) fail(file, 'missing \\x93NUMPY magic');
   const major = buffer[6];
   if (major < 1 || major > 3) fail(file, `format version ${major} is not supported (1 to 3 are)`);
@@ -37,22 +44,47 @@ export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) fail(file, `cannot parse header ${JSON.stringify(header)}`);
   if (fortran === 'True') fail(file, 'Fortran-ordered arrays are not supported (save with np.ascontiguousarray)');
-  const kind = DESCR[descr];
-  if (!kind) fail(file, `unsupported dtype '${descr}' (supported: ${Object.keys(DESCR).join(', ')})`);
+  if (!DESCR[descr]) fail(file, `unsupported dtype '${descr}' (supported: ${Object.keys(DESCR).join(', ')})`);
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
   if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(file, `bad shape (${shapeText})`);
+  return { descr, shape, offset: headerStart + headerLength };
+}
+
+/** Parses a .npy file's bytes into a tensor (the data is copied into its own aligned buffer). */
+export function parseNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { descr, shape, offset } = parseHeader(buffer, file);
+  const kind = DESCR[descr];
   const count = numel(shape);
-  const offset = headerStart + headerLength;
   if (buffer.length - offset !== count * kind.bytes) {
     fail(file, `shape [${shape.join(', ')}] of ${descr} needs ${count * kind.bytes} bytes, the file has ${buffer.length - offset}`);
   }
   const copy = new ArrayBuffer(count * kind.bytes);
   new Uint8Array(copy).set(buffer.subarray(offset));
   return { data: kind.make(copy, 0, count), shape, dtype: kind.dtype };
+}
+
+/** The shape of the array in a .npy file, from its header alone (the data is not read). */
+export function readNpyShape(file: string): number[] {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const prefix = Buffer.alloc(12);
+    const got = fs.readSync(fd, prefix, 0, 12, 0);
+    const headerLength = got >= 10 && prefix[6] === 1 ? prefix.readUInt16LE(8) : got >= 12 ? prefix.readUInt32LE(8) : 0;
+    const head = Buffer.alloc(Math.min(12 + headerLength, 1 << 20));
+    const read = fs.readSync(fd, head, 0, head.length, 0);
+    return parseHeader(head.subarray(0, read), file).shape;
+  } catch (error) {
+    if (error instanceof VbpError) throw error;
+    throw readFailure('.npy file', file, error);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export function readNpy(file: string): Tensor {

@@ -12,7 +12,7 @@ import { readFileChecked, writeAtomically, type WriteOptions } from '../util/fil
 import { checkOptionKeys } from '../util/options';
 import { paramsPerNeuron, totalParams } from './accounting';
 import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
-import { macsOf, mlpsOf, neuronNormsOf, parametersOf, signatureOf, type Model, type ModelLease } from './model';
+import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from './model';
 
 export interface LayerStats extends MlpBlock {
   /** Samples per neuron (tokens of all calibration images). */
@@ -369,7 +369,7 @@ export class StatsCollector {
       const norms = await neuronNormsOf(lease, specs);
       const parameters = parametersOf(lease);
       if (options.resume) {
-        checkSignature(options.resume.signature, await signatureOf(lease, specs), 'the statistics to resume', 'STATS', true);
+        checkSignature(options.resume.signature, signatureFromNorms(blocks, norms), 'the statistics to resume', 'STATS', true);
         if (options.resume.hasCovariance !== covariance.covariance) {
           throw new VbpError('STATS', `the statistics to resume were gathered ${options.resume.hasCovariance ? 'with' : 'without'} covariance; resume them the same way`);
         }

@@ -26,12 +26,17 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** IO naming `what`, the file and why it could not be read. */
+export function readFailure(what: string, file: string, error: unknown): VbpError {
+  return new VbpError('IO', `cannot read ${what} '${file}': ${reasonOf(error)}`, { cause: error });
+}
+
 /** The contents of a file, or IO naming `what`, the file and why it cannot be read. */
 export function readFileChecked(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (error) {
-    throw new VbpError('IO', `cannot read ${what} '${file}': ${reasonOf(error)}`, { cause: error });
+    throw readFailure(what, file, error);
   }
 }
 

@@ -148,7 +148,9 @@ std::vector<SelectionBlock> selectionBlocks(const TorchModel& model, const std::
       throw Error(code::kStats, "the covariance of '" + fc2Paths[i] + "' has " + std::to_string(covariances[i].size()) + " entries for " +
                                     std::to_string(hidden) + " neurons");
     }
-    blocks.push_back({at::tensor(covariances[i], at::TensorOptions().dtype(at::kDouble)).view({hidden, hidden}), weight});
+    // A view of the vector, which lives until the selection ends (initialState copies what it changes).
+    const at::Tensor covariance = at::from_blob(const_cast<double*>(covariances[i].data()), {hidden, hidden}, at::TensorOptions().dtype(at::kDouble));
+    blocks.push_back({covariance, weight});
   }
   return blocks;
 }
