@@ -16,6 +16,8 @@ export { CRITERIA, neuronScores, type Criterion } from './pipeline/criteria';
 export { type Scope } from './pipeline/selection';
 export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pipeline/plan';
 export { planCompensated, DEFAULT_RIDGE, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pipeline/least-squares';
+export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './pipeline/finetune';
+export { learningRate, type Schedule } from './pipeline/schedule';
 export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pipeline/prune';
 
 // File formats

@@ -38,6 +38,43 @@ export interface NativeModel {
   /** Neurons to remove per block, greedily by the output error least squares cannot recover. */
   compensatedSelection(blocks: Array<{ fc2: string; covariance: Float64Array }>, count: number, ridge: number): Promise<Int32Array[]>;
   countMacs(inputs: NativeTensor | NativeTensor[]): Promise<{ total: number; byKind: Record<string, number> }>;
+  /** A trainer on a deep copy of this model; `resume`: with the optimizer state of the checkpoint it was loaded from. */
+  createTrainer(options: NativeTrainerOptions, resume: boolean): Promise<NativeTrainer>;
+  /** The training state (JSON) of the checkpoint this model was loaded from, if it was one. */
+  checkpointState(): string | null;
+}
+
+export interface NativeTrainerOptions {
+  weightDecay: number;
+  temperature: number;
+  alpha: number;
+  clipNorm: number;
+  seed: number;
+  /** Parameter-name prefixes to train; undefined: all. */
+  trainable?: string[];
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Run steps through the graph executor's optimised plan instead of op by op (measured slower here). */
+  optimizeGraph?: boolean;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  crossEntropy: number;
+  distillation: number;
+  gradNorm: number;
+  correct: number;
+  count: number;
+}
+
+export interface NativeTrainer {
+  step(input: NativeTensor | NativeTensor[], labels: Int32Array, teacherLogits: NativeTensor | null, lr: number, step: number): Promise<NativeStepResult>;
+  snapshot(): Promise<NativeModel>;
+  /** Writes the model (eval mode) with the card, `state` and the optimizer's state inside. */
+  checkpoint(path: string, card: string, state: string): Promise<void>;
+  info(): { honoursTrainMode: boolean; frozenOff: string[]; trainableParameters: number; parameters: number };
+  dispose(): void;
 }
 
 export interface NativeCut {
@@ -83,6 +120,7 @@ export interface NativeMemoryInfo {
   mallocInUse: number;
   liveModels: number;
   liveSessions: number;
+  liveTrainers: number;
   modelBytes: number;
 }
 

@@ -26,6 +26,8 @@ export interface NativeMemory {
   mallocInUse: number;
   liveModels: number;
   liveSessions: number;
+  /** Fine-tuning runs in progress (each holds a copy of its student and the optimizer state). */
+  liveTrainers: number;
   /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
   modelBytes: number;
 }

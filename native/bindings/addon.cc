@@ -4,6 +4,7 @@
 #include "bindings/async_job.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
+#include "bindings/trainer_wrap.h"
 #include "core/allocator.h"
 #include "core/device.h"
 #include "core/memory_stats.h"
@@ -16,6 +17,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   Napi::Function modelClass = ModelWrap::define(env);
   modelConstructor = Napi::Persistent(modelClass);
   sessionConstructor = Napi::Persistent(SessionWrap::define(env));
+  trainerConstructor = Napi::Persistent(TrainerWrap::define(env));
   DefineAddon(exports, {
                            InstanceMethod<&Addon::versionInfo>("versionInfo"),
                            InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
@@ -57,6 +59,7 @@ Napi::Value Addon::nativeMemory(const Napi::CallbackInfo& info) {
   result.Set("mallocInUse", static_cast<double>(m.mallocInUse));
   result.Set("liveModels", static_cast<double>(m.liveModels));
   result.Set("liveSessions", static_cast<double>(m.liveSessions));
+  result.Set("liveTrainers", static_cast<double>(m.liveTrainers));
   result.Set("modelBytes", static_cast<double>(m.modelBytes));
   return result;
 }

@@ -6,6 +6,7 @@
 #include "bindings/js_values.h"
 #include "bindings/session_wrap.h"
 #include "bindings/shared_handle.h"
+#include "bindings/trainer_wrap.h"
 #include "core/compensated_selection.h"
 #include "core/device.h"
 #include "core/macs.h"
@@ -34,6 +35,8 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::compensatedSelection>("compensatedSelection"),
                          InstanceMethod<&ModelWrap::countMacs>("countMacs"),
                          InstanceMethod<&ModelWrap::forwardSync>("forwardSync"),
+                         InstanceMethod<&ModelWrap::createTrainer>("createTrainer"),
+                         InstanceMethod<&ModelWrap::checkpointState>("checkpointState"),
                      });
 }
 
@@ -113,6 +116,31 @@ Napi::Value ModelWrap::embeddedCard(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
     const std::string& card = live(info.Env())->embeddedCard();
     return card.empty() ? info.Env().Null() : Napi::String::New(info.Env(), card);
+  });
+}
+
+// A trainer on a copy of this model; with `resume`, continuing the optimizer state of the checkpoint it was loaded from.
+Napi::Value ModelWrap::createTrainer(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    TrainerOptions options = TrainerWrap::optionsFromJs(info[0]);
+    const bool resume = info[1].ToBoolean().Value();
+    if (resume && model->embeddedExtra(kOptimizerStateEntry).empty()) {
+      throw Error(code::kInvalidArgument, "this model was not loaded from a fine-tuning checkpoint: it holds no optimizer state");
+    }
+    return Job<std::shared_ptr<Trainer>>::start(
+        info.Env(), code::kInternal,
+        [model, options, resume]() {
+          return std::make_shared<Trainer>(*model, options, resume ? model->embeddedExtra(kOptimizerStateEntry) : std::string());
+        },
+        [](Napi::Env env, std::shared_ptr<Trainer>& trainer) -> Napi::Value { return TrainerWrap::wrap(env, std::move(trainer)); });
+  });
+}
+
+Napi::Value ModelWrap::checkpointState(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value {
+    const std::string& state = live(info.Env())->embeddedExtra(kFinetuneStateEntry);
+    return state.empty() ? info.Env().Null() : Napi::String::New(info.Env(), state);
   });
 }
 

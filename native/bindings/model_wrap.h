@@ -39,6 +39,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value prune(const Napi::CallbackInfo& info);
   Napi::Value compensatedSelection(const Napi::CallbackInfo& info);
   Napi::Value countMacs(const Napi::CallbackInfo& info);
+  Napi::Value createTrainer(const Napi::CallbackInfo& info);
+  Napi::Value checkpointState(const Napi::CallbackInfo& info);
 
   std::shared_ptr<TorchModel> model_;
   int64_t reportedBytes_ = 0;

@@ -22,6 +22,8 @@ inline constexpr const char* kMlpSpec = "MLP_SPEC";
 inline constexpr const char* kStats = "STATS";
 inline constexpr const char* kPlan = "PLAN";
 inline constexpr const char* kPrune = "PRUNE";
+inline constexpr const char* kNotTrainable = "NOT_TRAINABLE";
+inline constexpr const char* kNonFinite = "NON_FINITE";
 inline constexpr const char* kInvalidArgument = "INVALID_ARGUMENT";
 inline constexpr const char* kInternal = "INTERNAL";
 }  // namespace code

@@ -8,6 +8,7 @@ namespace vbp {
 namespace {
 std::atomic<int64_t> liveModels{0};
 std::atomic<int64_t> liveSessions{0};
+std::atomic<int64_t> liveTrainers{0};
 std::atomic<int64_t> modelBytes{0};
 }  // namespace
 
@@ -18,6 +19,8 @@ void countModel(int64_t bytes, int sign) {
 
 void countSession(int sign) { liveSessions += sign; }
 
+void countTrainer(int sign) { liveTrainers += sign; }
+
 NativeMemory nativeMemory() {
   NativeMemory m;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
@@ -26,6 +29,7 @@ NativeMemory nativeMemory() {
 #endif
   m.liveModels = liveModels.load();
   m.liveSessions = liveSessions.load();
+  m.liveTrainers = liveTrainers.load();
   m.modelBytes = modelBytes.load();
   return m;
 }

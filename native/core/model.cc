@@ -56,7 +56,7 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   }
   checkArchiveChecksums(path);
   torch::jit::Module module;
-  torch::jit::ExtraFilesMap extraFiles{{kModelCardEntry, ""}};
+  torch::jit::ExtraFilesMap extraFiles{{kModelCardEntry, ""}, {kFinetuneStateEntry, ""}, {kOptimizerStateEntry, ""}};
   try {
     module = torch::jit::load(path, device, extraFiles);
   } catch (const c10::Error& e) {
@@ -73,7 +73,17 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   module.eval();
   auto model = std::make_shared<TorchModel>(std::move(module), device);
   model->embeddedCard_ = extraFiles[kModelCardEntry];
+  if (!extraFiles[kFinetuneStateEntry].empty()) {
+    model->checkpointExtras_[kFinetuneStateEntry] = extraFiles[kFinetuneStateEntry];
+    model->checkpointExtras_[kOptimizerStateEntry] = extraFiles[kOptimizerStateEntry];
+  }
   return model;
+}
+
+const std::string& TorchModel::embeddedExtra(const std::string& name) const {
+  static const std::string none;
+  const auto found = checkpointExtras_.find(name);
+  return found == checkpointExtras_.end() ? none : found->second;
 }
 
 c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) { return valueToHost(run(std::move(inputs))); }

@@ -46,6 +46,8 @@ class TorchModel {
   void save(const std::string& path, const std::string& card = "") const;
   // The model card of the archive this model was loaded from ("" when it had none).
   const std::string& embeddedCard() const { return embeddedCard_; }
+  // A fine-tuning checkpoint's state (kFinetuneStateEntry, kOptimizerStateEntry) when loaded from one, else "".
+  const std::string& embeddedExtra(const std::string& name) const;
 
   std::vector<SubmoduleInfo> submodules() const;
   std::vector<ParameterInfo> parameters() const;
@@ -63,11 +65,15 @@ class TorchModel {
   c10::Device device_;
   std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive_;
   std::string embeddedCard_;
+  torch::jit::ExtraFilesMap checkpointExtras_;
 };
 
 // Name of the model card inside a TorchScript archive (stored as extra/model_card.json; Python reads it
 // with torch.jit.load(f, _extra_files={"model_card.json": ""})).
 inline constexpr const char* kModelCardEntry = "model_card.json";
+// What a fine-tuning checkpoint adds to the archive: progress (JSON) and the optimizer's state.
+inline constexpr const char* kFinetuneStateEntry = "finetune_state.json";
+inline constexpr const char* kOptimizerStateEntry = "finetune_optimizer.pt";
 
 // numpy-style dtype names: float32, float64, int64, ...
 std::string dtypeName(c10::ScalarType type);

@@ -167,6 +167,17 @@ def make_deit(out: Path, inputs: Dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
+def make_dropout_deits(out: Path) -> None:
+    """The DeiT fixture with dropout 0.1, for fine-tuning's handling of train/eval mode: scripted (reads
+    `training`), traced in eval mode (dropout frozen off) and traced in train mode (frozen on)."""
+    torch.manual_seed(5)
+    config = dict(models.DEIT_FIXTURE_CONFIG, drop_rate=0.1)
+    model = models.DeiT(**config)  # type: ignore[arg-type]
+    script_and_save(model.eval(), out / "deit_dropout_scripted.pt")
+    trace_and_save(model.eval(), torch.randn(2, 3, 32, 32), out / "deit_dropout_traced_eval.pt")
+    trace_and_save(model.train(), torch.randn(2, 3, 32, 32), out / "deit_dropout_traced_train.pt")
+
+
 def make_torchvision_vit(out: Path, inputs: Dict[str, torch.Tensor]) -> None:
     model = models.build_torchvision_vit()
     with torch.no_grad():
@@ -284,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     inputs = make_inputs(out)
     deit = make_deit(out, inputs)
     make_torchvision_vit(out, inputs)
+    make_dropout_deits(out)
     make_variants(out)
     make_constant_deit(out, deit, inputs)
     make_layouts(out)

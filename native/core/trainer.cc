@@ -1,0 +1,186 @@
+#include "core/trainer.h"
+
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/serialize.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/own_types.h"
+
+namespace vbp {
+namespace {
+
+// The graph executor's optimisation switch is thread-local: this changes it for one step on this thread.
+class GraphOptimization {
+ public:
+  explicit GraphOptimization(bool enabled) : previous_(torch::jit::getGraphExecutorOptimize()) {
+    torch::jit::setGraphExecutorOptimize(enabled);
+  }
+  ~GraphOptimization() { torch::jit::setGraphExecutorOptimize(previous_); }
+  GraphOptimization(const GraphOptimization&) = delete;
+  GraphOptimization& operator=(const GraphOptimization&) = delete;
+
+ private:
+  bool previous_;
+};
+
+bool matchesPrefix(const std::string& name, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  for (const auto& prefix : prefixes) {
+    if (name == prefix || (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() && name[prefix.size()] == '.')) return true;
+  }
+  return false;
+}
+
+at::Tensor logitsOf(const c10::IValue& output) {
+  if (output.isTensor() && output.toTensor().dim() == 2) return output.toTensor();
+  throw Error(code::kNotTrainable, "fine-tuning needs a model whose forward returns one [batch, classes] tensor of logits; this one returns " +
+                                       (output.isTensor() ? "a tensor of shape " + c10::str(output.toTensor().sizes()) : output.tagKind()));
+}
+
+std::string numberText(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return std::to_string(value);
+}
+
+}  // namespace
+
+Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::string& optimizerState)
+    : options_(std::move(options)) {
+  mode_ = inspectTrainingMode(student.module());
+  requireTrainable(mode_);
+  {
+    // A copy outside InferenceMode: tensors made under it (by pruning, say) cannot take part in autograd.
+    torch::NoGradGuard noGrad;
+    student_ = student.derived(cloneWithOwnTypes(student.module(), TensorCopy::Deep));
+  }
+  for (const auto& item : student_->module().named_parameters(/*recurse=*/true)) {
+    const bool train = matchesPrefix(item.name, options_.trainable);
+    item.value.requires_grad_(train);
+    parameterCount_ += item.value.numel();
+    if (!train) continue;
+    parameters_.push_back(item.value);
+    trainableCount_ += item.value.numel();
+  }
+  if (parameters_.empty()) {
+    throw Error(options_.trainable.empty() ? code::kNotTrainable : code::kInvalidArgument,
+                options_.trainable.empty() ? "the model has no parameters to train (a frozen or optimised-for-inference module inlines them as constants)"
+                                           : "no parameter name starts with the given trainable prefixes");
+  }
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      parameters_, torch::optim::AdamWOptions(1e-3)
+                       .betas(std::make_tuple(options_.beta1, options_.beta2))
+                       .eps(options_.eps)
+                       .weight_decay(options_.weightDecay));
+  if (!optimizerState.empty()) {
+    std::istringstream stream(optimizerState);
+    torch::serialize::InputArchive archive;
+    archive.load_from(stream, student_->device());
+    optimizer_->load(archive);
+  }
+  student_->module().train(true);
+}
+
+StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits,
+                         double lr, int64_t stepIndex) {
+  torch::AutoGradMode gradMode(true);
+  GraphOptimization optimization(options_.optimizeGraph);
+  torch::manual_seed(options_.seed * 1000003ULL + static_cast<uint64_t>(stepIndex));
+  const c10::Device device = student_->device();
+  for (auto& input : inputs) input = valueToDevice(input, device);
+  const at::Tensor target = labels.to(device, at::kLong);
+
+  at::Tensor logits;
+  try {
+    logits = logitsOf(student_->module().forward(std::move(inputs)));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception&) {
+    const ErrorInfo info = describeCurrentException(code::kForward);
+    throw Error(info.code, "forward failed while fine-tuning: " + info.message);
+  }
+  if (target.dim() != 1 || target.size(0) != logits.size(0)) {
+    throw Error(code::kInputShape, "labels: expected " + std::to_string(logits.size(0)) + " class indices, got shape " + c10::str(target.sizes()));
+  }
+  const int64_t classes = logits.size(1);
+  if (target.numel() > 0 && (target.min().item<int64_t>() < 0 || target.max().item<int64_t>() >= classes)) {
+    throw Error(code::kInvalidArgument, "labels must be class indices in [0, " + std::to_string(classes) + ")");
+  }
+  const at::Tensor crossEntropy = at::cross_entropy_loss(logits.to(at::kFloat), target);
+  at::Tensor loss = crossEntropy;
+  at::Tensor distillation;
+  if (teacherLogits) {
+    const at::Tensor teacher = teacherLogits->to(device, at::kFloat);
+    if (!teacher.sizes().equals(logits.sizes())) {
+      throw Error(code::kInputShape, "teacher logits have shape " + c10::str(teacher.sizes()) + ", the student's " + c10::str(logits.sizes()));
+    }
+    const double t = options_.temperature;
+    // KL(p_teacher || p_student), summed over classes and averaged over the batch ('batchmean'), times T^2.
+    distillation = at::kl_div(at::log_softmax(logits.to(at::kFloat) / t, 1), at::log_softmax(teacher / t, 1), at::Reduction::Sum,
+                              /*log_target=*/true) /
+                   static_cast<double>(logits.size(0)) * (t * t);
+    loss = crossEntropy * (1.0 - options_.alpha) + distillation * options_.alpha;
+  }
+
+  StepResult result;
+  result.loss = loss.item<double>();
+  result.crossEntropy = crossEntropy.item<double>();
+  result.distillation = distillation.defined() ? distillation.item<double>() : 0.0;
+  result.count = logits.size(0);
+  result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
+  if (!std::isfinite(result.loss)) {
+    throw Error(code::kNonFinite, "the loss is " + numberText(result.loss) + " at step " + std::to_string(stepIndex + 1) +
+                                      "; the weights before this step are kept");
+  }
+  optimizer_->zero_grad();
+  loss.backward();
+  if (options_.clipNorm > 0) {
+    result.gradNorm = torch::nn::utils::clip_grad_norm_(parameters_, options_.clipNorm);
+  } else {
+    at::Tensor squares = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+    for (const auto& p : parameters_) {
+      if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum();
+    }
+    result.gradNorm = std::sqrt(squares.item<double>());
+  }
+  if (!std::isfinite(result.gradNorm)) {
+    optimizer_->zero_grad();
+    throw Error(code::kNonFinite, "the gradient norm is " + numberText(result.gradNorm) + " at step " + std::to_string(stepIndex + 1) +
+                                      "; the weights before this step are kept");
+  }
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  optimizer_->step();
+  return result;
+}
+
+std::shared_ptr<TorchModel> Trainer::snapshot() const {
+  torch::NoGradGuard noGrad;
+  auto copy = student_->derived(cloneWithOwnTypes(student_->module(), TensorCopy::Deep));
+  for (const auto& item : copy->module().named_parameters(/*recurse=*/true)) item.value.requires_grad_(false);
+  copy->module().eval();
+  return copy;
+}
+
+void Trainer::checkpoint(const std::string& path, torch::jit::ExtraFilesMap extras) {
+  std::ostringstream stream;
+  torch::serialize::OutputArchive archive;
+  optimizer_->save(archive);
+  archive.save_to(stream);
+  extras[kOptimizerStateEntry] = stream.str();
+  // Saved in eval mode, so that torch.jit.load gives an inference-ready model; no copy of the weights.
+  student_->module().eval();
+  try {
+    student_->module().save(path, extras);
+  } catch (const std::exception&) {
+    student_->module().train(true);
+    const ErrorInfo info = describeCurrentException(code::kModelSave);
+    throw Error(code::kModelSave, "cannot write checkpoint '" + path + "': " + info.message);
+  }
+  student_->module().train(true);
+}
+
+}  // namespace vbp

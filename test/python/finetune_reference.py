@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Eager-PyTorch reference of torch-vbp's fine-tuning recipe (finetune()).
+
+The student and the teacher are rebuilt as eager ``models.DeiT`` modules (the
+architecture given as JSON, each block's MLP width read from the weights) and
+loaded with the weights of the TorchScript files; nothing of torch-vbp is used.
+
+Recipe, step by step (step s counted from 0):
+* ``torch.manual_seed(seed * 1000003 + s)`` (torch-vbp reseeds the same way);
+* student in train mode, teacher in eval mode under no_grad;
+* loss = (1 - alpha) * CE(student, y) + alpha * T^2 * KL, KL =
+  ``kl_div(log_softmax(s / T), log_softmax(t / T), reduction='batchmean',
+  log_target=True)``; without a teacher, loss = CE;
+* ``clip_grad_norm_(params, clip)`` when clip > 0;
+* learning rate: warm-up lr * (s + 1) / warmup for s < warmup, then cosine
+  lr * (1 + cos(pi * (s - warmup) / (total - warmup))) / 2 (or constant);
+* ``torch.optim.AdamW(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay,
+  foreach=False)``.
+
+Batches: ``--inputs`` [steps, B, ...] float32 and ``--labels`` [steps, B] int
+.npy files, used in order. Writes ``--out`` JSON (per-step loss, CE, KD, lr,
+grad norm, and per parameter its name, shape and offset) and ``--params`` .npy
+(all parameters after the last step, flattened, concatenated, float64).
+With ``--time``, also times the steps (after ``--warmup-steps`` untimed ones).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import models  # noqa: E402
+
+
+def eager_from_torchscript(file: str, config: Dict[str, object]) -> models.DeiT:
+    """models.DeiT with `config`, each block's fc1/fc2 resized to the file's widths, loaded with its weights."""
+    state = torch.jit.load(file, map_location="cpu").state_dict()
+    model = models.DeiT(**config)  # type: ignore[arg-type]
+    for i, block in enumerate(model.blocks):
+        hidden = state[f"blocks.{i}.mlp.fc1.weight"].shape[0]
+        dim = state[f"blocks.{i}.mlp.fc1.weight"].shape[1]
+        block.mlp.fc1 = nn.Linear(dim, hidden)
+        block.mlp.fc2 = nn.Linear(hidden, state[f"blocks.{i}.mlp.fc2.weight"].shape[0])
+    model.load_state_dict({k: v.clone() for k, v in state.items()}, strict=True)
+    return model
+
+
+def learning_rate(schedule: str, lr: float, step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if schedule == "constant":
+        return lr
+    span = max(1, total - warmup)
+    return lr * (1 + math.cos(math.pi * (step - warmup) / span)) / 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--student", required=True)
+    parser.add_argument("--teacher")
+    parser.add_argument("--config", required=True, help="models.DeiT keyword arguments as JSON")
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--lr", type=float, default=1.5e-5)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--clip", type=float, default=0.0)
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--total-steps", type=int, help="steps of the whole schedule (default: the batches given)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="run the batches this many times (timing)")
+    parser.add_argument("--time", action="store_true")
+    parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--params")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    config = json.loads(args.config)
+    student = eager_from_torchscript(args.student, config).train()
+    teacher: Optional[nn.Module] = eager_from_torchscript(args.teacher, config).eval() if args.teacher else None
+    inputs = torch.from_numpy(np.load(args.inputs))
+    labels = torch.from_numpy(np.load(args.labels).astype(np.int64))
+    steps = inputs.shape[0] * args.repeat
+    total = args.total_steps or steps
+    params = [p for p in student.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay, foreach=False)
+    T = args.temperature
+
+    record = {"loss": [], "crossEntropy": [], "distillation": [], "lr": [], "gradNorm": [], "stepMs": []}
+    for step in range(steps):
+        x, y = inputs[step % inputs.shape[0]], labels[step % inputs.shape[0]]
+        started = time.perf_counter()
+        torch.manual_seed(args.seed * 1000003 + step)
+        lr = learning_rate(args.schedule, args.lr, step, total, args.warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        logits = student(x)
+        ce = F.cross_entropy(logits, y)
+        if teacher is not None:
+            with torch.no_grad():
+                t = teacher(x)
+            kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
+            loss = (1 - args.alpha) * ce + args.alpha * kd
+        else:
+            kd = torch.zeros(())
+            loss = ce
+        optimizer.zero_grad()
+        loss.backward()
+        if args.clip > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, args.clip))
+        else:
+            norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
+        optimizer.step()
+        record["stepMs"].append((time.perf_counter() - started) * 1000)
+        record["loss"].append(float(loss))
+        record["crossEntropy"].append(float(ce))
+        record["distillation"].append(float(kd))
+        record["lr"].append(lr)
+        record["gradNorm"].append(norm)
+
+    named = [(n, p.detach()) for n, p in student.named_parameters()]
+    offset = 0
+    record["parameters"] = []
+    for name, p in named:
+        record["parameters"].append({"name": name, "shape": list(p.shape), "offset": offset})
+        offset += p.numel()
+    if args.time:
+        timed = record["stepMs"][args.warmup_steps:]
+        record["medianStepMs"] = float(np.median(timed)) if timed else None
+    if args.params:
+        np.save(args.params, torch.cat([p.reshape(-1).double() for _, p in named]).numpy())
+    Path(args.out).write_text(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
