@@ -39,6 +39,17 @@ export function parseFraction(value: string, option: string): number {
   return n;
 }
 
+/** A number in [min, max] (or above min with `exclusiveMin`), e.g. a learning rate. */
+export function parseNumber(value: string, option: string, min: number, max = Infinity, exclusiveMin = false): number {
+  const text = String(value).trim();
+  const n = Number(text);
+  if (text === '' || !Number.isFinite(n) || n < min || n > max || (exclusiveMin && n === min)) {
+    const range = max === Infinity ? `${exclusiveMin ? '>' : '>='} ${min}` : `in ${exclusiveMin ? '(' : '['}${min}, ${max}]`;
+    throw usageError(option, `must be a number ${range}, got '${value}'`);
+  }
+  return n;
+}
+
 /** A share in (0, 1]. */
 export function parseShare(value: string, option: string): number {
   const n = Number(String(value).trim());

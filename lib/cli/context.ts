@@ -40,8 +40,11 @@ export function withCommon(command: Command): Command {
     .option('--quiet', 'print nothing but errors');
 }
 
-/** --data and how to read it; `calibration` adds shuffling (stats, prune) to the options every data command has. */
-export function withData(command: Command, defaultSplit: 'train' | 'test', calibration: boolean): Command {
+/**
+ * --data and how to read it; `calibration` adds shuffling (stats, prune) to the options every data command has.
+ * `batchSize` and `limitHelp` are for commands whose batches and limit mean something else (finetune).
+ */
+export function withData(command: Command, defaultSplit: 'train' | 'test', calibration: boolean, own: { batchSize?: string; limitHelp?: string } = {}): Command {
   command
     .option('--data <source>', "'fashion-mnist', a folder of IDX files, an .npy file or an ImageFolder tree")
     .option('--split <split>', `IDX data: train or test (default: ${defaultSplit})`)
@@ -55,14 +58,14 @@ export function withData(command: Command, defaultSplit: 'train' | 'test', calib
     .option('--interpolation <kind>', 'image folders: bicubic (default), bilinear or nearest')
     .option('--channels <n>', 'image folders: 3 (RGB) or 1 (grey) (default: the model card\'s, else 3)')
     .option('--skip-bad-images', 'skip images that cannot be decoded (counted and reported) instead of stopping')
-    .option('--batch-size <n>', 'items per batch', '64');
+    .option('--batch-size <n>', 'items per batch', own.batchSize ?? '64');
   if (calibration) {
     command
       .addOption(new Option('--limit <n>', 'calibration items').default(String(DEFAULT_CALIBRATION_ITEMS)))
       .option('--seed <n>', 'seed of the shuffle (and of the random criterion)', '0')
       .option('--no-shuffle', 'take the first items in data set order');
   } else {
-    command.option('--limit <n>', 'use the first n items only');
+    command.option('--limit <n>', own.limitHelp ?? 'use the first n items only');
   }
   return command;
 }

@@ -1,5 +1,5 @@
 /**
- * The `vbp` command line: inspect, stats, merge, prune, eval, bench and demo (one file each in commands/).
+ * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench and demo (one file each in commands/).
  * Errors print one line, `vbp: error [CODE]: message`, and exit 1; bad usage (a bad or missing option
  * value, found before any work) exits 2. --json prints one JSON document on stdout and nothing else.
  */
@@ -10,6 +10,7 @@ import { UsageError } from './args';
 import { registerBench } from './commands/bench';
 import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
+import { registerFinetune } from './commands/finetune';
 import { registerInspect } from './commands/inspect';
 import { registerMerge } from './commands/merge';
 import { registerPrune } from './commands/prune';
@@ -33,7 +34,7 @@ export function buildProgram(run: (options: Options, job: () => Promise<void>) =
     .version(versionText(), '-V, --version', "torch-vbp's version, and the LibTorch and CUDA it was built against")
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerInspect, registerStats, registerMerge, registerPrune, registerEval, registerBench, registerDemo]) register(program, run);
+  for (const register of [registerInspect, registerStats, registerMerge, registerPrune, registerFinetune, registerEval, registerBench, registerDemo]) register(program, run);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

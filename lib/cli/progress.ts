@@ -27,12 +27,13 @@ export class Progress {
 
   constructor(private readonly enabled: boolean) {}
 
-  start(label: string, total: number): void {
+  /** With `withDetail`, update() also shows a short text (e.g. the loss and images/s). */
+  start(label: string, total: number, withDetail = false): void {
     if (!this.enabled) return;
     this.stop();
     this.bar = new SingleBar(
       {
-        format: `${label.padEnd(28)} {bar} {percentage}% | {value}/{total} | {eta_formatted} left`,
+        format: `${label.padEnd(28)} {bar} {percentage}% | {value}/{total}${withDetail ? ' | {detail}' : ''} | {eta_formatted} left`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -41,11 +42,11 @@ export class Progress {
       Presets.shades_classic,
     );
     for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, this.onSignal);
-    this.bar.start(total, 0);
+    this.bar.start(total, 0, { detail: '' });
   }
 
-  update(value: number): void {
-    this.bar?.update(value);
+  update(value: number, detail?: string): void {
+    this.bar?.update(value, detail === undefined ? undefined : { detail });
   }
 
   stop(): void {

@@ -1,7 +1,7 @@
 /**
  * The main job, end to end on the bundled model: calibrate on Fashion-MNIST training images, prune at
- * several ratios with VBP, two baselines and least-squares compensation, and measure accuracy, output fidelity,
- * size and speed.
+ * several ratios with VBP, two baselines and least-squares compensation, fine-tune the VBP models of the
+ * highest ratios for a short epoch, and measure accuracy, output fidelity, size and speed.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { loadModel, type Model } from '../pipeline/model';
 import { planCompensated } from '../pipeline/least-squares';
 import { plan } from '../pipeline/plan';
 import { prune, type Compensation } from '../pipeline/prune';
+import { finetune } from '../pipeline/finetune';
 import { gatherStats, type Stats } from '../pipeline/stats';
 import { quantile } from '../util/quantiles';
 
@@ -34,12 +35,19 @@ export interface DemoOptions {
   testLimit?: number;
   latencyRuns?: number;
   seed?: number;
+  /**
+   * Fine-tune the VBP models of these ratios (default: the two highest) with distillation from the original,
+   * for one short epoch of `items` training images (default 12,800); `false`: no fine-tuning.
+   */
+  finetune?: { ratios?: number[]; items?: number } | false;
   onStage?: (stage: string, done: number, total: number) => void;
 }
 
-export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq' | 'compensated';
+export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq' | 'compensated' | 'vbp-finetuned';
 
-export const METHODS: Record<Exclude<DemoMethod, 'original'>, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
+export type PruningMethod = Exclude<DemoMethod, 'original' | 'vbp-finetuned'>;
+
+export const METHODS: Record<PruningMethod, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
   vbp: { label: 'VBP (variance + mean-shift)', criterion: 'variance', compensation: 'mean' },
   'variance-no-shift': { label: 'variance, no mean-shift', criterion: 'variance', compensation: 'none' },
   magnitude: { label: 'magnitude + mean-shift', criterion: 'magnitude', compensation: 'mean' },
@@ -48,6 +56,11 @@ export const METHODS: Record<Exclude<DemoMethod, 'original'>, { label: string; c
 };
 
 export const DEMO_RATIOS = [0.2, 0.35, 0.5, 0.7, 0.9];
+
+export const FINETUNED_LABEL = 'VBP + fine-tuning (distillation)';
+
+/** The demo's recovery step: the recipe measured on this model (see VBP.md), on a short epoch. */
+export const DEMO_FINETUNE = { items: 12800, batchSize: 128, lr: 1e-4, alpha: 0.5, temperature: 2, schedule: 'cosine' as const };
 
 export interface DemoRow {
   method: DemoMethod;
@@ -63,6 +76,8 @@ export interface DemoRow {
   keptPerLayer: number[];
   /** VBP rows: speed-up over the original, timed in alternating pairs at batch 1 and 256. */
   speedup?: { batch1: SpeedUp; batch256: SpeedUp };
+  /** Fine-tuned rows: the top-1 right after pruning, and the run. */
+  finetune?: { top1Before: number; steps: number; items: number; ms: number };
 }
 
 export interface VarianceSummary {
@@ -89,6 +104,7 @@ interface DemoContext {
   model: Model;
   card: ModelCard & { inputShape: number[] };
   test: IdxDataset;
+  train: IdxDataset;
   testImages: number;
   original: Evaluation;
   stats: Stats;
@@ -128,14 +144,15 @@ async function speedupOf(context: DemoContext, pruned: Model, ratio: number): Pr
   };
 }
 
-async function methodRow(context: DemoContext, ratio: number, method: Exclude<DemoMethod, 'original'>): Promise<DemoRow> {
+/** The rows of one method at one ratio: the pruned model's, and for VBP at the fine-tuned ratios, the tuned model's. */
+async function methodRows(context: DemoContext, ratio: number, method: PruningMethod): Promise<DemoRow[]> {
   const spec = METHODS[method];
   const { stats } = context;
   const p = spec.criterion === 'compensated' ? await planCompensated(context.model, stats, { ratio }) : plan(stats, { ratio, criterion: spec.criterion });
   const { model: pruned, report } = await prune(context.model, p, spec.compensation === 'lsq' ? { compensation: 'lsq', stats } : { compensation: spec.compensation });
   try {
     const result = await evaluateTest(context, pruned, `${method} ${Math.round(ratio * 100)} %`);
-    return {
+    const row: DemoRow = {
       method,
       label: spec.label,
       ratio,
@@ -147,8 +164,49 @@ async function methodRow(context: DemoContext, ratio: number, method: Exclude<De
       keptPerLayer: p.layers.map((l) => l.keep.length),
       ...(method === 'vbp' ? { speedup: await speedupOf(context, pruned, ratio) } : {}),
     };
+    return method === 'vbp' && finetuneRatios(context).includes(ratio) ? [row, await finetunedRow(context, pruned, row)] : [row];
   } finally {
     await pruned.dispose();
+  }
+}
+
+function finetuneRatios(context: DemoContext): number[] {
+  const setting = context.options.finetune;
+  if (setting === false) return [];
+  const ratios = context.options.ratios ?? DEMO_RATIOS;
+  return setting?.ratios ?? [...ratios].sort((a, b) => b - a).slice(0, 2);
+}
+
+/** One short epoch of distillation from the original into the pruned model, then the same evaluation. */
+async function finetunedRow(context: DemoContext, pruned: Model, before: DemoRow): Promise<DemoRow> {
+  const settings = context.options.finetune || {};
+  const items = Math.min(settings.items ?? DEMO_FINETUNE.items, context.train.size);
+  const what = `fine-tuning ${Math.round(before.ratio * 100)} %`;
+  const { items: _items, ...recipe } = DEMO_FINETUNE;
+  const steps = Math.ceil(items / recipe.batchSize);
+  context.stage(what, 0, steps);
+  const { model: tuned, report } = await finetune(pruned, {
+    ...recipe,
+    teacher: context.model,
+    data: context.train,
+    stepsPerEpoch: steps,
+    seed: context.options.seed ?? 0,
+    onProgress: (p) => context.stage(what, p.step, steps),
+  });
+  try {
+    const result = await evaluateTest(context, tuned, `${FINETUNED_LABEL} ${Math.round(before.ratio * 100)} %`);
+    return {
+      ...before,
+      method: 'vbp-finetuned',
+      label: FINETUNED_LABEL,
+      top1: result.top1,
+      top5: result.top5,
+      ...fidelity(context.original, result),
+      speedup: undefined,
+      finetune: { top1Before: before.top1, steps: report.steps, items: report.items, ms: report.timings.totalMs },
+    };
+  } finally {
+    await tuned.dispose();
   }
 }
 
@@ -198,10 +256,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const testImages = Math.min(test.size, options.testLimit ?? test.size);
     const { stats, ms: calibrationMs } = await calibrate(model, train, options, stage);
     const original = await evaluateTest({ test, testImages, stage }, model, 'evaluating original');
-    const context: DemoContext = { model, card, test, testImages, original, stats, options, stage };
+    const context: DemoContext = { model, card, test, train, testImages, original, stats, options, stage };
     const rows = [originalRow(context)];
     for (const ratio of options.ratios ?? DEMO_RATIOS) {
-      for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>) rows.push(await methodRow(context, ratio, method));
+      for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>) rows.push(...(await methodRows(context, ratio, method)));
     }
     return {
       createdAt: new Date().toISOString(),

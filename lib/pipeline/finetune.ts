@@ -63,6 +63,9 @@ export interface FinetuneOptions {
   checkpoint?: { path: string; every: number };
   /** A checkpoint written by an earlier run with the same settings: continue from it. */
   resume?: string;
+  /** Dataset data: skip items the data set cannot read (a damaged image), calling onSkip for each. */
+  skipBadItems?: boolean;
+  onSkip?: (index: number, error: VbpError) => void;
 }
 
 export interface FinetuneProgress {
@@ -127,7 +130,7 @@ export class FinetuneError extends VbpError {
 
 const OPTIONS = [
   'teacher', 'data', 'epochs', 'stepsPerEpoch', 'batchSize', 'lr', 'weightDecay', 'schedule', 'warmupSteps', 'temperature',
-  'alpha', 'clipNorm', 'trainable', 'seed', 'signal', 'onProgress', 'checkpoint', 'resume',
+  'alpha', 'clipNorm', 'trainable', 'seed', 'signal', 'onProgress', 'checkpoint', 'resume', 'skipBadItems', 'onSkip',
 ];
 
 function isDataset(data: unknown): data is Dataset {
@@ -208,8 +211,12 @@ export function epochSeed(seed: number, epoch: number): number {
 }
 
 /** The batches of one epoch, after the first `skip`. */
-function epochBatches(data: FinetuneOptions['data'], settings: CheckpointSettings, epoch: number, skip: number): AsyncIterable<Pick<Batch, 'input' | 'labels'>> {
-  if (isDataset(data)) return batches(data, { batchSize: settings.batchSize, shuffle: true, seed: epochSeed(settings.seed, epoch) }).skipBatches(skip);
+function epochBatches(options: FinetuneOptions, settings: CheckpointSettings, epoch: number, skip: number): AsyncIterable<Pick<Batch, 'input' | 'labels'>> {
+  const data = options.data;
+  if (isDataset(data)) {
+    const { skipBadItems, onSkip } = options;
+    return batches(data, { batchSize: settings.batchSize, shuffle: true, seed: epochSeed(settings.seed, epoch), skipBadItems, onSkip }).skipBatches(skip);
+  }
   return (async function* () {
     let seen = 0;
     for await (const batch of data(epoch)) if (seen++ >= skip) yield batch;
@@ -357,7 +364,7 @@ async function trainWith(
     let correct = resumed?.correct ?? 0;
     let lossSum = resumed?.lossSum ?? 0;
     let fetched = epochReport.steps;
-    const iterator = epochBatches(options.data, settings, epoch, epochReport.steps)[Symbol.asyncIterator]();
+    const iterator = epochBatches(options, settings, epoch, epochReport.steps)[Symbol.asyncIterator]();
     // Reading the next batch, and the teacher's logits for it, overlaps the current step.
     const prefetch = async (): Promise<{ batch: Pick<Batch, 'input' | 'labels'>; logits: Tensor | null } | undefined> => {
       if (perEpoch !== undefined && fetched >= perEpoch) return undefined;

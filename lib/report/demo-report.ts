@@ -33,6 +33,13 @@ export function demoTable(result: DemoResult): string {
   return table(['method', 'pruned', 'top-1 %', 'Δ top-1', 'logit err', 'agree %', 'params', 'MACs', 'MAC ratio', 'speed-up b1 / b256'], rows);
 }
 
+/** What the fine-tuned rows ran: one short epoch of distillation each. */
+export function finetuneCaption(tuned: DemoRow[]): string {
+  if (tuned.length === 0) return 'no fine-tuning';
+  const f = tuned[0].finetune!;
+  return `fine-tuned rows: ${f.steps} steps (${f.items} training images, one short epoch) of distillation from the original (AdamW lr 1e-4, batch 128, alpha 0.5, T 2, cosine), ${tuned.map((r) => `${(r.finetune!.ms / 1000).toFixed(0)} s`).join(' and ')}`;
+}
+
 export function demoHtml(result: DemoResult): string {
   const ratios = [...new Set(result.rows.filter((r) => r.method !== 'original').map((r) => r.ratio))];
   const vbp = result.rows.filter((r) => r.method === 'vbp');
@@ -48,18 +55,32 @@ export function demoHtml(result: DemoResult): string {
     result.layers.map((l, i) => ({ name: layerNames[i], ...l.variance })),
     'variance (log scale)',
   );
-  const methods = ['vbp', 'variance-no-shift', 'magnitude', 'lsq', 'compensated'] as const;
+  const methods = ['vbp', 'variance-no-shift', 'magnitude', 'lsq', 'compensated', 'vbp-finetuned'] as const;
   const accuracy = lineChart(
     'Top-1 accuracy against pruning ratio',
-    [
-      ...methods.map((m) => ({
+    methods
+      .filter((m) => result.rows.some((r) => r.method === m))
+      .map((m) => ({
         name: result.rows.find((r) => r.method === m)!.label,
-        points: [[0, 100 * result.rows[0].top1] as [number, number], ...ratios.map((ratio) => [ratio * 100, 100 * result.rows.find((r) => r.method === m && r.ratio === ratio)!.top1] as [number, number])],
+        points: [
+          [0, 100 * result.rows[0].top1] as [number, number],
+          ...ratios.flatMap((ratio) => result.rows.filter((r) => r.method === m && r.ratio === ratio).map((r) => [ratio * 100, 100 * r.top1] as [number, number])),
+        ],
       })),
-    ],
     'MLP neurons pruned (%)',
     'test top-1 (%)',
   );
+  const tuned = result.rows.filter((r) => r.method === 'vbp-finetuned');
+  const recovery = tuned.length === 0 ? '' : `<figure>${barChart(
+    'Recovery by fine-tuning (VBP)',
+    tuned.map((r) => `${Math.round(r.ratio * 100)} % pruned`),
+    [
+      { name: 'original', values: tuned.map(() => 100 * result.rows[0].top1) },
+      { name: 'right after pruning', values: tuned.map((r) => 100 * r.finetune!.top1Before) },
+      { name: 'after fine-tuning', values: tuned.map((r) => 100 * r.top1) },
+    ],
+    'test top-1 (%)',
+  )}<figcaption>${escape(finetuneCaption(tuned))}</figcaption></figure>`;
   const rows = result.rows
     .map(
       (r) =>
@@ -75,12 +96,13 @@ figure{margin:1.5em 0}figcaption{font-size:13px;color:#555}</style></head><body>
 <h1>torch-vbp: Variance-Based Pruning demo</h1>
 <p>Model: <code>${escape(result.model.file)}</code>, ${formatCount(result.model.parameters)} parameters, ${formatCount(result.model.macs)} MACs per image.
 ${escape(card?.note ?? card?.description ?? 'A DeiT trained by the torch-vbp project on Fashion-MNIST; not an ImageNet DeiT.')}</p>
-<p>Calibration: ${result.data.calibrationImages} training images; evaluation: ${result.data.testImages} test images; no fine-tuning.
+<p>Calibration: ${result.data.calibrationImages} training images; evaluation: ${result.data.testImages} test images; ${escape(finetuneCaption(tuned))}.
 Machine: ${escape(result.machine.cpu)}, ${result.machine.threads} LibTorch thread(s), LibTorch ${escape(result.machine.torch)} on ${escape(result.machine.device)}.</p>
 <table><thead><tr><th>method</th><th>pruned</th><th>top-1 %</th><th>top-5 %</th><th>logit error</th><th>agreement %</th><th>params</th><th>MACs</th><th>speed-up b1 / b256</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
-<figure>${accuracy}<figcaption>Test top-1 after pruning, without fine-tuning.</figcaption></figure>
+<figure>${accuracy}<figcaption>Test top-1 right after pruning (and after the short fine-tuning, where shown).</figcaption></figure>
+${recovery}
 <figure>${kept}<figcaption>Global ranking removes different fractions from different blocks.</figcaption></figure>
 <figure>${variance}<figcaption>Box p25-p75, whiskers p10-p90, dots min and max; red line the median.</figcaption></figure>
 <h2>The paper's DeiT-B (ImageNet-1k), for comparison</h2>

@@ -3,13 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { isIdxFolder } from '../../data/idx-dataset';
-import { BUNDLED_MODEL, DEMO_RATIOS, runDemo } from '../../demo/run';
+import { BUNDLED_MODEL, DEMO_FINETUNE, DEMO_RATIOS, runDemo } from '../../demo/run';
 import { getNumThreads, versionInfo } from '../../native/runtime';
-import { demoHtml, demoTable } from '../../report/demo-report';
+import { demoHtml, demoTable, finetuneCaption } from '../../report/demo-report';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseInteger, parseNumberList, usageError } from '../args';
 import { progressFor, type Options } from '../context';
 import { checkOutput, print } from '../output';
+
+/** --quick: a fine-tuning epoch of 20 batches. */
+const QUICK_FINETUNE_ITEMS = 2560;
 
 interface DemoSettings {
   data?: string;
@@ -20,6 +23,7 @@ interface DemoSettings {
   ratios: number[];
   calibration: number;
   testLimit?: number;
+  finetuneItems: number;
 }
 
 /** Everything checked before the folder is made or any work starts. */
@@ -49,6 +53,7 @@ function demoSettings(options: Options): DemoSettings {
     ratios,
     calibration: parseInteger(String(options.calibration ?? '2048'), '--calibration', 1),
     testLimit: options.quick ? 1000 : options.testLimit !== undefined ? parseInteger(String(options.testLimit), '--test-limit', 1) : undefined,
+    finetuneItems: options.finetuneItems !== undefined ? parseInteger(String(options.finetuneItems), '--finetune-items', 0) : options.quick ? QUICK_FINETUNE_ITEMS : DEMO_FINETUNE.items,
   };
 }
 
@@ -71,6 +76,7 @@ async function demo(options: Options): Promise<void> {
     ratios: settings.ratios,
     testLimit: settings.testLimit,
     latencyRuns: options.quick ? 10 : 50,
+    finetune: settings.finetuneItems > 0 ? { items: settings.finetuneItems } : false,
     onStage: (stage, done, total) => {
       if (stage !== currentStage) {
         currentStage = stage;
@@ -89,7 +95,7 @@ async function demo(options: Options): Promise<void> {
   );
   print(
     options,
-    `${demoTable(result)}\n\ncalibration ${result.data.calibrationImages} training images, top-1 on ${result.data.testImages} test images, no fine-tuning; ` +
+    `${demoTable(result)}\n\ncalibration ${result.data.calibrationImages} training images, top-1 on ${result.data.testImages} test images; ${finetuneCaption(result.rows.filter((r) => r.method === 'vbp-finetuned'))};\n` +
       `speed-up: original / pruned forward time, median of ${options.quick ? 10 : 50} alternating pairs (VBP rows); "(noise)": the middle half of the pairs includes 1.00x\n` +
       `wrote ${settings.jsonFile} and ${settings.htmlFile} (${(result.timings.totalMs / 1000).toFixed(0)} s)`,
     { results: settings.jsonFile, report: settings.htmlFile, ...result },
@@ -111,6 +117,7 @@ export function registerDemo(program: Command, run: (options: Options, job: () =
     .option('--calibration <n>', 'training images for statistics', '2048')
     .option('--ratios <list>', 'pruning ratios', DEMO_RATIOS.join(','))
     .option('--test-limit <n>', 'evaluate on the first n test images')
-    .option('--quick', 'a fast run on 1,000 test images (for checks)')
+    .option('--finetune-items <n>', `training images of the short fine-tuning epoch of the two highest ratios (default ${DEMO_FINETUNE.items}; 0: no fine-tuning)`)
+    .option('--quick', `a fast run on 1,000 test images and ${QUICK_FINETUNE_ITEMS} fine-tuning images (for checks)`)
     .action((options: Options) => run(options, () => demo(options)));
 }
