@@ -1,10 +1,11 @@
 /**
- * Memory of plain inference against calibration, in its own process so that peaks do not mix:
- *   node dist/bench/memory.js forward|calibrate MODEL C,H,W --batches N --batch-size B --sample-every K
+ * Memory of plain inference, calibration or fine-tuning (distillation from the model itself), in its own
+ * process so that peaks do not mix:
+ *   node dist/bench/memory.js forward|calibrate|finetune MODEL C,H,W --batches N --batch-size B --sample-every K
  * Prints one JSON line: peak RSS (MB) and RSS samples taken every K batches after the first K.
  */
 import fs from 'node:fs';
-import { keepLargeAllocations, loadModel, setNumThreads, StatsCollector } from '../lib';
+import { finetune, keepLargeAllocations, loadModel, setNumThreads, StatsCollector } from '../lib';
 import { flag, randomBatches } from './util';
 
 /**
@@ -26,6 +27,24 @@ async function main(): Promise<void> {
   // A few distinct batches reused in turn: the data set itself must not grow memory.
   const batches = randomBatches(4, Number(flag('--batch-size', '8')), shape);
   const m = await loadModel(model);
+  if (mode === 'finetune') {
+    const samples: number[] = [];
+    const labels = Int32Array.from({ length: batches[0].shape[0] }, (_, i) => i % 10);
+    const data = async function* () {
+      for (let i = 0; ; i++) yield { input: batches[i % batches.length], labels };
+    };
+    const { model: tuned } = await finetune(m, {
+      teacher: m,
+      data: () => data(),
+      stepsPerEpoch: count,
+      lr: 1e-4,
+      batchSize: batches[0].shape[0],
+      onProgress: (p) => p.step % every === 0 && samples.push(process.memoryUsage().rss / 2 ** 20),
+    });
+    await tuned.dispose();
+    process.stdout.write(JSON.stringify({ mode, batches: count, peakRssMb: peakRssMb(), rssSamplesMb: samples }) + '\n');
+    return;
+  }
   const collector = mode === 'calibrate' ? await StatsCollector.create(m) : undefined;
   const samples: number[] = [];
   for (let i = 1; i <= count; i++) {

@@ -4,8 +4,8 @@
  * bench/results.json and the table between the bench markers of README.md.
  *
  * Sections: forward latency (addon vs Python), statistics overhead, the whole job (Node vs Python),
- * pruned speed-up against the MAC ratio, plan/slice/save times, memory (calibration vs inference, and
- * growth over a long calibration).
+ * pruned speed-up against the MAC ratio, plan/slice/save times, fine-tuning step time (Node vs Python eager),
+ * memory (calibration vs inference, and growth over a long calibration and over a fine-tuning epoch).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,6 +34,7 @@ import { batches as datasetBatches } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 import { flag, median, randomBatches } from './util';
+import { finetuneStepVsPython } from './finetune-step';
 
 const quick = process.argv.includes('--quick');
 const threads = Number(flag('--threads', '1'));
@@ -212,6 +213,11 @@ function updateReadme(results: Record<string, any>): void {
     `| plan / slice / save, ${r.pruneTimes.model} | ${f(r.pruneTimes.planMs, 1)} / ${f(r.pruneTimes.pruneMs, 1)} / ${f(r.pruneTimes.saveMs, 1)} ms | | | |`,
     `| peak RSS, calibration vs inference, ${r.memory.peak.model} | ${f(r.memory.peak.calibrateMb, 0)} MB | ${f(r.memory.peak.forwardMb, 0)} MB | ${f(r.memory.peak.ratio, 3)} | O(hidden) extra |`,
     `| RSS growth over a ${r.memory.growth.batches}-batch calibration, ${r.memory.growth.model} | ${f(r.memory.growth.growthMb, 1)} MB | | | ~0 |`,
+    ...r.finetuneStep.flatMap((x: any) => [
+      `| fine-tuning step with distillation, 50 %-pruned ${x.model}, batch ${x.batch} (teacher forward of the next batch overlapped) | ${f(x.withTeacher.nodeMs, 1)} ms | ${f(x.withTeacher.pythonMs, 1)} ms (PyTorch eager) | ${f(x.withTeacher.ratio, 3)} | <= 1.05 |`,
+      `| fine-tuning step, cross-entropy only, 50 %-pruned ${x.model}, batch ${x.batch} | ${f(x.withoutTeacher.nodeMs, 1)} ms | ${f(x.withoutTeacher.pythonMs, 1)} ms (PyTorch eager) | ${f(x.withoutTeacher.ratio, 3)} | <= 1.05 |`,
+    ]),
+    `| RSS growth over a ${r.memory.finetune.steps}-step fine-tuning epoch, ${r.memory.finetune.model}, batch ${r.memory.finetune.batchSize} | ${f(r.memory.finetune.growthMb, 1)} MB | | | ~0 |`,
     end,
   ];
   fs.writeFileSync(readme, text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length));
@@ -295,6 +301,33 @@ async function main(): Promise<void> {
   ];
   bundled.dispose();
 
+  log('fine-tuning step: Node vs Python eager');
+  {
+    const small = quick ? 'deit_tiny' : 'deit_small';
+    const smallFile = path.join(work, `${small}.pt`);
+    if (!fs.existsSync(smallFile) || !fs.existsSync(path.join(work, `${small}.json`))) runPython('make_models.py', [work, '--name', small]);
+    const prunedOf = async (file: string, shape: number[], batch: number, out: string): Promise<string> => {
+      const m = await loadModel(file);
+      const s = await gatherStats(m, randomBatches(2, batch, shape, 3));
+      const { model: p } = await prune(m, plan(s, { ratio: 0.5 }), { skipMacs: true });
+      await p.save(out);
+      await Promise.all([m.dispose(), p.dispose()]);
+      return out;
+    };
+    const env = { ...process.env, ...PYTHON_ENV };
+    const bundledConfig = { img_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, embed_dim: 64, depth: 6, num_heads: 4, mlp_ratio: 2.0 };
+    const settings = [
+      { label: 'bundled', student: await prunedOf(BUNDLED_MODEL, bundledShape, 128, path.join(work, 'bundled-p50.pt')), teacher: BUNDLED_MODEL, config: bundledConfig, itemShape: bundledShape, batch: 128, steps: quick ? 5 : 10, rounds: quick ? 1 : 3 },
+      { label: small, student: await prunedOf(smallFile, IMAGE, 4, path.join(work, `${small}-p50.pt`)), teacher: smallFile, config: JSON.parse(fs.readFileSync(path.join(work, `${small}.json`), 'utf8')), itemShape: IMAGE, batch: quick ? 8 : 16, steps: quick ? 2 : 3, rounds: quick ? 1 : 3 },
+    ];
+    results.finetuneStep = [];
+    for (const setting of settings) {
+      const comparison = await finetuneStepVsPython({ ...setting, work, python, env });
+      log(`  ${setting.label} b${setting.batch}: with teacher ${comparison.withTeacher.ratio.toFixed(3)}, without ${comparison.withoutTeacher.ratio.toFixed(3)}`);
+      results.finetuneStep.push({ model: setting.label, batch: setting.batch, ...comparison });
+    }
+  }
+
   log('whole job: Node vs Python');
   const batchCount = quick ? 2 : 4;
   const batchSize = quick ? 4 : 8;
@@ -319,9 +352,13 @@ async function main(): Promise<void> {
   const longRun = quick ? 200 : 1000;
   const growth = memory('calibrate', BUNDLED_MODEL, bundledShape, longRun, 32, longRun / 10);
   const samples: number[] = growth.rssSamplesMb;
+  const epochSteps = quick ? 100 : 469;
+  const tuning = memory('finetune', BUNDLED_MODEL, bundledShape, epochSteps, 128, Math.round(epochSteps / 10));
+  const tuneSamples: number[] = tuning.rssSamplesMb;
   results.memory = {
     peak: { model: big, batches: peakBatches, batchSize, forwardMb: forwardPeak.peakRssMb, calibrateMb: calibratePeak.peakRssMb, ratio: calibratePeak.peakRssMb / forwardPeak.peakRssMb },
     growth: { model: 'bundled', batches: longRun, batchSize: 32, samplesMb: samples, growthMb: samples[samples.length - 1] - samples[1] },
+    finetune: { model: 'bundled', steps: epochSteps, batchSize: 128, samplesMb: tuneSamples, growthMb: tuneSamples[tuneSamples.length - 1] - tuneSamples[1] },
   };
   results.elapsedSeconds = (performance.now() - started) / 1000;
   fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');

@@ -1,5 +1,5 @@
 /**
- * Native memory: hundreds of load -> forward -> statistics -> prune -> clone -> dispose cycles in a child process
+ * Native memory: hundreds of load -> forward -> statistics -> prune -> fine-tune -> clone -> dispose cycles in a child process
  * run with --expose-gc. A leak is memory the C allocator has handed out and not got back (glibc's
  * mallinfo2, reported by nativeMemory()); RSS also counts freed pages that glibc's per-thread arenas and
  * V8's heap sizing keep, so it is bounded here, not required to be flat.
@@ -14,6 +14,7 @@ interface Sample {
   mallocMb: number;
   liveModels: number;
   liveSessions: number;
+  liveTrainers: number;
 }
 
 interface Report {
@@ -44,7 +45,7 @@ describe('leaks', () => {
   it(`no native memory grows over ${cycles} cycles (allocator's live bytes within 1 MB; one leaked model copy per cycle would be ${(cycles * 0.38).toFixed(0)} MB)`, () => {
     const first = report.samples[0];
     const last = report.samples[report.samples.length - 1];
-    expect(report.samples.every((s) => s.liveModels === 0 && s.liveSessions === 0)).toBe(true);
+    expect(report.samples.every((s) => s.liveModels === 0 && s.liveSessions === 0 && s.liveTrainers === 0)).toBe(true);
     expect(last.mallocMb - first.mallocMb).toBeLessThan(1);
     // RSS: bounded (measured here: about 0.15 MB per cycle early on, levelling off).
     expect(last.rssMb - first.rssMb).toBeLessThan(160);

@@ -7,7 +7,7 @@
  */
 import { VbpError, callNative, callNativeSync } from '../errors';
 import type { ModelCard } from '../formats/model-card';
-import type { NativeTrainer } from '../native/addon';
+import type { NativeTrainer, NativeTrainerOptions } from '../native/addon';
 import { isTensor, type Tensor } from '../tensor';
 import { batches, type Batch, type Dataset } from '../data/dataset';
 import { checkOptionKeys } from '../util/options';
@@ -295,6 +295,7 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
   const perEpoch = stepsPerEpochOf(settings, options.data);
   const totalSteps = perEpoch === undefined ? undefined : perEpoch * settings.epochs;
 
+  const prefixes = await trainablePrefixes(student, settings.trainable);
   let state: CheckpointState | undefined;
   let source: Model = student;
   if (options.resume) {
@@ -306,8 +307,8 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
       throw error;
     }
   }
-  const prefixes = await trainablePrefixes(student, settings.trainable);
-  const nativeOptions = { ...settings, trainable: prefixes, stepsPerEpoch: undefined, teacher: undefined };
+  const { weightDecay, temperature, alpha, clipNorm, seed } = settings;
+  const nativeOptions: NativeTrainerOptions = { weightDecay, temperature, alpha, clipNorm, seed, ...(prefixes ? { trainable: prefixes } : {}) };
   let trainer: NativeTrainer;
   try {
     trainer = await source.enqueue((h) => h.createTrainer(nativeOptions, state !== undefined));
@@ -336,6 +337,8 @@ async function trainWith(
   report.parameters = { total: info.parameters, trainable: info.trainableParameters };
   if (state) report.resumedAt = state.step;
   const started = Date.now() - report.timings.totalMs;
+  const runStarted = Date.now();
+  const firstStep = report.steps;
   const stepTimes: number[] = [];
   const teacher = options.teacher;
   const checkpoint = options.checkpoint;
@@ -410,7 +413,7 @@ async function trainWith(
           lr,
           imagesPerSecond: report.items / Math.max(elapsedMs / 1000, 1e-9),
           elapsedMs,
-          etaMs: totalSteps === undefined ? undefined : (elapsedMs / (step - (report.resumedAt ?? 0))) * (totalSteps - step),
+          etaMs: totalSteps === undefined ? undefined : ((Date.now() - runStarted) / (step - firstStep)) * (totalSteps - step),
         });
         if (checkpoint && step % checkpoint.every === 0) await writeCheckpoint(epoch, partial());
       }

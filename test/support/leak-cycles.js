@@ -1,4 +1,4 @@
-// Runs load -> forward -> statistics -> prune -> dispose cycles and reports memory, for test/leaks.test.ts.
+// Runs load -> forward -> statistics -> prune -> fine-tune -> dispose cycles and reports memory, for test/leaks.test.ts.
 // Run with --expose-gc:  node --expose-gc test/support/leak-cycles.js MODEL CALIB.npy CYCLES
 'use strict';
 const vbp = require('../../dist/lib');
@@ -16,8 +16,10 @@ async function cycle(file, batch) {
   const stats = await vbp.gatherStats(model, [batch]);
   const { model: pruned } = await vbp.prune(model, vbp.plan(stats, { ratio: 0.5 }), { skipMacs: true });
   await pruned.forward(batch);
+  const labels = Int32Array.from({ length: batch.shape[0] }, (_, i) => i % 10);
+  const { model: tuned } = await vbp.finetune(pruned, { teacher: model, data: async function* () { yield { input: batch, labels }; }, schedule: 'constant', lr: 1e-3 });
   const copy = await model.clone();
-  await Promise.all([model.dispose(), pruned.dispose(), copy.dispose()]);
+  await Promise.all([model.dispose(), pruned.dispose(), copy.dispose(), tuned.dispose()]);
 }
 
 async function main() {
@@ -46,7 +48,7 @@ async function main() {
     if ((i + 1) % Math.max(1, Math.floor(cycles / 10)) === 0) {
       await settle();
       const native = vbp.nativeMemory();
-      samples.push({ cycle: i + 1, rssMb: process.memoryUsage().rss / 2 ** 20, mallocMb: native.mallocInUse / 2 ** 20, liveModels: native.liveModels, liveSessions: native.liveSessions, heapMb: process.memoryUsage().heapUsed / 2 ** 20 });
+      samples.push({ cycle: i + 1, rssMb: process.memoryUsage().rss / 2 ** 20, mallocMb: native.mallocInUse / 2 ** 20, liveModels: native.liveModels, liveSessions: native.liveSessions, liveTrainers: native.liveTrainers, heapMb: process.memoryUsage().heapUsed / 2 ** 20 });
     }
   }
   process.stdout.write(JSON.stringify({ cycles, warmup, before, loaded, disposed, samples }) + '\n');
