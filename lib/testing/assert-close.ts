@@ -213,6 +213,8 @@ export interface TensorComparison {
   maxAbsIndex: number[];
   maxRelDiff: number;
   maxRelIndex: number[];
+  /** Greatest |actual - expected| over all elements (NaN when a NaN differs), matched or not. */
+  worstAbsDiff: number;
   /** torch.testing's message when the tensors are not close. */
   message?: string;
 }
@@ -239,6 +241,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   let maxRelAt = 0;
   // torch.max: the first NaN, else the first greatest.
   const greater = (v: number, best: number): boolean => (Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best);
+  let worst = 0;
   let scalar: { abs: number | bigint; rel: number } | undefined;
   if (isFloat(promoted)) {
     const convert = (values: Float64Array, from: DType): Float64Array => (from === promoted || isFloat(from) ? values : values.map((v) => convertFloat(v, promoted)));
@@ -249,6 +252,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
       const diff = Math.abs(a[i] - e[i]);
       if (!close && !exact) close = Number.isFinite(diff) && diff <= atol + Math.abs(rtol * e[i]);
       mask[i] = close ? 1 : 0;
+      if (a[i] !== e[i] && !(Number.isNaN(a[i]) && Number.isNaN(e[i])) && greater(diff, worst)) worst = diff;
       if (close) continue;
       mismatches++;
       const rel = diff / Math.abs(e[i]);
@@ -271,6 +275,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
         close = Math.fround(Number(diff)) <= allowed;
       }
       mask[i] = close ? 1 : 0;
+      if (Number(diff) > worst) worst = Number(diff);
       if (close) continue;
       mismatches++;
       const magnitude = e[i] < 0n ? -e[i] : e[i];
@@ -290,6 +295,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
     maxAbsIndex: unravel(maxAbsAt, actual.shape),
     maxRelDiff: maxRel,
     maxRelIndex: unravel(maxRelAt, actual.shape),
+    worstAbsDiff: worst,
   };
   if (mismatches > 0) {
     const number = (v: number | bigint): string => (typeof v === 'bigint' ? String(v) : pyFloat(v));
