@@ -18,7 +18,7 @@ declare global {
 }
 
 interface MatcherUtils {
-  isNot: boolean;
+  isNot?: boolean;
   utils: { matcherHint: (name: string, received?: string, expected?: string, options?: { isNot?: boolean }) => string; RECEIVED_COLOR: (s: string) => string; EXPECTED_COLOR: (s: string) => string };
 }
 

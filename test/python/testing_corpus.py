@@ -322,6 +322,9 @@ def read_safetensors(file):
         if name == '__metadata__':
             continue
         begin, end = entry['data_offsets']
+        if begin == end:
+            out[name] = torch.empty(entry['shape'], dtype=kinds[entry['dtype']])
+            continue
         raw = torch.frombuffer(bytearray(data[8 + length + begin:8 + length + end]), dtype=torch.uint8)
         dtype = kinds[entry['dtype']]
         out[name] = (raw.view(dtype) if dtype != torch.bool else raw.to(torch.bool)).reshape(entry['shape'])
