@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   PLAN: { native: true, meaning: 'a plan is malformed, out of range or belongs to another model' },
   PRUNE: { native: true, meaning: 'pruning failed' },
   ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
-  DATA: { native: false, meaning: 'a data set or model card is malformed or does not fit the model' },
+  DATA: { native: false, meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code' },
   IO: { native: false, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
