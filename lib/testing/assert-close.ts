@@ -87,6 +87,14 @@ function convertFloat(x: number, dtype: DType): number {
   return roundToFloat(f, 7, -126, (2 - 2 ** -8) * 2 ** 127);
 }
 
+/** Element `i` of a tensor as a number (float16 and bfloat16 decoded, int64 rounded to a double). */
+export function elementValue(t: Tensor, dtype: DType, i: number): number {
+  const v = t.data[i];
+  if (dtype === 'float16') return halfToNumber(v as number);
+  if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
+  return Number(v);
+}
+
 /** The elements of a floating-point tensor as float64 numbers. */
 function floatValues(t: Tensor, dtype: DType): Float64Array {
   const out = new Float64Array(t.data.length);

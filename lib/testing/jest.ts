@@ -4,7 +4,7 @@
  * elements). `matchers` is exported for `expect.extend` elsewhere.
  */
 import { isTensor, type Tensor, type Value } from '../tensor';
-import { closeMismatch, isClose, type CloseOptions } from './assert-close';
+import { closeMismatch, elementValue, isClose, type CloseOptions } from './assert-close';
 import { dtypeOfTensor } from '../formats/torch-save';
 
 declare global {
@@ -23,20 +23,7 @@ interface MatcherUtils {
 }
 
 function element(t: Tensor, i: number): string {
-  const v = t.data[i];
-  if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
-    const bits = v as number;
-    const f = t.dtype === 'bfloat16' ? new Float32Array(new Uint32Array([bits << 16]).buffer)[0] : halfBits(bits);
-    return String(f);
-  }
-  return String(v);
-}
-
-function halfBits(bits: number): number {
-  const e = (bits >> 10) & 0x1f;
-  const m = bits & 0x3ff;
-  const s = bits & 0x8000 ? -1 : 1;
-  return e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+  return t.dtype === 'int64' ? String(t.data[i]) : String(elementValue(t, dtypeOfTensor(t), i));
 }
 
 /** The first mismatched elements of two tensors of one shape, as "index  expected  received" rows. */

@@ -24,23 +24,41 @@ function looksLikeSafetensors(bytes: Uint8Array, file: string): boolean {
   return length > 0n && length <= BigInt(bytes.length - 8) && bytes[8] === 0x7b; // '{'
 }
 
-/** The values in a file's bytes (see readTensors). */
-export function parseTensors(bytes: Uint8Array, file = '<buffer>'): Value {
+type Format = 'torch.save' | 'npz' | 'npy' | 'safetensors';
+
+/** The values in a file's bytes (see readTensors), and the format they were found in. */
+function parseTensorFile(bytes: Uint8Array, file: string): { format: Format; value: Value } {
   if (isZip(bytes)) {
     const zip = new ZipReader(bytes, file, 'torch.save or .npz file');
-    if (isTorchSaveZip(zip)) return readTorchSave(zip, file);
-    if (zip.entries.length > 0 && zip.entries.every((e) => e.name.endsWith('.npy'))) return readNpz(zip, file);
+    if (isTorchSaveZip(zip)) return { format: 'torch.save', value: readTorchSave(zip, file) };
+    if (zip.entries.length > 0 && zip.entries.every((e) => e.name.endsWith('.npy'))) return { format: 'npz', value: readNpz(zip, file) };
     throw new VbpError('DATA', `'${file}' is a zip archive but neither a torch.save file (no data.pkl) nor a .npz file (entries other than .npy)`);
   }
-  if (bytes.length >= 6 && bytes[0] === 0x93 && Buffer.from(bytes.buffer, bytes.byteOffset, 6).toString('latin1', 1) === 'NUMPY') return parseNpy(bytes, file);
+  if (bytes.length >= 6 && bytes[0] === 0x93 && Buffer.from(bytes.buffer, bytes.byteOffset, 6).toString('latin1', 1) === 'NUMPY') return { format: 'npy', value: parseNpy(bytes, file) };
   if (looksLikeSafetensors(bytes, file)) {
     const { tensors } = decodeSafetensors(bytes, file);
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) out[name] = { data: t.data, shape: t.shape, dtype: SAFE_DTYPES[t.dtype] };
-    return out;
+    return { format: 'safetensors', value: out };
   }
-  if (bytes.length >= 2 && bytes[0] === 0x80) return parseTorchSave(bytes, file);
+  if (bytes.length >= 2 && bytes[0] === 0x80) return { format: 'torch.save', value: parseTorchSave(bytes, file) };
   throw new VbpError('DATA', `'${file}' is not a tensor file: expected a torch.save zip archive, .npy, .npz or .safetensors file`);
+}
+
+/** The values in a file's bytes (see readTensors). */
+export function parseTensors(bytes: Uint8Array, file = '<buffer>'): Value {
+  return parseTensorFile(bytes, file).value;
+}
+
+async function readTensorFile(file: string): Promise<{ format: Format; value: Value }> {
+  if (typeof file !== 'string') throw new VbpError('INVALID_ARGUMENT', 'readTensors(file): file must be a path string');
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (error) {
+    throw readFailure('tensor file', file, error);
+  }
+  return parseTensorFile(bytes, file);
 }
 
 /**
@@ -56,14 +74,7 @@ export function parseTensors(bytes: Uint8Array, file = '<buffer>'): Value {
  * Damaged files fail with DATA naming the file and what was wrong; unreadable ones with IO.
  */
 export async function readTensors(file: string): Promise<Value> {
-  if (typeof file !== 'string') throw new VbpError('INVALID_ARGUMENT', 'readTensors(file): file must be a path string');
-  let bytes: Buffer;
-  try {
-    bytes = await fs.promises.readFile(file);
-  } catch (error) {
-    throw readFailure('tensor file', file, error);
-  }
-  return parseTensors(bytes, file);
+  return (await readTensorFile(file)).value;
 }
 
 function describe(value: Value): string {
@@ -78,17 +89,10 @@ function describe(value: Value): string {
  * .safetensors file of exactly one array. Anything else fails with DATA saying what the file holds.
  */
 export async function readTensor(file: string): Promise<Tensor> {
-  const value = await readTensors(file);
+  const { format, value } = await readTensorFile(file);
   if (isTensor(value)) return value;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const values = Object.values(value);
-    if (values.length === 1 && isTensor(values[0]) && !isTorchSaveZipFile(file)) return values[0];
-  }
+  // .npz and .safetensors files are always objects of arrays by name; a torch.save dict is a structure.
+  const only = typeof value === 'object' && value !== null && (format === 'npz' || format === 'safetensors') ? Object.values(value) : [];
+  if (only.length === 1 && isTensor(only[0])) return only[0];
   throw new VbpError('DATA', `'${file}' holds ${describe(value)}, not a single tensor (use readTensors for structures)`);
-}
-
-function isTorchSaveZipFile(file: string): boolean {
-  // .npz and .safetensors files are always objects of arrays; a torch.save dict is a structure.
-  const ext = path.extname(file).toLowerCase();
-  return ext !== '.npz' && ext !== '.safetensors';
 }
