@@ -88,7 +88,6 @@ async function check(file: string, options: Options): Promise<void> {
   } finally {
     await model.dispose();
   }
-  // A model that returns a one-element tuple is compared with a saved tensor as PyTorch's single output.
   const message = closeMismatch(actual, expected, closeOptions, 'vbp check');
   const outputs: OutputRow[] = [];
   rows(actual, expected, closeOptions, '', outputs);
@@ -108,8 +107,8 @@ async function check(file: string, options: Options): Promise<void> {
 export function registerCheck(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
   withCommon(program.command('check').argument('<model>', 'TorchScript model file'))
     .description("run a model on inputs saved by PyTorch and compare with PyTorch's saved outputs (exit 1 on mismatch)")
-    .requiredOption('--inputs <file>', 'inputs (torch.save, .npy, .npz, .safetensors): a tensor, or a list/tuple of positional inputs')
-    .requiredOption('--expected <file>', "PyTorch's outputs for those inputs (a tensor, tuple, list or dict)")
+    .requiredOption('--inputs <file>', 'inputs (torch.save or .npy): a tensor, or a list/tuple of tensors for positional inputs')
+    .requiredOption('--expected <file>', "PyTorch's outputs for those inputs (torch.save: a tensor, tuple, list or dict; or .npy, .npz, .safetensors)")
     .option('--rtol <x>', 'relative tolerance (with --atol; default: by dtype, as torch.testing.assert_close)')
     .option('--atol <x>', 'absolute tolerance (with --rtol)')
     .option('--equal-nan', 'NaN equals NaN')
