@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   PRUNE: { native: true, meaning: 'pruning failed' },
   NOT_TRAINABLE: { native: true, meaning: 'the model cannot be fine-tuned: no parameters, or train-mode behaviour frozen into a traced graph' },
   ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
-  DATA: { native: false, meaning: 'a data set or model card is malformed or does not fit the model' },
+  DATA: { native: false, meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code' },
   IO: { native: false, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },

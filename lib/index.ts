@@ -25,6 +25,12 @@ export { readNpy, parseNpy, formatNpy } from './formats/npy';
 export { parseIdx, readIdx, type IdxArray } from './formats/idx';
 export { readModelCard, parseModelCard, modelCardPath, type ModelCard } from './formats/model-card';
 
+// Testing against PyTorch: its tensor files, and comparisons with torch.testing.assert_close's semantics
+// (the jest matcher toBeCloseToTensor is registered by the subpath export 'torch-vbp/jest')
+export { readTensors, readTensor } from './testing/read-tensors';
+export { writeTensors, type WriteTensorsOptions } from './testing/write-tensors';
+export { assertClose, isClose, DEFAULT_TOLERANCES, type CloseOptions } from './testing/assert-close';
+
 // Data sets
 export { batches, shuffledOrder, type Dataset, type Batch, type Batches, type BatchOptions } from './data/dataset';
 export { type Normalisation } from './data/normalisation';

@@ -6,9 +6,14 @@ export type TypedArray =
   | BigInt64Array
   | Int16Array
   | Int8Array
-  | Uint8Array;
+  | Uint8Array
+  | Uint16Array;
 
-export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
+/**
+ * Element types. float16 and bfloat16 tensors (read from PyTorch's files) hold their raw 16-bit patterns in a
+ * Uint16Array; bool tensors hold 0/1 in a Uint8Array. Models take and return the other types only.
+ */
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 export interface Tensor<T extends TypedArray = TypedArray> {
   data: T;

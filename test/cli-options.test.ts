@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildProgram, main } from '../lib/cli/main';
-import { formatNpy, Stats, gatherStats, loadModel, plan, savePlan } from '../lib';
+import { formatNpy, Stats, gatherStats, loadModel, plan, savePlan, writeTensors } from '../lib';
 import { calibrationBatches, fixture, tempDir } from './helpers';
 
 const dir = tempDir('torch-vbp-options-');
@@ -17,6 +17,8 @@ const stats = path.join(dir, 'stats.safetensors');
 const planFile = path.join(dir, 'plan.json');
 const images = path.join(dir, 'images');
 const aFile = path.join(dir, 'a-file');
+const checkInputs = path.join(dir, 'check-inputs.pt');
+const checkExpected = path.join(dir, 'check-expected.pt');
 const out = (name: string): string => path.join(dir, 'out', name);
 
 /** For each command: a valid command line, and per option the arguments that make only that option invalid. */
@@ -148,6 +150,17 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--warmup': ['--warmup', 'x'],
     },
   },
+  check: {
+    base: ['check', model, '--inputs', checkInputs, '--expected', checkExpected],
+    invalid: {
+      '--device': ['--device', 'tpu'],
+      '--threads': ['--threads', '0'],
+      '--inputs': ['--inputs', path.join(dir, 'missing-inputs.pt')],
+      '--expected': ['--expected', dir],
+      '--rtol': ['--rtol', '-1', '--atol', '0'],
+      '--atol': ['--rtol', '0', '--atol', 'x'],
+    },
+  },
   demo: {
     base: ['demo', '--out', out('demo')],
     invalid: {
@@ -183,6 +196,8 @@ async function run(args: string[]): Promise<{ code: number; stderr: string }> {
 beforeAll(async () => {
   fs.mkdirSync(path.join(dir, 'out'));
   fs.writeFileSync(aFile, 'x');
+  await writeTensors(checkInputs, calibrationBatches(0, 1)[0]);
+  await writeTensors(checkExpected, calibrationBatches(0, 1)[0]);
   fs.writeFileSync(labels, formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }));
   const m = await loadModel(model);
   const s: Stats = await gatherStats(m, calibrationBatches(0, 1));

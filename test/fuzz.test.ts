@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, gatherStats, plan, prune, Stats, validatePlan, VbpError, type ErrorCode, type Plan } from '../lib';
+import { loadModel, gatherStats, plan, prune, readTensors, Stats, validatePlan, VbpError, writeTensors, type ErrorCode, type Plan } from '../lib';
+import { writeZip, ZipReader } from '../lib/formats/zip';
 import { seededRandom } from '../lib/util/random';
 import { calibrationBatches, fixture, npy, runPython, tempDir } from './helpers';
 
@@ -106,5 +107,54 @@ describe('fuzzing', () => {
     }
     expect(tally.PLAN).toBeGreaterThan(CASES / 2);
     await model.dispose();
+  });
+
+  it(`${CASES} damaged copies of each tensor file (torch.save, .npz, .npy, .safetensors) read or fail with DATA`, async () => {
+    const dir = tempDir('torch-vbp-fuzz-tensors-');
+    runPython('testing_corpus.py', ['files', dir]);
+    const files = path.join(dir, 'files');
+    await writeTensors(path.join(dir, 'ours.safetensors'), { a: { data: new Float32Array([1, 2, 3]), shape: [3] }, b: { data: new Uint16Array(4), shape: [2, 2], dtype: 'bfloat16' } });
+    const originals = ['float32-state_dict.pt', 'float16-views.pt', 'int64-dict.pt', 'bool-shared.pt', 'arrays.npz', 'arrays-compressed.npz', 'float32.npy']
+      .map((f) => path.join(files, f))
+      .concat(path.join(dir, 'ours.safetensors'));
+    const random = seededRandom(14);
+    const pick = (n: number): number => Math.floor(random() * n);
+    const tally: Record<string, number> = {};
+    for (const original of originals) {
+      const good = fs.readFileSync(original);
+      for (let n = 0; n < CASES; n++) {
+        let bytes: Buffer = Buffer.from(good);
+        const kind = n % 4;
+        if (kind === 0) for (let k = 0; k < 1 + pick(8); k++) bytes[pick(bytes.length)] ^= 1 << pick(8);
+        else if (kind === 1) bytes = bytes.subarray(0, pick(bytes.length));
+        else if (kind === 2) {
+          // zip structure: a 2- or 4-byte field of the central directory or end record (offsets, sizes, counts)
+          const from = Math.max(0, bytes.length - 22 - 46 * 8);
+          const at = from + pick(bytes.length - from - 4);
+          if (random() < 0.5) bytes.writeUInt32LE(pick(2 ** 32), at);
+          else bytes.writeUInt16LE(pick(2 ** 16), at);
+        } else if (original.endsWith('.pt')) {
+          // the pickle, with valid checksums: what the unpickler itself makes of damage
+          const zip = new ZipReader(good, original, 'torch.save file');
+          const entries = zip.entries.map((e) => ({ name: e.name, data: Buffer.from(zip.read(e)) }));
+          const pickle = entries.find((e) => e.name.endsWith('data.pkl'))!.data;
+          for (let k = 0; k < 1 + pick(4); k++) pickle[pick(pickle.length)] = pick(256);
+          bytes = writeZip(entries);
+        } else for (let k = 0; k < 4; k++) bytes[pick(Math.min(bytes.length, 200))] = pick(256); // headers
+        const file = path.join(dir, `case${path.extname(original)}`);
+        fs.writeFileSync(file, bytes);
+        let result: string;
+        try {
+          await readTensors(file);
+          result = 'ok';
+        } catch (error) {
+          if (!(error instanceof VbpError) || !['DATA', 'IO'].includes(error.code)) throw new Error(`${path.basename(original)} case ${n}: ${String(error)}`);
+          expect(error.message).toContain(file);
+          result = error.code;
+        }
+        tally[result] = (tally[result] ?? 0) + 1;
+      }
+    }
+    expect(tally.DATA).toBeGreaterThan(originals.length * CASES * 0.5);
   });
 });

@@ -8,6 +8,13 @@ import { VbpError, type ErrorCode } from '../errors';
 /** A bad command-line value, found before any work: exit code 2. */
 export class UsageError extends VbpError {}
 
+/** Ends a command with an exit code and no error line (e.g. `vbp check` on a mismatch: 1). */
+export class ExitWith extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
 /** A bad command-line value, naming the option. */
 export function usageError(option: string, message: string, code: ErrorCode = 'INVALID_ARGUMENT'): UsageError {
   return new UsageError(code, `${option}: ${message}`);

@@ -1,13 +1,14 @@
 /**
- * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench and demo (one file each in commands/).
+ * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench, demo and check (one file each in commands/).
  * Errors print one line, `vbp: error [CODE]: message`, and exit 1; bad usage (a bad or missing option
  * value, found before any work) exits 2. --json prints one JSON document on stdout and nothing else.
  */
 import { Command, CommanderError } from 'commander';
 import { VbpError, asVbpError } from '../errors';
 import { packageVersion, versionInfo } from '../native/runtime';
-import { UsageError } from './args';
+import { ExitWith, UsageError } from './args';
 import { registerBench } from './commands/bench';
+import { registerCheck } from './commands/check';
 import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
 import { registerFinetune } from './commands/finetune';
@@ -34,7 +35,7 @@ export function buildProgram(run: (options: Options, job: () => Promise<void>) =
     .version(versionText(), '-V, --version', "torch-vbp's version, and the LibTorch and CUDA it was built against")
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerInspect, registerStats, registerMerge, registerPrune, registerFinetune, registerEval, registerBench, registerDemo]) register(program, run);
+  for (const register of [registerInspect, registerStats, registerMerge, registerPrune, registerFinetune, registerEval, registerBench, registerDemo, registerCheck]) register(program, run);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -53,7 +54,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram(run).parseAsync(argv);
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (error instanceof ExitWith) {
+      exitCode = error.exitCode;
+    } else if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0; commander printed its message.
       exitCode = error.exitCode === 0 ? 0 : 2;
     } else {

@@ -1,5 +1,6 @@
 /**
- * NumPy .npy files (format versions 1-3), little-endian, C order: float32/64, int8/16/32/64, uint8, bool.
+ * NumPy .npy files (format versions 1-3), little-endian, C order: float16/32/64, int8/16/32/64, uint8, bool
+ * (float16 as raw bits in a Uint16Array).
  */
 import fs from 'node:fs';
 import { VbpError } from '../errors';
@@ -11,6 +12,7 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 const DESCR: Record<string, { dtype: DType; bytes: number; make: (b: ArrayBuffer, o: number, n: number) => TypedArray }> = {
   '<f4': { dtype: 'float32', bytes: 4, make: (b, o, n) => new Float32Array(b, o, n) },
   '<f8': { dtype: 'float64', bytes: 8, make: (b, o, n) => new Float64Array(b, o, n) },
+  '<f2': { dtype: 'float16', bytes: 2, make: (b, o, n) => new Uint16Array(b, o, n) },
   '<i4': { dtype: 'int32', bytes: 4, make: (b, o, n) => new Int32Array(b, o, n) },
   '<i8': { dtype: 'int64', bytes: 8, make: (b, o, n) => new BigInt64Array(b, o, n) },
   '<i2': { dtype: 'int16', bytes: 2, make: (b, o, n) => new Int16Array(b, o, n) },
@@ -103,7 +105,8 @@ const WRITE_DESCR: Record<string, string> = {
 
 /** Serialises a tensor as a version 1.0 .npy file. */
 export function formatNpy(t: Tensor): Buffer {
-  const descr = t.dtype === 'bool' ? '|b1' : WRITE_DESCR[t.data.constructor.name];
+  const descr = t.dtype === 'bool' ? '|b1' : t.dtype === 'float16' ? '<f2' : WRITE_DESCR[Object.prototype.toString.call(t.data).slice(8, -1)];
+  if (!descr) throw new VbpError('INPUT_DTYPE', `a ${t.dtype ?? 'tensor'} of ${Object.prototype.toString.call(t.data).slice(8, -1)} cannot be stored in a .npy file (NumPy has no bfloat16)`);
   const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const total = 10 + header.length + 1;

@@ -4,15 +4,21 @@
  */
 import { VbpError, type ErrorCode } from '../errors';
 
-export type SafeDType = 'F64' | 'F32' | 'I64' | 'I32';
+export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export interface SafeTensor {
   dtype: SafeDType;
   shape: number[];
-  data: Float64Array | Float32Array | BigInt64Array | Int32Array;
+  data: Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
 }
 
-const BYTES: Record<SafeDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4 };
+const BYTES: Record<SafeDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+/** The typed array that holds each safetensors dtype (F16 and BF16 as raw bits). */
+const ARRAY_OF: Record<SafeDType, string> = {
+  F64: 'Float64Array', F32: 'Float32Array', F16: 'Uint16Array', BF16: 'Uint16Array', I64: 'BigInt64Array',
+  I32: 'Int32Array', I16: 'Int16Array', I8: 'Int8Array', U8: 'Uint8Array', BOOL: 'Uint8Array',
+};
 
 // By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
 function dtypeOf(data: SafeTensor['data']): SafeDType {
@@ -21,7 +27,23 @@ function dtypeOf(data: SafeTensor['data']): SafeDType {
   if (tag === '[object Float32Array]') return 'F32';
   if (tag === '[object BigInt64Array]') return 'I64';
   if (tag === '[object Int32Array]') return 'I32';
-  throw new VbpError('INTERNAL', `cannot store ${tag} in safetensors`);
+  if (tag === '[object Int16Array]') return 'I16';
+  if (tag === '[object Int8Array]') return 'I8';
+  if (tag === '[object Uint8Array]') return 'U8';
+  throw new VbpError('INTERNAL', `cannot store ${tag} in safetensors without a dtype`);
+}
+
+function makeArray(dtype: SafeDType, buffer: ArrayBuffer): SafeTensor['data'] {
+  switch (ARRAY_OF[dtype]) {
+    case 'Float64Array': return new Float64Array(buffer);
+    case 'Float32Array': return new Float32Array(buffer);
+    case 'BigInt64Array': return new BigInt64Array(buffer);
+    case 'Int32Array': return new Int32Array(buffer);
+    case 'Int16Array': return new Int16Array(buffer);
+    case 'Int8Array': return new Int8Array(buffer);
+    case 'Uint16Array': return new Uint16Array(buffer);
+    default: return new Uint8Array(buffer);
+  }
 }
 
 export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | SafeTensor>, metadata: Record<string, string>): Buffer {
@@ -32,7 +54,9 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | S
     const data = ArrayBuffer.isView(value) ? value : value.data;
     const shape = ArrayBuffer.isView(value) ? [data.length] : value.shape;
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    header[name] = { dtype: dtypeOf(data), shape, data_offsets: [offset, offset + bytes.length] };
+    const dtype = ArrayBuffer.isView(value) ? dtypeOf(data) : value.dtype;
+    if (Object.prototype.toString.call(data) !== `[object ${ARRAY_OF[dtype]}]`) throw new VbpError('INTERNAL', `safetensors ${dtype} needs a ${ARRAY_OF[dtype]}`);
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
     offset += bytes.length;
   }
@@ -87,8 +111,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCo
     }
     const copy = new ArrayBuffer(end - begin);
     new Uint8Array(copy).set(buffer.subarray(dataStart + begin, dataStart + end));
-    const data =
-      dtype === 'F64' ? new Float64Array(copy) : dtype === 'F32' ? new Float32Array(copy) : dtype === 'I64' ? new BigInt64Array(copy) : new Int32Array(copy);
+    const data = makeArray(dtype as SafeDType, copy);
     tensors[name] = { dtype: dtype as SafeDType, shape: shape as number[], data };
   }
   return { metadata, tensors };

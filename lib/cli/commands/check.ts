@@ -1,0 +1,117 @@
+/**
+ * vbp check: runs a model on inputs saved by PyTorch and compares its outputs with PyTorch's saved outputs
+ * (assertClose's semantics). Exit code 0 when they match, 1 when they do not, 2 for bad usage.
+ */
+import type { Command } from 'commander';
+import { VbpError } from '../../errors';
+import { isTensor, type Tensor, type Value } from '../../tensor';
+import { closeMismatch, compareTensorValues, pyFloat, type CloseOptions } from '../../testing/assert-close';
+import { dtypeOfTensor } from '../../formats/torch-save';
+import { readTensors } from '../../testing/read-tensors';
+import { checkReadableFile } from '../../util/files';
+import { checkingOption, ExitWith, usageError } from '../args';
+import { openModel, withCommon, type Options } from '../context';
+import { print } from '../output';
+import { table } from '../../report/format';
+
+function parseTolerance(value: unknown, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  const n = Number(text);
+  if (text === '' || !Number.isFinite(n) || n < 0) throw usageError(option, `must be a number >= 0, got '${String(value)}'`);
+  return n;
+}
+
+/** The inputs file as forward's arguments: a tensor is one input, a list or tuple of tensors several. */
+function positionalInputs(value: Value, file: string): Tensor[] {
+  if (isTensor(value)) return [value];
+  if (Array.isArray(value) && value.length > 0 && value.every(isTensor)) return value as Tensor[];
+  throw new VbpError('DATA', `'${file}' (--inputs) must hold a tensor (one input) or a list/tuple of tensors (positional inputs)`);
+}
+
+interface OutputRow {
+  path: string;
+  shape: number[];
+  dtype: string;
+  pass: boolean;
+  mismatches: number;
+  total: number;
+  maxAbsDiff: number;
+  rtol: number;
+  atol: number;
+  problem?: string;
+}
+
+/** One row per tensor of `expected`, compared with the tensor at the same place of `actual`. */
+function rows(actual: Value | undefined, expected: Value, options: CloseOptions, path: string, out: OutputRow[]): void {
+  if (isTensor(expected)) {
+    const row: OutputRow = { path: path || '(output)', shape: expected.shape, dtype: dtypeOfTensor(expected), pass: false, mismatches: 0, total: expected.data.length, maxAbsDiff: 0, rtol: 0, atol: 0 };
+    if (!isTensor(actual)) row.problem = 'the model gives no tensor here';
+    else {
+      try {
+        const c = compareTensorValues(actual, expected, options);
+        Object.assign(row, { pass: c.mismatches === 0, mismatches: c.mismatches, maxAbsDiff: c.worstAbsDiff, rtol: c.rtol, atol: c.atol });
+      } catch (error) {
+        row.problem = (error as Error).message;
+      }
+    }
+    out.push(row);
+    return;
+  }
+  if (Array.isArray(expected)) {
+    expected.forEach((item, i) => rows(Array.isArray(actual) ? actual[i] : undefined, item, options, `${path}[${i}]`, out));
+    return;
+  }
+  if (typeof expected === 'object' && expected !== null) {
+    for (const [key, item] of Object.entries(expected)) {
+      const a = typeof actual === 'object' && actual !== null && !Array.isArray(actual) && !isTensor(actual) ? (actual as Record<string, Value>)[key] : undefined;
+      rows(a, item, options, `${path}['${key}']`, out);
+    }
+  }
+}
+
+async function check(file: string, options: Options): Promise<void> {
+  const rtol = parseTolerance(options.rtol, '--rtol');
+  const atol = parseTolerance(options.atol, '--atol');
+  if ((rtol === undefined) !== (atol === undefined)) throw usageError(rtol === undefined ? '--atol' : '--rtol', 'give both --rtol and --atol, or neither (the defaults of the dtypes)');
+  const inputsFile = String(options.inputs);
+  const expectedFile = String(options.expected);
+  checkingOption('--inputs', () => checkReadableFile(inputsFile, 'inputs file'));
+  checkingOption('--expected', () => checkReadableFile(expectedFile, 'expected outputs file'));
+  const closeOptions: CloseOptions = { ...(rtol !== undefined ? { rtol, atol } : {}), equalNan: Boolean(options.equalNan), checkDtype: !options.ignoreDtype };
+  const inputs = positionalInputs(await readTensors(inputsFile), inputsFile);
+  const expected = await readTensors(expectedFile);
+  const model = await openModel(file, options);
+  let actual: Value;
+  try {
+    actual = await model.forward(inputs.length === 1 ? inputs[0] : inputs);
+  } finally {
+    await model.dispose();
+  }
+  const message = closeMismatch(actual, expected, closeOptions, 'vbp check');
+  const outputs: OutputRow[] = [];
+  rows(actual, expected, closeOptions, '', outputs);
+  const pass = message === undefined;
+  const human = [
+    `${file} on ${inputs.length} input${inputs.length === 1 ? '' : 's'} from ${inputsFile}, compared with ${expectedFile}:`,
+    table(
+      ['output', 'shape', 'dtype', 'mismatched', 'max |diff|', 'rtol', 'atol', ''],
+      outputs.map((r) => [r.path, `[${r.shape.join(', ')}]`, r.dtype, `${r.mismatches} / ${r.total}`, pyFloat(r.maxAbsDiff), pyFloat(r.rtol), pyFloat(r.atol), r.problem ? 'FAIL' : r.pass ? 'ok' : 'FAIL']),
+    ),
+    pass ? 'PASS: the outputs match PyTorch\'s' : `FAIL: the outputs do not match PyTorch's\n\n${message}`,
+  ].join('\n');
+  print(options, human, { model: file, inputs: inputsFile, expected: expectedFile, pass, outputs, message: message ?? null });
+  if (!pass) throw new ExitWith(1);
+}
+
+export function registerCheck(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+  withCommon(program.command('check').argument('<model>', 'TorchScript model file'))
+    .description("run a model on inputs saved by PyTorch and compare with PyTorch's saved outputs (exit 1 on mismatch)")
+    .requiredOption('--inputs <file>', 'inputs (torch.save or .npy): a tensor, or a list/tuple of tensors for positional inputs')
+    .requiredOption('--expected <file>', "PyTorch's outputs for those inputs (torch.save: a tensor, tuple, list or dict; or .npy, .npz, .safetensors)")
+    .option('--rtol <x>', 'relative tolerance (with --atol; default: by dtype, as torch.testing.assert_close)')
+    .option('--atol <x>', 'absolute tolerance (with --rtol)')
+    .option('--equal-nan', 'NaN equals NaN')
+    .option('--ignore-dtype', 'compare values of different dtypes (promoted) instead of failing')
+    .action((model: string, options: Options) => run(options, () => check(model, options)));
+}
