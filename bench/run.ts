@@ -10,8 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   loadModel,
   gatherStats,
@@ -34,11 +33,13 @@ import { batches as datasetBatches } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 import { flag, median, randomBatches } from './util';
+import { PythonTimer } from './python-timer';
 import { finetuneStepVsPython } from './finetune-step';
 
 const quick = process.argv.includes('--quick');
 const threads = Number(flag('--threads', '1'));
 const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
+const PYTHON = python;
 const work = path.join(packageRoot, 'bench', 'work');
 const resultsFile = path.join(packageRoot, 'bench', 'results.json');
 const big = quick ? 'deit_tiny' : 'deit_base';
@@ -82,41 +83,13 @@ function ensureBigModel(): string {
   return file;
 }
 
-/** A Python process that times forwards of one model on request (bench/python/latency.py). */
-class PythonTimer {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly lines: AsyncIterator<string>;
-
-  constructor(file: string, shape: number[]) {
-    this.child = spawn(python, [path.join(packageRoot, 'bench', 'python', 'latency.py'), file, '--shape', shape.join(','), '--threads', String(threads)], {
-      env: { ...process.env, ...PYTHON_ENV },
-    });
-    this.lines = readline.createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
-  }
-
-  async ready(): Promise<void> {
-    const first = await this.lines.next();
-    if (first.done || first.value !== 'ready') throw new Error(`latency.py did not start: ${String(first.value)}`);
-  }
-
-  async time(runs: number): Promise<number[]> {
-    this.child.stdin.write(`${runs}\n`);
-    const line = await this.lines.next();
-    return JSON.parse(line.value as string) as number[];
-  }
-
-  close(): void {
-    this.child.stdin.end();
-  }
-}
-
 /**
  * Node (async forward, and forwardSync) and Python latency of one model and batch size, interleaved in
  * many short rounds so that both see the same machine: this VM's speed drifts by 10 % over seconds.
  */
 async function forwardVsPython(model: Model, file: string, shape: number[], batch: number, runsPerRound: number, rounds: number) {
   const input = probeInput([batch, ...shape]);
-  const py = new PythonTimer(file, [batch, ...shape]);
+  const py = new PythonTimer(PYTHON, file, [batch, ...shape], threads, PYTHON_ENV);
   await py.ready();
   for (let i = 0; i < 5; i++) {
     await model.forward(input);
@@ -202,6 +175,7 @@ function updateReadme(results: Record<string, any>): void {
     '',
     '| measure | torch-vbp | reference | ratio | target |',
     '|---|---|---|---|---|',
+    ...r.freshForward.rows.map((x: any) => `| forward() in ${x.processes} fresh Node processes with no allocator call, ${r.freshForward.model}, batch ${x.batch} (min of ${x.runs}, alternated with plain Python) | ${x.nodeMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.pythonMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.ratios.map((v: number) => f(v, 3)).join(' / ')} (spread ${f(100 * x.spread, 1)} %) | <= 1.03 each, spread <= 3 % |`),
     ...r.forward.map((x: any) => `| forward latency, ${x.model}, batch ${x.batch}: forward() / forwardSync() | ${f(x.nodeMs, 3)} / ${f(x.nodeSyncMs, 3)} ms | ${f(x.pythonMs, 3)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} / ${f(x.syncRatio, 3)} | <= 1.03 |`),
     `| calibration pass vs plain forward, ${r.statsOverhead.model}, batch ${r.statsOverhead.batchShape[0]} | ${f(r.statsOverhead.calibrationMs)} ms | ${f(r.statsOverhead.forwardMs)} ms | ${f(r.statsOverhead.ratio, 3)} | <= 1.10 |`,
     ...r.covarianceOverhead.map((c: any) => `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`),
@@ -235,6 +209,19 @@ async function main(): Promise<void> {
   };
   const bigFile = ensureBigModel();
   const bundledShape = readModelCard(BUNDLED_MODEL)?.inputShape ?? [1, 28, 28];
+
+  log('fresh processes: forward() with no allocator call vs plain Python torch.jit.load');
+  {
+    const processes = quick ? 3 : 5;
+    const fresh = (batch: number): any => {
+      const ratios: any[] = [];
+      for (let i = 0; i < processes; i++) ratios.push(JSON.parse(runNode('fresh-forward.js', [bigFile, IMAGE.join(','), '--batch', String(batch), '--runs', '15', '--threads', String(threads)])));
+      const values = ratios.map((r) => r.ratio);
+      return { batch, processes, runs: 15, ratios: values, nodeMs: ratios.map((r) => r.nodeMs), pythonMs: ratios.map((r) => r.pythonMs), worst: Math.max(...values), spread: (Math.max(...values) - Math.min(...values)) / median(values) };
+    };
+    results.freshForward = { model: big, rows: [fresh(1), fresh(8)] };
+    for (const row of results.freshForward.rows) log(`  b${row.batch}: ${row.ratios.map((r: number) => r.toFixed(3)).join(', ')}`);
+  }
 
   log('forward latency: addon vs Python');
   const bundled = await loadModel(BUNDLED_MODEL);

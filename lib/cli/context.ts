@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { batches, type Dataset } from '../data/dataset';
 import { VbpError } from '../errors';
 import type { ModelCard } from '../formats/model-card';
-import { keepLargeAllocations, setNumThreads } from '../native/runtime';
+import { setNumThreads } from '../native/runtime';
 import { loadModel, type Model } from '../pipeline/model';
 import { CalibrationError, gatherStats, type CovarianceOptions, type Stats } from '../pipeline/stats';
 import { parseDevice, parseInteger, parseShape, parseThreads, usageError } from './args';
@@ -70,12 +70,10 @@ export function withData(command: Command, defaultSplit: 'train' | 'test', calib
   return command;
 }
 
-/** Applies --threads and --device checks; the command keeps activation-sized blocks between forwards. */
+/** Applies --threads and --device checks (tensor blocks are cached by the addon itself: no allocator settings). */
 export function applyGlobalOptions(options: GlobalOptions): void {
   if (options.device !== undefined) parseDevice(options.device);
   if (options.threads !== undefined) setNumThreads(parseThreads(options.threads, '--threads', (m) => warn(options, m)));
-  // Steady forward times: keep activation-sized blocks allocated between forwards (see keepLargeAllocations).
-  keepLargeAllocations();
 }
 
 export async function openModel(file: string, options: GlobalOptions): Promise<Model> {

@@ -122,6 +122,7 @@ export interface NativeMemoryInfo {
   liveSessions: number;
   liveTrainers: number;
   modelBytes: number;
+  cpuCache: { installed: boolean; cachedBytes: number; liveBytes: number; peakLiveBytes: number; hits: number; misses: number; slackBytes: number };
 }
 
 export interface NativeBinding {
@@ -130,6 +131,7 @@ export interface NativeBinding {
   loadModel(path: string, device: string): Promise<NativeModel>;
   nativeMemory(): NativeMemoryInfo;
   keepLargeAllocations(bytes: number): boolean;
+  releaseCachedMemory(): void;
 }
 
 /** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */

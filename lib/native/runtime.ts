@@ -30,6 +30,13 @@ export interface NativeMemory {
   liveTrainers: number;
   /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
   modelBytes: number;
+  /**
+   * torch-vbp's caching CPU allocator for LibTorch's tensors (blocks of 64 KiB and more): bytes kept for
+   * reuse, bytes in use, the largest in use since the cache was last emptied, and allocations served from
+   * the cache or not. In use plus cached stays within twice the largest in use plus `slackBytes` (16 MiB,
+   * or VBP_CPU_CACHE_SLACK_MB). `installed` is false with VBP_CPU_ALLOCATOR=default.
+   */
+  cpuCache: { installed: boolean; cachedBytes: number; liveBytes: number; peakLiveBytes: number; hits: number; misses: number; slackBytes: number };
 }
 
 export function packageVersion(): string {
@@ -83,12 +90,18 @@ export function nativeMemory(): NativeMemory {
 }
 
 /**
- * Keeps freed blocks of up to `bytes` (default 64 MiB) in the C allocator instead of returning them to the
- * system. LibTorch allocates every activation afresh, and with glibc's defaults blocks of a few MB are
- * mapped, faulted in page by page and unmapped again on every forward: on the bundled model a batch-256
- * forward measured 120-250 ms that way and 53-57 ms with this setting. The price is resident memory up to
- * the largest working set. Process-wide (glibc's mallopt); returns false where unsupported. The `vbp`
- * command turns it on; a library leaves the choice to the application.
+ * Gives the blocks torch-vbp's CPU allocator keeps for reuse back to the system now (it also does when the
+ * last model is disposed). Tensors in use are not affected; the next forwards allocate afresh.
+ */
+export function releaseCachedMemory(): void {
+  callNativeSync(() => native().releaseCachedMemory());
+}
+
+/**
+ * Optional, and not needed for speed since torch-vbp caches LibTorch's tensor blocks itself (see
+ * nativeMemory().cpuCache): keeps freed blocks of up to `bytes` (default 64 MiB) in glibc's allocator for
+ * every allocation of the process (M_MMAP_THRESHOLD / M_TRIM_THRESHOLD), for applications whose own native
+ * code suffers from the same page faults. Process-wide; returns false where unsupported (non-glibc).
  */
 export function keepLargeAllocations(bytes = 64 * 2 ** 20): boolean {
   return callNativeSync(() => native().keepLargeAllocations(bytes));

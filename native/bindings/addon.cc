@@ -6,6 +6,7 @@
 #include "bindings/session_wrap.h"
 #include "bindings/trainer_wrap.h"
 #include "core/allocator.h"
+#include "core/cpu_cache.h"
 #include "core/device.h"
 #include "core/memory_stats.h"
 #include "core/threads.h"
@@ -14,6 +15,7 @@
 namespace vbp::js {
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
+  installCpuCache();
   Napi::Function modelClass = ModelWrap::define(env);
   modelConstructor = Napi::Persistent(modelClass);
   sessionConstructor = Napi::Persistent(SessionWrap::define(env));
@@ -24,6 +26,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&Addon::loadModel>("loadModel"),
                            InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
                            InstanceMethod<&Addon::keepLargeAllocations>("keepLargeAllocations"),
+                           InstanceMethod<&Addon::releaseCachedMemory>("releaseCachedMemory"),
                            InstanceValue("NativeModel", modelClass),
                        });
 }
@@ -61,6 +64,16 @@ Napi::Value Addon::nativeMemory(const Napi::CallbackInfo& info) {
   result.Set("liveSessions", static_cast<double>(m.liveSessions));
   result.Set("liveTrainers", static_cast<double>(m.liveTrainers));
   result.Set("modelBytes", static_cast<double>(m.modelBytes));
+  const CpuCacheStats cache = cpuCacheStats();
+  Napi::Object cpuCache = Napi::Object::New(info.Env());
+  cpuCache.Set("installed", cache.installed);
+  cpuCache.Set("cachedBytes", static_cast<double>(cache.cachedBytes));
+  cpuCache.Set("liveBytes", static_cast<double>(cache.liveBytes));
+  cpuCache.Set("peakLiveBytes", static_cast<double>(cache.peakLiveBytes));
+  cpuCache.Set("hits", static_cast<double>(cache.hits));
+  cpuCache.Set("misses", static_cast<double>(cache.misses));
+  cpuCache.Set("slackBytes", static_cast<double>(cache.slackBytes));
+  result.Set("cpuCache", cpuCache);
   return result;
 }
 
@@ -73,6 +86,11 @@ Napi::Value Addon::keepLargeAllocations(const Napi::CallbackInfo& info) {
     }
     return Napi::Boolean::New(info.Env(), vbp::keepLargeAllocations(static_cast<size_t>(bytes)));
   });
+}
+
+Napi::Value Addon::releaseCachedMemory(const Napi::CallbackInfo& info) {
+  releaseCpuCache();
+  return info.Env().Undefined();
 }
 
 Napi::Value Addon::loadModel(const Napi::CallbackInfo& info) {

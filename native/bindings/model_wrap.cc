@@ -8,6 +8,7 @@
 #include "bindings/shared_handle.h"
 #include "bindings/trainer_wrap.h"
 #include "core/compensated_selection.h"
+#include "core/cpu_cache.h"
 #include "core/device.h"
 #include "core/macs.h"
 #include "core/memory_stats.h"
@@ -59,9 +60,11 @@ void ModelWrap::release(Napi::Env env) {
   // is torn down, where a failing call must not throw.
   int64_t ignored = 0;
   napi_adjust_external_memory(env, -reportedBytes_, &ignored);
-  countModel(reportedBytes_, -1);
+  const int64_t remaining = countModel(reportedBytes_, -1);
   reportedBytes_ = 0;
   model_.reset();
+  // The last model gone: the blocks cached for its forwards go back to the system.
+  if (remaining == 0) releaseCpuCache();
 }
 
 std::shared_ptr<TorchModel> ModelWrap::live(Napi::Env env) const {

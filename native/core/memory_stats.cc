@@ -12,9 +12,9 @@ std::atomic<int64_t> liveTrainers{0};
 std::atomic<int64_t> modelBytes{0};
 }  // namespace
 
-void countModel(int64_t bytes, int sign) {
-  liveModels += sign;
+int64_t countModel(int64_t bytes, int sign) {
   modelBytes += sign * bytes;
+  return liveModels += sign;
 }
 
 void countSession(int sign) { liveSessions += sign; }

@@ -18,7 +18,8 @@ struct NativeMemory {
 NativeMemory nativeMemory();
 
 // Counters kept by the bindings as models and sessions are wrapped and released.
-void countModel(int64_t bytes, int sign);
+// countModel returns the number of live models after the change.
+int64_t countModel(int64_t bytes, int sign);
 void countSession(int sign);
 void countTrainer(int sign);
 
