@@ -29,8 +29,10 @@ import { measureLatency } from '../lib/measure/latency';
 import { probeInput } from '../lib/pipeline/model';
 import { packageRoot } from '../lib/native/addon';
 import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
+import { ImageFolderDataset } from '../lib/data/image-folder';
 import { batches as datasetBatches } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
+import { formatNpy } from '../lib/formats/npy';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 import { flag, median, randomBatches } from './util';
 import { PythonTimer } from './python-timer';
@@ -67,10 +69,10 @@ function runPython(script: string, args: string[]): string {
   });
 }
 
-function runNode(script: string, args: string[]): string {
+function runNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return execFileSync(process.execPath, [path.join(packageRoot, 'dist', 'bench', script), ...args], {
     encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), ...env },
   });
 }
 
@@ -160,6 +162,41 @@ async function speedups(file: string, label: string, shape: number[], calibratio
   return { model: label, batchSizes, rows };
 }
 
+/** A folder of JPEGs shaped like ImageNet's validation images (500x375, 4 classes), made once with sharp. */
+async function imageFolder(count: number): Promise<string> {
+  const root = path.join(work, `images-${count}`);
+  if (fs.existsSync(path.join(root, '.complete'))) return root;
+  const sharp = (await import('sharp')).default;
+  for (let i = 0; i < count; i++) {
+    const dir = path.join(root, `class${i % 4}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const pixels = Buffer.alloc(500 * 375 * 3);
+    for (let p = 0; p < pixels.length; p++) pixels[p] = (p * 7 + i * 13 + ((p / 1500) | 0) * 3) & 255;
+    await sharp(pixels, { raw: { width: 500, height: 375, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `${i}.jpg`));
+  }
+  fs.writeFileSync(path.join(root, '.complete'), '');
+  return root;
+}
+
+/** Images per second of decode + resize + crop + normalise in batches of 64, alternating the two sides, medians of 3. */
+async function imageFolderVsPython(count: number): Promise<any> {
+  const root = await imageFolder(count);
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const node: number[] = [];
+  const py: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const dataset = new ImageFolderDataset(root);
+    for (let pass = 0; pass < 2; pass++) {
+      const started = performance.now();
+      let images = 0;
+      for await (const batch of datasetBatches(dataset, { batchSize: 64 })) images += batch.input.shape[0];
+      if (pass === 1) node.push(images / ((performance.now() - started) / 1000));
+    }
+    py.push(JSON.parse(runPython('imagefolder.py', [root, '--workers', String(cores)])).imagesPerSecond);
+  }
+  return { images: count, cores, nodeImagesPerSecond: median(node), pythonImagesPerSecond: median(py), ratio: median(node) / median(py) };
+}
+
 function updateReadme(results: Record<string, any>): void {
   const readme = path.join(packageRoot, 'README.md');
   if (!fs.existsSync(readme)) return;
@@ -175,16 +212,24 @@ function updateReadme(results: Record<string, any>): void {
     '',
     '| measure | torch-vbp | reference | ratio | target |',
     '|---|---|---|---|---|',
-    ...r.freshForward.rows.map((x: any) => `| forward() in ${x.processes} fresh Node processes with no allocator call, ${r.freshForward.model}, batch ${x.batch} (min of ${x.runs}, alternated with plain Python) | ${x.nodeMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.pythonMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.ratios.map((v: number) => f(v, 3)).join(' / ')} (spread ${f(100 * x.spread, 1)} %) | <= 1.03 each, spread <= 3 % |`),
+    ...r.freshForward.rows.map((x: any) =>
+      `| forward() in ${x.processes} fresh Node processes with no allocator call${x.allocator === 'default' ? ' and VBP_CPU_ALLOCATOR=default (LibTorch\'s own allocator, for comparison)' : ''}, ${r.freshForward.model}, batch ${x.batch} (min of ${x.runs}, alternated with plain Python) | ` +
+        `${x.nodeMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.pythonMs.map((v: number) => f(v, 1)).join(' / ')} ms | ${x.ratios.map((v: number) => f(v, 3)).join(' / ')} (spread ${f(100 * x.spread, 1)} %) | ${x.allocator === 'cache' ? '<= 1.03 each, spread <= 3 %' : ''} |`),
     ...r.forward.map((x: any) => `| forward latency, ${x.model}, batch ${x.batch}: forward() / forwardSync() | ${f(x.nodeMs, 3)} / ${f(x.nodeSyncMs, 3)} ms | ${f(x.pythonMs, 3)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} / ${f(x.syncRatio, 3)} | <= 1.03 |`),
     `| calibration pass vs plain forward, ${r.statsOverhead.model}, batch ${r.statsOverhead.batchShape[0]} | ${f(r.statsOverhead.calibrationMs)} ms | ${f(r.statsOverhead.forwardMs)} ms | ${f(r.statsOverhead.ratio, 3)} | <= 1.10 |`,
     ...r.covarianceOverhead.map((c: any) => `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`),
     `| least-squares solve, ${r.leastSquares.blocks} blocks of ${r.leastSquares.model} (prune lsq - prune mean); compensated selection at 50 % | ${f(r.leastSquares.solveMs / 1000)} s; ${f(r.leastSquares.planCompensatedMs / 1000, 1)} s | | | <= 5 s (solve) |`,
-    `| whole job (load, calibrate ${r.job.batches}x${r.job.batchSize}, plan, prune, save), ${r.job.model} | ${f(r.job.node.total)} s | ${f(r.job.python.total)} s (Python reference) | ${f(r.job.ratio, 3)} | <= 1.0 |`,
+    `| ImageFolder decode + resize 256 + crop 224 + normalise, ${r.imageFolder.images} JPEGs 500x375, batch 64 | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (sharp, ${r.imageFolder.cores} at once) | ${f(r.imageFolder.pythonImagesPerSecond, 0)} images/s (torchvision + PIL, ${r.imageFolder.cores} DataLoader workers) | ${f(r.imageFolder.ratio, 3)} (speed) | >= 1 |`,
+    ...r.job.flatMap((j: any) => [
+      `| whole job through the API (load, calibrate ${j.batches}x${j.batchSize}, plan, prune, save), ${j.model}, ${j.threads} thread(s) | ${f(j.node.total)} s | ${f(j.python.total)} s (Python reference) | ${f(j.ratio, 3)} | <= 0.85 |`,
+      `| the same against the work it cannot avoid (load + one plain forward per batch + save) | ${f(j.node.total)} s | ${f(j.node.floor)} s | ${f(j.ofFloor, 3)} | <= 1.1 |`,
+      `| the same as one \`vbp prune\` process (Node start-up and reading the .npy included), ${j.threads} thread(s) | ${f(j.cliSeconds)} s | ${f(j.python.total)} s (Python reference) | ${f(j.cliRatio, 3)} | <= 0.85 |`,
+    ]),
     ...r.speedup.flatMap((s: any) =>
       s.rows.map((row: any) => `| pruned ${Math.round(row.ratio * 100)} %, ${s.model}: speed-up ${s.batchSizes.map((b: number) => `b${b} ${f(row.latency[`b${b}`].speedup, 3)}x`).join(', ')} | MAC ratio ${f(row.macRatio, 3)}x | | ${s.batchSizes.map((b: number) => f(row.latency[`b${b}`].ofMacRatio, 3)).join(' / ')} of MAC ratio | >= 0.9 at 55 % (${bigLabel.split(' (')[0]}) |`),
     ),
-    `| plan / slice / save, ${r.pruneTimes.model} | ${f(r.pruneTimes.planMs, 1)} / ${f(r.pruneTimes.pruneMs, 1)} / ${f(r.pruneTimes.saveMs, 1)} ms | | | |`,
+    `| plan / slice (prune) / save, ${r.pruneTimes.model} at 50 % | ${f(r.pruneTimes.planMs, 1)} / ${f(r.pruneTimes.pruneMs, 1)} / ${f(r.pruneTimes.saveMs, 1)} ms | | | prune <= 200 ms |`,
+    `| save against writing its ${f(r.pruneTimes.savedMb, 0)} MB twice (disk: ${f(r.pruneTimes.diskMbPerSecond, 0)} MB/s, one buffer, no fsync) | ${f(r.pruneTimes.saveMs, 1)} ms | ${f(2 * r.pruneTimes.writeMs, 1)} ms | ${f(r.pruneTimes.saveMs / (2 * r.pruneTimes.writeMs), 3)} | <= 1 |`,
     `| peak RSS, calibration vs inference, ${r.memory.peak.model} | ${f(r.memory.peak.calibrateMb, 0)} MB | ${f(r.memory.peak.forwardMb, 0)} MB | ${f(r.memory.peak.ratio, 3)} | O(hidden) extra |`,
     `| RSS growth over a ${r.memory.growth.batches}-batch calibration, ${r.memory.growth.model} | ${f(r.memory.growth.growthMb, 1)} MB | | | ~0 |`,
     ...r.finetuneStep.flatMap((x: any) => [
@@ -213,14 +258,18 @@ async function main(): Promise<void> {
   log('fresh processes: forward() with no allocator call vs plain Python torch.jit.load');
   {
     const processes = quick ? 3 : 5;
-    const fresh = (batch: number): any => {
+    const fresh = (batch: number, allocator: 'cache' | 'default'): any => {
       const ratios: any[] = [];
-      for (let i = 0; i < processes; i++) ratios.push(JSON.parse(runNode('fresh-forward.js', [bigFile, IMAGE.join(','), '--batch', String(batch), '--runs', '15', '--threads', String(threads)])));
+      for (let i = 0; i < processes; i++) {
+        const args = [bigFile, IMAGE.join(','), '--batch', String(batch), '--runs', '15', '--threads', String(threads)];
+        ratios.push(JSON.parse(runNode('fresh-forward.js', args, allocator === 'default' ? { VBP_CPU_ALLOCATOR: 'default' } : {})));
+      }
       const values = ratios.map((r) => r.ratio);
-      return { batch, processes, runs: 15, ratios: values, nodeMs: ratios.map((r) => r.nodeMs), pythonMs: ratios.map((r) => r.pythonMs), worst: Math.max(...values), spread: (Math.max(...values) - Math.min(...values)) / median(values) };
+      return { batch, allocator, processes, runs: 15, ratios: values, nodeMs: ratios.map((r) => r.nodeMs), pythonMs: ratios.map((r) => r.pythonMs), worst: Math.max(...values), spread: (Math.max(...values) - Math.min(...values)) / median(values) };
     };
-    results.freshForward = { model: big, rows: [fresh(1), fresh(8)] };
-    for (const row of results.freshForward.rows) log(`  b${row.batch}: ${row.ratios.map((r: number) => r.toFixed(3)).join(', ')}`);
+    // The addon's caching allocator (the default), and LibTorch's own for comparison (VBP_CPU_ALLOCATOR=default).
+    results.freshForward = { model: big, rows: [fresh(1, 'cache'), fresh(8, 'cache'), fresh(1, 'default'), fresh(8, 'default')] };
+    for (const row of results.freshForward.rows) log(`  b${row.batch} ${row.allocator}: ${row.ratios.map((r: number) => r.toFixed(3)).join(', ')}`);
   }
 
   log('forward latency: addon vs Python');
@@ -270,14 +319,24 @@ async function main(): Promise<void> {
     const p = plan(stats, { ratio: 0.5 });
     planMs.push(performance.now() - t);
     t = performance.now();
-    const { model: pruned } = await prune(bigModel, p, { skipMacs: true });
+    const { model: pruned } = await prune(bigModel, p); // MACs from the plan: no forward
     pruneMs.push(performance.now() - t);
     t = performance.now();
     await pruned.save(path.join(work, 'pruned.pt'));
     saveMs.push(performance.now() - t);
     pruned.dispose();
   }
-  results.pruneTimes = { model: big, planMs: median(planMs), pruneMs: median(pruneMs), saveMs: median(saveMs) };
+  // The disk: writing the saved file's bytes as one buffer (no fsync, like the save), in the same folder.
+  const savedBytes = fs.statSync(path.join(work, 'pruned.pt')).size;
+  const bytes = Buffer.alloc(savedBytes, 1);
+  const writeMs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    fs.writeFileSync(path.join(work, 'write-speed.bin'), bytes);
+    writeMs.push(performance.now() - t);
+  }
+  fs.rmSync(path.join(work, 'write-speed.bin'));
+  results.pruneTimes = { model: big, planMs: median(planMs), pruneMs: median(pruneMs), saveMs: median(saveMs), savedMb: savedBytes / 2 ** 20, writeMs: median(writeMs), diskMbPerSecond: savedBytes / 2 ** 20 / (median(writeMs) / 1000) };
   bigModel.dispose();
 
   log('pruned speed-up against the MAC ratio');
@@ -315,25 +374,48 @@ async function main(): Promise<void> {
     }
   }
 
-  log('whole job: Node vs Python');
-  const batchCount = quick ? 2 : 4;
-  const batchSize = quick ? 4 : 8;
-  const nodeRuns: any[] = [];
-  const pyRuns: any[] = [];
-  for (let i = 0; i < (quick ? 1 : 3); i++) {
-    const common = ['--batches', String(batchCount), '--batch-size', String(batchSize), '--ratio', '0.5', '--threads', String(threads)];
-    nodeRuns.push(JSON.parse(runNode('job.js', [bigFile, path.join(work, 'job-node.pt'), ...common])).seconds);
-    pyRuns.push(JSON.parse(runPython('job.py', [path.join(work, `${big}.pth`), big, path.join(work, 'job-python.pt'), ...common])).seconds);
+  log('ImageFolder decoding: sharp (torch-vbp) vs torchvision + PIL');
+  results.imageFolder = await imageFolderVsPython(quick ? 128 : 512);
+  log(`  ${results.imageFolder.nodeImagesPerSecond.toFixed(0)} vs ${results.imageFolder.pythonImagesPerSecond.toFixed(0)} images/s`);
+
+  log('whole job: Node (API and `vbp prune`) vs Python, and against the work it cannot avoid');
+  {
+    const cells = quick ? [{ threads: 1, batches: 2, batchSize: 4 }] : [
+      { threads: 1, batches: 4, batchSize: 8 },
+      { threads: 2, batches: 4, batchSize: 8 },
+      { threads: 1, batches: 64, batchSize: 4 },
+      { threads: 2, batches: 64, batchSize: 4 },
+    ];
+    results.job = [];
+    for (const cell of cells) {
+      const env = { OPENBLAS_NUM_THREADS: String(cell.threads), OMP_NUM_THREADS: String(cell.threads) };
+      const common = ['--batches', String(cell.batches), '--batch-size', String(cell.batchSize), '--ratio', '0.5', '--threads', String(cell.threads)];
+      const api = JSON.parse(runNode('job.js', [bigFile, path.join(work, 'job-node.pt'), ...common], env)).seconds;
+      const data = path.join(work, `job-data-${cell.batches}x${cell.batchSize}.npy`);
+      if (!fs.existsSync(data)) {
+        const parts = randomBatches(cell.batches, cell.batchSize, IMAGE);
+        const all = new Float32Array(parts.reduce((n, b) => n + b.data.length, 0));
+        parts.reduce((at, b) => (all.set(b.data, at), at + b.data.length), 0);
+        fs.writeFileSync(data, formatNpy({ data: all, shape: [cell.batches * cell.batchSize, ...IMAGE], dtype: 'float32' }));
+      }
+      const cliStarted = performance.now();
+      execFileSync(process.execPath, [path.join(packageRoot, 'bin', 'vbp.js'), 'prune', bigFile, '--data', data, '--raw', '--limit', String(cell.batches * cell.batchSize),
+        '--batch-size', String(cell.batchSize), '--no-shuffle', '--ratio', '0.5', '--out', path.join(work, 'job-cli.pt'), '--force', '--quiet', '--threads', String(cell.threads)], { env: { ...process.env, ...env } });
+      const cli = (performance.now() - cliStarted) / 1000;
+      const py = JSON.parse(execFileSync(python, [path.join(packageRoot, 'bench', 'python', 'job.py'), path.join(work, `${big}.pth`), big, path.join(work, 'job-python.pt'), ...common], {
+        encoding: 'utf8', env: { ...process.env, ...PYTHON_ENV, ...env },
+      })).seconds;
+      const row = { model: big, ...cell, node: api, cliSeconds: cli, python: py, ratio: api.total / py.total, cliRatio: cli / py.total, ofFloor: api.total / api.floor };
+      log(`  ${cell.batches}x${cell.batchSize}, ${cell.threads} thread(s): API ${api.total.toFixed(2)} s (${row.ratio.toFixed(3)} of Python, ${row.ofFloor.toFixed(3)} of the floor), vbp prune ${cli.toFixed(2)} s (${row.cliRatio.toFixed(3)})`);
+      results.job.push(row);
+    }
   }
-  const medianOf = (runs: any[]) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
-  const node = medianOf(nodeRuns);
-  const py = medianOf(pyRuns);
-  results.job = { model: big, batches: batchCount, batchSize, runs: nodeRuns.length, node, python: py, ratio: node.total / py.total };
 
   log('memory: calibration vs inference, and growth over a long calibration');
   const memory = (mode: string, file: string, shape: number[], batchesN: number, size: number, every: number) =>
     JSON.parse(runNode('memory.js', [mode, file, shape.join(','), '--batches', String(batchesN), '--batch-size', String(size), '--sample-every', String(every), '--threads', String(threads)]));
   const peakBatches = quick ? 4 : 6;
+  const batchSize = quick ? 4 : 8;
   const forwardPeak = memory('forward', bigFile, IMAGE, peakBatches, batchSize, 1);
   const calibratePeak = memory('calibrate', bigFile, IMAGE, peakBatches, batchSize, 1);
   const longRun = quick ? 200 : 1000;

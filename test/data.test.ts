@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST, NpyDataset, ImageFolderDataset, batches, shuffledOrder, formatNpy, readNpy } from '../lib';
+import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST, NpyDataset, ImageFolderDataset, batches, shuffledOrder, formatNpy, readNpy, VbpError, type Dataset } from '../lib';
+import { prefetch } from '../lib/data/prefetch';
 import { runPython, tempDir } from './helpers';
 
 interface PixelReference {
@@ -185,5 +186,64 @@ describe('image folders (sharp) against torchvision', () => {
     fs.writeFileSync(path.join(broken, 'a', 'x.jpg'), 'not a jpeg');
     const data = new ImageFolderDataset(broken);
     await expect(data.read(0, new Float32Array(3 * 224 * 224))).rejects.toMatchObject({ code: 'DATA' });
+  });
+});
+
+describe('reading ahead', () => {
+  /** A data set whose reads finish out of order (delays from the index) and fail with DATA for some items. */
+  function slowDataset(concurrency: number, bad: Set<number>): Dataset {
+    return {
+      size: 40,
+      itemShape: [2],
+      description: 'test items',
+      labelled: true,
+      concurrency,
+      read: (index, target) =>
+        new Promise((resolve, reject) =>
+          setTimeout(() => {
+            if (bad.has(index)) return reject(new VbpError('DATA', `item ${index} is damaged`));
+            target[0] = index;
+            target[1] = -index;
+            resolve(index % 10);
+          }, (index * 7) % 5),
+        ),
+    };
+  }
+
+  it('several reads in flight give the same batches, in data-set order, as one at a time (bad items skipped alike)', async () => {
+    const bad = new Set([3, 4, 17, 39]);
+    const collect = async (concurrency: number) => {
+      const skipped: number[] = [];
+      const out = [];
+      for await (const b of batches(slowDataset(concurrency, bad), { batchSize: 6, shuffle: true, seed: 3, skipBadItems: true, onSkip: (i) => skipped.push(i) })) {
+        out.push({ data: Array.from(b.input.data), labels: Array.from(b.labels), indices: Array.from(b.indices) });
+      }
+      return { out, skipped };
+    };
+    const inTurn = await collect(1);
+    const ahead = await collect(5);
+    expect(ahead).toEqual(inTurn);
+    expect(inTurn.skipped.sort((a, b) => a - b)).toEqual([3, 4, 17, 39]);
+    expect(inTurn.out.flatMap((b) => b.indices)).toHaveLength(36);
+    // Without skipBadItems the first damaged item stops the stream with its DATA error.
+    await expect((async () => { for await (const b of batches(slowDataset(5, bad), { batchSize: 6 })) void b; })()).rejects.toMatchObject({ code: 'DATA' });
+  });
+
+  it('prefetch() requests the next item while the current one is used, and never more than the limit', async () => {
+    let pulled = 0;
+    const source = (async function* () {
+      for (let i = 0; i < 10; i++) {
+        pulled++;
+        yield i;
+      }
+    })();
+    const seen: Array<[number, number]> = [];
+    for await (const item of prefetch(source, 4)) {
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.push([item, pulled]);
+    }
+    // While item i is in use, item i + 1 has already been pulled (except after the last one allowed).
+    expect(seen).toEqual([[0, 2], [1, 3], [2, 4], [3, 4]]);
+    expect(pulled).toBe(4);
   });
 });

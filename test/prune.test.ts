@@ -149,15 +149,21 @@ describe('prune', () => {
     model.dispose();
   });
 
-  it('a failure after slicing (counting MACs) releases the new model', async () => {
+  it('takes the MACs from the plan without a forward; measureMacs counts them, and a failure then releases the new model', async () => {
     const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
     const x = npy('layouts', 'layout_input.npy');
-    const partial = (await gatherStats(model, [x]).catch((e: { partial?: import('../lib').Stats }) => e.partial))!;
+    const stats = await gatherStats(model, [x]);
+    const p = plan(stats, { ratio: 0.5 });
     const before = nativeMemory().liveModels;
-    await expect(prune(model, plan(partial, { ratio: 0.5 }))).rejects.toMatchObject({ code: 'FORWARD' });
+    // needs_batch fails on one item: measuring at batch 1 fails after slicing, and the new model is released.
+    await expect(prune(model, p, { measureMacs: true })).rejects.toMatchObject({ code: 'FORWARD' });
     expect(nativeMemory().liveModels).toBe(before);
-    const { model: pruned } = await prune(model, plan(partial, { ratio: 0.5 }), { skipMacs: true });
+    const { model: pruned, report } = await prune(model, p);
+    expect(report.macs).toMatchObject({ source: 'plan', before: p.modelMacs, after: p.modelMacs - p.totals.macsRemoved });
+    // The plan's figure equals a count of the pruned model's ops (on a batch it accepts).
+    expect(report.macs.after).toBe((await pruned.macs(x.shape)).total / x.shape[0]);
     expect(nativeMemory().liveModels).toBe(before + 1);
+    await expect(prune(model, p, { measureMacs: true, skipMacs: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await Promise.all([model.dispose(), pruned.dispose()]);
   });
 

@@ -182,17 +182,23 @@ describe('gatherStats', () => {
     await Promise.all([model.dispose(), pruned.dispose()]);
   });
 
-  it('a failure after the last batch (counting MACs) still hands back the statistics of every batch', async () => {
-    // needs_batch asserts a batch of two or more; MACs are counted on one item.
+  it('counts the model\'s MACs during the first batch, without a forward of its own: a model that fails at batch 1 calibrates fully', async () => {
+    // needs_batch asserts a batch of two or more; MACs used to be counted by a separate forward of one item.
     const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
     const x = npy('layouts', 'layout_input.npy');
-    const error = await gatherStats(model, [x, x]).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CalibrationError);
-    expect((error as CalibrationError).code).toBe('FORWARD');
-    const partial = (error as CalibrationError).partial!;
-    expect(partial).toBeDefined();
-    expect(partial.info).toMatchObject({ batches: 2, items: 8 });
-    expect(partial.layers[0].count).toBe(48);
+    const stats = await gatherStats(model, [x, x]);
+    expect(stats.info).toMatchObject({ batches: 2, items: 8 });
+    expect(stats.layers[0].count).toBe(48);
+    // Per item: the MACs of a forward of the whole batch, divided by its items.
+    expect(stats.info.modelMacs).toBe((await model.macs(x.shape)).total / x.shape[0]);
+    await expect(model.macs([1, ...x.shape.slice(1)])).rejects.toMatchObject({ code: 'FORWARD' });
+    await model.dispose();
+  });
+
+  it('the MACs counted in the first calibration batch equal a separate batch-1 count on the DeiT fixture', async () => {
+    const model = await loadModel(fixture('deit_scripted.pt'));
+    const stats = await gatherStats(model, calibrationBatches(0, 2));
+    expect(stats.info.modelMacs).toBe((await model.macs([1, 3, 32, 32])).total);
     await model.dispose();
   });
 

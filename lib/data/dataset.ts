@@ -42,6 +42,8 @@ export interface Dataset {
   readonly labelled?: boolean;
   /** Writes item `index` (preprocessed) into `target` and returns its label (-1 if none). */
   read(index: number, target: Float32Array): Promise<number>;
+  /** How many read() calls batches() may have in flight at once (default 1): image decoding runs on several threads. */
+  readonly concurrency?: number;
 }
 
 /** Seeded Fisher-Yates order of 0..n-1. */
@@ -99,22 +101,25 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
   const order = options.shuffle ? shuffledOrder(dataset.size, options.seed ?? 0) : Int32Array.from({ length: dataset.size }, (_, i) => i);
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
-  let next = Math.min(options.offset ?? 0, total);
-  while (next < total) {
-    const data = new Float32Array(Math.min(batchSize, total - next) * itemSize);
+  const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));
+  const reads = concurrency === 1 ? readInTurn(dataset, order, options.offset ?? 0, total, itemSize) : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
+  for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0; ) {
+    const data = new Float32Array(Math.min(batchSize, remaining) * itemSize);
     const labels: number[] = [];
     const indices: number[] = [];
-    while (indices.length < batchSize && next < total) {
-      const index = order[next++];
-      const slot = data.subarray(indices.length * itemSize, (indices.length + 1) * itemSize);
-      try {
-        labels.push(await dataset.read(index, slot));
-      } catch (error) {
+    // An unreadable item (skipped with skipBadItems) leaves its slot to the next one: batches keep data-set order.
+    while (indices.length < batchSize && remaining > 0) {
+      remaining--;
+      const item = (await reads.next()).value as ItemRead;
+      if ('error' in item) {
+        const error = item.error;
         if (!options.skipBadItems || !(error instanceof VbpError) || error.code !== 'DATA') throw error;
-        options.onSkip?.(index, error);
+        options.onSkip?.(item.index, error);
         continue;
       }
-      indices.push(index);
+      item.write(data.subarray(indices.length * itemSize, (indices.length + 1) * itemSize));
+      labels.push(item.label);
+      indices.push(item.index);
     }
     if (indices.length === 0) break;
     const n = indices.length;
@@ -123,5 +128,48 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
       labels: Int32Array.from(labels),
       indices: Int32Array.from(indices),
     };
+  }
+}
+
+type ItemRead = { index: number; error: unknown } | { index: number; label: number; write: (target: Float32Array) => void };
+
+/** Items one at a time, each read straight into its slot of the batch. */
+async function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: number, itemSize: number): AsyncGenerator<ItemRead> {
+  for (let next = start; next < total; next++) {
+    const index = order[next];
+    const buffer = new Float32Array(itemSize);
+    try {
+      const label = await dataset.read(index, buffer);
+      yield { index, label, write: (target) => target.set(buffer) };
+    } catch (error) {
+      yield { index, error };
+    }
+  }
+}
+
+/**
+ * Items read `concurrency` at a time, in order: a sliding window of reads in flight (image decoding on
+ * libuv's threads), reaching into the next batch while the caller works on this one.
+ */
+async function* readAhead(dataset: Dataset, order: Int32Array, start: number, total: number, itemSize: number, concurrency: number): AsyncGenerator<ItemRead> {
+  const inFlight: Array<Promise<ItemRead>> = [];
+  let next = start;
+  const launch = (): void => {
+    while (inFlight.length < concurrency && next < total) {
+      const index = order[next++];
+      const buffer = new Float32Array(itemSize);
+      inFlight.push(
+        dataset.read(index, buffer).then(
+          (label): ItemRead => ({ index, label, write: (target) => target.set(buffer) }),
+          (error: unknown): ItemRead => ({ index, error }),
+        ),
+      );
+    }
+  };
+  launch();
+  while (inFlight.length > 0) {
+    const item = await inFlight.shift()!;
+    launch();
+    yield item;
   }
 }

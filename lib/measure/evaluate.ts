@@ -1,5 +1,6 @@
 /** Top-1/top-5 accuracy and throughput of a classifier over a data set, plus output fidelity measures. */
 import { VbpError } from '../errors';
+import { prefetch } from '../data/prefetch';
 import { batches, itemCount, type BatchOptions, type Dataset } from '../data/dataset';
 import type { Model } from '../pipeline/model';
 import { expectTensor } from '../tensor';
@@ -48,7 +49,8 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   const predictions = new Int32Array(total);
   let logits: Float32Array | undefined;
   const stream = batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit, skipBadItems: options.skipBadItems, onSkip: options.onSkip });
-  for await (const batch of stream) {
+  // The next batch is read while the model runs on this one.
+  for await (const batch of prefetch(stream)) {
     if (options.signal?.aborted) throw new VbpError('ABORTED', 'evaluation was cancelled');
     const output = expectTensor(await model.forward(batch.input));
     if (output.shape.length !== 2 || output.shape[0] !== batch.labels.length) {

@@ -30,8 +30,13 @@ export interface PruneOptions {
   ridge?: number;
   /** 'lsq': the statistics the plan was made from, gathered with { covariance: true }. */
   stats?: Stats;
-  /** Skip measuring MACs before and after (one forward each). */
+  /** No MAC figures in the report. */
   skipMacs?: boolean;
+  /**
+   * Count the MACs before and after with a forward of each model instead of taking them from the plan
+   * (the plan's count of the model, less fc1 + fc2 of every removed neuron for every token).
+   */
+  measureMacs?: boolean;
 }
 
 export interface LayerReport {
@@ -50,8 +55,11 @@ export interface PruneReport {
   compensation: Compensation;
   neurons: { before: number; after: number };
   parameters: { before: number; after: number; reduction: number };
-  /** Whole-model MACs for one input of the calibration shape, measured from the ops LibTorch runs. */
-  macs: { before: number; after: number; reduction: number; inputShape: number[] };
+  /**
+   * Whole-model MACs for one input of the calibration shape: from the plan (the model's MACs counted during
+   * calibration, less the removed neurons' fc1 and fc2 MACs), or counted by forwards with measureMacs.
+   */
+  macs: { before: number; after: number; reduction: number; inputShape: number[]; source: 'plan' | 'measured' | 'skipped' };
   layers: LayerReport[];
 }
 
@@ -61,7 +69,8 @@ export interface PruneResult {
 }
 
 export async function prune(model: Model, plan: Plan, options: PruneOptions = {}): Promise<PruneResult> {
-  checkOptionKeys(options, ['compensation', 'ridge', 'stats', 'skipMacs'], 'prune()');
+  checkOptionKeys(options, ['compensation', 'ridge', 'stats', 'skipMacs', 'measureMacs'], 'prune()');
+  if (options.skipMacs && options.measureMacs) throw new VbpError('INVALID_ARGUMENT', 'prune(): skipMacs and measureMacs exclude each other');
   const compensation = options.compensation ?? 'mean';
   if (!COMPENSATIONS.includes(compensation)) {
     throw new VbpError('INVALID_ARGUMENT', `compensation must be one of ${COMPENSATIONS.join(', ')}, got '${String(compensation)}'`);
@@ -70,7 +79,8 @@ export async function prune(model: Model, plan: Plan, options: PruneOptions = {}
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   if (compensation === 'lsq') checkLeastSquaresInputs(plan, options.stats, ridge);
   else if (options.ridge !== undefined || options.stats !== undefined) throw new VbpError('INVALID_ARGUMENT', "ridge and stats are options of compensation 'lsq'");
-  return model.withLease((lease) => pruneWith(lease, model, plan, { compensation, ridge, stats: options.stats }, Boolean(options.skipMacs)));
+  const macs: MacSource = options.skipMacs ? 'skipped' : options.measureMacs || !(plan.modelMacs > 0) ? 'measured' : 'plan';
+  return model.withLease((lease) => pruneWith(lease, model, plan, { compensation, ridge, stats: options.stats }, macs));
 }
 
 function checkLeastSquaresInputs(plan: Plan, stats: Stats | undefined, ridge: number): asserts stats is Stats {
@@ -129,7 +139,9 @@ function prunedCard(card: ModelCard | undefined, plan: Plan, choice: Compensatio
   };
 }
 
-async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: CompensationChoice, skipMacs: boolean): Promise<PruneResult> {
+type MacSource = PruneReport['macs']['source'];
+
+async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: CompensationChoice, macs: MacSource): Promise<PruneResult> {
   const { compensation } = choice;
   const specs = plan.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
   const signature = await signatureOf(lease, specs).catch((error: VbpError) => {
@@ -142,17 +154,24 @@ async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: Co
   const handle = await lease.enqueue((h) => h.prune(cuts, compensation, choice.ridge));
   const pruned = new Model(handle, model.source, prunedCard(model.card, plan, choice));
   try {
-    return { model: pruned, report: await reportOf(lease, pruned, plan, compensation, skipMacs) };
+    return { model: pruned, report: await reportOf(lease, pruned, plan, compensation, macs) };
   } catch (error) {
     await pruned.dispose();
     throw error;
   }
 }
 
-async function reportOf(lease: ModelLease, pruned: Model, plan: Plan, compensation: Compensation, skipMacs: boolean): Promise<PruneReport> {
+/** Whole-model MACs before and after, by `source`: no forward unless measured. */
+async function macsBeforeAfter(lease: ModelLease, pruned: Model, plan: Plan, source: MacSource): Promise<[number, number]> {
+  if (source === 'skipped') return [0, 0];
+  if (source === 'plan') return [plan.modelMacs, plan.modelMacs - plan.totals.macsRemoved];
   const inputShape = [1, ...plan.inputShape];
-  const macsBefore = skipMacs ? 0 : (await macsOf(lease, inputShape)).total;
-  const macsAfter = skipMacs ? 0 : (await pruned.macs(inputShape)).total;
+  return [(await macsOf(lease, inputShape)).total, (await pruned.macs(inputShape)).total];
+}
+
+async function reportOf(lease: ModelLease, pruned: Model, plan: Plan, compensation: Compensation, source: MacSource): Promise<PruneReport> {
+  const inputShape = [1, ...plan.inputShape];
+  const [macsBefore, macsAfter] = await macsBeforeAfter(lease, pruned, plan, source);
   const before = parametersOf(lease);
   const after = pruned.parameters();
   return {
@@ -162,7 +181,7 @@ async function reportOf(lease: ModelLease, pruned: Model, plan: Plan, compensati
       after: plan.layers.reduce((s, l) => s + l.keep.length, 0),
     },
     parameters: { before: totalParams(before), after: totalParams(after), reduction: 1 - totalParams(after) / totalParams(before) },
-    macs: { before: macsBefore, after: macsAfter, reduction: macsBefore > 0 ? 1 - macsAfter / macsBefore : 0, inputShape },
+    macs: { before: macsBefore, after: macsAfter, reduction: macsBefore > 0 ? 1 - macsAfter / macsBefore : 0, inputShape, source },
     layers: plan.layers.map((l) => ({
       fc1: l.fc1,
       fc2: l.fc2,

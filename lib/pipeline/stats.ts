@@ -12,6 +12,7 @@ import { readFileChecked, writeAtomically, type WriteOptions } from '../util/fil
 import { checkOptionKeys } from '../util/options';
 import { paramsPerNeuron, totalParams } from './accounting';
 import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+import { prefetch } from '../data/prefetch';
 import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from './model';
 
 export interface LayerStats extends MlpBlock {
@@ -344,6 +345,8 @@ export class StatsCollector {
   private batchCount = 0;
   private itemCount = 0;
   private disposed = false;
+  /** The model's MACs per item, counted during this collector's first batch. */
+  private macsPerItem: number | undefined;
 
   private constructor(
     private readonly lease: ModelLease,
@@ -399,7 +402,9 @@ export class StatsCollector {
     if (this.inputShape && this.inputShape.join() !== shape.join()) {
       throw new VbpError('INPUT_SHAPE', `calibration batch ${this.batchCount} has items of shape [${shape}], earlier ones [${this.inputShape}]`);
     }
-    await this.lease.enqueue(() => this.session.run(input));
+    // The first batch also counts the model's MACs: no separate forward is needed for them.
+    const macs = await this.lease.enqueue(() => this.session.run(input, this.macsPerItem === undefined));
+    if (macs) this.macsPerItem = macs.total / input.shape[0];
     this.inputShape = shape;
     this.batchCount++;
     this.itemCount += input.shape[0];
@@ -439,8 +444,8 @@ export class StatsCollector {
     try {
       stats = await this.snapshot();
       if (!stats || !this.inputShape) throw new VbpError('STATS', 'no calibration batch was given');
-      const macs = await macsOf(this.lease, [1, ...this.inputShape]);
-      return new Stats([...stats.layers], { ...stats.info, modelMacs: macs.total, modelParams: totalParams(parametersOf(this.lease)) });
+      const modelMacs = this.macsPerItem ?? (this.resume?.info.modelMacs || (await macsOf(this.lease, [1, ...this.inputShape])).total);
+      return new Stats([...stats.layers], { ...stats.info, modelMacs, modelParams: totalParams(parametersOf(this.lease)) });
     } catch (error) {
       throw new CalibrationError(asVbpError(error), stats);
     } finally {
@@ -523,8 +528,9 @@ export async function gatherStats(
   });
   const aborted = (): VbpError => new VbpError('ABORTED', 'calibration was cancelled');
   try {
-    for await (const batch of skipBatches(batches, resumed) as AsyncIterable<CalibrationBatch>) {
-      if (options.maxBatches !== undefined && resumed + collector.batches >= options.maxBatches) break;
+    // The next batch is read while the current one runs through the model.
+    const remaining = options.maxBatches === undefined ? Infinity : Math.max(0, options.maxBatches - resumed);
+    for await (const batch of prefetch(skipBatches(batches, resumed), remaining)) {
       if (options.signal?.aborted) throw aborted();
       await collector.add(batch);
       options.onProgress?.({ batches: resumed + collector.batches, items: (options.resume?.info.items ?? 0) + collector.items, elapsedMs: Date.now() - started });

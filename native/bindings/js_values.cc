@@ -141,4 +141,13 @@ Napi::Value valueToJs(Napi::Env env, const c10::IValue& value) {
   throw Error(code::kForward, std::string("the model returned a value of unsupported type ") + value.tagKind());
 }
 
+Napi::Object macsToJs(Napi::Env env, const MacCount& count) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("total", count.total);
+  Napi::Object byKind = Napi::Object::New(env);
+  for (const auto& [kind, macs] : count.byKind) byKind.Set(kind, macs);
+  result.Set("byKind", byKind);
+  return result;
+}
+
 }  // namespace vbp::js

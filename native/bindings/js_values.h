@@ -5,6 +5,8 @@
 #include <napi.h>
 #include <torch/script.h>
 
+#include "core/macs.h"
+
 #include <string>
 #include <vector>
 
@@ -23,5 +25,8 @@ Napi::Value valueToJs(Napi::Env env, const c10::IValue& value);
 Napi::Value tensorToJs(Napi::Env env, const at::Tensor& hostTensor);
 
 Napi::Array shapeToJs(Napi::Env env, c10::IntArrayRef shape);
+
+// { total, byKind: { linear, matmul, conv, attention } }
+Napi::Object macsToJs(Napi::Env env, const MacCount& count);
 
 }  // namespace vbp::js

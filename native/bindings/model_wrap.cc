@@ -230,9 +230,12 @@ Napi::Value ModelWrap::createStatsSession(const Napi::CallbackInfo& info) {
     auto model = live(info.Env());
     MlpPairs pairs = mlpPairsFromJs(info[0]);
     const CovarianceOptions covariance = covarianceOptionsFromJs(info[1]);
+    const bool optimizeGraph = info[1].IsObject() && info[1].As<Napi::Object>().Get("optimizeGraph").ToBoolean().Value();
     return Job<std::shared_ptr<StatsSession>>::start(
         info.Env(), code::kStats,
-        [model, pairs, covariance]() { return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true), covariance); },
+        [model, pairs, covariance, optimizeGraph]() {
+          return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true), covariance, optimizeGraph);
+        },
         [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value {
           return SessionWrap::wrap(env, std::move(session));
         });
@@ -316,14 +319,7 @@ Napi::Value ModelWrap::countMacs(const Napi::CallbackInfo& info) {
     auto inputs = inputsFromJs(info[0]);
     return Job<MacCount>::start(
         info.Env(), code::kForward, [model, inputs = std::move(inputs)]() mutable { return vbp::countMacs(*model, std::move(inputs)); },
-        [](Napi::Env env, MacCount& count) -> Napi::Value {
-          Napi::Object result = Napi::Object::New(env);
-          result.Set("total", count.total);
-          Napi::Object byKind = Napi::Object::New(env);
-          for (const auto& [kind, macs] : count.byKind) byKind.Set(kind, macs);
-          result.Set("byKind", byKind);
-          return result;
-        });
+        [](Napi::Env env, MacCount& count) -> Napi::Value { return macsToJs(env, count); });
   });
 }
 

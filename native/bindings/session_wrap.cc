@@ -47,10 +47,11 @@ Napi::Value SessionWrap::run(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kForward, [&]() -> Napi::Value {
     auto session = live();
     auto inputs = inputsFromJs(info[0]);
-    return Job<bool>::start(
+    const bool countMacs = info[1].ToBoolean().Value();
+    return Job<std::optional<MacCount>>::start(
         info.Env(), code::kForward,
-        [session, inputs = std::move(inputs)]() mutable { session->run(std::move(inputs)); return true; },
-        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+        [session, inputs = std::move(inputs), countMacs]() mutable { return session->run(std::move(inputs), countMacs); },
+        [](Napi::Env env, std::optional<MacCount>& macs) -> Napi::Value { return macs ? macsToJs(env, *macs) : env.Undefined(); });
   });
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 
+#include "core/errors.h"
+
 namespace vbp {
 namespace {
 
@@ -154,21 +156,29 @@ void onExit(const at::RecordFunction& fn, at::ObserverContext* context) {
 
 }  // namespace
 
-MacCount countMacs(TorchModel& model, std::vector<c10::IValue> inputs) {
+struct MacCounter::State {
   Counter counter;
-  activeCounter = &counter;
-  const auto handle = at::addThreadLocalCallback(
+  at::CallbackHandle handle = 0;
+};
+
+MacCounter::MacCounter() : state_(std::make_unique<State>()) {
+  if (activeCounter != nullptr) throw Error(code::kInternal, "MAC counters cannot nest on one thread");
+  activeCounter = &state_->counter;
+  state_->handle = at::addThreadLocalCallback(
       at::RecordFunctionCallback(&onEnter, &onExit).needsInputs(true).scopes({at::RecordScope::FUNCTION}));
-  try {
-    model.run(std::move(inputs));
-  } catch (...) {
-    at::removeCallback(handle);
-    activeCounter = nullptr;
-    throw;
-  }
-  at::removeCallback(handle);
+}
+
+MacCounter::~MacCounter() {
+  at::removeCallback(state_->handle);
   activeCounter = nullptr;
-  return counter.count;
+}
+
+const MacCount& MacCounter::count() const { return state_->counter.count; }
+
+MacCount countMacs(TorchModel& model, std::vector<c10::IValue> inputs) {
+  MacCounter counter;
+  model.run(std::move(inputs));
+  return counter.count();
 }
 
 }  // namespace vbp

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,20 @@ namespace vbp {
 struct MacCount {
   double total = 0;
   std::map<std::string, double> byKind;  // linear, matmul, conv, attention
+};
+
+// Counts the multiply-accumulates of the ops this thread runs while it lives (one at a time per thread).
+class MacCounter {
+ public:
+  MacCounter();
+  ~MacCounter();
+  MacCounter(const MacCounter&) = delete;
+  MacCounter& operator=(const MacCounter&) = delete;
+  const MacCount& count() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Runs one forward of `inputs` and counts its multiply-accumulates.

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "core/graph_mode.h"
 #include "core/module_paths.h"
 #include "core/own_types.h"
 
@@ -68,8 +69,8 @@ TORCH_LIBRARY(vbp, m) {
   m.def(torch::schema("vbp::tap(Tensor x, int id) -> Tensor", c10::AliasAnalysisKind::CONSERVATIVE), &tap);
 }
 
-StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance)
-    : mlps_(std::move(mlps)) {
+StatsSession::StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance, bool optimizeGraph)
+    : mlps_(std::move(mlps)), optimizeGraph_(optimizeGraph) {
   if (mlps_.empty()) throw Error(code::kNoMlp, "no MLP blocks to gather statistics for");
   torch::NoGradGuard noGrad;
   OwnTypesCopy owned = cloneWithOwnTypes(source.module(), TensorCopy::Share);
@@ -94,7 +95,18 @@ StatsSession::~StatsSession() {
   for (const int64_t id : ids_) TapRegistry::instance().remove(id);
 }
 
-void StatsSession::run(std::vector<c10::IValue> inputs) { instrumented_->run(std::move(inputs)); }
+std::optional<MacCount> StatsSession::run(std::vector<c10::IValue> inputs, bool countMacs) {
+  // Op by op: the profiling executor's first calls on a new graph run instrumented and slow, and a
+  // calibration is a handful of batches (see the README's Performance section for the measurements).
+  GraphOptimization mode(optimizeGraph_);
+  if (!countMacs) {
+    instrumented_->run(std::move(inputs));
+    return std::nullopt;
+  }
+  MacCounter counter;
+  instrumented_->run(std::move(inputs));
+  return counter.count();
+}
 
 std::vector<StatsSnapshot> StatsSession::snapshot() const {
   std::vector<StatsSnapshot> result;

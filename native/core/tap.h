@@ -5,9 +5,11 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/mlp_finder.h"
+#include "core/macs.h"
 #include "core/model.h"
 #include "core/running_stats.h"
 
@@ -17,13 +19,15 @@ namespace vbp {
 // and one RunningStats per MLP block.
 class StatsSession {
  public:
-  StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance = {});
+  // `optimizeGraph`: run batches through the graph executor's optimised plan instead of op by op.
+  StatsSession(const TorchModel& source, std::vector<MlpBlock> mlps, CovarianceOptions covariance = {}, bool optimizeGraph = false);
   ~StatsSession();
   StatsSession(const StatsSession&) = delete;
   StatsSession& operator=(const StatsSession&) = delete;
 
-  // Runs one calibration batch through the instrumented model.
-  void run(std::vector<c10::IValue> inputs);
+  // Runs one calibration batch through the instrumented model; with `countMacs`, also returns the
+  // multiply-accumulates of that forward (so that no separate forward is needed to count them).
+  std::optional<MacCount> run(std::vector<c10::IValue> inputs, bool countMacs = false);
 
   std::vector<StatsSnapshot> snapshot() const;
   const std::vector<MlpBlock>& mlps() const { return mlps_; }
@@ -33,6 +37,7 @@ class StatsSession {
   std::vector<int64_t> ids_;
   std::vector<std::shared_ptr<RunningStats>> stats_;
   std::shared_ptr<TorchModel> instrumented_;
+  bool optimizeGraph_ = false;
 };
 
 }  // namespace vbp

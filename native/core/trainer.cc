@@ -1,6 +1,5 @@
 #include "core/trainer.h"
 
-#include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
@@ -8,24 +7,11 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/graph_mode.h"
 #include "core/own_types.h"
 
 namespace vbp {
 namespace {
-
-// The graph executor's optimisation switch is thread-local: this changes it for one step on this thread.
-class GraphOptimization {
- public:
-  explicit GraphOptimization(bool enabled) : previous_(torch::jit::getGraphExecutorOptimize()) {
-    torch::jit::setGraphExecutorOptimize(enabled);
-  }
-  ~GraphOptimization() { torch::jit::setGraphExecutorOptimize(previous_); }
-  GraphOptimization(const GraphOptimization&) = delete;
-  GraphOptimization& operator=(const GraphOptimization&) = delete;
-
- private:
-  bool previous_;
-};
 
 bool matchesPrefix(const std::string& name, const std::vector<std::string>& prefixes) {
   if (prefixes.empty()) return true;
