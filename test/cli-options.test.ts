@@ -47,6 +47,8 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--seed': ['--seed', '1.5'],
       '--covariance-product': ['--covariance', '--covariance-product', 'float16'],
       '--covariance-sampling': ['--covariance', '--covariance-sampling', '1.5'],
+      '--shard': ['--shard', '2/2'],
+      '--devices': ['--devices', 'cpu;cpu'],
       '--out': ['--out', '/sys/vbp-x.safetensors'],
     },
   },

@@ -111,7 +111,7 @@ export function calibrationSettings(options: CalibrationOptions, dataset: Datase
 }
 
 /** Statistics of `model` on `dataset`, with a progress bar; `covariance` as least-squares compensation needs it. */
-export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog, covariance: CovarianceOptions = {}): Promise<Stats> {
+export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog, covariance: CovarianceOptions & { devices?: string[] } = {}): Promise<Stats> {
   const settings = calibrationSettings(options, dataset);
   const progress = progressFor(options);
   progress.start('calibrating', settings.limit);

@@ -13,6 +13,7 @@ import { checkOptionKeys } from '../util/options';
 import { paramsPerNeuron, totalParams } from './accounting';
 import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
 import { prefetch } from '../data/prefetch';
+import { checkDevices, gatherOnReplicas } from './stats-replicas';
 import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from './model';
 
 export interface LayerStats extends MlpBlock {
@@ -100,10 +101,16 @@ export interface GatherOptions extends CovarianceOptions {
    * sequence. The batches the partial statistics hold are skipped (without reading them, for batches()).
    */
   resume?: Stats;
+  /**
+   * Calibrate on several devices at once, e.g. ['cuda:0', 'cuda:1']: one replica of the model per device
+   * (copies on the model's own device, or loaded from its file on another), each batch to whichever replica
+   * is free, the statistics merged exactly at the end. ['cpu', 'cpu'] runs two replicas on the CPU.
+   */
+  devices?: string[];
 }
 
 const COVARIANCE_OPTIONS = ['covariance', 'covarianceProduct', 'maxCovarianceBytes', 'covarianceSampling'];
-const GATHER_OPTIONS = ['mlps', 'maxBatches', 'onProgress', 'signal', 'resume', ...COVARIANCE_OPTIONS];
+const GATHER_OPTIONS = ['mlps', 'maxBatches', 'onProgress', 'signal', 'resume', 'devices', ...COVARIANCE_OPTIONS];
 
 /** A failed or cancelled calibration; `partial` keeps every batch that completed before it. */
 export class CalibrationError extends VbpError {
@@ -515,6 +522,12 @@ export async function gatherStats(
   }
   if (options.maxBatches !== undefined && (!Number.isInteger(options.maxBatches) || options.maxBatches < 1)) {
     throw new VbpError('INVALID_ARGUMENT', `maxBatches must be a positive integer, got ${String(options.maxBatches)}`);
+  }
+  if (options.devices !== undefined) {
+    checkDevices(options.devices);
+    if (options.resume) throw new VbpError('INVALID_ARGUMENT', 'resume and devices cannot be combined: resume a run on the device it ran on');
+    const { devices, resume: _resume, ...rest } = options;
+    return gatherOnReplicas(model, devices, batches, rest);
   }
   const started = Date.now();
   const resumed = options.resume?.info.batches ?? 0;
