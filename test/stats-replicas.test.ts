@@ -4,10 +4,22 @@
  * statistics of one pass over the same items, up to float64 rounding.
  */
 import path from 'node:path';
-import { gatherStats, loadModel, nativeMemory, Stats, type Model } from '../lib';
-import { calibrationBatches, codeOf, fixture, maxRelDiff, tempDir, vbp } from './helpers';
+import { gatherStats, loadModel, nativeMemory, Stats, type Model, type Tensor } from '../lib';
+import { codeOf, fixture, maxAbsDiff, maxRelDiff, npy, tempDir, vbp } from './helpers';
 
 const dir = tempDir('torch-vbp-replicas-');
+
+/** The 64 calibration images of the fixtures as 8 batches of 8. */
+function eightBatches(): Tensor[] {
+  const calib = npy('calib.npy');
+  const per = 3 * 32 * 32;
+  return Array.from({ length: 8 }, (_, i) => ({ data: (calib.data as Float32Array).slice(i * 8 * per, (i + 1) * 8 * per), shape: [8, 3, 32, 32] }));
+}
+
+/** Largest difference relative to the largest magnitude: for statistics of activations computed in float32. */
+function scaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return maxAbsDiff(a, b) / Math.max(...Array.from(b, Math.abs));
+}
 
 function expectSameStats(a: Stats, b: Stats, tolerance = 1e-12): void {
   expect(a.info).toMatchObject({ batches: b.info.batches, items: b.info.items, modelMacs: b.info.modelMacs, modelParams: b.info.modelParams });
@@ -30,18 +42,18 @@ describe('gatherStats on several devices', () => {
   });
 
   it("['cpu', 'cpu']: two replicas share the batches and merge to one pass's statistics (covariance too); the copy is released", async () => {
-    const batches = calibrationBatches(0, 6);
+    const batches = eightBatches();
     const single = await gatherStats(model, batches, { covariance: true });
     const live = nativeMemory().liveModels;
     const progress: number[] = [];
     const spread = await gatherStats(model, batches, { covariance: true, devices: ['cpu', 'cpu'], onProgress: (p) => progress.push(p.batches) });
     expectSameStats(spread, single);
-    expect(progress).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(nativeMemory().liveModels).toBe(live);
   });
 
   it('maxBatches, abort with partial statistics, and bad device lists', async () => {
-    const batches = calibrationBatches(0, 6);
+    const batches = eightBatches();
     const limited = await gatherStats(model, batches, { devices: ['cpu', 'cpu'], maxBatches: 3 });
     expect(limited.info.batches).toBe(3);
     const controller = new AbortController();
@@ -58,7 +70,7 @@ describe('vbp stats --shard and --devices', () => {
   const common = ['--data', calib, '--raw', '--batch-size', '8', '--quiet'];
   const out = (name: string) => path.join(dir, name);
 
-  it('shards 0/3, 1/3 and 2/3 merged with vbp merge equal the statistics of the whole data set', async () => {
+  it('shards 0/3, 1/3 and 2/3 merged with vbp merge equal the statistics of the whole data set (to float32 forward rounding: the batches differ)', async () => {
     expect(vbp(['stats', fixture('deit_scripted.pt'), ...common, '--out', out('all.safetensors')]).status).toBe(0);
     for (const i of [0, 1, 2]) {
       const r = vbp(['stats', fixture('deit_scripted.pt'), ...common, '--shard', `${i}/3`, '--out', out(`shard-${i}.safetensors`)]);
@@ -72,13 +84,15 @@ describe('vbp stats --shard and --devices', () => {
     expect(merged.info.items).toBe(all.info.items);
     merged.layers.forEach((layer, i) => {
       expect(layer.count).toBe(all.layers[i].count);
-      expect(maxRelDiff(layer.mean, all.layers[i].mean, 1e-9)).toBeLessThanOrEqual(1e-12);
-      expect(maxRelDiff(layer.m2, all.layers[i].m2, 1e-9)).toBeLessThanOrEqual(1e-12);
+      // The same items in other batches: LibTorch's float32 results depend on the batch (measured ~1e-7).
+      expect(scaledDiff(layer.mean, all.layers[i].mean)).toBeLessThanOrEqual(1e-5);
+      expect(scaledDiff(layer.m2, all.layers[i].m2)).toBeLessThanOrEqual(1e-5);
     });
   });
 
   it('--devices cpu,cpu gives the statistics of one pass; bad values exit 2 naming the option', async () => {
     expect(vbp(['stats', fixture('deit_scripted.pt'), ...common, '--devices', 'cpu,cpu', '--out', out('two.safetensors')]).status).toBe(0);
+    // The same batches as the single pass, each through one of the replicas: equal to float64 rounding.
     expectSameStats(await Stats.load(out('two.safetensors')), await Stats.load(out('all.safetensors')));
     for (const [flag, value] of [['--shard', '3/3'], ['--shard', 'x'], ['--devices', 'cpu,,cpu'], ['--devices', 'gpu']]) {
       const r = vbp(['stats', fixture('deit_scripted.pt'), ...common, flag, value, '--out', out('bad.safetensors')]);
