@@ -42,7 +42,14 @@ c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
 
 TorchModel::TorchModel(torch::jit::Module module, c10::Device device,
                        std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive)
-    : module_(std::move(module)), device_(device), keepAlive_(std::move(keepAlive)) {}
+    : module_(std::move(module)), device_(device), keepAlive_(std::move(keepAlive)) {
+  for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
+    const auto type = item.value.scalar_type();
+    if (!at::isFloatingType(type)) continue;
+    if (type == at::kHalf || type == at::kBFloat16) floatInputType_ = type;
+    break;  // the first floating parameter says what the model computes in
+  }
+}
 
 std::shared_ptr<TorchModel> TorchModel::derived(OwnTypesCopy copy) const {
   auto keepAlive = keepAlive_;
@@ -90,7 +97,12 @@ c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) { return valueT
 
 c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
   c10::InferenceMode inferenceMode;
-  for (auto& input : inputs) input = valueToDevice(input, device_);
+  for (auto& input : inputs) {
+    input = valueToDevice(input, device_);
+    if (floatInputType_ != at::kFloat) {
+      input = mapTensors(input, [&](const at::Tensor& t) -> c10::IValue { return t.scalar_type() == at::kFloat ? t.to(floatInputType_) : t; });
+    }
+  }
   c10::IValue output;
   try {
     output = module_.forward(std::move(inputs));

@@ -37,6 +37,7 @@ class TorchModel {
   static std::shared_ptr<TorchModel> load(const std::string& path, const c10::Device& device);
 
   // Runs forward under InferenceMode on the model's device; the result stays where the model put it.
+  // A half-precision model (float16 or bfloat16 parameters) gets float32 inputs cast to its type.
   c10::IValue run(std::vector<c10::IValue> inputs);
   // run(), with the result copied to CPU, contiguous tensors (ready to cross to JS).
   c10::IValue forward(std::vector<c10::IValue> inputs);
@@ -63,6 +64,8 @@ class TorchModel {
  private:
   torch::jit::Module module_;
   c10::Device device_;
+  // Half-precision models (float16, bfloat16) get float32 inputs cast to their type; kFloat otherwise.
+  c10::ScalarType floatInputType_ = at::kFloat;
   std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive_;
   std::string embeddedCard_;
   torch::jit::ExtraFilesMap checkpointExtras_;

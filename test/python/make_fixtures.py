@@ -178,6 +178,15 @@ def make_dropout_deits(out: Path) -> None:
     trace_and_save(model.train(), torch.randn(2, 3, 32, 32), out / "deit_dropout_traced_train.pt")
 
 
+def make_bfloat16_deit(out: Path, deit: nn.Module, inputs: Dict[str, torch.Tensor]) -> None:
+    """The DeiT fixture's weights in bfloat16 (CPU LibTorch has bfloat16 kernels; float16 convolutions are
+    GPU-only), and its output on input_b4 given in bfloat16, widened to float32."""
+    half = copy.deepcopy(deit).to(torch.bfloat16).eval()
+    script_and_save(half, out / "deit_bf16.pt")
+    with torch.no_grad():
+        save_npy(out / "out_deit_bf16_b4.npy", run_saved(out / "deit_bf16.pt", inputs["input_b4"].to(torch.bfloat16)).float())
+
+
 def make_torchvision_vit(out: Path, inputs: Dict[str, torch.Tensor]) -> None:
     model = models.build_torchvision_vit()
     with torch.no_grad():
@@ -296,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     deit = make_deit(out, inputs)
     make_torchvision_vit(out, inputs)
     make_dropout_deits(out)
+    make_bfloat16_deit(out, deit, inputs)
     make_variants(out)
     make_constant_deit(out, deit, inputs)
     make_layouts(out)
