@@ -1,5 +1,6 @@
 /** The addon runs TorchScript models like PyTorch does, off the main thread. */
 import fs from 'node:fs';
+import { native } from '../lib/native/addon';
 import path from 'node:path';
 import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, getBlasThreads, setNumThreads, tensor, type Tensor } from '../lib';
 import { asTensor, fixture, maxAbsDiff, npy, tempDir } from './helpers';
@@ -79,6 +80,17 @@ describe('introspection, clone, save, dispose', () => {
     expect(cudaDeviceCount()).toBe(cudaAvailable() ? cudaDeviceCount() : 0);
     expect(getNumThreads()).toBe(1);
     expect(fs.existsSync(info.addon)).toBe(true);
+  });
+
+  it('checks at load that the LibTorch the process loaded is the one the addon was built against', () => {
+    const info = versionInfo();
+    // Here they agree (Debian's 1.13 both ways); the loaded one is read from its own build settings.
+    expect(info.linkedTorch.split('.').slice(0, 2)).toEqual(info.torch.split('.').slice(0, 2));
+    const check = (config: string, compiled: string, cuda: boolean) => native().linkedTorchMismatch(config, compiled, cuda);
+    expect(check('Build settings: TORCH_VERSION=1.13.1, USE_CUDA=OFF, USE_CUDNN=OFF', '1.13.0', false)).toBe('');
+    expect(check('Build settings: TORCH_VERSION=2.5.1, USE_CUDA=ON', '1.13.0', false)).toMatch(/built against LibTorch 1\.13\.0 but the process loaded LibTorch 2\.5\.1; rebuild/);
+    expect(check('TORCH_VERSION=2.4.0, USE_CUDA=OFF', '2.4.0', true)).toMatch(/CUDA LibTorch 2\.4\.0 but the process loaded a CPU-only LibTorch 2\.4\.0/);
+    expect(check('no settings here', '1.13.0', false)).toBe('');
   });
 
   it("setNumThreads() reaches OpenBLAS too (Debian's LibTorch uses it; it ignores torch's own setting)", () => {

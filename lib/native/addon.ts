@@ -109,6 +109,8 @@ export interface NativeStatsSession {
 
 export interface NativeVersionInfo {
   torch: string;
+  /** The version of the LibTorch the process loaded (its build settings). */
+  linkedTorch: string;
   cudaBuild: boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
@@ -134,6 +136,8 @@ export interface NativeBinding {
   nativeMemory(): NativeMemoryInfo;
   keepLargeAllocations(bytes: number): boolean;
   releaseCachedMemory(): void;
+  /** @internal For tests: the load-time LibTorch check on a build-settings text ('' when it fits). */
+  linkedTorchMismatch(config: string, compiledVersion: string, cuda: boolean): string;
 }
 
 /** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */
@@ -157,6 +161,7 @@ export function native(): NativeBinding {
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
     binding = load(packageRoot);
   } catch (error) {
+    if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') throw new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
     const message = error instanceof Error ? error.message : String(error);
     const hint = /libtorch|libc10|cannot open shared object/i.test(message)
       ? 'LibTorch shared libraries were not found: install libtorch-dev (Debian/Ubuntu) or rebuild against your LibTorch (README, "Building and LibTorch").'

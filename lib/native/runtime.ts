@@ -11,6 +11,8 @@ export interface VersionInfo {
   version: string;
   /** LibTorch version the addon was compiled against. */
   torch: string;
+  /** LibTorch version the process loaded (checked at load: same major.minor, or LIBTORCH_MISMATCH). */
+  linkedTorch: string;
   /** Whether that LibTorch has CUDA kernels. */
   cuda: boolean;
   /** CUDA toolkit version of a CUDA build, as CMake found it ('' for CPU builds or where unknown). */
@@ -48,6 +50,7 @@ export function versionInfo(): VersionInfo {
   return {
     version: packageVersion(),
     torch: info.torch,
+    linkedTorch: info.linkedTorch,
     cuda: info.cudaBuild,
     cudaVersion: info.cudaVersion ?? '',
     cudaDeviceCount: info.cudaDeviceCount,

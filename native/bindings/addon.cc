@@ -7,6 +7,9 @@
 #include "bindings/trainer_wrap.h"
 #include "core/allocator.h"
 #include "core/cpu_cache.h"
+#include "core/linked_torch.h"
+
+#include <torch/version.h>
 #include "core/device.h"
 #include "core/memory_stats.h"
 #include "core/threads.h"
@@ -15,6 +18,13 @@
 namespace vbp::js {
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
+  // A LibTorch other than the one this addon was compiled against: a coded error now, not a crash later.
+  const std::string mismatch = vbp::linkedTorchMismatch(vbp::linkedTorch(), TORCH_VERSION, compiledWithCuda());
+  if (!mismatch.empty()) {
+    Napi::Error error = Napi::Error::New(env, mismatch);
+    error.Set("code", code::kLibtorchMismatch);
+    throw error;
+  }
   installCpuCache();
   Napi::Function modelClass = ModelWrap::define(env);
   modelConstructor = Napi::Persistent(modelClass);
@@ -27,6 +37,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
                            InstanceMethod<&Addon::keepLargeAllocations>("keepLargeAllocations"),
                            InstanceMethod<&Addon::releaseCachedMemory>("releaseCachedMemory"),
+                           InstanceMethod<&Addon::linkedTorchMismatch>("linkedTorchMismatch"),
                            InstanceValue("NativeModel", modelClass),
                        });
 }
@@ -36,6 +47,7 @@ Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {
     const BuildInfo build = buildInfo();
     Napi::Object result = Napi::Object::New(info.Env());
     result.Set("torch", build.torchVersion);
+    result.Set("linkedTorch", vbp::linkedTorch().version);
     result.Set("cudaBuild", build.cudaBuild);
     result.Set("cudaVersion", build.cudaVersion);
     result.Set("cudaAvailable", build.cudaAvailable);
@@ -85,6 +97,15 @@ Napi::Value Addon::keepLargeAllocations(const Napi::CallbackInfo& info) {
       throw Error(code::kInvalidArgument, "keepLargeAllocations(bytes): bytes must be between 0 and 1 GiB");
     }
     return Napi::Boolean::New(info.Env(), vbp::keepLargeAllocations(static_cast<size_t>(bytes)));
+  });
+}
+
+// For tests: what the load-time check says of a build-settings text against a compiled version.
+Napi::Value Addon::linkedTorchMismatch(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    if (!info[0].IsString() || !info[1].IsString()) throw Error(code::kInvalidArgument, "linkedTorchMismatch(config, compiledVersion, cuda)");
+    const std::string message = vbp::linkedTorchMismatch(parseBuildSettings(info[0].As<Napi::String>()), info[1].As<Napi::String>(), info[2].ToBoolean().Value());
+    return Napi::String::New(info.Env(), message);
   });
 }
 

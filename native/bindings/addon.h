@@ -20,6 +20,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value nativeMemory(const Napi::CallbackInfo& info);
   Napi::Value keepLargeAllocations(const Napi::CallbackInfo& info);
   Napi::Value releaseCachedMemory(const Napi::CallbackInfo& info);
+  Napi::Value linkedTorchMismatch(const Napi::CallbackInfo& info);
 };
 
 }  // namespace vbp::js

@@ -24,6 +24,14 @@ BuildInfo buildInfo() {
   return info;
 }
 
+bool compiledWithCuda() {
+#ifdef VBP_CUDA_VERSION
+  return true;
+#else
+  return false;
+#endif
+}
+
 c10::Device resolveDevice(const std::string& spec) {
   static const std::regex kPattern("^(cpu|cuda)(:([0-9]{1,4}))?$");
   std::smatch match;

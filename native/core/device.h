@@ -18,6 +18,9 @@ struct BuildInfo {
 
 BuildInfo buildInfo();
 
+// Whether the addon was compiled against a CUDA LibTorch (without asking the driver anything).
+bool compiledWithCuda();
+
 // Parses and checks a device string; throws vbp::Error(DEVICE) with what to do instead.
 c10::Device resolveDevice(const std::string& spec);
 
