@@ -17,10 +17,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "python"))
-from finetune_reference import eager_from_torchscript, learning_rate  # noqa: E402
+from finetune_reference import distillation_step, eager_from_torchscript, learning_rate  # noqa: E402
 from fmnist_reference import read_idx, split_files  # noqa: E402
 
 
@@ -66,7 +65,6 @@ def main():
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, foreach=False)
     steps_per_epoch = math.ceil(len(train_y) / args.batch)
     total = steps_per_epoch * args.epochs
-    T = args.temperature
     generator = torch.Generator().manual_seed(args.seed)
     started = time.perf_counter()
     step = 0
@@ -76,16 +74,8 @@ def main():
         for start in range(0, len(train_y), args.batch):
             index = order[start:start + args.batch]
             x, y = train_x[index], train_y[index]
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate("cosine", args.lr, step, total, 0)
-            logits = student(x)
-            with torch.no_grad():
-                t = teacher(x)
-            kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
-            loss = (1 - args.alpha) * F.cross_entropy(logits, y) + args.alpha * kd
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            lr = learning_rate("cosine", args.lr, step, total, 0)
+            distillation_step(student, teacher, optimizer, params, x, y, lr, args.alpha, args.temperature, 0, measure_norm=False)
             step += 1
     seconds = time.perf_counter() - started
     print(json.dumps({"top1Before": before, "top1After": top1(student, test_x, test_y), "trainSeconds": seconds, "steps": step}))

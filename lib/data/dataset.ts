@@ -102,7 +102,7 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
   const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));
-  const reads = concurrency === 1 ? readInTurn(dataset, order, options.offset ?? 0, total, itemSize) : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
+  const reads = concurrency === 1 ? readInTurn(dataset, order, options.offset ?? 0, total) : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
   for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0; ) {
     const data = new Float32Array(Math.min(batchSize, remaining) * itemSize);
     const labels: number[] = [];
@@ -111,14 +111,15 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
     while (indices.length < batchSize && remaining > 0) {
       remaining--;
       const item = (await reads.next()).value as ItemRead;
-      if ('error' in item) {
-        const error = item.error;
+      let label: number;
+      try {
+        label = await item.fill(data.subarray(indices.length * itemSize, (indices.length + 1) * itemSize));
+      } catch (error) {
         if (!options.skipBadItems || !(error instanceof VbpError) || error.code !== 'DATA') throw error;
         options.onSkip?.(item.index, error);
         continue;
       }
-      item.write(data.subarray(indices.length * itemSize, (indices.length + 1) * itemSize));
-      labels.push(item.label);
+      labels.push(label);
       indices.push(item.index);
     }
     if (indices.length === 0) break;
@@ -131,19 +132,17 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
   }
 }
 
-type ItemRead = { index: number; error: unknown } | { index: number; label: number; write: (target: Float32Array) => void };
+/** An item of the order: `fill` writes it into its slot of the batch and returns its label, or throws. */
+interface ItemRead {
+  index: number;
+  fill: (target: Float32Array) => Promise<number>;
+}
 
-/** Items one at a time, each read straight into its slot of the batch. */
-async function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: number, itemSize: number): AsyncGenerator<ItemRead> {
+/** Items one at a time, each read straight into its slot of the batch when the batch asks for it. */
+function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: number): Generator<ItemRead> {
   for (let next = start; next < total; next++) {
     const index = order[next];
-    const buffer = new Float32Array(itemSize);
-    try {
-      const label = await dataset.read(index, buffer);
-      yield { index, label, write: (target) => target.set(buffer) };
-    } catch (error) {
-      yield { index, error };
-    }
+    yield { index, fill: (target) => dataset.read(index, target) };
   }
 }
 
@@ -152,24 +151,29 @@ async function* readInTurn(dataset: Dataset, order: Int32Array, start: number, t
  * libuv's threads), reaching into the next batch while the caller works on this one.
  */
 async function* readAhead(dataset: Dataset, order: Int32Array, start: number, total: number, itemSize: number, concurrency: number): AsyncGenerator<ItemRead> {
-  const inFlight: Array<Promise<ItemRead>> = [];
+  const inFlight: Array<{ index: number; buffer: Float32Array; read: Promise<number> }> = [];
   let next = start;
   const launch = (): void => {
     while (inFlight.length < concurrency && next < total) {
       const index = order[next++];
       const buffer = new Float32Array(itemSize);
-      inFlight.push(
-        dataset.read(index, buffer).then(
-          (label): ItemRead => ({ index, label, write: (target) => target.set(buffer) }),
-          (error: unknown): ItemRead => ({ index, error }),
-        ),
-      );
+      const read = dataset.read(index, buffer);
+      read.catch(() => undefined); // rethrown by fill()
+      inFlight.push({ index, buffer, read });
     }
   };
   launch();
   while (inFlight.length > 0) {
-    const item = await inFlight.shift()!;
+    const { index, buffer, read } = inFlight.shift()!;
+    await read.catch(() => undefined);
     launch();
-    yield item;
+    yield {
+      index,
+      fill: async (target) => {
+        const label = await read;
+        target.set(buffer);
+        return label;
+      },
+    };
   }
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { VbpError } from '../errors';
 import type { TypedArray } from '../tensor';
 import type { MlpBlock, MlpSpec } from '../pipeline/mlp';
+import type { CpuCacheInfo } from './runtime';
 
 export interface NativeTensor {
   data: TypedArray;
@@ -126,7 +127,7 @@ export interface NativeMemoryInfo {
   liveSessions: number;
   liveTrainers: number;
   modelBytes: number;
-  cpuCache: { installed: boolean; cachedBytes: number; liveBytes: number; peakLiveBytes: number; hits: number; misses: number; slackBytes: number };
+  cpuCache: CpuCacheInfo;
 }
 
 export interface NativeBinding {

@@ -38,7 +38,17 @@ export interface NativeMemory {
    * the cache or not. In use plus cached stays within twice the largest in use plus `slackBytes` (16 MiB,
    * or VBP_CPU_CACHE_SLACK_MB). `installed` is false with VBP_CPU_ALLOCATOR=default.
    */
-  cpuCache: { installed: boolean; cachedBytes: number; liveBytes: number; peakLiveBytes: number; hits: number; misses: number; slackBytes: number };
+  cpuCache: CpuCacheInfo;
+}
+
+export interface CpuCacheInfo {
+  installed: boolean;
+  cachedBytes: number;
+  liveBytes: number;
+  peakLiveBytes: number;
+  hits: number;
+  misses: number;
+  slackBytes: number;
 }
 
 export function packageVersion(): string {

@@ -37,7 +37,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -68,6 +68,33 @@ def learning_rate(schedule: str, lr: float, step: int, total: int, warmup: int) 
         return lr
     span = max(1, total - warmup)
     return lr * (1 + math.cos(math.pi * (step - warmup) / span)) / 2
+
+
+def distillation_step(student: nn.Module, teacher: Optional[nn.Module], optimizer: torch.optim.Optimizer, params: List[torch.Tensor],
+                      x: torch.Tensor, y: torch.Tensor, lr: float, alpha: float, T: float, clip: float,
+                      measure_norm: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """One step of the recipe at rate `lr`: (loss, CE, KD, gradient norm; the norm is NaN when not measured)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = student(x)
+    ce = F.cross_entropy(logits, y)
+    if teacher is not None:
+        with torch.no_grad():
+            t = teacher(x)
+        kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
+        loss = (1 - alpha) * ce + alpha * kd
+    else:
+        kd = torch.zeros(())
+        loss = ce
+    optimizer.zero_grad()
+    loss.backward()
+    norm = float("nan")
+    if clip > 0:
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+    elif measure_norm:
+        norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
+    optimizer.step()
+    return loss, ce, kd, norm
 
 
 def main() -> None:
@@ -104,33 +131,13 @@ def main() -> None:
     total = args.total_steps or steps
     params = [p for p in student.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay, foreach=False)
-    T = args.temperature
-
     record = {"loss": [], "crossEntropy": [], "distillation": [], "lr": [], "gradNorm": [], "stepMs": []}
     for step in range(steps):
         x, y = inputs[step % inputs.shape[0]], labels[step % inputs.shape[0]]
         started = time.perf_counter()
         torch.manual_seed(args.seed * 1000003 + step)
         lr = learning_rate(args.schedule, args.lr, step, total, args.warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        logits = student(x)
-        ce = F.cross_entropy(logits, y)
-        if teacher is not None:
-            with torch.no_grad():
-                t = teacher(x)
-            kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
-            loss = (1 - args.alpha) * ce + args.alpha * kd
-        else:
-            kd = torch.zeros(())
-            loss = ce
-        optimizer.zero_grad()
-        loss.backward()
-        if args.clip > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, args.clip))
-        else:
-            norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
-        optimizer.step()
+        loss, ce, kd, norm = distillation_step(student, teacher, optimizer, params, x, y, lr, args.alpha, args.temperature, args.clip)
         record["stepMs"].append((time.perf_counter() - started) * 1000)
         record["loss"].append(float(loss))
         record["crossEntropy"].append(float(ce))
