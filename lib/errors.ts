@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   IO: { native: false, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
-  LIBTORCH_MISMATCH: { native: true, meaning: 'the LibTorch loaded at run time is not the one the addon was built against' },
+  LIBTORCH_MISMATCH: { native: true, meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found' },
   INTERNAL: { native: true, meaning: 'a bug in torch-vbp: please report it' },
 } as const;
 

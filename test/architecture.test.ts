@@ -54,7 +54,7 @@ describe('architecture', () => {
     const sources = [
       ...filesUnder(path.join(repoRoot, 'lib'), /\.ts$/),
       ...filesUnder(path.join(repoRoot, 'native'), /\.(cc|h)$/),
-      ...filesUnder(path.join(repoRoot, 'scripts'), /\.(js|sh)$/),
+      ...filesUnder(path.join(repoRoot, 'scripts'), /\.(js|ts|sh)$/),
       path.join(repoRoot, 'CMakeLists.txt'),
     ];
     const cited: string[] = [];

@@ -162,14 +162,47 @@ export function native(): NativeBinding {
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
     binding = load(packageRoot);
   } catch (error) {
-    if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') throw new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
-    const message = error instanceof Error ? error.message : String(error);
-    const hint = /libtorch|libc10|cannot open shared object/i.test(message)
-      ? 'LibTorch shared libraries were not found: install libtorch-dev (Debian/Ubuntu) or rebuild against your LibTorch (README, "Building and LibTorch").'
-      : 'No usable native build: run `npm run build:native` (needs cmake and LibTorch; README, "Building and LibTorch").';
-    throw new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${hint}`, { cause: error });
+    throw loadFailure(error);
   }
   return binding;
+}
+
+/** The build record a prebuild carries beside itself (scripts/prebuildify.ts), if this platform has one. */
+function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?: string; bundled?: boolean } | undefined {
+  try {
+    const file = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'torch-vbp.build.json');
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as ReturnType<typeof prebuildRecord>;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the addon did not load, coded. A LibTorch library the loader cannot find, or one without the symbols
+ * the addon was linked against, means the LibTorch here is not the addon's: LIBTORCH_MISMATCH, naming what
+ * the prebuild was built with when it says so.
+ */
+export function loadFailure(error: unknown): VbpError {
+  if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') return new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  const torchLibrary = /lib(torch|c10)[\w.-]*\.(so|dylib)/i.test(message);
+  if (torchLibrary && /cannot open shared object|image not found|undefined symbol|symbol not found|version `[^']*' not found/i.test(message)) {
+    const record = prebuildRecord();
+    const builtWith = record?.torch
+      ? ` The prebuild was built against LibTorch ${record.torch} (${record.cuda ? `CUDA ${record.cuda}` : 'CPU'})${record.libtorchDir ? ` from ${record.libtorchDir}` : ''}.`
+      : '';
+    return new VbpError(
+      'LIBTORCH_MISMATCH',
+      `torch-vbp native addon could not be loaded: ${message}\nThe LibTorch it was built against is not the one here.${builtWith} ` +
+        'Install that LibTorch, use a self-contained prebuild (npm run prebuildify -- --bundle-libtorch), or build from source against yours: npm run build:native (README, "Building and LibTorch").',
+      { cause: error },
+    );
+  }
+  return new VbpError(
+    'INTERNAL',
+    `torch-vbp native addon could not be loaded: ${message}\nNo usable native build: run \`npm run build:native\` (needs cmake and LibTorch; README, "Building and LibTorch").`,
+    { cause: error },
+  );
 }
 
 /** Path of the addon file node-gyp-build resolves (for diagnostics and the prebuild test). */
