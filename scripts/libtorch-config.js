@@ -19,21 +19,35 @@ function fromPrefix(prefix, how) {
   return { prefix, include, libdir, how };
 }
 
+// A Python torch counts only when it ships LibTorch's CMake config, as in CMakeLists.txt (a pip wheel does;
+// Debian's python3-torch does not, and the system LibTorch is found next).
 function pythonPrefix() {
   const pythons = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
+  const query = 'import torch, torch.utils, os; print(os.path.dirname(torch.__file__)); print(torch.utils.cmake_prefix_path)';
   for (const python of pythons) {
-    const r = spawnSync(python, ['-c', 'import torch, os; print(os.path.dirname(torch.__file__))'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim()) {
-      const found = fromPrefix(r.stdout.trim(), `Python torch (${python})`);
+    const r = spawnSync(python, ['-c', query], { encoding: 'utf8' });
+    const [packageDir, cmakePrefix] = r.status === 0 ? r.stdout.trim().split('\n') : [];
+    if (packageDir && cmakePrefix && fs.existsSync(path.join(cmakePrefix, 'Torch', 'TorchConfig.cmake'))) {
+      const found = fromPrefix(packageDir, `Python torch (${python})`);
       if (found) return found;
     }
   }
   return undefined;
 }
 
+// LibTorch's folder from the folder of TorchConfig.cmake: share/cmake/Torch (a download, a pip wheel) or
+// lib/<arch>/cmake/Torch (Debian).
+function fromTorchDir(torchDir) {
+  for (const up of [['..', '..', '..'], ['..', '..', '..', '..']]) {
+    const found = fromPrefix(path.resolve(torchDir, ...up), `Torch_DIR=${torchDir}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function locate() {
   if (process.env.LIBTORCH) return fromPrefix(process.env.LIBTORCH, `LIBTORCH=${process.env.LIBTORCH}`);
-  if (process.env.Torch_DIR) return fromPrefix(path.resolve(process.env.Torch_DIR, '..', '..', '..'), `Torch_DIR=${process.env.Torch_DIR}`);
+  if (process.env.Torch_DIR) return fromTorchDir(process.env.Torch_DIR);
   return pythonPrefix() ?? ['/usr', '/usr/local/libtorch', '/opt/libtorch'].map((p) => fromPrefix(p, 'system paths')).find(Boolean);
 }
 
