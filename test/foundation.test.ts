@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { native } from '../lib/native/addon';
 import path from 'node:path';
-import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, getBlasThreads, setNumThreads, tensor, type Tensor } from '../lib';
+import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, getBlasThreads, setNumThreads, setAllowTF32, getAllowTF32, tensor, type Tensor } from '../lib';
 import { asTensor, fixture, maxAbsDiff, npy, tempDir } from './helpers';
 
 const MODELS = ['deit_scripted', 'deit_traced', 'vit_torchvision'];
@@ -104,6 +104,20 @@ describe('introspection, clone, save, dispose', () => {
     } finally {
       setNumThreads(1);
     }
+  });
+
+  it("setAllowTF32() sets LibTorch's TF32 flags (defaults: matmul off, cuDNN on, as in PyTorch), only those given", () => {
+    expect(getAllowTF32()).toEqual({ matmul: false, cudnn: true });
+    try {
+      expect(setAllowTF32({ cudnn: false })).toEqual({ matmul: false, cudnn: false });
+      expect(setAllowTF32({ matmul: true })).toEqual({ matmul: true, cudnn: false });
+      expect(getAllowTF32()).toEqual({ matmul: true, cudnn: false });
+    } finally {
+      setAllowTF32({ matmul: false, cudnn: true });
+    }
+    expect(getAllowTF32()).toEqual({ matmul: false, cudnn: true });
+    expect(() => setAllowTF32({ cuBLAS: false } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("unknown option 'cuBLAS'") }));
+    expect(() => setAllowTF32({ matmul: 'no' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('matmul must be true or false') }));
   });
 
   it('tensor() checks that data fits the shape', () => {

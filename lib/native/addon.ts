@@ -133,6 +133,8 @@ export interface NativeMemoryInfo {
 export interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
+  /** Reads the TF32 flags, or changes those given; returns the flags in force. */
+  tf32(changes?: { matmul?: boolean; cudnn?: boolean }): { matmul: boolean; cudnn: boolean };
   loadModel(path: string, device: string): Promise<NativeModel>;
   nativeMemory(): NativeMemoryInfo;
   keepLargeAllocations(bytes: number): boolean;

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { callNativeSync } from '../errors';
 import { native, nativePath, packageRoot } from './addon';
+import { checkOptionKeys } from '../util/options';
+import { VbpError } from '../errors';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -83,6 +85,31 @@ export function cudaDeviceCount(): number {
  */
 export function setNumThreads(n: number): void {
   callNativeSync(() => native().setNumThreads(n));
+}
+
+/** Whether float32 matmuls (cuBLAS) and convolutions (cuDNN) may use TF32 on NVIDIA GPUs. */
+export interface TF32Settings {
+  matmul: boolean;
+  cudnn: boolean;
+}
+
+/**
+ * Lets float32 matmuls and convolutions on NVIDIA GPUs (Ampere and later) round their inputs to TF32, or
+ * forbids it: process-wide, the same LibTorch flags as `torch.backends.cuda.matmul.allow_tf32` and
+ * `torch.backends.cudnn.allow_tf32` (LibTorch's defaults: matmul false, cuDNN true). Only the flags given
+ * change; returns the flags now in force. Turn both off to compare outputs with a float32 reference.
+ */
+export function setAllowTF32(settings: Partial<TF32Settings>): TF32Settings {
+  checkOptionKeys(settings, ['matmul', 'cudnn'], 'setAllowTF32()');
+  for (const [key, value] of Object.entries(settings ?? {})) {
+    if (typeof value !== 'boolean') throw new VbpError('INVALID_ARGUMENT', `setAllowTF32(): ${key} must be true or false, got ${String(value)}`);
+  }
+  return callNativeSync(() => native().tf32(settings));
+}
+
+/** The TF32 flags in force (setAllowTF32). */
+export function getAllowTF32(): TF32Settings {
+  return callNativeSync(() => native().tf32());
 }
 
 export function getNumThreads(): number {

@@ -12,6 +12,7 @@
 #include <torch/version.h>
 #include "core/device.h"
 #include "core/memory_stats.h"
+#include "core/precision.h"
 #include "core/threads.h"
 #include "core/model.h"
 
@@ -33,6 +34,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   DefineAddon(exports, {
                            InstanceMethod<&Addon::versionInfo>("versionInfo"),
                            InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
+                           InstanceMethod<&Addon::tf32>("tf32"),
                            InstanceMethod<&Addon::loadModel>("loadModel"),
                            InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
                            InstanceMethod<&Addon::keepLargeAllocations>("keepLargeAllocations"),
@@ -65,6 +67,23 @@ Napi::Value Addon::setNumThreads(const Napi::CallbackInfo& info) {
     if (threads < 1) throw Error(code::kInvalidArgument, "setNumThreads(n): n must be a positive integer");
     setThreadCount(threads);
     return info.Env().Undefined();
+  });
+}
+
+// tf32() reads the TF32 flags; tf32({ matmul?, cudnn? }) changes the ones given. Both return the flags now in force.
+Napi::Value Addon::tf32(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    Tf32Settings settings = tf32Settings();
+    if (info.Length() > 0 && info[0].IsObject()) {
+      const Napi::Object changes = info[0].As<Napi::Object>();
+      if (changes.Has("matmul")) settings.matmul = changes.Get("matmul").ToBoolean();
+      if (changes.Has("cudnn")) settings.cudnn = changes.Get("cudnn").ToBoolean();
+      setTf32Settings(settings);
+    }
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("matmul", settings.matmul);
+    result.Set("cudnn", settings.cudnn);
+    return result;
   });
 }
 
