@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { finetune, loadModel, readNpy, type Model, type Tensor } from '../lib';
+import { finetune, loadModel, readNpy, type Device, type Model, type Tensor } from '../lib';
 import { formatNpy } from '../lib/formats/npy';
 import { packageRoot } from '../lib/native/addon';
 import { median, randomBatches } from './util';
@@ -25,6 +25,8 @@ export interface StepSetting {
   work: string;
   python: string;
   env: NodeJS.ProcessEnv;
+  /** Where both sides train (default 'cpu'). */
+  device?: string;
 }
 
 export interface StepComparison {
@@ -60,7 +62,7 @@ function pythonSteps(s: StepSetting, inputs: string, labels: string, withTeacher
     '--student', s.student, ...(withTeacher ? ['--teacher', s.teacher] : []),
     '--config', JSON.stringify(s.config), '--inputs', inputs, '--labels', labels,
     '--repeat', String(s.steps + WARMUP), '--time', '--warmup-steps', String(WARMUP), '--schedule', 'constant', '--lr', '1e-4',
-    '--threads', String(s.env.OMP_NUM_THREADS ?? 1), '--out', out,
+    '--threads', String(s.env.OMP_NUM_THREADS ?? 1), '--out', out, '--device', s.device ?? 'cpu',
   ], { env: s.env, stdio: ['ignore', 'ignore', 'inherit'] });
   return (JSON.parse(fs.readFileSync(out, 'utf8')) as { stepMs: number[] }).stepMs.slice(WARMUP);
 }
@@ -74,8 +76,8 @@ export async function finetuneStepVsPython(s: StepSetting): Promise<{ withTeache
   fs.writeFileSync(inputsFile, formatNpy({ data: input.data, shape: [1, ...input.shape], dtype: 'float32' }));
   fs.writeFileSync(labelsFile, formatNpy({ data: labels, shape: [1, s.batch], dtype: 'int32' }));
   readNpy(inputsFile); // written whole before Python reads it
-  const student = await loadModel(s.student);
-  const teacher = await loadModel(s.teacher);
+  const student = await loadModel(s.student, { device: (s.device ?? 'cpu') as Device });
+  const teacher = await loadModel(s.teacher, { device: (s.device ?? 'cpu') as Device });
   const result: Record<string, StepComparison> = {};
   try {
     for (const withTeacher of [true, false]) {

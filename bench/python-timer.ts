@@ -8,8 +8,10 @@ export class PythonTimer {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: AsyncIterator<string>;
 
-  constructor(python: string, file: string, shape: number[], threads: number, env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(python, [path.join(packageRoot, 'bench', 'python', 'latency.py'), file, '--shape', shape.join(','), '--threads', String(threads)], {
+  /** `device`: where PyTorch runs the model (inputs from host memory, outputs back to it, as ours). */
+  constructor(python: string, file: string, shape: number[], threads: number, env: NodeJS.ProcessEnv = {}, device = 'cpu') {
+    const script = path.join(packageRoot, 'bench', 'python', 'latency.py');
+    this.child = spawn(python, [script, file, '--shape', shape.join(','), '--threads', String(threads), '--device', device], {
       env: { ...process.env, ...env },
     });
     this.lines = readline.createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();

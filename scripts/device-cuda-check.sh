@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
-# Runs on a GPU machine that has CUDA, CMake, ninja and a CUDA build of PyTorch 2.x but no Node.js and no
-# network: builds the addon against the LibTorch inside that PyTorch and runs scripts/cuda-check.js.
-# Prepare on a machine with Node.js: `bash scripts/prepare-device-carry.sh` (writes .device/), then carry
-# .device, dist, node_modules/node-addon-api, node_modules/node-api-headers and node_modules/node-gyp-build.
-# Logs and the JSON report go to $OUT (default /tmp/vbp-cuda-check).
+# The GPU check (issue 10), on a machine with CUDA, CMake, ninja and a CUDA build of PyTorch 2.x but no
+# Node.js and no network. Prepare on a machine with Node.js: `bash scripts/prepare-device-carry.sh`, then
+# carry what it lists. This script unpacks node, builds the addon against the LibTorch inside that PyTorch
+# by the README's own route (PYTHON=python3, torch.utils.cmake_prefix_path), and runs
+# dist/scripts/cuda-check.js. Logs, the JSON report and its Markdown table go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/vbp-cuda-check}
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-420}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
+step() { echo "== $(date +%T) $*"; }
 
+step "unpacking node"
 mkdir -p /tmp/vbp-node
-xz -dc .device/node.xz > /tmp/vbp-node/node && chmod +x /tmp/vbp-node/node
+xz -dc .device/node.xz > /tmp/vbp-node/node && chmod +x /tmp/vbp-node/node || { echo "no .device/node.xz: run scripts/prepare-device-carry.sh first"; exit 2; }
 export PATH=/tmp/vbp-node:$PATH
-echo "node $(node --version); $(python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())')"
+export PYTHON=${PYTHON:-python3}
+echo "node $(node --version)"
+"$PYTHON" -c 'import torch, numpy; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "numpy", numpy.__version__)' || { echo "python3 lacks torch or numpy"; exit 2; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+[ -f test/fixtures/.stamp ] || { echo "test/fixtures was not carried"; exit 2; }
 
-python3 test/python/make_fixtures.py --out /tmp/vbp-fixtures >"$OUT/fixtures.log" 2>&1 || { echo "fixture generation failed"; tail -20 "$OUT/fixtures.log"; exit 1; }
-
-prefix=$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+step "building the addon against the PyTorch wheel's LibTorch"
 generator=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
 start=$(date +%s)
 cmake -S . -B /tmp/vbp-build -G "$generator" -DCMAKE_BUILD_TYPE=Release \
-  -DTorch_DIR="$prefix/Torch" \
   -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include" \
   -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" >"$OUT/cmake.log" 2>&1 || { echo "cmake configure failed"; tail -40 "$OUT/cmake.log"; exit 1; }
+grep "torch-vbp: LibTorch" "$OUT/cmake.log"
 cmake --build /tmp/vbp-build -j "$(nproc)" >>"$OUT/cmake.log" 2>&1 || { echo "build failed"; grep -m20 -B2 -A6 "error" "$OUT/cmake.log"; exit 1; }
 echo "build took $(( $(date +%s) - start )) s: $(ls -la build/Release/torch_vbp.node)"
+ldd build/Release/torch_vbp.node | grep -E "libtorch|libc10|libcud" | tee "$OUT/ldd.txt"
 
-node scripts/cuda-check.js /tmp/vbp-fixtures --out "$OUT/cuda-check.json"
+step "cuda-check"
+VBP_PYTHON=$PYTHON timeout "$CHECK_TIMEOUT" node dist/scripts/cuda-check.js --fixtures test/fixtures --device cuda \
+  --work /tmp/vbp-check --out "$OUT/cuda-results.json" ${CHECK_ARGS:-} >"$OUT/cuda-check.stdout"
 status=$?
-echo "cuda-check exit code $status"
+cat "$OUT/cuda-results.md" 2>/dev/null
+step "cuda-check exit code $status"
 exit $status

@@ -92,7 +92,8 @@ def distillation_step(student: nn.Module, teacher: Optional[nn.Module], optimize
     if clip > 0:
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
     elif measure_norm:
-        norm = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
+        # One host sync for all parameters (a GPU step would otherwise wait once per parameter).
+        norm = float(torch.stack([p.grad.double().pow(2).sum() for p in params if p.grad is not None]).sum().sqrt())
     optimizer.step()
     return loss, ce, kd, norm
 
@@ -119,12 +120,14 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--out", required=True)
     parser.add_argument("--params")
+    parser.add_argument("--device", default="cpu", help="train there (inputs are copied from host memory each step, as torch-vbp's are)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     config = json.loads(args.config)
-    student = eager_from_torchscript(args.student, config).train()
-    teacher: Optional[nn.Module] = eager_from_torchscript(args.teacher, config).eval() if args.teacher else None
+    device = torch.device(args.device)
+    student = eager_from_torchscript(args.student, config).to(device).train()
+    teacher: Optional[nn.Module] = eager_from_torchscript(args.teacher, config).to(device).eval() if args.teacher else None
     inputs = torch.from_numpy(np.load(args.inputs))
     labels = torch.from_numpy(np.load(args.labels).astype(np.int64))
     steps = inputs.shape[0] * args.repeat
@@ -135,6 +138,7 @@ def main() -> None:
     for step in range(steps):
         x, y = inputs[step % inputs.shape[0]], labels[step % inputs.shape[0]]
         started = time.perf_counter()
+        x, y = x.to(device), y.to(device)
         torch.manual_seed(args.seed * 1000003 + step)
         lr = learning_rate(args.schedule, args.lr, step, total, args.warmup)
         loss, ce, kd, norm = distillation_step(student, teacher, optimizer, params, x, y, lr, args.alpha, args.temperature, args.clip)
@@ -155,7 +159,7 @@ def main() -> None:
         timed = record["stepMs"][args.warmup_steps:]
         record["medianStepMs"] = float(np.median(timed)) if timed else None
     if args.params:
-        np.save(args.params, torch.cat([p.reshape(-1).double() for _, p in named]).numpy())
+        np.save(args.params, torch.cat([p.reshape(-1).double().cpu() for _, p in named]).numpy())
     Path(args.out).write_text(json.dumps(record))
 
 
