@@ -98,14 +98,12 @@ export function addonVersions(addon: string): { torch: string; linkedTorch: stri
   }
 }
 
-/** Removes what an earlier prebuild (bundled or not) left in `dir`, as listed in its manifest. */
-export function removePrebuild(dir: string): void {
+/** The libraries an earlier bundle in `dir` placed beside its addon (its manifest's list; none for a plain prebuild). */
+export function bundledLibraries(dir: string): string[] {
   const manifestFile = path.join(dir, MANIFEST_NAME);
-  if (!fs.existsSync(manifestFile)) return;
+  if (!fs.existsSync(manifestFile)) return [];
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as BundleManifest;
-  for (const library of manifest.libraries ?? []) fs.rmSync(path.join(dir, path.basename(library.file)), { force: true });
-  fs.rmSync(path.join(dir, path.basename(manifest.addon)), { force: true });
-  fs.rmSync(manifestFile, { force: true });
+  return (manifest.libraries ?? []).map((library) => path.join(dir, path.basename(library.file)));
 }
 
 export interface BundleOptions {

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MANIFEST_NAME, BundleError, BundleManifest, addonVersions, bundleLibTorch, removePrebuild } from './bundle-libtorch';
+import { MANIFEST_NAME, BundleError, BundleManifest, addonVersions, bundleLibTorch, bundledLibraries } from './bundle-libtorch';
 
 const root = path.resolve(__dirname, '..', '..'); // dist/scripts -> the package root
 const usage = 'usage: npm run prebuildify -- [--bundle-libtorch] [--out DIR] [--no-strip]';
@@ -72,11 +72,12 @@ function main(): void {
     return;
   }
 
-  removePrebuild(platformDir); // a bundle's libraries must not outlive it beside a plain prebuild
+  const stale = bundledLibraries(platformDir); // a bundle's libraries must not outlive it beside a plain prebuild
   const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
   const flags = ['--napi', '--node-gyp', path.join(root, 'scripts', 'prebuild-node-gyp.js'), '--out', options.out];
   run(process.execPath, [prebuildify, ...flags, ...(options.strip ? ['--strip'] : [])]);
   run(process.execPath, [cmakeJs, 'build', '--out', 'build']); // prebuildify moved the local build away
+  for (const file of stale) fs.rmSync(file, { force: true });
   const addon = path.join(platformDir, addonName);
   const versions = addonVersions(addon);
   const manifest: BundleManifest = {
