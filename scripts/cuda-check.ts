@@ -7,8 +7,8 @@
  * FIXTURES is what test/python/make_fixtures.py writes. Sections (each one recorded even when another fails):
  *  - parity: the fixtures' forward on the device against our CPU forward and against PyTorch's own
  *    torch.jit.load(..., map_location=device) (test/python/device_reference.py), TF32 off on both sides;
- *  - pipeline: statistics (with covariance), plan, pruning with mean and least-squares compensation on the
- *    device against the CPU path, the device-pruned model saved and reloaded on the CPU, ours and PyTorch's;
+ *  - pipeline: statistics (with covariance; and with two replicas on the device, merged), plan, pruning with
+ *    mean and least-squares compensation on the device against the CPU path, the device-pruned model saved and reloaded on the CPU, ours and PyTorch's;
  *  - half: bfloat16 and float16 models calibrated and pruned on the device (statistics in float64), their
  *    outputs against the float32 path;
  *  - throughput: a DeiT-B-shaped model (DeiT-Tiny with --quick) at batch 64 and 256: forward against
@@ -39,6 +39,7 @@ const TOLERANCE = {
   samePyTorch: 1e-5, // ours against PyTorch on the same device: the same kernels
   crossDevice: 1e-4, // device against CPU: float32 kernels that sum in another order
   stats: 1e-4, // float64 sums of float32 activations that differ by crossDevice
+  replicas: 1e-9, // the same activations summed in two parts and merged: float64 rounding
 };
 
 interface Options {
@@ -232,8 +233,21 @@ async function pipeline(ctx: Context): Promise<unknown[]> {
     const covariance = statsDifference(statsDevice, statsCpu, (s, i) => s.layers[i].comoment);
     const planCpu = vbp.plan(statsCpu, { ratio: 0.5 });
     const overlap = selectionOverlap(vbp.plan(statsDevice, { ratio: 0.5 }), planCpu);
-    const row: Record<string, unknown> = { model: name, statsMean: mean, statsVariance: variance, statsCovariance: covariance, selectionOverlapAt50: overlap };
+    // Two replicas on the device (gatherStats' `devices`), merged with Chan's formula: one pass to float64 rounding.
+    const replicas = await vbp.gatherStats(device, batches, { devices: [ctx.device, ctx.device] });
+    const replicaMean = statsDifference(replicas, statsDevice, (s, i) => s.layers[i].mean);
+    const replicaVariance = statsDifference(replicas, statsDevice, (s, i) => s.variance(i));
+    const row: Record<string, unknown> = {
+      model: name,
+      statsMean: mean,
+      statsVariance: variance,
+      statsCovariance: covariance,
+      selectionOverlapAt50: overlap,
+      twoReplicasVsOnePass: { mean: replicaMean, variance: replicaVariance },
+    };
     let passed =
+      check(ctx, `${name} two replicas vs one pass, mean`, replicaMean, TOLERANCE.replicas) &&
+      check(ctx, `${name} two replicas vs one pass, variance`, replicaVariance, TOLERANCE.replicas) &&
       check(ctx, `${name} stats mean`, mean, TOLERANCE.stats) &&
       check(ctx, `${name} stats variance`, variance, TOLERANCE.stats) &&
       check(ctx, `${name} stats covariance`, covariance, TOLERANCE.stats);

@@ -37,6 +37,8 @@ describe('scripts/cuda-check on the CPU', () => {
     }
     for (const row of report.pipeline) {
       expect(row).toMatchObject({ passed: true, statsMean: 0, statsVariance: 0, statsCovariance: 0, selectionOverlapAt50: 1 });
+      expect(row.twoReplicasVsOnePass.mean).toBeLessThanOrEqual(1e-12);
+      expect(row.twoReplicasVsOnePass.variance).toBeLessThanOrEqual(1e-12);
       for (const compensation of ['mean', 'lsq']) {
         expect(row[compensation].prunedDeviceVsCpu.maxAbs).toBe(0);
         expect(row[compensation].savedReloadedOnCpu.maxAbs).toBe(0);
