@@ -9,6 +9,8 @@
  *    torch.jit.load(..., map_location=device) (test/python/device_reference.py), TF32 off on both sides;
  *  - pipeline: statistics (with covariance; and with two replicas on the device, merged), plan, pruning with
  *    mean and least-squares compensation on the device against the CPU path, the device-pruned model saved and reloaded on the CPU, ours and PyTorch's;
+ *  - training: 5 fine-tuning steps with distillation on the device against PyTorch's eager steps on the
+ *    same device (test/python/finetune_reference.py --device), TF32 off on both sides;
  *  - half: bfloat16 and float16 models calibrated and pruned on the device (statistics in float64), their
  *    outputs against the float32 path;
  *  - throughput: a DeiT-B-shaped model (DeiT-Tiny with --quick) at batch 64 and 256: forward against
@@ -29,9 +31,10 @@ import { PythonTimer } from '../bench/python-timer';
 import { finetuneStepVsPython, type StepComparison } from '../bench/finetune-step';
 import { median, randomBatches } from '../bench/util';
 import { packageRoot } from '../lib/native/addon';
+import { formatNpy } from '../lib/formats/npy';
 
 const FIXTURE_MODELS = ['deit_scripted', 'deit_traced', 'vit_torchvision'];
-const SECTIONS = ['parity', 'pipeline', 'half', 'throughput'] as const;
+const SECTIONS = ['parity', 'pipeline', 'training', 'half', 'throughput'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Tolerances, as a fraction of the largest |value| of the reference. */
@@ -40,6 +43,7 @@ const TOLERANCE = {
   crossDevice: 1e-4, // device against CPU: float32 kernels that sum in another order
   stats: 1e-4, // float64 sums of float32 activations that differ by crossDevice
   replicas: 1e-9, // the same activations summed in two parts and merged: float64 rounding
+  training: 1e-4, // losses and weights after 5 steps against PyTorch on the same device (atomics in backward)
 };
 
 interface Options {
@@ -279,6 +283,67 @@ async function pipeline(ctx: Context): Promise<unknown[]> {
   return rows;
 }
 
+/** The fine-tuning recipe on the device against PyTorch's eager steps there, from the same 50 % pruned student. */
+async function training(ctx: Context): Promise<Record<string, unknown>> {
+  const steps = 5;
+  const batch = 8;
+  const calib = vbp.readNpy(path.join(ctx.fixtures, 'calib.npy'));
+  const per = calib.data.length / calib.shape[0];
+  const inputs = (calib.data as Float32Array).slice(0, steps * batch * per);
+  const labels = Int32Array.from({ length: steps * batch }, (_, i) => (i * 7) % 10);
+  const inputsFile = path.join(ctx.work, 'train-inputs.npy');
+  const labelsFile = path.join(ctx.work, 'train-labels.npy');
+  fs.writeFileSync(inputsFile, formatNpy({ data: inputs, shape: [steps, batch, ...calib.shape.slice(1)], dtype: 'float32' }));
+  fs.writeFileSync(labelsFile, formatNpy({ data: labels, shape: [steps, batch], dtype: 'int32' }));
+
+  const original = path.join(ctx.fixtures, 'deit_scripted.pt');
+  const cpu = await vbp.loadModel(original, { device: 'cpu' });
+  const student = path.join(ctx.work, 'train-student.pt');
+  const pruned = await vbp.prune(cpu, vbp.plan(await vbp.gatherStats(cpu, calibration(ctx.fixtures)), { ratio: 0.5 }));
+  await pruned.model.save(student);
+  await Promise.all([cpu.dispose(), pruned.model.dispose()]);
+
+  const recipe = { lr: 1e-3, alpha: 0.5, temperature: 2, weightDecay: 0.01, seed: 0 };
+  const pythonDir = path.join(packageRoot, 'test', 'python');
+  // The fixture's models.DeiT arguments, from where make_fixtures.py takes them.
+  const config = execFileSync(ctx.python, ['-c', 'import json, models; print(json.dumps(models.DEIT_FIXTURE_CONFIG))'], { cwd: pythonDir, encoding: 'utf8' }).trim();
+  const out = path.join(ctx.work, 'train-reference.json');
+  const params = path.join(ctx.work, 'train-reference-params.npy');
+  execFileSync(ctx.python, [
+    path.join(pythonDir, 'finetune_reference.py'),
+    '--student', student, '--teacher', original, '--config', config, '--inputs', inputsFile, '--labels', labelsFile,
+    '--lr', String(recipe.lr), '--schedule', 'constant', '--alpha', String(recipe.alpha), '--temperature', String(recipe.temperature),
+    '--weight-decay', String(recipe.weightDecay), '--seed', String(recipe.seed), '--device', ctx.device, '--no-tf32', '--out', out, '--params', params,
+  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const reference = JSON.parse(fs.readFileSync(out, 'utf8')) as { loss: number[]; parameters: Array<{ name: string; offset: number }> };
+  const referenceParams = vbp.readNpy(params).data as Float64Array;
+
+  vbp.setAllowTF32({ matmul: false, cudnn: false });
+  const studentModel = await vbp.loadModel(student, { device: ctx.device as vbp.Device });
+  const teacher = await vbp.loadModel(original, { device: ctx.device as vbp.Device });
+  try {
+    const data = async function* () {
+      for (let s = 0; s < steps; s++) {
+        yield { input: { data: inputs.slice(s * batch * per, (s + 1) * batch * per), shape: [batch, ...calib.shape.slice(1)] }, labels: labels.slice(s * batch, (s + 1) * batch) };
+      }
+    };
+    const { model, report } = await vbp.finetune(studentModel, { teacher, data: () => data(), stepsPerEpoch: steps, batchSize: batch, schedule: 'constant', ...recipe });
+    let lossError = 0;
+    report.loss.forEach((loss, i) => (lossError = Math.max(lossError, Math.abs(loss - reference.loss[i]) / Math.abs(reference.loss[i]))));
+    let parameterError = 0;
+    for (const p of reference.parameters) {
+      const ours = (await model.parameter(p.name)).data as Float32Array;
+      parameterError = Math.max(parameterError, difference(ours, referenceParams.subarray(p.offset, p.offset + ours.length)).relative);
+    }
+    await model.dispose();
+    const passed = check(ctx, `fine-tuning losses on ${ctx.device} vs PyTorch`, lossError, TOLERANCE.training) && check(ctx, `fine-tuned weights on ${ctx.device} vs PyTorch`, parameterError, TOLERANCE.training);
+    return { steps, batch, loss: report.loss, pytorchLoss: reference.loss, lossRelative: lossError, parametersRelative: parameterError, mode: report.mode.kind, passed };
+  } finally {
+    vbp.setAllowTF32({ matmul: false, cudnn: true });
+    await Promise.all([studentModel.dispose(), teacher.dispose()]);
+  }
+}
+
 async function halfPrecision(ctx: Context): Promise<unknown[]> {
   const batches = calibration(ctx.fixtures);
   const float32 = await vbp.loadModel(path.join(ctx.fixtures, 'deit_scripted.pt'), { device: ctx.device as vbp.Device });
@@ -451,6 +516,10 @@ export function markdown(report: Record<string, any>): string {
     }
     lines.push('');
   }
+  const tr = report.training;
+  if (tr?.loss) {
+    lines.push(`Fine-tuning, ${tr.steps} steps with distillation: losses within ${diff(tr.lossRelative)} and weights within ${diff(tr.parametersRelative)} (relative) of PyTorch's eager steps on the same device.`, '');
+  }
   if (Array.isArray(report.half)) {
     lines.push('| dtype | pruned half vs pruned float32 (rel max / top-1 agreement) | unpruned half vs float32 |', '|---|---|---|');
     for (const r of report.half) {
@@ -506,6 +575,7 @@ async function main(): Promise<number> {
   const sections: Array<[Section, (c: Context) => Promise<unknown>]> = [
     ['parity', parity],
     ['pipeline', pipeline],
+    ['training', training],
     ['half', halfPrecision],
     ['throughput', throughput],
   ];

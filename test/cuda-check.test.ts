@@ -45,6 +45,8 @@ describe('scripts/cuda-check on the CPU', () => {
         expect(row[compensation].savedInPyTorchVsOurs.relative).toBeLessThanOrEqual(1e-5);
       }
     }
+    // On the same LibTorch and CPU, the fine-tuning steps equal PyTorch's eager ones bit for bit.
+    expect(report.training).toMatchObject({ steps: 5, passed: true, lossRelative: 0, parametersRelative: 0, mode: 'module' });
     const [bf16, fp16] = report.half;
     expect(bf16).toMatchObject({ dtype: 'bfloat16', supported: true, statsAreFloat64: true, prunedParameterDtype: 'bfloat16' });
     expect(bf16.prunedVsFloat32Pruned.relative).toBeGreaterThan(0); // bfloat16 rounding, which float32 lacks
@@ -65,6 +67,7 @@ describe('scripts/cuda-check on the CPU', () => {
     expect(table).toContain('| deit_scripted | 0 | 0 |');
     expect(table).toMatch(/\| batch 2 \| [\d.]+ \| [\d.]+ \|/);
     expect(table).toContain('Fine-tuning step, batch 2');
+    expect(table).toContain('Fine-tuning, 5 steps with distillation: losses within 0 and weights within 0');
   }, 180_000);
 
   it('refuses unknown options and a CUDA device on a CPU-only LibTorch with exit code 2', () => {

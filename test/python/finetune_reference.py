@@ -121,11 +121,15 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--params")
     parser.add_argument("--device", default="cpu", help="train there (inputs are copied from host memory each step, as torch-vbp's are)")
+    parser.add_argument("--no-tf32", action="store_true", help="float32 matmuls and convolutions without TF32 (GPU parity runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     config = json.loads(args.config)
     device = torch.device(args.device)
+    if args.no_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     student = eager_from_torchscript(args.student, config).to(device).train()
     teacher: Optional[nn.Module] = eager_from_torchscript(args.teacher, config).to(device).eval() if args.teacher else None
     inputs = torch.from_numpy(np.load(args.inputs))
