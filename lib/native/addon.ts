@@ -169,11 +169,15 @@ export function native(): NativeBinding {
   return binding;
 }
 
-/** The build record a prebuild carries beside itself (scripts/prebuildify.ts), if this platform has one. */
+/**
+ * The build record (scripts/prebuildify.ts) beside the addon node-gyp-build picked, when that addon is a
+ * prebuild that has one (a local build in build/Release has none).
+ */
 function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?: string; bundled?: boolean } | undefined {
   try {
-    const file = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'torch-vbp.build.json');
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as ReturnType<typeof prebuildRecord>;
+    const addon = nativePath();
+    if (path.basename(path.dirname(path.dirname(addon))) !== 'prebuilds') return undefined;
+    return JSON.parse(fs.readFileSync(path.join(path.dirname(addon), 'torch-vbp.build.json'), 'utf8')) as ReturnType<typeof prebuildRecord>;
   } catch {
     return undefined;
   }

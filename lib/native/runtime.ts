@@ -1,10 +1,9 @@
 /** What the linked LibTorch can run on, its thread settings and the native memory in use. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { callNativeSync } from '../errors';
+import { callNativeSync, VbpError } from '../errors';
 import { native, nativePath, packageRoot } from './addon';
 import { checkOptionKeys } from '../util/options';
-import { VbpError } from '../errors';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
