@@ -84,6 +84,11 @@ export interface BundleManifest {
 
 export const MANIFEST_NAME = 'torch-vbp.build.json';
 
+/** The record's version fields, from what the addon itself reports. */
+export function versionFields(versions: ReturnType<typeof addonVersions>): Pick<BundleManifest, 'torch' | 'linkedTorch' | 'cuda'> {
+  return { torch: versions.torch, linkedTorch: versions.linkedTorch, cuda: versions.cudaBuild ? versions.cudaVersion || 'unknown' : null };
+}
+
 export class BundleError extends Error {}
 
 /** What a built addon reports about its LibTorch, from a fresh process (it must load to be a usable prebuild). */
@@ -166,9 +171,7 @@ export function bundleLibTorch(options: BundleOptions): BundleManifest {
       addon: options.addonName,
       bundled: true,
       platform: path.basename(options.outDir),
-      torch: versions.torch,
-      linkedTorch: versions.linkedTorch,
-      cuda: versions.cudaBuild ? versions.cudaVersion || 'unknown' : null,
+      ...versionFields(versions),
       libtorchDir: path.dirname(fs.realpathSync(torchLibrary.file)),
       libraries,
       hostLibraries,

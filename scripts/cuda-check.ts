@@ -108,8 +108,7 @@ function difference(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs: numbe
 }
 
 function dataOf(value: vbp.Value): Float32Array {
-  if (!vbp.isTensor(value)) throw new Error('the model did not return one tensor');
-  return Float32Array.from(value.data as ArrayLike<number>);
+  return Float32Array.from(vbp.expectTensor(value).data as ArrayLike<number>);
 }
 
 async function forwardAll(model: Model, batches: Tensor[]): Promise<Float32Array> {

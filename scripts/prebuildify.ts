@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MANIFEST_NAME, BundleError, BundleManifest, addonVersions, bundleLibTorch, bundledLibraries } from './bundle-libtorch';
+import { MANIFEST_NAME, BundleError, BundleManifest, addonVersions, bundleLibTorch, bundledLibraries, resolvedLibraries, versionFields } from './bundle-libtorch';
 
 const root = path.resolve(__dirname, '..', '..'); // dist/scripts -> the package root
 const usage = 'usage: npm run prebuildify -- [--bundle-libtorch] [--out DIR] [--no-strip]';
@@ -79,21 +79,17 @@ function main(): void {
   run(process.execPath, [cmakeJs, 'build', '--out', 'build']); // prebuildify moved the local build away
   for (const file of stale) fs.rmSync(file, { force: true });
   const addon = path.join(platformDir, addonName);
-  const versions = addonVersions(addon);
+  const torchLibrary = resolvedLibraries(addon).find((library) => /^libtorch_cpu\./.test(library.soname))?.file;
   const manifest: BundleManifest = {
     addon: addonName,
     bundled: false,
     platform: path.basename(platformDir),
-    torch: versions.torch,
-    linkedTorch: versions.linkedTorch,
-    cuda: versions.cudaBuild ? versions.cudaVersion || 'unknown' : null,
-    libtorchDir: '',
+    ...versionFields(addonVersions(addon)),
+    libtorchDir: torchLibrary ? path.dirname(fs.realpathSync(torchLibrary)) : '',
     libraries: [],
     hostLibraries: [],
     bytes: fs.statSync(addon).size,
   };
-  const torchLibrary = spawnSync('ldd', [addon], { encoding: 'utf8' }).stdout?.match(/libtorch_cpu\S* => (\S+)/);
-  if (torchLibrary) manifest.libtorchDir = path.dirname(fs.realpathSync(torchLibrary[1]));
   fs.writeFileSync(path.join(platformDir, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
   console.log(`prebuildify: wrote ${addon} (LibTorch ${manifest.torch}${manifest.cuda ? ` CUDA ${manifest.cuda}` : ', CPU'})`);
 }

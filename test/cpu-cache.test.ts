@@ -7,16 +7,9 @@
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fixture, repoRoot } from './helpers';
+import type { CpuCacheInfo } from '../lib';
 
-interface CacheStats {
-  installed: boolean;
-  cachedBytes: number;
-  liveBytes: number;
-  peakLiveBytes: number;
-  hits: number;
-  misses: number;
-  slackBytes: number;
-}
+type CacheStats = CpuCacheInfo;
 
 interface Report {
   atStart: CacheStats;
