@@ -7,13 +7,35 @@ export type TypedArray =
   | Int16Array
   | Int8Array
   | Uint8Array
-  | Uint16Array;
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
 
 /**
  * Element types. float16 and bfloat16 tensors (read from PyTorch's files) hold their raw 16-bit patterns in a
- * Uint16Array; bool tensors hold 0/1 in a Uint8Array. Models take and return the other types only.
+ * Uint16Array, the float8 kinds their raw 8-bit patterns in a Uint8Array; bool tensors hold 0/1 in a
+ * Uint8Array; uint16, uint32 and uint64 (PyTorch >= 2.3) a Uint16Array, Uint32Array and BigUint64Array.
+ * Models take and return float32, float64, int32, int64, int16, int8, uint8 and bool only.
  */
-export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'bfloat16'
+  | 'int32'
+  | 'int64'
+  | 'int16'
+  | 'int8'
+  | 'uint8'
+  | 'bool'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'float8_e4m3fn'
+  | 'float8_e5m2'
+  | 'float8_e4m3fnuz'
+  | 'float8_e5m2fnuz'
+  | 'float8_e8m0fnu';
 
 export interface Tensor<T extends TypedArray = TypedArray> {
   data: T;

@@ -14,7 +14,8 @@ export function readNpz(zip: ZipReader, file: string): Record<string, Tensor> {
     if (!entry.name.endsWith('.npy')) zip.fail(`entry '${entry.name}' is not a .npy array`);
     const name = entry.name.slice(0, -4);
     if (Object.prototype.hasOwnProperty.call(arrays, name)) zip.fail(`it holds '${entry.name}' twice`);
-    arrays[name] = parseNpy(zip.read(entry), `${file}:${entry.name}`);
+    // defineProperty: an array named __proto__ is an entry like any other
+    Object.defineProperty(arrays, name, { value: parseNpy(zip.read(entry), `${file}:${entry.name}`), enumerable: true, writable: true, configurable: true });
   }
   if (zip.entries.length === 0) throw new VbpError('DATA', `'${file}' is an empty zip archive, not a .npz file of arrays`);
   return arrays;

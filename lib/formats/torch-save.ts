@@ -12,20 +12,38 @@ import { VbpError } from '../errors';
 import { numel, type DType, type Tensor, type TypedArray, type Value } from '../tensor';
 import { isZip, writeZip, ZipReader } from './zip';
 
-/** Bytes per element and typed array of each dtype. */
-export const DTYPES: Record<DType, { bytes: number; make: (b: ArrayBuffer, offset: number, length: number) => TypedArray }> = {
-  float32: { bytes: 4, make: (b, o, n) => new Float32Array(b, o, n) },
-  float64: { bytes: 8, make: (b, o, n) => new Float64Array(b, o, n) },
-  float16: { bytes: 2, make: (b, o, n) => new Uint16Array(b, o, n) },
-  bfloat16: { bytes: 2, make: (b, o, n) => new Uint16Array(b, o, n) },
-  int64: { bytes: 8, make: (b, o, n) => new BigInt64Array(b, o, n) },
-  int32: { bytes: 4, make: (b, o, n) => new Int32Array(b, o, n) },
-  int16: { bytes: 2, make: (b, o, n) => new Int16Array(b, o, n) },
-  int8: { bytes: 1, make: (b, o, n) => new Int8Array(b, o, n) },
-  uint8: { bytes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
-  bool: { bytes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
+type Make = (b: ArrayBuffer, offset: number, length: number) => TypedArray;
+const F32: Make = (b, o, n) => new Float32Array(b, o, n);
+const F64: Make = (b, o, n) => new Float64Array(b, o, n);
+const U16: Make = (b, o, n) => new Uint16Array(b, o, n);
+const U8: Make = (b, o, n) => new Uint8Array(b, o, n);
+
+/** Bytes per element, typed array (its tag name) and constructor of each dtype. */
+export const DTYPES: Record<DType, { bytes: number; array: string; make: Make }> = {
+  float32: { bytes: 4, array: 'Float32Array', make: F32 },
+  float64: { bytes: 8, array: 'Float64Array', make: F64 },
+  float16: { bytes: 2, array: 'Uint16Array', make: U16 },
+  bfloat16: { bytes: 2, array: 'Uint16Array', make: U16 },
+  int64: { bytes: 8, array: 'BigInt64Array', make: (b, o, n) => new BigInt64Array(b, o, n) },
+  int32: { bytes: 4, array: 'Int32Array', make: (b, o, n) => new Int32Array(b, o, n) },
+  int16: { bytes: 2, array: 'Int16Array', make: (b, o, n) => new Int16Array(b, o, n) },
+  int8: { bytes: 1, array: 'Int8Array', make: (b, o, n) => new Int8Array(b, o, n) },
+  uint8: { bytes: 1, array: 'Uint8Array', make: U8 },
+  bool: { bytes: 1, array: 'Uint8Array', make: U8 },
+  uint16: { bytes: 2, array: 'Uint16Array', make: U16 },
+  uint32: { bytes: 4, array: 'Uint32Array', make: (b, o, n) => new Uint32Array(b, o, n) },
+  uint64: { bytes: 8, array: 'BigUint64Array', make: (b, o, n) => new BigUint64Array(b, o, n) },
+  float8_e4m3fn: { bytes: 1, array: 'Uint8Array', make: U8 },
+  float8_e5m2: { bytes: 1, array: 'Uint8Array', make: U8 },
+  float8_e4m3fnuz: { bytes: 1, array: 'Uint8Array', make: U8 },
+  float8_e5m2fnuz: { bytes: 1, array: 'Uint8Array', make: U8 },
+  float8_e8m0fnu: { bytes: 1, array: 'Uint8Array', make: U8 },
 };
 
+/** The float8 kinds (raw bits in a Uint8Array). */
+export const FLOAT8_DTYPES: readonly DType[] = ['float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu'];
+
+/** PyTorch's legacy storage classes (torch.save writes them for the dtypes that have one). */
 const STORAGES: Record<string, DType> = {
   FloatStorage: 'float32',
   DoubleStorage: 'float64',
@@ -38,13 +56,29 @@ const STORAGES: Record<string, DType> = {
   ByteStorage: 'uint8',
   BoolStorage: 'bool',
 };
-const STORAGE_OF = Object.fromEntries(Object.entries(STORAGES).map(([name, dtype]) => [dtype, name])) as Record<DType, string>;
+/** What torch.save files are read with, for messages. */
+const READ_DTYPES = 'the dtypes read are float16/32/64, bfloat16, int8/16/32/64, uint8/16/32/64, bool and float8_e4m3fn/e5m2/e4m3fnuz/e5m2fnuz/e8m0fnu';
 
+const STORAGE_OF = Object.fromEntries(Object.entries(STORAGES).map(([name, dtype]) => [dtype, name])) as Partial<Record<DType, string>>;
+
+/**
+ * torch dtypes that a pickle may name (as the dtype of _rebuild_tensor_v3) but that are not read: they are
+ * inert values, refused with DATA when a tensor is built with one.
+ */
+const OTHER_TORCH_DTYPES = [
+  'complex32', 'complex64', 'complex128', 'float4_e2m1fn_x2', 'bits1x8', 'bits2x4', 'bits4x2', 'bits8', 'bits16',
+  'qint8', 'quint8', 'qint32', 'quint4x2', 'quint2x4', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5', 'uint6', 'uint7',
+  'int1', 'int2', 'int3', 'int4', 'int5', 'int6', 'int7',
+];
+
+// By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
 const ARRAY_DTYPES: Record<string, DType> = {
   '[object Float32Array]': 'float32',
   '[object Float64Array]': 'float64',
   '[object BigInt64Array]': 'int64',
+  '[object BigUint64Array]': 'uint64',
   '[object Int32Array]': 'int32',
+  '[object Uint32Array]': 'uint32',
   '[object Int16Array]': 'int16',
   '[object Int8Array]': 'int8',
   '[object Uint8Array]': 'uint8',
@@ -52,18 +86,18 @@ const ARRAY_DTYPES: Record<string, DType> = {
 
 /**
  * A tensor's dtype: its `dtype`, or the one its typed array implies (checked against each other). Throws
- * INPUT_DTYPE for a Uint16Array without dtype (float16 or bfloat16?) or a dtype its array cannot hold.
+ * INPUT_DTYPE for a Uint16Array without dtype (float16, bfloat16 or uint16?) or a dtype its array cannot hold.
  */
 export function dtypeOfTensor(t: Tensor, what = 'tensor'): DType {
   const tag = Object.prototype.toString.call(t.data);
   const implied = ARRAY_DTYPES[tag];
   if (t.dtype === undefined) {
     if (implied) return implied;
-    throw new VbpError('INPUT_DTYPE', `${what}: ${tag.slice(8, -1)} data needs a dtype ('float16' or 'bfloat16' for a Uint16Array)`);
+    throw new VbpError('INPUT_DTYPE', `${what}: ${tag.slice(8, -1)} data needs a dtype ('float16', 'bfloat16' or 'uint16' for a Uint16Array)`);
   }
   if (!Object.prototype.hasOwnProperty.call(DTYPES, t.dtype)) throw new VbpError('INPUT_DTYPE', `${what}: unknown dtype '${String(t.dtype)}'`);
-  const holds = t.dtype === 'bool' ? '[object Uint8Array]' : t.dtype === 'float16' || t.dtype === 'bfloat16' ? '[object Uint16Array]' : Object.keys(ARRAY_DTYPES).find((k) => ARRAY_DTYPES[k] === t.dtype);
-  if (tag !== holds) throw new VbpError('INPUT_DTYPE', `${what}: dtype '${t.dtype}' needs ${String(holds).slice(8, -1)} data, not ${tag.slice(8, -1)}`);
+  const holds = DTYPES[t.dtype].array;
+  if (tag !== `[object ${holds}]`) throw new VbpError('INPUT_DTYPE', `${what}: dtype '${t.dtype}' needs ${holds} data, not ${tag.slice(8, -1)}`);
   return t.dtype;
 }
 
@@ -99,19 +133,26 @@ class PyTuple {
 const MARK = Symbol('mark');
 
 interface Storage {
-  dtype: DType;
+  /** 'untyped' for torch.storage.UntypedStorage (PyTorch >= 2: its tensors say their dtype, its size is in bytes). */
+  dtype: DType | 'untyped';
   buffer: ArrayBuffer;
+  /** Elements (bytes when untyped). */
   length: number;
 }
 
 const ALLOWED = new Set([
   'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_tensor_v3',
   'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_parameter',
   'torch._utils._rebuild_parameter_with_state',
   'collections.OrderedDict',
   'torch.Size',
+  'torch.storage.UntypedStorage',
   ...Object.keys(STORAGES).map((s) => `torch.${s}`),
+  // dtypes, as the last argument of _rebuild_tensor_v3: values, never called
+  ...Object.keys(DTYPES).map((d) => `torch.${d}`),
+  ...OTHER_TORCH_DTYPES.map((d) => `torch.${d}`),
 ]);
 
 class Unpickler {
@@ -202,6 +243,16 @@ class Unpickler {
       case 'torch._utils._rebuild_tensor':
         if (a.length < 4) this.fail('_rebuild_tensor gets too few arguments');
         return this.rebuildTensor(a[0], a[1], a[2], a[3]);
+      case 'torch._utils._rebuild_tensor_v3': {
+        // (storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
+        if (a.length < 7) this.fail('_rebuild_tensor_v3 gets too few arguments');
+        const dtype = a[6];
+        if (!(dtype instanceof Global) || dtype.module !== 'torch') this.fail('_rebuild_tensor_v3 gets a dtype that is not a torch dtype');
+        if (!Object.prototype.hasOwnProperty.call(DTYPES, dtype.name)) {
+          throw new VbpError('DATA', `'${this.file}' holds a tensor of dtype torch.${dtype.name}, which is not read (${READ_DTYPES})`);
+        }
+        return this.rebuildTensor(a[0], a[1], a[2], a[3], dtype.name as DType);
+      }
       case 'torch._utils._rebuild_parameter':
       case 'torch._utils._rebuild_parameter_with_state':
         if (!isTensorLike(a[0])) this.fail('_rebuild_parameter gets no tensor');
@@ -228,8 +279,16 @@ class Unpickler {
     }
   }
 
-  private rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride: unknown): Tensor {
-    if (!isStorage(storage)) this.fail('a tensor is built from something that is not a storage');
+  private rebuildTensor(typed: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: DType): Tensor {
+    if (!isStorage(typed)) this.fail('a tensor is built from something that is not a storage');
+    let storage: { dtype: DType; buffer: ArrayBuffer; length: number };
+    if (typed.dtype === 'untyped') {
+      if (dtype === undefined) this.fail('a tensor is built by _rebuild_tensor_v2 from an untyped storage (which needs _rebuild_tensor_v3 and its dtype)');
+      storage = { dtype, buffer: typed.buffer, length: Math.floor(typed.length / DTYPES[dtype].bytes) };
+    } else {
+      if (dtype !== undefined && dtype !== typed.dtype) this.fail(`a tensor of dtype ${dtype} is built from a ${typed.dtype} storage`);
+      storage = { dtype: typed.dtype, buffer: typed.buffer, length: typed.length };
+    }
     const sizes = size instanceof PyTuple ? size.items : this.fail('a tensor size is not a tuple');
     const strides = stride instanceof PyTuple ? stride.items : this.fail('a tensor stride is not a tuple');
     const ints = (values: unknown[]): values is number[] => values.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
@@ -429,9 +488,10 @@ export function readTorchSave(zip: ZipReader, file: string): Value {
     if (fields.length < 5 || kind !== 'storage' || !(type instanceof Global) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
       throw new VbpError('DATA', `'${file}' is not a valid torch.save file: a persistent id is not ('storage', type, key, location, size)`);
     }
-    const dtype = STORAGES[type.name];
-    if (type.module !== 'torch' || !dtype) {
-      throw new VbpError('DATA', `'${file}' holds a ${type.module}.${type.name}, not a storage of float16/32/64, bfloat16, int8/16/32/64, uint8 or bool`);
+    const untyped = type.module === 'torch.storage' && type.name === 'UntypedStorage';
+    const dtype: DType | 'untyped' | undefined = untyped ? 'untyped' : type.module === 'torch' ? STORAGES[type.name] : undefined;
+    if (!dtype) {
+      throw new VbpError('DATA', `'${file}' holds a ${type.module}.${type.name}, not a storage of float16/32/64, bfloat16, int8/16/32/64, uint8 or bool (nor an UntypedStorage of ${READ_DTYPES})`);
     }
     const cached = storages.get(key);
     if (cached) {
@@ -440,9 +500,9 @@ export function readTorchSave(zip: ZipReader, file: string): Value {
     }
     const entry = zip.find(`${prefix}data/${key}`);
     if (!entry) throw new VbpError('DATA', `'${file}' is not a valid torch.save file: the record of storage '${key}' (${prefix}data/${key}) is missing`);
-    const bytes = count * DTYPES[dtype].bytes;
+    const bytes = count * (dtype === 'untyped' ? 1 : DTYPES[dtype].bytes);
     if (entry.size < bytes) {
-      throw new VbpError('DATA', `'${file}' is not a valid torch.save file: storage '${key}' needs ${bytes} bytes (${count} ${dtype}) but its record holds ${entry.size}`);
+      throw new VbpError('DATA', `'${file}' is not a valid torch.save file: storage '${key}' needs ${bytes} bytes (${count} ${dtype === 'untyped' ? 'bytes' : dtype}) but its record holds ${entry.size}`);
     }
     const record = zip.read(entry);
     const buffer = new ArrayBuffer(bytes);
@@ -527,14 +587,19 @@ class Pickler {
       strides.unshift(s);
       s *= t.shape[d];
     }
-    this.global('torch._utils', '_rebuild_tensor_v2');
+    // The dtypes with a legacy storage class as torch.save writes them (any PyTorch reads them); the others
+    // (uint16/32/64, float8) as PyTorch >= 2.3 does: an UntypedStorage (size in bytes) and
+    // _rebuild_tensor_v3 with the dtype.
+    const legacy = STORAGE_OF[dtype];
+    this.global('torch._utils', legacy ? '_rebuild_tensor_v2' : '_rebuild_tensor_v3');
     this.op(0x28); // MARK: the argument tuple
     this.op(0x28); // the persistent id ('storage', torch.<Type>Storage, key, 'cpu', numel)
     this.string('storage');
-    this.global('torch', STORAGE_OF[dtype]);
+    if (legacy) this.global('torch', legacy);
+    else this.global('torch.storage', 'UntypedStorage');
     this.string(key);
     this.string('cpu');
-    this.int(t.data.length);
+    this.int(legacy ? t.data.length : t.data.byteLength);
     this.op(0x74, 0x51); // TUPLE, BINPERSID
     this.int(0);
     this.tuple(t.shape);
@@ -542,6 +607,7 @@ class Pickler {
     this.op(0x89); // requires_grad False
     this.global('collections', 'OrderedDict');
     this.op(0x29, 0x52); // OrderedDict(): no backward hooks
+    if (!legacy) this.global('torch', dtype);
     this.op(0x74, 0x52); // TUPLE, REDUCE
   }
 

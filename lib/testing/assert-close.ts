@@ -40,6 +40,14 @@ export const DEFAULT_TOLERANCES: Record<DType, { rtol: number; atol: number }> =
   int8: { rtol: 0, atol: 0 },
   uint8: { rtol: 0, atol: 0 },
   bool: { rtol: 0, atol: 0 },
+  uint16: { rtol: 0, atol: 0 },
+  uint32: { rtol: 0, atol: 0 },
+  uint64: { rtol: 0, atol: 0 },
+  float8_e4m3fn: { rtol: 0, atol: 0 },
+  float8_e5m2: { rtol: 0, atol: 0 },
+  float8_e4m3fnuz: { rtol: 0, atol: 0 },
+  float8_e5m2fnuz: { rtol: 0, atol: 0 },
+  float8_e8m0fnu: { rtol: 0, atol: 0 },
 };
 
 const FLOATS: DType[] = ['float16', 'bfloat16', 'float32', 'float64'];

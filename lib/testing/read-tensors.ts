@@ -15,6 +15,8 @@ import { readFailure } from '../util/files';
 
 const SAFE_DTYPES: Record<SafeDType, DType> = {
   F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
+  U16: 'uint16', U32: 'uint32', U64: 'uint64', F8_E4M3: 'float8_e4m3fn', F8_E5M2: 'float8_e5m2', F8_E8M0: 'float8_e8m0fnu',
+  F8_E4M3FNUZ: 'float8_e4m3fnuz', F8_E5M2FNUZ: 'float8_e5m2fnuz',
 };
 
 function looksLikeSafetensors(bytes: Uint8Array, file: string): boolean {
@@ -38,7 +40,9 @@ function parseTensorFile(bytes: Uint8Array, file: string): { format: Format; val
   if (looksLikeSafetensors(bytes, file)) {
     const { tensors } = decodeSafetensors(bytes, file);
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(tensors)) out[name] = { data: t.data, shape: t.shape, dtype: SAFE_DTYPES[t.dtype] };
+    for (const [name, t] of Object.entries(tensors)) {
+      Object.defineProperty(out, name, { value: { data: t.data, shape: t.shape, dtype: SAFE_DTYPES[t.dtype] }, enumerable: true, writable: true, configurable: true });
+    }
     return { format: 'safetensors', value: out };
   }
   if (bytes.length >= 2 && bytes[0] === 0x80) return { format: 'torch.save', value: parseTorchSave(bytes, file) };

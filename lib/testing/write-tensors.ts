@@ -20,6 +20,8 @@ export interface WriteTensorsOptions {
 
 const SAFE: Record<DType, SafeDType> = {
   float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  uint16: 'U16', uint32: 'U32', uint64: 'U64', float8_e4m3fn: 'F8_E4M3', float8_e5m2: 'F8_E5M2', float8_e8m0fnu: 'F8_E8M0',
+  float8_e4m3fnuz: 'F8_E4M3FNUZ', float8_e5m2fnuz: 'F8_E5M2FNUZ',
 };
 
 function tensorsByName(file: string, value: Value, format: string): Record<string, Tensor> {
