@@ -247,3 +247,71 @@ describe('reading ahead', () => {
     expect(pulled).toBe(4);
   });
 });
+
+describe('no silent wrong normalisation (issue 21, items 20 and 21)', () => {
+  const dir = tempDir();
+  const normalise = { mean: [0.286], std: [0.353] };
+  const pixels = Float32Array.from({ length: 2 * 16 }, (_, i) => (i * 37) % 256);
+  beforeAll(() => {
+    fs.writeFileSync(path.join(dir, 'f255.npy'), formatNpy({ data: pixels, shape: [2, 1, 4, 4] }));
+    fs.writeFileSync(path.join(dir, 'fnorm.npy'), formatNpy({ data: pixels.map((p) => (p / 255 - 0.286) / 0.353), shape: [2, 1, 4, 4] }));
+    fs.writeFileSync(path.join(dir, 'f01.npy'), formatNpy({ data: pixels.map((p) => p / 255), shape: [2, 1, 4, 4] }));
+  });
+
+  it('float .npy items outside [0, 1] are refused when a normalisation expects [0, 1], naming the range and the fix', () => {
+    expect(() => new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise })).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/holds float32 values from 0 to 2\d\d.*expects pixels scaled to \[0, 1\]: if they are pixels in 0\.\.255, give scale: 255/) }),
+    );
+    expect(() => new NpyDataset(path.join(dir, 'fnorm.npy'), undefined, { normalise })).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/values from -0\.81\d* to .*if they are already normalised, give no normalisation/) }),
+    );
+    // In range, without normalisation, or with an explicit scale: accepted.
+    expect(() => new NpyDataset(path.join(dir, 'f01.npy'), undefined, { normalise })).not.toThrow();
+    expect(() => new NpyDataset(path.join(dir, 'fnorm.npy'))).not.toThrow();
+    expect(() => new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise, scale: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('scale: 255 reads float pixels in 0..255 exactly as uint8 pixels', async () => {
+    fs.writeFileSync(path.join(dir, 'u8.npy'), formatNpy({ data: Uint8Array.from(pixels), shape: [2, 1, 4, 4] }));
+    const [a, b] = [new Float32Array(16), new Float32Array(16)];
+    await new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise, scale: 255 }).read(1, a);
+    await new NpyDataset(path.join(dir, 'u8.npy'), undefined, { normalise }).read(1, b);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(b)).toEqual(Array.from(pixels.subarray(16), (p) => Math.fround((p / 255 - 0.286) / 0.353)));
+  });
+
+  it('a normalisation of the wrong length says how many values to give (never "give 1 or 1")', () => {
+    fs.writeFileSync(path.join(dir, 'rgb.npy'), formatNpy({ data: new Float32Array(2 * 3 * 4), shape: [2, 3, 2, 2] }));
+    const grey = () => new NpyDataset(path.join(dir, 'f01.npy'), undefined, { normalise: { mean: [0.1, 0.2, 0.3], std: [1] } });
+    expect(grey).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('mean has 3 values but the items have 1 channel: give one value') }));
+    expect(grey).not.toThrow(/give 1 or 1/);
+    const rgb = () => new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1], std: [1, 2] } });
+    expect(rgb).toThrow(expect.objectContaining({ message: expect.stringContaining('std has 2 values but the items have 3 channels: give one value per channel (3) or one for all') }));
+  });
+
+  it('image folders match class names that cannot be folder names by a sanitised name, or by classMap; the error says how', () => {
+    const root = tempDir();
+    for (const folder of ['T-shirt_top', 'ankle boot', 'Trouser']) {
+      fs.mkdirSync(path.join(root, folder));
+      fs.writeFileSync(path.join(root, folder, 'x.png'), '');
+    }
+    const classes = ['T-shirt/top', 'Trouser', 'Ankle boot'];
+    const data = new ImageFolderDataset(root, { classes });
+    expect(data.files.map((f) => [path.basename(path.dirname(f.file)), f.label])).toEqual([['T-shirt_top', 0], ['Trouser', 1], ['ankle boot', 2]]);
+    fs.mkdirSync(path.join(root, 'tee'));
+    fs.writeFileSync(path.join(root, 'tee', 'y.png'), '');
+    expect(() => new ImageFolderDataset(root, { classes })).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/folder\(s\) 'tee' match none of the model's classes .*'T-shirt\/top' matches a folder 't_shirt_top'.*classMap, e\.g\. \{"tee": "T-shirt\/top"\}/) }),
+    );
+    const mapped = new ImageFolderDataset(root, { classes, classMap: { tee: 'T-shirt/top' } });
+    expect(mapped.files.filter((f) => f.file.includes(`${path.sep}tee${path.sep}`)).map((f) => f.label)).toEqual([0]);
+    expect(new ImageFolderDataset(root, { classes, classMap: { tee: 1 } }).files.find((f) => f.file.includes('tee'))!.label).toBe(1);
+    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 'Shirt' } })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining("classMap: folder 'tee' maps to 'Shirt'") }));
+    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 3 } })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining('outside 0..2') }));
+    // Two classes that sanitise alike need the exact name.
+    expect(() => new ImageFolderDataset(root, { classes: ['T-shirt/top', 'T-shirt top', 'Trouser', 'Ankle boot'], classMap: { tee: 0 } })).toThrow(expect.objectContaining({ message: expect.stringContaining("'T-shirt_top'") }));
+    // Without a class list the map places folders at class indices; the others keep torchvision's order.
+    const free = new ImageFolderDataset(root, { classMap: { tee: 0, 'T-shirt_top': 0 } });
+    expect(free.classes[0]).toBe('T-shirt_top+tee');
+  });
+});

@@ -158,10 +158,80 @@ export function checkPreprocessing(options: ImagePreprocessing): void {
 
 export interface ImageFolderOptions extends ImagePreprocessing {
   /**
-   * The model's class order (e.g. a model card's `classes`): a folder's label is its name's index here, and
-   * a folder not in the list is refused. Default: torchvision's, the sorted folder names.
+   * The model's class order (e.g. a model card's `classes`): a folder's label is the index of its class
+   * here, and a folder that matches no class is refused. A folder matches the class of its name, else the
+   * class whose sanitised name equals the folder's (lower case, every run of characters other than letters
+   * and digits one '_': folder 'T-shirt_top' or 't-shirt top' is class 'T-shirt/top', which no folder can
+   * be called), unless two classes sanitise alike. Default: torchvision's, the sorted folder names.
    */
   classes?: string[];
+  /**
+   * Folder name -> class name (one of `classes`) or class index, for folders named otherwise; it comes
+   * before the name matching above. Entries for folders that do not exist are ignored.
+   */
+  classMap?: Record<string, string | number>;
+}
+
+/** A class or folder name compared loosely: lower case, runs of anything but letters and digits as one '_'. */
+export function sanitisedClassName(name: string): string {
+  return name.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '_').replace(/^_+|_+$/g, '');
+}
+
+/** The label of every folder: by classMap, by name, by sanitised name; DATA naming the folders that match nothing. */
+function labelsOfFolders(root: string, folders: string[], classes: string[] | undefined, classMap: Record<string, string | number> | undefined): number[] {
+  if (classMap !== undefined && (typeof classMap !== 'object' || classMap === null || Array.isArray(classMap))) {
+    throw new VbpError('INVALID_ARGUMENT', 'classMap must be an object from folder name to class name or class index');
+  }
+  const fromMap = (folder: string): number | undefined => {
+    if (!classMap || !Object.prototype.hasOwnProperty.call(classMap, folder)) return undefined;
+    const target = classMap[folder];
+    if (typeof target === 'number') {
+      if (!Number.isInteger(target) || target < 0 || (classes && target >= classes.length)) {
+        throw new VbpError('DATA', `classMap: folder '${folder}' maps to class index ${target}, ${classes ? `outside 0..${classes.length - 1} (${classes.length} classes)` : 'which must be an integer >= 0'}`);
+      }
+      return target;
+    }
+    if (typeof target !== 'string') throw new VbpError('DATA', `classMap: folder '${folder}' maps to ${JSON.stringify(target)}; give a class name or a class index`);
+    const index = classes?.indexOf(target) ?? -1;
+    if (index < 0) {
+      throw new VbpError('DATA', classes ? `classMap: folder '${folder}' maps to '${target}', which is not among the model's classes (${classes.join(', ')})` : `classMap: folder '${folder}' maps to the class name '${target}', but no class list was given (map to class indices instead)`);
+    }
+    return index;
+  };
+  if (!classes) {
+    // torchvision's order, with folders the map places elsewhere.
+    return folders.map((folder, i) => fromMap(folder) ?? i);
+  }
+  const sanitised = new Map<string, number[]>();
+  classes.forEach((name, i) => sanitised.set(sanitisedClassName(name), [...(sanitised.get(sanitisedClassName(name)) ?? []), i]));
+  const unknown: string[] = [];
+  const labels = folders.map((folder) => {
+    const mapped = fromMap(folder);
+    if (mapped !== undefined) return mapped;
+    const exact = classes.indexOf(folder);
+    if (exact >= 0) return exact;
+    const loose = sanitised.get(sanitisedClassName(folder)) ?? [];
+    if (loose.length === 1) return loose[0];
+    unknown.push(folder);
+    return -1;
+  });
+  if (unknown.length > 0) {
+    const example = classes.find((c) => sanitisedClassName(c) !== c && /[^\p{L}\p{N} _-]/u.test(c));
+    throw new VbpError(
+      'DATA',
+      `'${root}': class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} match none of the model's classes (${classes.map((c) => `'${c}'`).join(', ')}): ` +
+        `name each folder as its class${example ? ` (a class such as '${example}' matches a folder '${sanitisedClassName(example)}': case, '/', spaces and punctuation are not compared)` : ' (case and punctuation are not compared)'}, ` +
+        `or map the folders to classes with classMap, e.g. {"${unknown[0]}": "${classes[0]}"}`,
+    );
+  }
+  return labels;
+}
+
+/** Without a class list: each index named by the folders mapped to it ('' for an index no folder has). */
+function classNamesOf(folders: string[], labels: number[]): string[] {
+  const names: string[] = new Array<string>(Math.max(...labels) + 1).fill('');
+  labels.forEach((label, i) => (names[label] = names[label] ? `${names[label]}+${folders[i]}` : folders[i]));
+  return names;
 }
 
 /**
@@ -184,7 +254,7 @@ export class ImageFolderDataset implements Dataset {
 
   constructor(root: string, options: ImageFolderOptions = {}) {
     if (!isFolder(root)) throw new VbpError('IO', `image folder '${root}' does not exist or is not a folder`);
-    const { classes: labelOrder, ...preprocessing } = options;
+    const { classes: labelOrder, classMap, ...preprocessing } = options;
     checkPreprocessing(preprocessing);
     const folders = fs
       .readdirSync(root)
@@ -196,13 +266,9 @@ export class ImageFolderDataset implements Dataset {
     if (empty.length > 0) {
       throw new VbpError('DATA', `'${root}': no image in class folder(s) ${empty.map((c) => `'${c}'`).join(', ')} (extensions: ${IMAGE_EXTENSIONS.join(' ')})`);
     }
-    const unknown = labelOrder ? folders.filter((name) => !labelOrder.includes(name)) : [];
-    if (unknown.length > 0) {
-      throw new VbpError('DATA', `'${root}': class folder(s) ${unknown.map((c) => `'${c}'`).join(', ')} are not among the model's classes (${labelOrder!.join(', ')})`);
-    }
-    this.classes = labelOrder ? [...labelOrder] : folders;
-    const labelOf = (folder: string): number => (labelOrder ? labelOrder.indexOf(folder) : folders.indexOf(folder));
-    this.files = perClass.flatMap((files, i) => files.map((file) => ({ file, label: labelOf(folders[i]) })));
+    const labels = labelsOfFolders(root, folders, labelOrder, classMap);
+    this.classes = labelOrder ? [...labelOrder] : classMap ? classNamesOf(folders, labels) : folders;
+    this.files = perClass.flatMap((files, i) => files.map((file) => ({ file, label: labels[i] })));
     this.options = preprocessing;
     const crop = options.crop ?? 224;
     this.size = this.files.length;

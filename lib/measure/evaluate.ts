@@ -17,6 +17,13 @@ export interface EvaluateOptions extends Pick<BatchOptions, 'batchSize' | 'limit
   signal?: AbortSignal;
   /** Keep every item's output row (for fidelity comparisons between models). */
   keepLogits?: boolean;
+  /**
+   * When the model card states a normalisation (mean/std), check the first batch against it (default true):
+   * data left unnormalised (values in [0, 1]) or outside the range the card's normalisation gives pixels in
+   * [0, 1] (pixels in 0..255, normalised twice or otherwise) is refused with DATA before any forward.
+   * false skips the check, for data prepared deliberately another way.
+   */
+  checkNormalisation?: boolean;
 }
 
 export interface Evaluation {
@@ -35,7 +42,7 @@ export interface Evaluation {
 
 /** Runs `model` over labelled data. Items without a label (-1) count towards neither accuracy. */
 export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Evaluation> {
-  checkOptionKeys(options, ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits'], 'evaluate()');
+  checkOptionKeys(options, ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits', 'checkNormalisation'], 'evaluate()');
   if (data.labelled === false) {
     throw new VbpError('DATA', `${data.description} has no labels: evaluate() measures accuracy against labels (for .npy data, give a labels file)`);
   }
@@ -50,8 +57,11 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   let logits: Float32Array | undefined;
   const stream = batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit, skipBadItems: options.skipBadItems, onSkip: options.onSkip });
   // The next batch is read while the model runs on this one.
+  let first = options.checkNormalisation !== false;
   for await (const batch of prefetch(stream)) {
     if (options.signal?.aborted) throw new VbpError('ABORTED', 'evaluation was cancelled');
+    if (first) checkAgainstCard(model, data, batch.input);
+    first = false;
     const output = expectTensor(await model.forward(batch.input));
     if (output.shape.length !== 2 || output.shape[0] !== batch.labels.length) {
       throw new VbpError('FORWARD', `expected class scores [${batch.labels.length}, classes], the model returned [${output.shape}]`);
@@ -96,6 +106,54 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     predictions: items === total ? predictions : predictions.slice(0, items),
     logits: logits && items !== total ? logits.slice(0, items * classes) : logits,
   };
+}
+
+/** Share of the normalised range a batch may exceed it by (rounding, resampling overshoot). */
+const RANGE_SLACK = 0.05;
+
+/**
+ * The first batch against the normalisation the model card states: properly normalised pixels lie in
+ * [(0 - mean) / std, (1 - mean) / std] per channel and reach below 0 when the mean is above 0; data left in
+ * [0, 1] or outside that range was not normalised the way the model was trained.
+ */
+function checkAgainstCard(model: Model, data: Dataset, input: { data: Float32Array; shape: number[] }): void {
+  const { mean, std } = model.card ?? {};
+  if (!Array.isArray(mean) || !Array.isArray(std) || mean.length === 0 || mean.length !== std.length || input.shape.length < 2) return;
+  const channels = input.shape.length >= 4 ? input.shape[1] : 1;
+  if (mean.length !== 1 && mean.length !== channels) return;
+  const per = mean.length === 1 ? input.data.length : input.data.length / input.shape[0] / channels;
+  const planes = mean.length === 1 ? 1 : channels;
+  const min = new Float64Array(planes).fill(Infinity);
+  const max = new Float64Array(planes).fill(-Infinity);
+  const items = mean.length === 1 ? 1 : input.shape[0];
+  for (let item = 0; item < items; item++) {
+    for (let c = 0; c < planes; c++) {
+      const start = (item * planes + c) * per;
+      for (let i = start; i < start + per; i++) {
+        const v = input.data[i];
+        if (v < min[c]) min[c] = v;
+        if (v > max[c]) max[c] = v;
+      }
+    }
+  }
+  const lo = mean.map((m, c) => (0 - m) / std[c]);
+  const hi = mean.map((m, c) => (1 - m) / std[c]);
+  const f = (x: number): string => String(Number(x.toPrecision(3)));
+  const seen = Array.from(min, (m, c) => `[${f(m)}, ${f(max[c])}]`).join(', ');
+  const expected = lo.map((l, c) => `[${f(l)}, ${f(hi[c])}]`).join(', ');
+  const card = `the model card's normalisation (mean [${mean}], std [${std}])`;
+  const fix = 'give the data set that normalisation (e.g. IdxDataset.split(dir, split, { normalise: { mean, std } }) with the card\'s mean and std), or pass checkNormalisation: false if the data is prepared that way on purpose';
+  const outside = lo.some((l, c) => {
+    const slack = RANGE_SLACK * (hi[c] - l);
+    return min[c] < l - slack || max[c] > hi[c] + slack;
+  });
+  if (outside) {
+    throw new VbpError('DATA', `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, outside ${expected}, the range ${card} gives pixels in [0, 1] (pixels in 0..255? normalised twice?): ${fix}`);
+  }
+  const unnormalised = lo.some((l) => l < -0.1) && Array.from(min).every((m) => m >= -RANGE_SLACK) && Array.from(max).every((m) => m <= 1 + RANGE_SLACK);
+  if (unnormalised) {
+    throw new VbpError('DATA', `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, as pixels in [0, 1] before normalisation, but ${card} maps them to ${expected}: ${fix}`);
+  }
 }
 
 /** How far a pruned model's outputs are from the original's: ||y' - y|| / ||y|| and top-1 agreement. */
