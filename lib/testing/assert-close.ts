@@ -6,13 +6,21 @@
  * tolerances are given: then, as in torch.isclose, the allowed error is computed in float32). Shapes must be
  * equal (no broadcasting) and, with checkDtype (default), dtypes too. Default tolerances by dtype: the
  * loosest of the two inputs' (float16 1e-3/1e-5, bfloat16 1.6e-2/1e-5, float32 1.3e-6/1e-5, float64
- * 1e-7/1e-7, integers and bool 0/0). Arrays and objects compare element by element; a failure names the
- * path of the item, as PyTorch does.
+ * 1e-7/1e-7, integers, bool and float8 0/0). Arrays and objects compare element by element; a failure names the
+ * path of the item, as PyTorch does. uint16/32/64 and the float8 kinds (which PyTorch 1.13 lacks) compare as
+ * PyTorch >= 2.3 compares them: unsigned integers as int64, float8 tensors by value with tolerances 0 only
+ * (PyTorch cannot promote them to another dtype).
+ *
+ * Values that are not tensors: None against anything but None is PyTorch's "None mismatch: X is not Y"
+ * (X and Y printed as Python's str prints them, tensors as torch prints them), booleans compare with
+ * booleans, numbers with numbers (a JavaScript number that is a safe integer stands for a Python int, any
+ * other for a float), and any other pair, strings included, is PyTorch's TypeError "No comparison pair was
+ * able to handle inputs of type <class 'str'> and <class 'str'>." (thrown as a TypeError).
  */
 import { AssertionError } from 'node:assert';
 import { VbpError } from '../errors';
 import { isTensor, type DType, type Tensor, type Value } from '../tensor';
-import { checkTensor } from '../formats/torch-save';
+import { checkTensor, FLOAT8_DTYPES } from '../formats/torch-save';
 import { checkOptionKeys } from '../util/options';
 
 export interface CloseOptions {
@@ -50,8 +58,9 @@ export const DEFAULT_TOLERANCES: Record<DType, { rtol: number; atol: number }> =
   float8_e8m0fnu: { rtol: 0, atol: 0 },
 };
 
-const FLOATS: DType[] = ['float16', 'bfloat16', 'float32', 'float64'];
+const FLOATS: DType[] = ['float16', 'bfloat16', 'float32', 'float64', ...FLOAT8_DTYPES];
 const isFloat = (d: DType): boolean => FLOATS.includes(d);
+const isFloat8 = (d: DType): boolean => FLOAT8_DTYPES.includes(d);
 
 // ------------------------------------------------------------------------------------ numbers
 
@@ -95,35 +104,71 @@ function convertFloat(x: number, dtype: DType): number {
   return roundToFloat(f, 7, -126, (2 - 2 ** -8) * 2 ** 127);
 }
 
-/** Element `i` of a tensor as a number (float16 and bfloat16 decoded, int64 rounded to a double). */
+/**
+ * A float8 bit pattern as a number: e4m3fn (no infinities, NaN S.1111.111), e5m2 (IEEE-like), the fnuz kinds
+ * (exponent bias one more, no -0, 0x80 the only NaN) and e8m0fnu (2^(bits - 127), 0xff NaN).
+ */
+export function float8ToNumber(bits: number, dtype: DType): number {
+  if (dtype === 'float8_e8m0fnu') return bits === 0xff ? NaN : 2 ** (bits - 127);
+  const fnuz = dtype === 'float8_e4m3fnuz' || dtype === 'float8_e5m2fnuz';
+  if (fnuz && bits === 0x80) return NaN;
+  const m = dtype === 'float8_e4m3fn' || dtype === 'float8_e4m3fnuz' ? 3 : 2;
+  const exponentBits = 7 - m;
+  const bias = (1 << (exponentBits - 1)) - 1 + (fnuz ? 1 : 0);
+  const sign = bits & 0x80 ? -1 : 1;
+  const exponent = (bits >> m) & ((1 << exponentBits) - 1);
+  const mantissa = bits & ((1 << m) - 1);
+  if (dtype === 'float8_e4m3fn' && exponent === 15 && mantissa === 7) return NaN;
+  if (dtype === 'float8_e5m2' && exponent === 31) return mantissa ? NaN : sign * Infinity;
+  if (exponent === 0) return sign * mantissa * 2 ** (1 - bias - m);
+  return sign * (1 + mantissa / (1 << m)) * 2 ** (exponent - bias);
+}
+
+/** Element `i` of a tensor as a number (float16, bfloat16 and float8 decoded, 64-bit integers rounded to a double). */
 export function elementValue(t: Tensor, dtype: DType, i: number): number {
   const v = t.data[i];
   if (dtype === 'float16') return halfToNumber(v as number);
   if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
+  if (isFloat8(dtype)) return float8ToNumber(v as number, dtype);
   return Number(v);
 }
 
-/** The elements of a floating-point tensor as float64 numbers. */
+/** The elements of a tensor as float64 numbers. */
 function floatValues(t: Tensor, dtype: DType): Float64Array {
   const out = new Float64Array(t.data.length);
   if (dtype === 'float16') for (let i = 0; i < out.length; i++) out[i] = halfToNumber((t.data as Uint16Array)[i]);
   else if (dtype === 'bfloat16') for (let i = 0; i < out.length; i++) out[i] = bfloat16ToNumber((t.data as Uint16Array)[i]);
+  else if (isFloat8(dtype)) for (let i = 0; i < out.length; i++) out[i] = float8ToNumber((t.data as Uint8Array)[i], dtype);
   else if (dtype === 'int64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigInt64Array)[i]);
+  else if (dtype === 'uint64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigUint64Array)[i]);
   else for (let i = 0; i < out.length; i++) out[i] = (t.data as Float32Array)[i];
   return out;
 }
 
-/** The elements of an integer or bool tensor as int64 (bigint). */
+/** The elements of an integer or bool tensor as int64 (bigint; uint64 wraps, as PyTorch's cast to int64 does). */
 function intValues(t: Tensor, dtype: DType): BigInt64Array {
   if (dtype === 'int64') return t.data as BigInt64Array;
   const out = new BigInt64Array(t.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = BigInt((t.data as Int32Array)[i]);
+  if (dtype === 'uint64') for (let i = 0; i < out.length; i++) out[i] = BigInt.asIntN(64, (t.data as BigUint64Array)[i]);
+  else for (let i = 0; i < out.length; i++) out[i] = BigInt((t.data as Int32Array)[i]);
   return out;
 }
 
-/** torch.promote_types for our dtypes. */
+/** An integer rounded to float32 (to nearest, ties to even), without double rounding through a double. */
+function toFloat32(v: bigint): number {
+  const magnitude = v < 0n ? -v : v;
+  if (magnitude < 1n << 53n) return Math.fround(Number(v));
+  const shift = magnitude.toString(2).length - 24;
+  const q = roundHalfEven(magnitude, 1n << BigInt(shift));
+  return (v < 0n ? -1 : 1) * Math.fround(Number(q) * 2 ** shift);
+}
+
+/** torch.promote_types for our dtypes (uint16/32/64 taken as int64 first, as assert_close does). */
 function promoteTypes(a: DType, b: DType): DType {
   if (a === b) return a;
+  if (isFloat8(a) || isFloat8(b)) {
+    throw new VbpError('INPUT_DTYPE', `a ${a} tensor cannot be compared with a ${b} tensor: PyTorch does not promote float8 dtypes (compare float8 tensors of one dtype, or convert them)`);
+  }
   if (isFloat(a) && isFloat(b)) {
     if (a === 'float64' || b === 'float64') return 'float64';
     return 'float32'; // float32 with a 16-bit type, or float16 with bfloat16
@@ -170,15 +215,71 @@ function pySize(shape: number[]): string {
   return `torch.Size([${shape.join(', ')}])`;
 }
 
-/** Python's '{:.1%}'. */
-function pyPercent(share: number): string {
-  const v = share * 100;
-  const tenths = v * 10;
-  if (Number.isInteger(tenths * 2) && !Number.isInteger(tenths)) {
-    const down = Math.floor(tenths);
-    return `${((down % 2 === 0 ? down : down + 1) / 10).toFixed(1)}%`;
+/** |x| as mantissa * 2^exponent (x finite and not 0). */
+function decompose(x: number): { mantissa: bigint; exponent: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(x));
+  const bits = view.getBigUint64(0);
+  const biased = Number(bits >> 52n);
+  const fraction = bits & ((1n << 52n) - 1n);
+  return biased === 0 ? { mantissa: fraction, exponent: -1074 } : { mantissa: fraction | (1n << 52n), exponent: biased - 1075 };
+}
+
+/** n / d rounded half to even (n >= 0, d > 0). */
+function roundHalfEven(n: bigint, d: bigint): bigint {
+  const q = n / d;
+  const twice = 2n * (n % d);
+  return twice > d || (twice === d && q % 2n === 1n) ? q + 1n : q;
+}
+
+function special(x: number): string | undefined {
+  if (Number.isNaN(x)) return 'nan';
+  if (x === Infinity) return 'inf';
+  if (x === -Infinity) return '-inf';
+  return undefined;
+}
+
+/** Python's '{:.Nf}'.format(x): the exact value of the double, rounded half to even. */
+export function pyFixed(x: number, digits: number): string {
+  const other = special(x);
+  if (other) return other;
+  const sign = x < 0 || Object.is(x, -0) ? '-' : '';
+  let q = 0n;
+  if (x !== 0) {
+    const { mantissa, exponent } = decompose(x);
+    const scaled = mantissa * 10n ** BigInt(digits);
+    q = exponent >= 0 ? scaled << BigInt(exponent) : roundHalfEven(scaled, 1n << BigInt(-exponent));
   }
-  return `${v.toFixed(1)}%`;
+  const text = q.toString().padStart(digits + 1, '0');
+  return digits === 0 ? `${sign}${text}` : `${sign}${text.slice(0, text.length - digits)}.${text.slice(text.length - digits)}`;
+}
+
+/** Python's '{:.Ne}'.format(x), rounded half to even on the exact value. */
+export function pyExponent(x: number, digits: number): string {
+  const other = special(x);
+  if (other) return other;
+  const sign = x < 0 || Object.is(x, -0) ? '-' : '';
+  if (x === 0) return `${sign}0${digits ? `.${'0'.repeat(digits)}` : ''}e+00`;
+  const { mantissa, exponent } = decompose(x);
+  const [num, den] = exponent >= 0 ? [mantissa << BigInt(exponent), 1n] : [mantissa, 1n << BigInt(-exponent)];
+  // |x| = num / den; the decimal exponent e with 10^e <= |x| < 10^(e+1)
+  const atLeast = (e: number): boolean => (e >= 0 ? num >= den * 10n ** BigInt(e) : num * 10n ** BigInt(-e) >= den);
+  let e = Math.floor(Math.log10(Math.abs(x)));
+  while (!atLeast(e)) e--;
+  while (atLeast(e + 1)) e++;
+  const shift = e - digits;
+  let q = shift >= 0 ? roundHalfEven(num, den * 10n ** BigInt(shift)) : roundHalfEven(num * 10n ** BigInt(-shift), den);
+  if (q >= 10n ** BigInt(digits + 1)) {
+    q /= 10n;
+    e++;
+  }
+  const text = q.toString();
+  return `${sign}${text[0]}${digits ? `.${text.slice(1)}` : ''}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+}
+
+/** Python's '{:.1%}': the share times 100 (in double arithmetic, as Python does), to one decimal. */
+function pyPercent(share: number): string {
+  return `${pyFixed(share * 100, 1)}%`;
 }
 
 function unravel(flat: number, shape: number[]): number[] {
@@ -247,6 +348,9 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   const rtol = t.given ? t.rtol : Math.max(DEFAULT_TOLERANCES[ad].rtol, DEFAULT_TOLERANCES[ed].rtol);
   const atol = t.given ? t.atol : Math.max(DEFAULT_TOLERANCES[ad].atol, DEFAULT_TOLERANCES[ed].atol);
   const promoted = promoteTypes(ad, ed);
+  if (isFloat8(promoted) && (rtol !== 0 || atol !== 0)) {
+    throw new Mismatch(`Rtol=${pyFloat(rtol)} and atol=${pyFloat(atol)} are not supported for bitwise comparison of low dimensional floats. Please use rtol=0.0 and atol=0.0.`);
+  }
   const n = actual.data.length;
   const mask = new Uint8Array(n);
   const exact = rtol === 0 && atol === 0;
@@ -255,6 +359,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   let maxAbsAt = 0;
   let maxRel = 0;
   let maxRelAt = 0;
+  let firstMismatch = -1;
   // torch.max: the first NaN, else the first greatest.
   const greater = (v: number, best: number): boolean => (Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best);
   let worst = 0;
@@ -271,6 +376,7 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
       if (a[i] !== e[i] && !(Number.isNaN(a[i]) && Number.isNaN(e[i])) && greater(diff, worst)) worst = diff;
       if (close) continue;
       mismatches++;
+      if (firstMismatch < 0) firstMismatch = i;
       const rel = diff / Math.abs(e[i]);
       if (greater(diff, maxAbs as number)) [maxAbs, maxAbsAt] = [diff, i];
       if (greater(rel, maxRel)) [maxRel, maxRelAt] = [rel, i];
@@ -279,16 +385,20 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   } else {
     const a = intValues(actual, ad);
     const e = intValues(expected, ed);
-    // torch.isclose on int64 with tolerances: the allowed error is a float32 tensor.
+    // torch.isclose on integers with tolerances: both taken as float32 (the default dtype), the errors
+    // computed in float32; uint64 against uint64 by its unsigned values. The message's differences are int64.
     const rtol32 = Math.fround(rtol);
     const atol32 = Math.fround(atol);
+    const unsigned = ad === 'uint64' && ed === 'uint64';
     for (let i = 0; i < n; i++) {
       let close = a[i] === e[i];
       const wrapped = BigInt.asIntN(64, a[i] - e[i]);
       const diff = BigInt.asIntN(64, wrapped < 0n ? -wrapped : wrapped);
       if (!close && !exact) {
-        const allowed = Math.fround(atol32 + Math.fround(Math.abs(Math.fround(rtol32 * Math.fround(Number(e[i]))))));
-        close = Math.fround(Number(diff)) <= allowed;
+        const a32 = toFloat32(unsigned ? BigInt.asUintN(64, a[i]) : a[i]);
+        const e32 = toFloat32(unsigned ? BigInt.asUintN(64, e[i]) : e[i]);
+        const allowed = Math.fround(atol32 + Math.fround(Math.abs(Math.fround(rtol32 * e32))));
+        close = Math.fround(Math.abs(a32 - e32)) <= allowed;
       }
       mask[i] = close ? 1 : 0;
       if (Number(diff) > worst) worst = Number(diff);
@@ -317,7 +427,12 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
     const number = (v: number | bigint): string => (typeof v === 'bigint' ? String(v) : pyFloat(v));
     const tol = (_: string, v: number): string => (exact ? '' : ` (up to ${pyFloat(v)} allowed)`);
     const head = `${scalar ? 'Scalars' : 'Tensor-likes'} are not ${exact ? 'equal' : 'close'}!\n\n`;
-    if (scalar) {
+    if (isFloat8(promoted) && !scalar) {
+      // PyTorch >= 2.3: float8 tensors are compared bit for bit (by value), without differences
+      result.message =
+        `Tensor-likes are not 'equal'!\n\nMismatched elements: ${mismatches} / ${n} (${pyPercent(mismatches / n)})\n` +
+        `The first mismatched element is at index ${pyTuple(unravel(firstMismatch, actual.shape))}.`;
+    } else if (scalar) {
       result.message = `${head}Absolute difference: ${number(scalar.abs)}${tol('a', atol)}\nRelative difference: ${pyFloat(scalar.rel)}${tol('r', rtol)}`;
     } else {
       result.message =
@@ -337,16 +452,168 @@ interface Pair {
   path: Path;
 }
 
-function typeName(v: unknown): string {
+// ------------------------------------------------------------------------------------ values as Python prints them
+
+/** Whether a JavaScript number stands for a Python int (a safe integer, 0 and -0 included) rather than a float. */
+const isPyInt = (v: number): boolean => Number.isSafeInteger(v);
+
+/** Python's type() of a value, as `<class 'X'>`. */
+function pyType(v: Value | undefined): string {
+  if (v === null || v === undefined) return "<class 'NoneType'>";
+  if (isTensor(v)) return "<class 'torch.Tensor'>";
+  if (Array.isArray(v)) return "<class 'list'>";
+  if (typeof v === 'number') return isPyInt(v) ? "<class 'int'>" : "<class 'float'>";
+  if (typeof v === 'boolean') return "<class 'bool'>";
+  if (typeof v === 'string') return "<class 'str'>";
+  return "<class 'dict'>";
+}
+
+/** Python's repr of a value (tensors as torch prints them, arrays as lists, objects as dicts). */
+function pyRepr(v: Value | undefined, depth = 0): string {
+  if (depth > 100) return '...';
   if (v === null || v === undefined) return 'None';
-  if (isTensor(v)) return 'Tensor';
-  if (Array.isArray(v)) return 'Array';
-  return typeof v === 'object' ? 'Object' : typeof v;
+  if (isTensor(v)) return torchRepr(v);
+  if (typeof v === 'number') return isPyInt(v) && !Object.is(v, -0) ? String(v) : pyFloat(v);
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'string') return pyStr(v);
+  if (Array.isArray(v)) return `[${v.map((item) => pyRepr(item, depth + 1)).join(', ')}]`;
+  return `{${Object.entries(v).map(([k, item]) => `${pyStr(k)}: ${pyRepr(item, depth + 1)}`).join(', ')}}`;
+}
+
+/**
+ * What torch's f"{value}" prints: a string itself, a 0-dim tensor its item (Tensor.__format__), anything
+ * else its repr.
+ */
+function pyStrOf(v: Value | undefined): string {
+  if (typeof v === 'string') return v;
+  if (isTensor(v) && v.shape.length === 0 && v.data.length === 1) {
+    const dtype = checkTensor(v, 'tensor');
+    if (dtype === 'bool') return v.data[0] ? 'True' : 'False';
+    return isFloat(dtype) ? pyFloat(elementValue(v, dtype, 0)) : String(v.data[0]);
+  }
+  return pyRepr(v);
+}
+
+const PRINT = { precision: 4, threshold: 1000, edgeitems: 3, linewidth: 80 };
+
+/** torch's repr of a tensor (torch/_tensor_str.py with the default print options), for "None mismatch". */
+export function torchRepr(t: Tensor): string {
+  const dtype = checkTensor(t, 'tensor');
+  const shape = t.shape;
+  const count = t.data.length;
+  const prefix = 'tensor(';
+  const indent = prefix.length;
+  const suffixes: string[] = [];
+  let body: string;
+  if (count === 0) {
+    if (shape.length !== 1) suffixes.push(`size=${shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`}`);
+    if (dtype !== 'float32') suffixes.push(`dtype=torch.${dtype}`);
+    body = '[]';
+  } else {
+    if (dtype !== 'float32' && dtype !== 'int64' && dtype !== 'bool') suffixes.push(`dtype=torch.${dtype}`);
+    const summarize = count > PRINT.threshold;
+    const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    const floating = isFloat(dtype);
+    const valueAt = (i: number): number => elementValue(t, dtype, i);
+    const textAt = (i: number): string => (dtype === 'bool' ? (t.data[i] ? 'True' : 'False') : floating ? '' : String(t.data[i]));
+    // the elements the formatter sees: all, or the edge items of every dimension when summarized
+    const seen: number[] = [];
+    const collect = (offset: number, d: number): void => {
+      if (d === shape.length) {
+        seen.push(offset);
+        return;
+      }
+      const size = shape[d];
+      const edges = summarize && size > 2 * PRINT.edgeitems;
+      for (let i = 0; i < size; i++) {
+        if (edges && i === PRINT.edgeitems) i = size - PRINT.edgeitems;
+        collect(offset + i * strides[d], d + 1);
+      }
+    };
+    collect(0, 0);
+    let width = 1;
+    let intMode = true;
+    let sciMode = false;
+    if (!floating) {
+      for (const i of seen) width = Math.max(width, textAt(i).length);
+    } else {
+      const values = seen.map(valueAt).filter((v) => Number.isFinite(v) && v !== 0);
+      if (values.length) {
+        const magnitudes = values.map(Math.abs);
+        const min = Math.min(...magnitudes);
+        const max = Math.max(...magnitudes);
+        intMode = values.every((v) => v === Math.ceil(v));
+        sciMode = max / min > 1000 || max > 1e8 || (!intMode && min < 1e-4);
+        for (const v of values) {
+          const text = sciMode ? pyExponent(v, PRINT.precision) : intMode ? `${pyFixed(v, 0)}.` : pyFixed(v, PRINT.precision);
+          width = Math.max(width, text.length);
+        }
+      }
+    }
+    const format = (i: number): string => {
+      let text: string;
+      if (!floating) text = textAt(i);
+      else {
+        const v = valueAt(i);
+        if (sciMode) text = pyExponent(v, PRINT.precision).padStart(width);
+        else if (intMode) text = `${pyFixed(v, 0)}${Number.isFinite(v) ? '.' : ''}`;
+        else text = pyFixed(v, PRINT.precision);
+      }
+      return text.padStart(width);
+    };
+    const vector = (offset: number, d: number, at: number): string => {
+      const size = shape[d];
+      const perLine = Math.max(1, Math.floor((PRINT.linewidth - at) / (width + 2)));
+      const items: string[] = [];
+      for (let i = 0; i < size; i++) {
+        if (summarize && size > 2 * PRINT.edgeitems && i === PRINT.edgeitems) {
+          items.push(' ...');
+          i = size - PRINT.edgeitems;
+        }
+        items.push(format(offset + i * strides[d]));
+      }
+      const lines: string[] = [];
+      for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(', '));
+      return `[${lines.join(`,\n${' '.repeat(at + 1)}`)}]`;
+    };
+    const nested = (offset: number, d: number, at: number): string => {
+      const dims = shape.length - d;
+      if (dims === 0) return format(offset);
+      if (dims === 1) return vector(offset, d, at);
+      const size = shape[d];
+      const slices: string[] = [];
+      for (let i = 0; i < size; i++) {
+        if (summarize && size > 2 * PRINT.edgeitems && i === PRINT.edgeitems) {
+          slices.push('...');
+          i = size - PRINT.edgeitems;
+        }
+        slices.push(nested(offset + i * strides[d], d + 1, at + 1));
+      }
+      return `[${slices.join(`,${'\n'.repeat(dims - 1)}${' '.repeat(at + 1)}`)}]`;
+    };
+    body = nested(0, 0, indent);
+  }
+  const text = prefix + body;
+  const parts = [text];
+  let lastLine = text.length - text.lastIndexOf('\n') + 1;
+  for (const suffix of suffixes) {
+    if (lastLine + suffix.length + 2 > PRINT.linewidth) {
+      parts.push(`,\n${' '.repeat(indent)}${suffix}`);
+      lastLine = indent + suffix.length;
+    } else {
+      parts.push(`, ${suffix}`);
+      lastLine += suffix.length + 2;
+    }
+  }
+  return `${parts.join('')})`;
 }
 
 function pyList(keys: string[]): string {
   return `[${keys.map(pyStr).join(', ')}]`;
 }
+
+/** torch.testing's errors that are TypeErrors rather than AssertionErrors (no pair handles the inputs). */
+class Unsupported extends Error {}
 
 /** Walks both structures as torch.testing does (sorted keys), returning the pairs to compare. */
 function originatePairs(actual: Value, expected: Value, path: Path, out: Pair[], depth = 0): void {
@@ -371,15 +638,24 @@ function originatePairs(actual: Value, expected: Value, path: Path, out: Pair[],
     for (const key of [...a].sort()) originatePairs(actual[key], expected[key], [...path, key], out, depth + 1);
     return;
   }
-  const kind = (v: Value): string => (isTensor(v) ? 'tensor' : v === null || v === undefined ? 'none' : typeof v);
-  if (kind(actual) !== kind(expected) || kind(actual) === 'object') {
-    throw new Mismatch(`No comparison pair was able to handle inputs of type ${typeName(actual)} and ${typeName(expected)}.`, { cause: path });
-  }
+  // torch's pairs in their order: None, booleans, numbers, tensors; any other inputs no pair handles
+  const none = (v: Value): boolean => v === null || v === undefined;
+  const handled =
+    none(actual) || none(expected) ||
+    (typeof actual === 'boolean' && typeof expected === 'boolean') ||
+    (typeof actual === 'number' && typeof expected === 'number') ||
+    (isTensor(actual) && isTensor(expected));
+  if (!handled) throw new Unsupported(`No comparison pair was able to handle inputs of type ${pyType(actual)} and ${pyType(expected)}.`, { cause: path });
   out.push({ actual, expected, path });
 }
 
 function comparePair(pair: Pair, t: Tolerances): void {
   const { actual, expected } = pair;
+  if (actual === null || actual === undefined || expected === null || expected === undefined) {
+    const both = (actual === null || actual === undefined) && (expected === null || expected === undefined);
+    if (!both) throw new Mismatch(`None mismatch: ${pyStrOf(actual)} is not ${pyStrOf(expected)}`);
+    return;
+  }
   if (isTensor(actual)) {
     const result = compareTensors(actual, expected as Tensor, t);
     if (result.message) throw new Mismatch(result.message);
@@ -387,7 +663,9 @@ function comparePair(pair: Pair, t: Tolerances): void {
   }
   if (typeof actual === 'number') {
     const e = expected as number;
-    const integers = Number.isInteger(actual) && Number.isInteger(e);
+    if (t.checkDtype && isPyInt(actual) !== isPyInt(e)) throw new Mismatch(`The (d)types do not match: ${pyType(actual)} != ${pyType(e)}.`);
+    // int with int: int64's tolerances (exact); otherwise float64's
+    const integers = isPyInt(actual) && isPyInt(e);
     const rtol = t.given ? t.rtol : integers ? 0 : 1e-7;
     const atol = t.given ? t.atol : integers ? 0 : 1e-7;
     let close = actual === e || (t.equalNan && Number.isNaN(actual) && Number.isNaN(e));
@@ -395,7 +673,7 @@ function comparePair(pair: Pair, t: Tolerances): void {
     if (!close && !(rtol === 0 && atol === 0)) close = Number.isFinite(diff) && diff <= atol + Math.abs(rtol * e);
     if (close) return;
     const exact = rtol === 0 && atol === 0;
-    const show = (v: number): string => (Number.isInteger(v) && integers ? String(v) : pyFloat(v));
+    const show = (v: number): string => (integers ? String(v) : pyFloat(v));
     throw new Mismatch(
       `Scalars are not ${exact ? 'equal' : 'close'}!\n\nAbsolute difference: ${show(diff)}${exact ? '' : ` (up to ${pyFloat(atol)} allowed)`}\n` +
         `Relative difference: ${pyFloat(e === 0 ? Infinity : diff / Math.abs(e))}${exact ? '' : ` (up to ${pyFloat(rtol)} allowed)`}`,
@@ -403,10 +681,6 @@ function comparePair(pair: Pair, t: Tolerances): void {
   }
   if (typeof actual === 'boolean') {
     if (actual !== expected) throw new Mismatch(`Booleans mismatch: ${actual ? 'True' : 'False'} is not ${expected ? 'True' : 'False'}`);
-    return;
-  }
-  if (typeof actual === 'string') {
-    if (actual !== expected) throw new Mismatch(`Strings mismatch: ${pyStr(actual)} != ${pyStr(expected as string)}`);
   }
 }
 
@@ -415,24 +689,21 @@ function withPath(message: string, path: Path): string {
   return `${message}\n\nThe failure occurred for item ${path.map((p) => `[${typeof p === 'number' ? p : pyStr(p)}]`).join('')}`;
 }
 
-/**
- * The failure message torch.testing.assert_close would give for these values, or undefined when they are
- * close. Throws VbpError for bad options or malformed tensors.
- */
-export function closeMismatch(actual: Value, expected: Value, options?: CloseOptions, where = 'assertClose'): string | undefined {
+/** The failure torch.testing.assert_close would raise, or undefined: its message, and whether it is a TypeError. */
+function closeFailure(actual: Value, expected: Value, options: CloseOptions | undefined, where: string): { message: string; typeError: boolean } | undefined {
   const t = resolveOptions(options, where);
   const pairs: Pair[] = [];
   try {
     originatePairs(actual, expected, [], pairs);
   } catch (error) {
-    if (error instanceof Mismatch) return withPath(error.message, (error.cause as Path | undefined) ?? []);
+    if (error instanceof Mismatch || error instanceof Unsupported) return { message: withPath(error.message, (error.cause as Path | undefined) ?? []), typeError: error instanceof Unsupported };
     throw error;
   }
   for (const pair of pairs) {
     try {
       comparePair(pair, t);
     } catch (error) {
-      if (error instanceof Mismatch) return withPath(error.message, pair.path);
+      if (error instanceof Mismatch) return { message: withPath(error.message, pair.path), typeError: false };
       throw error;
     }
   }
@@ -440,17 +711,25 @@ export function closeMismatch(actual: Value, expected: Value, options?: CloseOpt
 }
 
 /**
+ * The failure message torch.testing.assert_close would give for these values, or undefined when they are
+ * close. Throws VbpError for bad options or malformed tensors.
+ */
+export function closeMismatch(actual: Value, expected: Value, options?: CloseOptions, where = 'assertClose'): string | undefined {
+  return closeFailure(actual, expected, options, where)?.message;
+}
+
+/**
  * Throws node's assert.AssertionError unless `actual` and `expected` are close, with torch.testing's message:
  * mismatched elements (count and share), the greatest absolute and relative differences with their indices,
- * and the tolerances used; for structures, the path of the failing item.
+ * and the tolerances used; for structures, the path of the failing item. Inputs that torch.testing cannot
+ * compare (strings, a tensor and a number, a list and a dict, ...) throw a TypeError with its message.
  */
 export function assertClose(actual: Value, expected: Value, options?: CloseOptions): void {
-  const message = closeMismatch(actual, expected, options);
-  if (message !== undefined) {
-    const error = new AssertionError({ message, actual, expected, operator: 'assertClose' });
-    Error.captureStackTrace?.(error, assertClose);
-    throw error;
-  }
+  const failure = closeFailure(actual, expected, options, 'assertClose');
+  if (failure === undefined) return;
+  const error = failure.typeError ? new TypeError(failure.message) : new AssertionError({ message: failure.message, actual, expected, operator: 'assertClose' });
+  Error.captureStackTrace?.(error, assertClose);
+  throw error;
 }
 
 /**

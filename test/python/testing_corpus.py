@@ -3,6 +3,7 @@ generated corpus of tensor pairs, torch.save files of every structure and dtype 
 exact bytes, pickles that ask to run code, and a small model with saved inputs and outputs for `vbp check`.
 
     testing_corpus.py closeness OUT      # OUT/closeness.pt: a list of cases (see make_closeness)
+    testing_corpus.py others OUT         # OUT/closeness-others.pt: non-tensor inputs, None, reprs, shares (make_others)
     testing_corpus.py files OUT          # OUT/files/*.pt, OUT/files/*.npy|npz, OUT/manifest.json
     testing_corpus.py evil OUT MARKER    # OUT/evil-*.pt: pickles that would create MARKER if run
     testing_corpus.py model OUT          # OUT/model.pt, inputs/outputs for vbp check
@@ -167,6 +168,141 @@ def make_closeness(out, count=640):
                       'mask': None})
     torch.save(cases, os.path.join(out, 'closeness.pt'))
     print(json.dumps({'cases': len(cases), 'failing': sum(c['message'] is not None for c in cases)}))
+
+
+def outcome(actual, expected, **kwargs):
+    """assert_close's verdict: (None, None) or (exception class name, message)."""
+    try:
+        torch.testing.assert_close(actual, expected, **kwargs)
+        return None, None
+    except Exception as error:  # AssertionError, TypeError (no pair), RuntimeError (torch's own failures)
+        return type(error).__name__, str(error)
+
+
+def repr_tensors():
+    """Tensors whose repr torch prints in 'None mismatch': every branch of torch/_tensor_str.py's formatter."""
+    g = torch.Generator().manual_seed(18)
+    out = []
+    for scale in [1e-6, 1e-3, 1.0, 37.0, 1e4, 1e9]:
+        out.append(torch.randn(5, generator=g) * scale)
+    out += [
+        torch.tensor(1.5), torch.tensor(-0.0), torch.tensor(3.0), torch.tensor(7), torch.tensor(True), torch.tensor(1e-7),
+        torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, -2.0, 300.0]), torch.tensor([1.0, 2e5]), torch.tensor([1.0, 1e9]),
+        torch.tensor([0.0, 0.0]), torch.tensor([0.0, -0.0, 1.0]), torch.tensor([math.nan, math.inf, -math.inf]),
+        torch.tensor([math.nan, 1.5, -2.25]), torch.tensor([math.inf, 1e-5, 1.0]), torch.tensor([0.03125, 0.09375, 1.0]),
+        torch.tensor([123456.5, 0.5]), torch.tensor([1e-4, 1.0]), torch.tensor([9.99995, 1.0]), torch.tensor([0.5, 2.5, -1.5], dtype=torch.float64),
+        torch.randn(3, 4, generator=g), torch.randn(2, 3, 4, generator=g) * 100, torch.randn(30, generator=g), torch.randn(7, 13, generator=g) * 1e-5,
+        torch.randn(2, 2, 2, 2, generator=g), torch.arange(20.0).reshape(4, 5), torch.arange(-5, 25).to(torch.float32) * 1e8,
+        torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g).to(torch.float16), torch.randn(4, generator=g).to(torch.bfloat16),
+        torch.tensor([65504.0, 1.0], dtype=torch.float16), torch.arange(12, dtype=torch.int64).reshape(3, 4) - 5,
+        torch.tensor([1, -200, 3], dtype=torch.int32), torch.tensor([1, 2, 255], dtype=torch.uint8), torch.tensor([-128, 127], dtype=torch.int8),
+        torch.tensor([1, 2], dtype=torch.int16), torch.tensor([True, False, True]), torch.tensor([[True], [False]]),
+        torch.tensor([2 ** 62, -1]), torch.arange(40), torch.arange(100).reshape(10, 10),
+        torch.zeros(0), torch.zeros(0, 3), torch.zeros(2, 0, 3, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.bool),
+        torch.zeros(0, dtype=torch.float64),
+        torch.arange(2000.0), torch.arange(2000.0).reshape(40, 50), torch.randn(3, 400, generator=g), torch.arange(1001),
+        torch.arange(1100.0).reshape(10, 10, 11) / 7, torch.randn(1001, generator=g) > 0, torch.arange(1000.0),
+        torch.randn(40, 30, generator=g).to(torch.float16), torch.randn(2, 600, generator=g).to(torch.float64),
+    ]
+    # and random ones: shapes, dtypes, scales, rounding, NaN/Inf
+    for _ in range(60):
+        shape = tuple(int(torch.randint(1, 6, (1,), generator=g)) for _ in range(int(torch.randint(0, 4, (1,), generator=g))))
+        dtype = DTYPES[int(torch.randint(0, len(DTYPES), (1,), generator=g))]
+        t = random_tensor(shape, dtype)
+        if dtype in FLOATS and float(torch.rand(1, generator=g)) < 0.5:
+            t = (t.to(torch.float64).round() * 10 ** int(torch.randint(-2, 10, (1,), generator=g))).to(dtype)
+        out.append(with_specials(t, dtype))
+    return out
+
+
+def make_others(out):
+    """assert_close on inputs that are not tensor pairs, and messages that print values or shares."""
+    cases = []
+
+    def add(name, actual, expected, documented=None, **kwargs):
+        error, message = outcome(actual, expected, **kwargs)
+        case = {'name': name, 'actual': actual, 'expected': expected, 'error': error, 'message': message,
+                'equal_nan': kwargs.get('equal_nan', False), 'check_dtype': kwargs.get('check_dtype', True),
+                'documented': documented}
+        if 'rtol' in kwargs:
+            case['rtol'] = kwargs['rtol']
+            case['atol'] = kwargs['atol']
+        cases.append(case)
+
+    # Mismatched shares of many sizes ('{:.1%}' rounds the exact double, half to even).
+    for n, k in [(2000, 1), (400, 1), (400, 3), (16, 1), (16, 3), (8, 1), (20000, 1), (2000, 1999), (3, 1), (3, 2), (7, 1),
+                 (1000, 999), (10000, 9995), (10000, 5), (10000, 15), (20000, 3), (800, 1), (1600, 1), (4000, 1), (40000, 1), (6, 1)]:
+        expected = torch.zeros(n)
+        actual = expected.clone()
+        actual[:k] = 1.0
+        add(f'share {k} / {n}', actual, expected)
+    # Integer tensors with tolerances: torch.isclose takes them as float32 (large values round).
+    big = torch.tensor([2 ** 24 + 1, 2 ** 40 + 1, 2 ** 62 + 2 ** 39, -(2 ** 53) - 1, 7])
+    near = torch.tensor([2 ** 24 - 1, 2 ** 40 + 3, 2 ** 62, -(2 ** 53) + 1, 9])
+    add('int64 near 2^24 with atol 1.5', big[:1], near[:1], rtol=0.0, atol=1.5)
+    add('int64 near 2^40 with rtol 1e-12', big[1:2], near[1:2], rtol=1e-12, atol=0.0)
+    add('int64 large values with tolerances', big, near, rtol=1e-9, atol=1.0)
+    add('int64 large values exactly', big, near)
+    add('int32 vs int64 large, check_dtype False', big[4:].to(torch.int32), near[4:], check_dtype=False, rtol=0.1, atol=0.5)
+    # Numbers (a JavaScript number that is a safe integer stands for a Python int).
+    add('ints 2 vs 3', 2, 3)
+    add('ints 1 vs 0', 1, 0)
+    add('ints 10**9 vs 10**9 + 1', 10 ** 9, 10 ** 9 + 1)
+    add('floats 0.5 vs 0.25', 0.5, 0.25)
+    add('floats 2.5 vs 3.5', 2.5, 3.5)
+    add('floats close 0.1 + 0.2 vs 0.3', 0.1 + 0.2, 0.3)
+    add('floats within atol', 1e-8, 2e-8)
+    add('floats 1e20 vs 1.00000000001e20', 1e20, 1.00000000001e20)
+    add('floats nan vs nan', math.nan, math.nan)
+    add('floats nan vs nan, equal_nan', math.nan, math.nan, equal_nan=True)
+    add('floats inf vs -inf', math.inf, -math.inf)
+    add('floats -0.0 vs 0.0', -0.0, 0.0)
+    add('float 3.5 vs int 3', 3.5, 3)
+    add('int 3 vs float 3.5, check_dtype False', 3, 3.5, check_dtype=False)
+    add('ints with tolerances', 100, 101, rtol=0.001, atol=0.5)
+    add('ints within tolerances', 100, 101, rtol=0.01, atol=0.5)
+    add('int 3 vs float 3.0', 3, 3.0, documented='a JavaScript number does not say whether it was an int or a float')
+    add('floats 2.0 vs 3.0', 2.0, 3.0, documented='a JavaScript number does not say whether it was an int or a float')
+    add('floats 1.0 vs 0.0', 1.0, 0.0, documented='a JavaScript number does not say whether it was an int or a float')
+    add('int 3 vs float 3.0, check_dtype False', 3, 3.0, check_dtype=False)
+    # Booleans
+    add('True vs False', True, False)
+    add('True vs True', True, True)
+    add('True vs 1', True, 1, documented="PyTorch fails with its own RuntimeError; a boolean and a number have no pair")
+    # Inputs no pair handles (TypeError)
+    x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    add('strings equal', '0', '0')
+    add('strings differ', 'a', 'b')
+    add('strings in a list', ['a'], ['a'])
+    add('strings in a dict', {'k': 'v'}, {'k': 'v'})
+    add('tensor vs float', x, 1.5)
+    add('float vs tensor', 1.5, x)
+    add('tensor vs int', x, 1)
+    add('tensor vs list', x, [x])
+    add('list vs tensor', [x], x)
+    add('dict vs list', {'a': 1}, [1])
+    add('string vs tensor', 'a', x)
+    add('int vs string', 1, 'a')
+    add('bool vs string', True, 'a')
+    # None
+    add('None vs None', None, None)
+    add('[None] vs [None]', [None], [None])
+    add('int vs None', 1, None)
+    add('None vs int', None, 1)
+    add('float vs None', 2.5, None)
+    add('string vs None', 'text', None)
+    add('string with a quote vs None', "it's", None)
+    add('bool vs None', True, None)
+    add('list vs None', [1, 2.5, 'a', None, True], None)
+    add('dict vs None', {'b': 1, 'a': 'x'}, None)
+    add('None vs list of tensors', None, [x, x])
+    add('nested None', [x, {'k': None}], [x, {'k': x}])
+    add('list of tensors vs None', [x], None)
+    add('dict of tensors vs None', {'a': x}, None)
+    for i, t in enumerate(repr_tensors()):
+        add(f'repr {i}: {tuple(t.shape)} {t.dtype}', t, None)
+    torch.save(cases, os.path.join(out, 'closeness-others.pt'))
+    print(json.dumps({'cases': len(cases)}))
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -383,6 +519,8 @@ if __name__ == '__main__':
     command = sys.argv[1]
     if command == 'closeness':
         make_closeness(sys.argv[2])
+    elif command == 'others':
+        make_others(sys.argv[2])
     elif command == 'files':
         make_files(sys.argv[2])
     elif command == 'evil':

@@ -1,6 +1,6 @@
 """torch.save files of PyTorch >= 2.3's dtypes (issue 23, item 7), written by a PyTorch 2 (not Debian's 1.13).
 
-    torch2_corpus.py make OUT_DIR        # OUT_DIR/*.pt and OUT_DIR/manifest.json
+    torch2_corpus.py make OUT_DIR        # OUT_DIR/*.pt and OUT_DIR/manifest.json, OUT_DIR/closeness.pt, OUT_DIR/float8-values.json
     torch2_corpus.py check-written LIST  # LIST: JSON [[written, manifest entry file]]; torch.load of what the tests wrote
 
 uint16/uint32/uint64 and the float8 kinds have no legacy storage class: PyTorch saves them as an
@@ -13,11 +13,13 @@ bytes, C order), so test/torch2-files.test.ts needs no PyTorch 2. To regenerate:
 """
 import collections
 import json
+import math
 import os
 import sys
 
 import torch
 
+torch.manual_seed(0)
 NEW = [torch.uint16, torch.uint32, torch.uint64]
 FLOAT8 = [torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz, torch.float8_e5m2fnuz, torch.float8_e8m0fnu]
 
@@ -98,7 +100,76 @@ def make(out):
     with open(os.path.join(out, 'manifest.json'), 'w') as f:
         json.dump({'torch': torch.__version__, 'files': manifest}, f, indent=1)
         f.write('\n')
-    print(json.dumps({'files': len(manifest)}))
+    print(json.dumps({'files': len(manifest), 'closeness': make_closeness(out, gen)}))
+
+
+def make_closeness(out, gen):
+    """torch.testing.assert_close on the new dtypes (PyTorch 2's decisions and messages) and torch.isclose's mask."""
+    cases = []
+
+    def add(actual, expected, **kwargs):
+        try:
+            torch.testing.assert_close(actual, expected, **kwargs)
+            message = None
+        except AssertionError as error:
+            message = str(error)
+        mask = None
+        if actual.shape == expected.shape and (actual.dtype == expected.dtype or not kwargs.get('check_dtype', True)):
+            a, e = actual, expected
+            if a.dtype != e.dtype:  # as assert_close equalizes them: uint16/32/64 count as int64 for the promotion
+                dtype = torch.promote_types(*[torch.int64 if x.dtype in NEW else x.dtype for x in (a, e)])
+                a, e = a.to(dtype), e.to(dtype)
+            rtol, atol = (kwargs['rtol'], kwargs['atol']) if 'rtol' in kwargs else torch.testing._comparison.default_tolerances(actual, expected)
+            if not (a.dtype in FLOAT8 and (rtol or atol)):
+                mask = torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=kwargs.get('equal_nan', False))
+        case = {'actual': actual, 'expected': expected, 'equal_nan': kwargs.get('equal_nan', False), 'check_dtype': kwargs.get('check_dtype', True),
+                'message': message, 'mask': mask}
+        if 'rtol' in kwargs:
+            case['rtol'], case['atol'] = kwargs['rtol'], kwargs['atol']
+        cases.append(case)
+
+    for dtype in NEW:
+        for shape in [(5,), (2, 3), (4, 1, 2)]:
+            e = unsigned(dtype, shape, gen)
+            add(e.clone(), e)
+            a = e.clone()
+            flat = a.reshape(-1)
+            flat[-1] = (flat[-1].to(torch.int64) + 3).to(dtype) if dtype != torch.uint64 else flat[0]
+            add(a, e)
+            add(a, e, rtol=0.5, atol=2.0)
+            add(a, e, rtol=0.0, atol=1e30)
+            add(a, e.to(torch.int64) if dtype != torch.uint64 else e.view(torch.int64).clone(), check_dtype=False)
+            # (not against float32: PyTorch 2 computes the differences of float32 in float32, 1.13 and torch-vbp in float64)
+            add(a, e.to(torch.float64), check_dtype=False)
+            add(a, e.to(torch.int32) if dtype == torch.uint16 else e, check_dtype=False)
+        add(torch.tensor([1, 2, 3]).to(dtype), torch.tensor([1, 2, 3]).to(torch.int64))  # dtype mismatch
+    big = torch.tensor([-1, 0, 5], dtype=torch.int64).view(torch.uint64).clone()  # 2^64 - 1, 0, 5
+    add(big, torch.tensor([0, -1, 5], dtype=torch.int64).view(torch.uint64).clone())
+    add(big, torch.tensor([1, 0, 5], dtype=torch.uint8), check_dtype=False)
+    for dtype in FLOAT8:
+        for shape in [(6,), (2, 4)]:
+            e = float8(dtype, shape, gen)
+            add(e.clone(), e)
+            a = e.clone()
+            a.reshape(-1)[-1] = (a.reshape(-1)[0].to(torch.float32) * 2 + 1).to(dtype)
+            add(a, e)
+            add(a, e, rtol=0.0, atol=0.0)
+            add(a, e, rtol=0.1, atol=0.1)
+        special = torch.tensor([0.0, -0.0, math.nan, 1.0]).to(dtype)
+        add(special, torch.tensor([-0.0, 0.0, math.nan, 1.0]).to(dtype))
+        add(special, torch.tensor([-0.0, 0.0, math.nan, 1.0]).to(dtype), equal_nan=True)
+        add(special, special.to(torch.float32))  # dtype mismatch
+    add(torch.tensor([1.0, 2.0]).to(torch.float8_e4m3fn), torch.tensor([1.0, 2.0]).to(torch.float8_e5m2))
+    torch.save(cases, os.path.join(out, 'closeness.pt'))
+    # every float8 bit pattern as PyTorch decodes it
+    values = {}
+    for dtype in FLOAT8:
+        decoded = torch.arange(256, dtype=torch.int64).to(torch.uint8).view(dtype).to(torch.float64).tolist()
+        values[name(dtype)] = ['nan' if math.isnan(v) else 'inf' if v == math.inf else '-inf' if v == -math.inf else v for v in decoded]
+    with open(os.path.join(out, 'float8-values.json'), 'w') as f:
+        json.dump(values, f)
+        f.write('\n')
+    return len(cases)
 
 
 def bits(t):
