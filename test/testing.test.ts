@@ -222,7 +222,7 @@ describe('assertClose on what is not a pair of tensors, None, shares and reprs, 
       return { error: name, message: (error as Error).message };
     }
   };
-  /** What we do where a JavaScript value cannot say what PyTorch sees (README, "differences"). */
+  /** What we do where a JavaScript value cannot say what PyTorch sees (the README lists these differences). */
   const DOCUMENTED: Record<string, { error: string | null; message: string | null }> = {
     'int 3 vs float 3.0': { error: null, message: null },
     'floats 2.0 vs 3.0': { error: 'AssertionError', message: 'Scalars are not equal!\n\nAbsolute difference: 1\nRelative difference: 0.3333333333333333' },
