@@ -131,6 +131,18 @@ describe('.safetensors files against the safetensors package', () => {
   });
 });
 
+describe('.safetensors files under another name', () => {
+  it('are found by their header, also when it starts with whitespace', async () => {
+    for (const name of ['dtype F32', 'whitespace around the header']) {
+      const c = corpus.cases.find((x) => x.name === name) as Case;
+      const file = path.join(dir, `${name.replace(/ /g, '-')}.bin`);
+      fs.writeFileSync(file, Buffer.from(c.b64, 'base64'));
+      const value = (await readTensors(file)) as Record<string, Tensor>;
+      expect(Object.keys(value)).toEqual([c.tensors![0][0]]);
+    }
+  });
+});
+
 describe('the dtypes of PyTorch >= 2.3 in .safetensors files', () => {
   it('writes uint16/32/64 and the float8 kinds, and reads them back with their dtype', async () => {
     const file = path.join(dir, 'new-dtypes.safetensors');

@@ -23,7 +23,11 @@ function looksLikeSafetensors(bytes: Uint8Array, file: string): boolean {
   if (path.extname(file).toLowerCase() === '.safetensors') return true;
   if (bytes.length < 10) return false;
   const length = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64LE(0);
-  return length > 0n && length <= BigInt(bytes.length - 8) && bytes[8] === 0x7b; // '{'
+  if (length === 0n || length > BigInt(bytes.length - 8)) return false;
+  // the header's first character after JSON whitespace is '{'
+  let at = 8;
+  while (at < 8 + Number(length) && (bytes[at] === 0x20 || bytes[at] === 0x09 || bytes[at] === 0x0a || bytes[at] === 0x0d)) at++;
+  return bytes[at] === 0x7b;
 }
 
 type Format = 'torch.save' | 'npz' | 'npy' | 'safetensors';
@@ -70,10 +74,13 @@ async function readTensorFile(file: string): Promise<{ format: Format; value: Va
  * file's order) of tensors, numbers, strings, booleans and null.
  *
  * - torch.save files (zip format): tensors of every common dtype (float16 and bfloat16 as raw bits in a
- *   Uint16Array), views and non-contiguous tensors (gathered), tensors sharing a storage (contiguous ones
- *   share memory), state_dicts, parameters. A pickle that asks for anything else (a class, a function such
- *   as os.system) is refused with DATA before anything is built: nothing in a file is ever run.
- * - .npy: a tensor; .npz and .safetensors: an object of tensors by name.
+ *   Uint16Array), PyTorch >= 2.3's uint16/32/64 (Uint16Array with the dtype, Uint32Array, BigUint64Array)
+ *   and float8 kinds (raw bits in a Uint8Array with the dtype), views and non-contiguous tensors (gathered),
+ *   tensors sharing a storage (contiguous ones share memory), state_dicts, parameters. A pickle that asks
+ *   for anything else (a class, a function such as os.system) is refused with DATA before anything is
+ *   built: nothing in a file is ever run.
+ * - .npy (as np.load reads it): a tensor; .npz and .safetensors (as the safetensors package reads it): an
+ *   object of tensors by name. The README ("Testing against PyTorch") lists what each reader refuses.
  *
  * Damaged files fail with DATA naming the file and what was wrong; unreadable ones with IO.
  */
