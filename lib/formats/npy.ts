@@ -443,7 +443,9 @@ function parseHeader(buffer: Buffer, file: string): NpyHeader {
   const headerStart = major === 1 ? 10 : 12;
   if (buffer.length < headerStart) fail(file, 'it ends inside the header length');
   const headerLength = major === 1 ? buffer.readUInt16LE(8) : buffer.readUInt32LE(8);
-  if (headerStart + headerLength > buffer.length) fail(file, 'header runs past the end of the file');
+  // no header of more bytes can decode to MAX_HEADER_CHARS characters or fewer (UTF-8: at most 4 bytes each)
+  if (headerLength > (major === 3 ? 4 : 1) * MAX_HEADER_CHARS) fail(file, `its header length ${headerLength} is over np.load's limit of ${MAX_HEADER_CHARS} characters`);
+  if (headerStart + headerLength > buffer.length) fail(file, `its header (${headerLength} bytes) runs past the end of the file`);
   const bytes = buffer.subarray(headerStart, headerStart + headerLength);
   let header: string;
   if (major === 3) {
@@ -455,7 +457,8 @@ function parseHeader(buffer: Buffer, file: string): NpyHeader {
   } else {
     header = bytes.toString('latin1');
   }
-  if (header.length > MAX_HEADER_CHARS) fail(file, `its header has ${header.length} characters, more than np.load's limit of ${MAX_HEADER_CHARS}`);
+  const characters = major === 3 ? [...header].length : header.length; // Python counts code points
+  if (characters > MAX_HEADER_CHARS) fail(file, `its header has ${characters} characters, more than np.load's limit of ${MAX_HEADER_CHARS}`);
   // numpy's filter of version 1.0 and 2.0 headers (tokenize, then untokenize) fails on a header that
   // starts with a lone carriage return
   if (major <= 2 && /^\r(?!\n)/.test(header)) fail(file, "its header starts with a lone carriage return, which np.load's header filter refuses");

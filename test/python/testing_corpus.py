@@ -294,6 +294,7 @@ def make_others(out):
     add('string with a quote vs None', "it's", None)
     add('bool vs None', True, None)
     add('list vs None', [1, 2.5, 'a', None, True], None)
+    add('strings to escape vs None', ['a\nb\tc\x01\x7f\x85\u00e9\u2028\\\'', 'it\'s "q"', '\U0001F600', '\xa0'], None)
     add('dict vs None', {'b': 1, 'a': 'x'}, None)
     add('None vs list of tensors', None, [x, x])
     add('nested None', [x, {'k': None}], [x, {'k': x}])
