@@ -151,6 +151,8 @@ def cases():
     add('invalid UTF-8, version 3.0', raw(b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3)} \xff", D8, (3, 0)))
     add('header of 10001 characters', raw(base + ' ' * (10001 - len(base)), D8))
     add('header of 10000 characters', raw(base + ' ' * (10000 - len(base)), D8))
+    add('header with a comment of 6000 emoji, version 3.0', raw(base + '  # ' + '\U0001F600' * 6000, D8, (3, 0)))
+    add('header with a comment of 11000 emoji, version 3.0', raw(base + '  # ' + '\U0001F600' * 11000, D8, (3, 0)))
     add('header length past the end', raw(base, b'', length=len(base) + 50))
     add('file ends inside the header length', b'\x93NUMPY\x01\x00\x10')
     add('file ends inside the magic', b'\x93NUM')
