@@ -14,6 +14,7 @@ const model = fixture('deit_scripted.pt');
 const calib = fixture('calib.npy');
 const labels = path.join(dir, 'labels.npy');
 const stats = path.join(dir, 'stats.safetensors');
+const stats2 = path.join(dir, 'stats2.safetensors');
 const planFile = path.join(dir, 'plan.json');
 const images = path.join(dir, 'images');
 const aFile = path.join(dir, 'a-file');
@@ -50,10 +51,13 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--shard': ['--shard', '2/2'],
       '--devices': ['--devices', 'cpu;cpu'],
       '--out': ['--out', '/sys/vbp-x.safetensors'],
+      '--resume': ['--resume', path.join(dir, 'missing-partial.safetensors')],
+      '--scale': ['--scale', '0'],
+      '--class-map': ['--class-map', path.join(dir, 'map.json')], // not for .npy data
     },
   },
   merge: {
-    base: ['merge', stats, stats, '--out', out('m.safetensors')],
+    base: ['merge', stats, stats2, '--out', out('m.safetensors')],
     invalid: { '--out': ['--out', stats] },
   },
   prune: {
@@ -86,6 +90,8 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--ridge': ['--ridge', '0.001'], // without --compensation lsq
       '--out': ['--out', model],
       '--plan-out': ['--plan-out', '/sys/vbp-plan.json'],
+      '--scale': ['--scale', '255'], // about --data, with --stats
+      '--class-map': ['--class-map', path.join(dir, 'map.json')],
     },
   },
   eval: {
@@ -105,6 +111,8 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--channels': ['--channels', 'rgb'],
       '--batch-size': ['--batch-size', '-1'],
       '--limit': ['--limit', 'all'],
+      '--scale': ['--scale', 'x'],
+      '--class-map': ['--class-map', path.join(dir, 'map.json')],
     },
   },
   finetune: {
@@ -139,6 +147,8 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--checkpoint': ['--checkpoint', '/sys/vbp-ckpt.pt'],
       '--checkpoint-every': ['--checkpoint-every', '0', '--checkpoint', out('c.pt')],
       '--resume': ['--resume', path.join(dir, 'missing-ckpt.pt')],
+      '--scale': ['--scale', '-1'],
+      '--class-map': ['--class-map', path.join(dir, 'map.json')],
     },
   },
   bench: {
@@ -204,6 +214,8 @@ beforeAll(async () => {
   const m = await loadModel(model);
   const s: Stats = await gatherStats(m, calibrationBatches(0, 1));
   await s.save(stats);
+  await (await gatherStats(m, calibrationBatches(1, 1))).save(stats2);
+  fs.writeFileSync(path.join(dir, 'map.json'), '{"cls": "x"}');
   await savePlan(plan(s, { ratio: 0.5 }), planFile);
   await m.dispose();
   fs.mkdirSync(path.join(images, 'cls'), { recursive: true });
@@ -227,7 +239,8 @@ describe('every option, given an invalid value', () => {
   });
 
   it('a second main() in one process does not inherit the first one\'s failure', async () => {
-    expect((await run(['inspect', path.join(dir, 'missing.pt')])).code).toBe(1);
+    expect((await run(['inspect', path.join(dir, 'missing.pt')])).code).toBe(2);
+    expect((await run(['prune', model, '--data', calib, '--raw', '--ratio', '0.999', '--out', out('x.pt')])).code).toBe(1);
     expect((await run(['inspect', model])).code).toBe(0);
     expect((await run(['prune', model, '--ratio', '2', '--stats', stats, '--out', out('x.pt')])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);

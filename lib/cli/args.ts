@@ -1,6 +1,6 @@
 /**
  * Parsing and checking command-line values. Every failure names the option; main.ts exits 2 for failures
- * found while checking arguments, before any work starts.
+ * found while checking arguments or opening inputs, before any work starts.
  */
 import os from 'node:os';
 import { VbpError, type ErrorCode } from '../errors';
@@ -27,6 +27,23 @@ export function checkingOption<T>(option: string, check: () => T): T {
   } catch (error) {
     if (error instanceof UsageError || !(error instanceof VbpError)) throw error;
     throw usageError(option, error.message, error.code);
+  }
+}
+
+/** Codes that say something about this installation, not about the command line: never bad usage. */
+const ENVIRONMENT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'LIBTORCH_MISMATCH']);
+
+/**
+ * Opens an input of the command (a model, statistics, a plan, a tensor file): one that is missing, cannot be
+ * read or is not what it should be is bad usage (exit 2), like a bad option value. `option` prefixes the
+ * message when the failure's own message does not say which input it is about.
+ */
+export async function readingInput<T>(option: string | undefined, open: () => Promise<T> | T): Promise<T> {
+  try {
+    return await open();
+  } catch (error) {
+    if (error instanceof UsageError || !(error instanceof VbpError) || ENVIRONMENT_CODES.has(error.code)) throw error;
+    throw new UsageError(error.code, option ? `${option}: ${error.message}` : error.message, { cause: error, detail: error.detail });
   }
 }
 

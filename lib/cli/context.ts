@@ -6,7 +6,7 @@ import type { ModelCard } from '../formats/model-card';
 import { setNumThreads } from '../native/runtime';
 import { loadModel, type Model } from '../pipeline/model';
 import { CalibrationError, gatherStats, type CovarianceOptions, type Stats } from '../pipeline/stats';
-import { parseDevice, parseInteger, parseShape, parseThreads, usageError } from './args';
+import { parseDevice, parseInteger, parseShape, parseThreads, readingInput, usageError } from './args';
 import type { DataOptions } from './data-source';
 import { warn } from './output';
 import { Progress, progressWanted } from './progress';
@@ -52,11 +52,13 @@ export function withData(command: Command, defaultSplit: 'train' | 'test', calib
     .option('--input-shape <C,H,W>', '.npy data: shape of one item (default: from the model card)')
     .option('--mean <list>', 'per-channel mean after scaling pixels to [0, 1] (default: from the model card)')
     .option('--std <list>', 'per-channel std (default: from the model card)')
-    .option('--raw', 'no normalisation (when the model has no card and the data needs none)')
+    .option('--raw', 'no normalisation (when the model has no card and the data needs none, e.g. already normalised .npy data)')
+    .option('--scale <s>', '.npy data: divide item values by s before normalising, e.g. 255 for float pixels in 0..255 (default: 255 for uint8, 1 for float items)')
     .option('--crop <px>', 'image folders: center crop size (default: the model card\'s, else 224)')
     .option('--resize <px>', 'image folders: shorter side before cropping (default: crop / 0.875)')
     .option('--interpolation <kind>', 'image folders: bicubic (default), bilinear or nearest')
     .option('--channels <n>', 'image folders: 3 (RGB) or 1 (grey) (default: the model card\'s, else 3)')
+    .option('--class-map <file.json>', "image folders: JSON object from folder name to the model card's class name (or class index), e.g. {\"T-shirt_top\": \"T-shirt/top\"}")
     .option('--skip-bad-images', 'skip images that cannot be decoded (counted and reported) instead of stopping')
     .option('--batch-size <n>', 'items per batch', own.batchSize ?? '64');
   if (calibration) {
@@ -76,8 +78,9 @@ export function applyGlobalOptions(options: GlobalOptions): void {
   if (options.threads !== undefined) setNumThreads(parseThreads(options.threads, '--threads', (m) => warn(options, m)));
 }
 
-export async function openModel(file: string, options: GlobalOptions): Promise<Model> {
-  return loadModel(file, { device: options.device ?? 'cpu' });
+/** Loads a model named on the command line: one that is missing or cannot be loaded is bad usage (exit 2). */
+export async function openModel(file: string, options: GlobalOptions, option?: string): Promise<Model> {
+  return readingInput(option, () => loadModel(file, { device: options.device ?? 'cpu' }));
 }
 
 export function progressFor(options: GlobalOptions): Progress {
@@ -111,10 +114,17 @@ export function calibrationSettings(options: CalibrationOptions, dataset: Datase
 }
 
 /** Statistics of `model` on `dataset`, with a progress bar; `covariance` as least-squares compensation needs it. */
-export async function calibrate(model: Model, dataset: Dataset, options: Options, skipped: SkipLog, covariance: CovarianceOptions & { devices?: string[] } = {}): Promise<Stats> {
+export async function calibrate(
+  model: Model,
+  dataset: Dataset,
+  options: Options,
+  skipped: SkipLog,
+  covariance: CovarianceOptions & { devices?: string[]; resume?: Stats; signal?: AbortSignal } = {},
+): Promise<Stats> {
   const settings = calibrationSettings(options, dataset);
   const progress = progressFor(options);
   progress.start('calibrating', settings.limit);
+  if (covariance.resume) progress.update(covariance.resume.info.items);
   try {
     return await withShapeHint(dataset, () =>
       gatherStats(model, batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }), {

@@ -1,13 +1,10 @@
 /**
  * Progress bars on stderr when it is a terminal and the output is for people (VBP_PROGRESS=1 forces them,
  * VBP_PROGRESS=0 turns them off). While a bar is shown the cursor is hidden; Ctrl-C or a SIGTERM gives the
- * terminal its cursor and line wrap back before the process ends.
+ * terminal its cursor and line wrap back before anything else (interrupt.ts).
  */
 import { SingleBar, Presets } from 'cli-progress';
-
-const SHOW_CURSOR = '\x1b[?25h';
-const LINE_WRAP_ON = '\x1b[?7h';
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+import { onSignalRestore } from './interrupt';
 
 export function progressWanted(options: { json?: boolean; quiet?: boolean }): boolean {
   if (process.env.VBP_PROGRESS === '0') return false;
@@ -17,13 +14,7 @@ export function progressWanted(options: { json?: boolean; quiet?: boolean }): bo
 
 export class Progress {
   private bar?: SingleBar;
-  // Stays installed until the process exits: with no listener left, a second Ctrl-C would kill the
-  // process the default way before the terminal is restored.
-  private readonly onSignal = (signal: NodeJS.Signals): void => {
-    this.bar?.stop();
-    process.stderr.write(SHOW_CURSOR + LINE_WRAP_ON);
-    process.exit(SIGNAL_EXIT[signal] ?? 1);
-  };
+  private unregister?: () => void;
 
   constructor(private readonly enabled: boolean) {}
 
@@ -41,7 +32,7 @@ export class Progress {
       },
       Presets.shades_classic,
     );
-    for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, this.onSignal);
+    this.unregister = onSignalRestore(() => this.stop());
     this.bar.start(total, 0, { detail: '' });
   }
 
@@ -53,6 +44,7 @@ export class Progress {
     if (!this.bar) return;
     this.bar.stop();
     this.bar = undefined;
-    for (const signal of Object.keys(SIGNAL_EXIT)) process.removeListener(signal, this.onSignal);
+    this.unregister?.();
+    this.unregister = undefined;
   }
 }

@@ -115,16 +115,22 @@ export interface FinetuneResult {
   report: FinetuneReport;
 }
 
-/** A failed or cancelled finetune(): `model` holds the weights of the last completed step (dispose it). */
+/**
+ * A failed or cancelled finetune(): `model` holds the weights of the last completed step (dispose it). A run
+ * cancelled by its signal with `checkpoint` set writes a checkpoint at the interruption (after the last
+ * completed step) and names it in `checkpoint`; `resume` continues from it.
+ */
 export class FinetuneError extends VbpError {
   readonly model?: Model;
   readonly report?: FinetuneReport;
+  readonly checkpoint?: { path: string; step: number };
 
-  constructor(error: VbpError, model: Model | undefined, report: FinetuneReport | undefined) {
+  constructor(error: VbpError, model: Model | undefined, report: FinetuneReport | undefined, checkpoint?: { path: string; step: number }) {
     super(error.code, error.message, { cause: error.cause ?? error, detail: error.detail });
     this.name = 'FinetuneError';
     this.model = model;
     this.report = report;
+    if (checkpoint) this.checkpoint = checkpoint;
   }
 }
 
@@ -354,9 +360,9 @@ async function trainWith(
     const handle = await callNative(() => trainer.snapshot());
     return new Model(handle, student.source, tunedCard(student.card, settings, report, teacher));
   };
-  const fail = async (error: unknown): Promise<never> => {
+  const fail = async (error: unknown, written?: { path: string; step: number }): Promise<never> => {
     const coded = error instanceof VbpError ? error : new VbpError('INTERNAL', String(error), { cause: error });
-    throw new FinetuneError(coded, report.steps > 0 ? await finish() : undefined, report);
+    throw new FinetuneError(coded, report.steps > 0 ? await finish() : undefined, report, written);
   };
 
   let step = state?.step ?? 0;
@@ -419,6 +425,16 @@ async function trainWith(
       }
     } catch (error) {
       await iterator.return?.(undefined);
+      // Cancelled between steps: the state is that of the last completed step, so it can be kept exactly.
+      if (checkpoint && error instanceof VbpError && error.code === 'ABORTED' && report.steps > 0) {
+        try {
+          await writeCheckpoint(epoch, partial());
+        } catch (writeError) {
+          const why = writeError instanceof Error ? writeError.message : String(writeError);
+          return fail(new VbpError('ABORTED', `${error.message}; writing the checkpoint '${checkpoint.path}' at the interruption failed: ${why}`, { cause: writeError }));
+        }
+        return fail(error, { path: checkpoint.path, step: report.steps });
+      }
       return fail(error);
     }
     await iterator.return?.(undefined);

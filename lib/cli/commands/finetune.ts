@@ -1,6 +1,7 @@
 /** vbp finetune: the paper's recovery step, distillation from the original model into the pruned one. */
 import type { Command } from 'commander';
-import { FINETUNE_DEFAULTS, finetune, type FinetuneOptions } from '../../pipeline/finetune';
+import { VbpError } from '../../errors';
+import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../pipeline/finetune';
 import type { Model } from '../../pipeline/model';
 import { SCHEDULES, type Schedule } from '../../pipeline/schedule';
 import { percent } from '../../report/format';
@@ -8,6 +9,7 @@ import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseChoice, parseInteger, parseNumber, usageError } from '../args';
 import { openModel, progressFor, SkipLog, withCommon, withData, type Options } from '../context';
 import { openDataset } from '../data-source';
+import { KeptWorkError, interruptedBy, interruptible, signalName } from '../interrupt';
 import { checkOutput, print } from '../output';
 
 /** The recipe from the command line (checked before any work). */
@@ -36,6 +38,40 @@ function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
   };
 }
 
+/**
+ * Why fine-tuning stopped, and what was kept: after Ctrl-C with --checkpoint, the checkpoint written at the
+ * interruption and how to continue it. A checkpoint that cannot be resumed (other settings, another model,
+ * not a checkpoint) is bad usage of --resume.
+ */
+async function failure(error: unknown, recipe: Omit<FinetuneOptions, 'data' | 'teacher'>, totalSteps: number): Promise<never> {
+  if (!(error instanceof FinetuneError)) {
+    if (recipe.resume !== undefined && error instanceof VbpError && (/^resume: /.test(error.message) || error.code === 'MODEL_LOAD')) {
+      throw usageError('--resume', error.message.replace(/^resume: /, ''), error.code);
+    }
+    throw error;
+  }
+  await error.model?.dispose();
+  const signal = interruptedBy();
+  if (error.code !== 'ABORTED' || !signal) throw error;
+  const steps = error.report?.steps ?? 0;
+  const at = `interrupted by ${signalName(signal)} after ${steps} of ${totalSteps} steps`;
+  if (error.checkpoint) {
+    const file = error.checkpoint.path;
+    throw new KeptWorkError(error, `${at}; kept a checkpoint at step ${error.checkpoint.step} in '${file}': run the same command with --resume '${file}' to continue`, {
+      kept: file,
+      step: error.checkpoint.step,
+      totalSteps,
+      resume: `the same command with --resume '${file}'`,
+    });
+  }
+  const message = !recipe.checkpoint
+    ? `${at}; nothing was kept (with --checkpoint FILE an interruption keeps a checkpoint that --resume continues)`
+    : steps === 0
+      ? `${at}; no step had completed, so nothing was kept`
+      : `${at}: ${error.message}`;
+  throw new KeptWorkError(error, message, { kept: null, step: steps, totalSteps });
+}
+
 async function finetuneCommand(file: string, options: Options): Promise<void> {
   const recipe = recipeOf(options);
   if (Array.isArray(recipe.trainable) && recipe.trainable.length === 0) throw usageError('--trainable', "give all, mlp or comma-separated parameter-name prefixes");
@@ -51,20 +87,25 @@ async function finetuneCommand(file: string, options: Options): Promise<void> {
   const student = await openModel(file, options);
   let teacher: Model | undefined;
   try {
-    teacher = options.teacher !== undefined ? await openModel(String(options.teacher), options) : undefined;
+    teacher = options.teacher !== undefined ? await openModel(String(options.teacher), options, '--teacher') : undefined;
     const { dataset, normalisation } = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
     const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(dataset.size / recipe.batchSize!));
     const progress = progressFor(options);
     progress.start('fine-tuning', perEpoch * recipe.epochs!, true);
     const skipped = new SkipLog();
-    const { model, report } = await finetune(student, {
-      ...recipe,
-      teacher,
-      data: dataset,
-      skipBadItems: Boolean(options.skipBadImages),
-      onSkip: skipped.record,
-      onProgress: (p) => progress.update(p.step, `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s`),
-    }).finally(() => progress.stop());
+    const { model, report } = await interruptible((signal) =>
+      finetune(student, {
+        ...recipe,
+        teacher,
+        data: dataset,
+        signal,
+        skipBadItems: Boolean(options.skipBadImages),
+        onSkip: skipped.record,
+        onProgress: (p) => progress.update(p.step, `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s`),
+      }),
+    )
+      .catch((error: unknown) => failure(error, recipe, perEpoch * recipe.epochs!))
+      .finally(() => progress.stop());
     try {
       await writeAllAtomically(model.outputsFor(out, { cardBeside: true }), { overwrite: Boolean(options.force) });
     } finally {

@@ -13,10 +13,11 @@ import type { Scope } from '../../pipeline/selection';
 import { Stats } from '../../pipeline/stats';
 import { formatCount, reduction, table } from '../../report/format';
 import { checkReadableFile, writeAllAtomically, type PendingOutput } from '../../util/files';
-import { checkingOption, parseChoice, parseFraction, parseInteger, usageError } from '../args';
+import { checkingOption, parseChoice, parseFraction, parseInteger, readingInput, usageError } from '../args';
 import { calibrate, openModel, SkipLog, withCommon, withData, type Options } from '../context';
 import { DATA_OPTIONS, openDataset } from '../data-source';
 import { checkOutput, print } from '../output';
+import { warnIfPartial } from './stats';
 
 const SOURCES = ['data', 'stats', 'plan'] as const;
 const TARGETS = [
@@ -75,7 +76,8 @@ async function statsFor(model: Model, file: string, options: Options, skipped: S
     return calibrate(model, dataset, options, skipped, { covariance });
   }
   const what = `the statistics '${String(options.stats)}'`;
-  const stats = await Stats.load(String(options.stats));
+  const stats = await readingInput('--stats', () => Stats.load(String(options.stats)));
+  warnIfPartial(stats, String(options.stats), options);
   // Checked here, before planning, so that the message names the statistics rather than the plan made from them.
   const signature = await model.signature(stats.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }))).catch((error: VbpError) => {
     if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
@@ -120,7 +122,7 @@ async function pruneCommand(file: string, options: Options, command: Command): P
     const lsq = compensation === 'lsq';
     const stats = choice || lsq ? await statsFor(model, file, options, skipped, lsq) : undefined;
     const p: Plan = !choice
-      ? await loadPlan(String(options.plan))
+      ? await readingInput('--plan', () => loadPlan(String(options.plan)))
       : choice.compensated
         ? await planCompensated(model, stats!, { ratio: choice.ratio })
         : plan(stats!, choice);
@@ -152,7 +154,7 @@ export function registerPrune(program: Command, run: (options: Options, job: () 
     .description('prune MLP hidden neurons and write a smaller TorchScript model (with the model card, inside and beside it)')
     .option('--stats <file>', 'statistics from `vbp stats` instead of --data')
     .option('--plan <file>', 'apply a saved plan (from --plan-out) instead of making one')
-    .option('--ratio <r>', 'fraction of all MLP neurons to remove, e.g. 0.5 or 50%')
+    .option('--ratio <r>', 'fraction of all MLP neurons to remove, e.g. 0.5 or 50% (floor(r * neurons) of them)')
     .option('--macs-reduction <r>', 'instead of --ratio: remove until the MACs drop by at least this fraction')
     .option('--params-reduction <r>', 'instead of --ratio: remove until the parameters drop by at least this fraction')
     .option('--criterion <name>', `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance), or compensated (with --compensation lsq)`)
