@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
-import { formatNpy, loadModel, loadPlan, Stats, plan, prune, gatherStats, versionInfo, readIdx, DEBIAN_FASHION_MNIST } from '../lib';
+import { formatNpy, loadModel, loadPlan, Stats, plan, prune, gatherStats, versionInfo, readIdx, writeTensors, DEBIAN_FASHION_MNIST } from '../lib';
 import { calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, repoRoot, sha, tempDir, vbp } from './helpers';
 
 const dir = tempDir('torch-vbp-cli-');
@@ -91,6 +91,40 @@ describe('vbp commands', () => {
     expect(mixed.stderr).toMatch(/\[STATS\].*another model/);
   });
 
+  it('merge refuses to count a shard twice: the same file, a copy, or two files of one --shard', async () => {
+    const shard0 = path.join(dir, 'shard0.safetensors');
+    const copy = path.join(dir, 'shard0-copy.safetensors');
+    fs.copyFileSync(shard0, copy);
+    const link = path.join(dir, 'shard0-link.safetensors');
+    fs.symlinkSync(shard0, link);
+    for (const [files, message] of [
+      [[shard0, shard0], /'.*shard0\.safetensors' is the same file as '.*shard0\.safetensors': merging it twice would count its items twice/],
+      [[shard0, link], /is the same file as/],
+      [[shard0, copy], /'.*shard0-copy\.safetensors' has the same contents as '.*shard0\.safetensors'/],
+    ] as Array<[string[], RegExp]>) {
+      const r = vbp(['merge', ...files, '--out', path.join(dir, 'twice.safetensors')]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    // Shards of one job carry their id: gathering shard 0/2 twice (e.g. a rerun of one array task) is refused.
+    const runs = [0, 1].map((n) => {
+      const out = path.join(dir, `job-${n}.safetensors`);
+      const args = ['stats', model, '--data', fixture('calib.npy'), '--raw', '--batch-size', '16', '--shard', '0/2', '--out', out];
+      expect(vbp(n === 0 ? args : [...args, '--limit', '16']).status).toBe(0);
+      return out;
+    });
+    const same = vbp(['merge', ...runs, '--out', path.join(dir, 'twice.safetensors')]);
+    expect(same.status).toBe(2);
+    expect(same.stderr).toMatch(/both hold shard 0\/2 \(vbp stats --shard 0\/2\)/);
+    expect(fs.existsSync(path.join(dir, 'twice.safetensors'))).toBe(false);
+    const one = path.join(dir, 'job-1of2.safetensors');
+    expect(vbp(['stats', model, '--data', fixture('calib.npy'), '--raw', '--batch-size', '16', '--shard', '1/2', '--out', one]).status).toBe(0);
+    const merged = path.join(dir, 'job-all.safetensors');
+    expect(vbp(['merge', runs[0], one, '--out', merged]).status).toBe(0);
+    expect((await Stats.load(runs[0])).info).toMatchObject({ shard: { index: 0, count: 2 } });
+    expect((await Stats.load(merged)).info).not.toHaveProperty('shard');
+  });
+
   it('prune from --stats writes a smaller model and the plan the library makes, and says what it achieved against what was asked', async () => {
     const out = path.join(dir, 'pruned.pt');
     const planFile = path.join(dir, 'plan.json');
@@ -153,6 +187,30 @@ describe('vbp commands', () => {
     expect(out.results[0].medianMs).toBeGreaterThan(0);
   });
 
+  it("check's table says why an output failed when the structures differ, not only --json", async () => {
+    const m = await loadModel(model);
+    const x = npy('input_b4.npy');
+    const y = await m.forward(x);
+    await m.dispose();
+    const inputs = path.join(dir, 'check-in.pt');
+    await writeTensors(inputs, x);
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['list', [y, y], /^\[0\], \[1\]: the model gives a tensor \[4, 10\] at the output, PyTorch's file a list\/tuple of 2$/m],
+      ['dict', { logits: y }, /^\['logits'\]: the model gives a tensor \[4, 10\] at the output, PyTorch's file a dict with keys 'logits'$/m],
+    ];
+    for (const [name, expected, why] of cases) {
+      const file = path.join(dir, `check-${name}.pt`);
+      await writeTensors(file, expected as Parameters<typeof writeTensors>[1]);
+      const r = vbp(['check', model, '--inputs', inputs, '--expected', file]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(why);
+      expect(r.stdout).toMatch(/float32\s+-\s+-\s+-\s+-\s+FAIL \(below\)/); // no "0 / 40 mismatched" for a row never compared
+      const json = JSON.parse(vbp(['check', model, '--inputs', inputs, '--expected', file, '--json']).stdout);
+      // The table says what --json says.
+      for (const o of json.outputs as Array<{ problem: string }>) expect(r.stdout).toContain(o.problem);
+    }
+  });
+
   it('never overwrites the input model or an existing file, and writes nothing on failure', () => {
     const copy = path.join(dir, 'input.pt');
     fs.copyFileSync(model, copy);
@@ -174,13 +232,18 @@ describe('vbp commands', () => {
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('probe'))).toEqual([]);
   });
 
-  it('gives clear errors and exit codes for missing files and bad arguments', () => {
+  it('gives clear errors and exit codes for missing files and bad arguments (2: bad usage and unreadable inputs, 1: failures)', () => {
     const missing = vbp(['inspect', path.join(dir, 'missing.pt')]);
-    expect(missing.status).toBe(1);
+    expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^vbp: error \[MODEL_NOT_FOUND\]: .*missing\.pt/);
     const notModel = vbp(['inspect', fixture('calib.npy')]);
-    expect(notModel.status).toBe(1);
+    expect(notModel.status).toBe(2);
     expect(notModel.stderr).toContain('[MODEL_LOAD]');
+    const missingTeacher = vbp(['finetune', model, '--teacher', fixture('calib.npy'), '--data', fixture('calib.npy'), '--raw', '--labels', labels, '--out', path.join(dir, 't.pt')]);
+    expect(missingTeacher.status).toBe(2);
+    expect(missingTeacher.stderr).toMatch(/\[MODEL_LOAD\]: --teacher: /);
+    const missingStats = vbp(['prune', model, '--stats', path.join(dir, 'missing.safetensors'), '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
+    expect(missingStats.status).toBe(2);
     const noData = vbp(['stats', model, '--out', path.join(dir, 's2')]);
     expect(noData.status).toBe(2);
     expect(noData.stderr).toContain('--data');
@@ -198,8 +261,24 @@ describe('vbp commands', () => {
     const corruptStats = path.join(dir, 'corrupt.safetensors');
     fs.writeFileSync(corruptStats, Buffer.from([1, 2, 3]));
     const corrupt = vbp(['prune', model, '--stats', corruptStats, '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
-    expect(corrupt.status).toBe(1);
-    expect(corrupt.stderr).toContain('[STATS]');
+    expect(corrupt.status).toBe(2);
+    expect(corrupt.stderr).toContain('[STATS]: --stats: ');
+    const corruptPlan = path.join(dir, 'corrupt.json');
+    fs.writeFileSync(corruptPlan, '{');
+    const badPlan = vbp(['prune', model, '--plan', corruptPlan, '--out', path.join(dir, 'p.pt')]);
+    expect(badPlan.status).toBe(2);
+    expect(badPlan.stderr).toContain('[PLAN]: --plan: ');
+    const badInputs = vbp(['check', model, '--inputs', corruptPlan, '--expected', corruptPlan]);
+    expect(badInputs.status).toBe(2);
+    expect(badInputs.stderr).toContain('--inputs: ');
+    // Readable inputs that do not fit the job are failures of the work: exit 1.
+    const other = vbp(['prune', fixture('vit_torchvision.pt'), '--stats', path.join(dir, 'stats.safetensors'), '--ratio', '0.5', '--out', path.join(dir, 'o.pt')]);
+    expect(other.status).toBe(1);
+  });
+
+  it('the README states the exit-code rule', () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    expect(readme).toMatch(/### Exit codes\n[\s\S]*\| 2 \| bad usage[\s\S]*\| 1 \|[\s\S]*\| 130 \/ 143 \|/);
   });
 });
 
@@ -228,6 +307,70 @@ describe('no silent wrong results', () => {
     expect(fromCard.correct1).toBe(fromF32.correct1);
     expect(fromU8.correct1).toBe(out.correct1);
     expect(fromU8.top1).toBeGreaterThan(0.85);
+  });
+
+  it('float .npy pixels in 0..255 are refused under a normalisation unless --scale or --raw says what they are (64.8 % -> refused; 89.4 % with --scale 255)', () => {
+    const idx = readIdxPixels();
+    const x255 = path.join(dir, 'x_255.npy');
+    const xNorm = path.join(dir, 'x_norm.npy');
+    const y = path.join(dir, 'y_255.npy');
+    const pixels = Float32Array.from(idx.images.subarray(0, 500 * 784));
+    fs.writeFileSync(x255, formatNpy({ data: pixels, shape: [500, 1, 28, 28] }));
+    fs.writeFileSync(xNorm, formatNpy({ data: pixels.map((p) => (p / 255 - 0.286) / 0.353), shape: [500, 1, 28, 28] }));
+    fs.writeFileSync(y, formatNpy({ data: BigInt64Array.from(idx.labels.subarray(0, 500), (l) => BigInt(l)), shape: [500] }));
+    const refused = vbp(['eval', fmnist, '--data', x255, '--labels', y, '--json']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/\[DATA\]: --data: '.*x_255\.npy' holds float32 values from 0 to 255, but the normalisation \(mean \[0\.286\], std \[0\.353\]\) expects pixels scaled to \[0, 1\]: if they are pixels in 0\.\.255, pass --scale 255/);
+    expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'DATA', exitCode: 2 });
+    const normalisedTwice = vbp(['eval', fmnist, '--data', xNorm, '--labels', y]);
+    expect(normalisedTwice.status).toBe(2);
+    expect(normalisedTwice.stderr).toContain('if they are already normalised, pass --raw');
+    const scaled = JSON.parse(vbp(['eval', fmnist, '--data', x255, '--labels', y, '--scale', '255', '--json']).stdout);
+    const idxRun = JSON.parse(vbp(['eval', fmnist, '--data', 'fashion-mnist', '--limit', '500', '--json']).stdout);
+    expect(scaled.correct1).toBe(idxRun.correct1);
+    expect(scaled.top1).toBeCloseTo(0.894, 3);
+    // Said explicitly, the values are taken as they are.
+    const asIs = vbp(['eval', fmnist, '--data', x255, '--labels', y, '--scale', '1', '--json']);
+    expect(asIs.status).toBe(0);
+    expect(JSON.parse(asIs.stdout).top1).toBeLessThan(0.7);
+    expect(vbp(['eval', fmnist, '--data', xNorm, '--labels', y, '--raw', '--json']).status).toBe(0);
+    expect(vbp(['eval', fmnist, '--data', 'fashion-mnist', '--scale', '255']).stderr).toContain('--scale: is for .npy data only');
+  });
+
+  it('a normalisation for other channels says what to pass (never "give 1 or 1")', () => {
+    const rgb = path.join(dir, 'rgb-card.pt');
+    fs.copyFileSync(model, rgb);
+    fs.writeFileSync(path.join(dir, 'rgb-card.json'), JSON.stringify({ inputShape: [3, 32, 32], mean: [0.5, 0.4, 0.3], std: [0.2, 0.2, 0.2] }));
+    const r = vbp(['eval', rgb, '--data', 'fashion-mnist', '--limit', '10']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("the model card's mean/std: mean has 3 values but the items have 1 channel: give one value (the model card is for 3-channel items: pass --mean/--std for 1-channel items)");
+    expect(r.stderr).not.toMatch(/give 1 or 1/);
+  });
+
+  it('image folders: classes that cannot be folder names match by a sanitised name, or by --class-map; the error says how', async () => {
+    const root = path.join(dir, 'fmnist-images');
+    const idx = readIdxPixels();
+    const folders = ['tee', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'ankle-boot'];
+    for (let i = 0; i < 40; i++) {
+      fs.mkdirSync(path.join(root, folders[idx.labels[i]]), { recursive: true });
+      await sharp(Buffer.from(idx.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(root, folders[idx.labels[i]], `${i}.png`));
+    }
+    const refused = vbp(['eval', fmnist, '--data', root, '--resize', '28']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/class folder\(s\) 'tee' match none of the model's classes \('T-shirt\/top', .*\): name each folder as its class \(a class such as 'T-shirt\/top' matches a folder 't_shirt_top'.*map the folders to classes with --class-map FILE\.json holding e\.g\. \{"tee": "T-shirt\/top"\}/);
+    const map = path.join(dir, 'class-map.json');
+    fs.writeFileSync(map, JSON.stringify({ tee: 'T-shirt/top' }));
+    const mapped = JSON.parse(vbp(['eval', fmnist, '--data', root, '--resize', '28', '--class-map', map, '--json']).stdout);
+    const idxRun = JSON.parse(vbp(['eval', fmnist, '--data', 'fashion-mnist', '--limit', '40', '--json']).stdout);
+    expect(mapped.correct1).toBe(idxRun.correct1); // 'ankle-boot' matched 'Ankle boot' by its sanitised name
+    fs.renameSync(path.join(root, 'tee'), path.join(root, 'T-shirt_top'));
+    expect(JSON.parse(vbp(['eval', fmnist, '--data', root, '--resize', '28', '--json']).stdout).correct1).toBe(idxRun.correct1);
+    fs.writeFileSync(map, JSON.stringify({ 'T-shirt_top': 'T-shirt' }));
+    const wrong = vbp(['eval', fmnist, '--data', root, '--resize', '28', '--class-map', map]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/\[DATA\]: --class-map: folder 'T-shirt_top' maps to 'T-shirt', which is not among the model's classes/);
+    fs.writeFileSync(map, '[1, 2]');
+    expect(vbp(['eval', fmnist, '--data', root, '--class-map', map]).stderr).toMatch(/--class-map: .* must hold one JSON object from folder name to class name or class index/);
   });
 
   it('eval of .npy data without --labels is refused, naming --labels', () => {

@@ -9,7 +9,7 @@ import { closeMismatch, compareTensorValues, pyFloat, type CloseOptions } from '
 import { dtypeOfTensor } from '../../formats/torch-save';
 import { readTensors } from '../../testing/read-tensors';
 import { checkReadableFile } from '../../util/files';
-import { checkingOption, ExitWith, usageError } from '../args';
+import { checkingOption, ExitWith, readingInput, usageError } from '../args';
 import { openModel, withCommon, type Options } from '../context';
 import { print } from '../output';
 import { table } from '../../report/format';
@@ -42,11 +42,28 @@ interface OutputRow {
   problem?: string;
 }
 
-/** One row per tensor of `expected`, compared with the tensor at the same place of `actual`. */
-function rows(actual: Value | undefined, expected: Value, options: CloseOptions, path: string, out: OutputRow[]): void {
+/** What the model returned at some place, for a message: "a tensor [4, 10]", "a list of 2", "a dict with keys 'a', 'b'". */
+function describeValue(value: Value | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (isTensor(value)) return `a tensor [${value.shape.join(', ')}]`;
+  if (Array.isArray(value)) return `a list/tuple of ${value.length}`;
+  if (value === null) return 'None';
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    return keys.length ? `a dict with keys ${keys.map((k) => `'${k}'`).join(', ')}` : 'an empty dict';
+  }
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * One row per tensor of `expected`, compared with the tensor at the same place of `actual`. Where the
+ * structures differ, `problem` says how (the table prints it, not only --json).
+ */
+function rows(actual: Value | undefined, expected: Value, options: CloseOptions, path: string, out: OutputRow[], mismatch?: string): void {
   if (isTensor(expected)) {
     const row: OutputRow = { path: path || '(output)', shape: expected.shape, dtype: dtypeOfTensor(expected), pass: false, mismatches: 0, total: expected.data.length, maxAbsDiff: 0, rtol: 0, atol: 0 };
-    if (!isTensor(actual)) row.problem = 'the model gives no tensor here';
+    if (mismatch) row.problem = mismatch;
+    else if (!isTensor(actual)) row.problem = `the model gives ${describeValue(actual)} here, PyTorch's file a tensor [${expected.shape.join(', ')}]`;
     else {
       try {
         const c = compareTensorValues(actual, expected, options);
@@ -58,16 +75,34 @@ function rows(actual: Value | undefined, expected: Value, options: CloseOptions,
     out.push(row);
     return;
   }
+  const where = path || 'the output';
   if (Array.isArray(expected)) {
-    expected.forEach((item, i) => rows(Array.isArray(actual) ? actual[i] : undefined, item, options, `${path}[${i}]`, out));
+    const problem =
+      mismatch ??
+      (!Array.isArray(actual)
+        ? `the model gives ${describeValue(actual)} at ${where}, PyTorch's file a list/tuple of ${expected.length}`
+        : actual.length !== expected.length
+          ? `the model's list/tuple at ${where} has ${actual.length} items, PyTorch's ${expected.length}`
+          : undefined);
+    expected.forEach((item, i) => rows(Array.isArray(actual) ? actual[i] : undefined, item, options, `${path}[${i}]`, out, problem));
     return;
   }
   if (typeof expected === 'object' && expected !== null) {
-    for (const [key, item] of Object.entries(expected)) {
-      const a = typeof actual === 'object' && actual !== null && !Array.isArray(actual) && !isTensor(actual) ? (actual as Record<string, Value>)[key] : undefined;
-      rows(a, item, options, `${path}['${key}']`, out);
+    const dict = typeof actual === 'object' && actual !== null && !Array.isArray(actual) && !isTensor(actual) ? (actual as Record<string, Value>) : undefined;
+    const keys = Object.keys(expected);
+    const problem = mismatch ?? (dict ? undefined : `the model gives ${describeValue(actual)} at ${where}, PyTorch's file ${describeValue(expected)}`);
+    for (const key of keys) {
+      const missing = !problem && dict && !(key in dict) ? `the model's dict at ${where} has no key '${key}' (it has ${Object.keys(dict).map((k) => `'${k}'`).join(', ') || 'none'})` : undefined;
+      rows(dict?.[key], (expected as Record<string, Value>)[key], options, `${path}['${key}']`, out, problem ?? missing);
     }
   }
+}
+
+/** Why rows failed without a comparison (structure, shape, dtype): one line per distinct reason. */
+function problemLines(outputs: OutputRow[]): string[] {
+  const byProblem = new Map<string, string[]>();
+  for (const r of outputs) if (r.problem) byProblem.set(r.problem, [...(byProblem.get(r.problem) ?? []), r.path]);
+  return [...byProblem].map(([problem, paths]) => `${paths.join(', ')}: ${problem}`);
 }
 
 async function check(file: string, options: Options): Promise<void> {
@@ -79,8 +114,8 @@ async function check(file: string, options: Options): Promise<void> {
   checkingOption('--inputs', () => checkReadableFile(inputsFile, 'inputs file'));
   checkingOption('--expected', () => checkReadableFile(expectedFile, 'expected outputs file'));
   const closeOptions: CloseOptions = { ...(rtol !== undefined ? { rtol, atol } : {}), equalNan: Boolean(options.equalNan), checkDtype: !options.ignoreDtype };
-  const inputs = positionalInputs(await readTensors(inputsFile), inputsFile);
-  const expected = await readTensors(expectedFile);
+  const inputs = await readingInput('--inputs', async () => positionalInputs(await readTensors(inputsFile), inputsFile));
+  const expected = await readingInput('--expected', () => readTensors(expectedFile));
   const model = await openModel(file, options);
   let actual: Value;
   try {
@@ -96,8 +131,13 @@ async function check(file: string, options: Options): Promise<void> {
     `${file} on ${inputs.length} input${inputs.length === 1 ? '' : 's'} from ${inputsFile}, compared with ${expectedFile}:`,
     table(
       ['output', 'shape', 'dtype', 'mismatched', 'max |diff|', 'rtol', 'atol', ''],
-      outputs.map((r) => [r.path, `[${r.shape.join(', ')}]`, r.dtype, `${r.mismatches} / ${r.total}`, pyFloat(r.maxAbsDiff), pyFloat(r.rtol), pyFloat(r.atol), r.problem ? 'FAIL' : r.pass ? 'ok' : 'FAIL']),
+      outputs.map((r) =>
+        r.problem
+          ? [r.path, `[${r.shape.join(', ')}]`, r.dtype, '-', '-', '-', '-', 'FAIL (below)']
+          : [r.path, `[${r.shape.join(', ')}]`, r.dtype, `${r.mismatches} / ${r.total}`, pyFloat(r.maxAbsDiff), pyFloat(r.rtol), pyFloat(r.atol), r.pass ? 'ok' : 'FAIL'],
+      ),
     ),
+    ...problemLines(outputs),
     pass ? 'PASS: the outputs match PyTorch\'s' : `FAIL: the outputs do not match PyTorch's\n\n${message}`,
   ].join('\n');
   print(options, human, { model: file, inputs: inputsFile, expected: expectedFile, pass, outputs, message: message ?? null });

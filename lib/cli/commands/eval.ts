@@ -18,7 +18,15 @@ async function evalCommand(file: string, options: Options): Promise<void> {
     const progress = progressFor(options);
     progress.start('evaluating', limit);
     const result = await withShapeHint(dataset, () =>
-      evaluate(model, dataset, { limit, batchSize, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record, onProgress: (p) => progress.update(p.items) }),
+      evaluate(model, dataset, {
+        limit,
+        batchSize,
+        skipBadItems: Boolean(options.skipBadImages),
+        onSkip: skipped.record,
+        onProgress: (p) => progress.update(p.items),
+        // --raw, --mean/--std and --scale say how the data is prepared; the card's normalisation is checked.
+        checkNormalisation: normalisation === 'model card' && options.scale === undefined,
+      }),
     ).finally(() => progress.stop());
     const { predictions, logits, ...numbers } = result;
     print(
