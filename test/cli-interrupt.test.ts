@@ -123,17 +123,22 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
 describe('vbp finetune: Ctrl-C with --checkpoint keeps a checkpoint at the interruption', () => {
   const base = ['finetune', model, '--teacher', model, '--data', fixture('calib.npy'), '--raw', '--labels', labels, '--batch-size', '16', '--lr', '1e-3', '--threads', '1'];
 
-  it('the library writes the checkpoint after the last completed step and resume continues it exactly', async () => {
+  it('the library, with checkpoint.atAbort, writes the checkpoint after the last completed step and resume continues it exactly', async () => {
     const student = await loadModel(model);
     const data = new NpyDataset(fixture('calib.npy'), labels);
     const options = { teacher: student, data, batchSize: 16, lr: 1e-3, epochs: 2, schedule: 'constant' as const };
     const checkpoint = path.join(dir, 'lib-ckpt.pt');
-    const controller = new AbortController();
-    const error = (await finetune(student, { ...options, checkpoint: { path: checkpoint, every: 100 }, signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch((e: unknown) => e)) as FinetuneError;
-    expect(error).toBeInstanceOf(FinetuneError);
-    expect(error.code).toBe('ABORTED');
-    expect(error.checkpoint).toEqual({ path: checkpoint, step: 5 }); // every: 100 wrote none before
-    await error.model?.dispose();
+    const abortAt5 = async (atAbort: boolean) => {
+      const controller = new AbortController();
+      const error = (await finetune(student, { ...options, checkpoint: { path: checkpoint, every: 3, atAbort }, signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch((e: unknown) => e)) as FinetuneError;
+      expect(error).toBeInstanceOf(FinetuneError);
+      expect(error.code).toBe('ABORTED');
+      await error.model?.dispose();
+      return error;
+    };
+    // Without atAbort the last periodic checkpoint (step 3) is all there is; with it, step 5 is kept.
+    expect((await abortAt5(false)).checkpoint).toBeUndefined();
+    expect((await abortAt5(true)).checkpoint).toEqual({ path: checkpoint, step: 5 });
     const { model: resumed, report } = await finetune(student, { ...options, resume: checkpoint });
     const { model: whole, report: wholeReport } = await finetune(student, options);
     expect(report.resumedAt).toBe(5);

@@ -59,8 +59,11 @@ export interface FinetuneOptions {
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (progress: FinetuneProgress) => void;
-  /** Write the model and optimizer state to `path` (atomically) every `every` steps and at the end. */
-  checkpoint?: { path: string; every: number };
+  /**
+   * Write the model and optimizer state to `path` (atomically) every `every` steps and at the end; with
+   * `atAbort`, also when `signal` cancels the run (after the last completed step; vbp finetune sets it).
+   */
+  checkpoint?: { path: string; every: number; atAbort?: boolean };
   /** A checkpoint written by an earlier run with the same settings: continue from it. */
   resume?: string;
   /** Dataset data: skip items the data set cannot read (a damaged image), calling onSkip for each. */
@@ -117,7 +120,7 @@ export interface FinetuneResult {
 
 /**
  * A failed or cancelled finetune(): `model` holds the weights of the last completed step (dispose it). A run
- * cancelled by its signal with `checkpoint` set writes a checkpoint at the interruption (after the last
+ * cancelled by its signal with `checkpoint.atAbort` writes a checkpoint at the interruption (after the last
  * completed step) and names it in `checkpoint`; `resume` continues from it.
  */
 export class FinetuneError extends VbpError {
@@ -195,7 +198,7 @@ function settingsOf(options: FinetuneOptions): CheckpointSettings {
     throw new VbpError('INVALID_ARGUMENT', 'finetune(): with data as a function the number of steps is unknown: give stepsPerEpoch (or schedule: constant)');
   }
   if (options.checkpoint !== undefined) {
-    checkOptionKeys(options.checkpoint, ['path', 'every'], 'finetune() checkpoint');
+    checkOptionKeys(options.checkpoint, ['path', 'every', 'atAbort'], 'finetune() checkpoint');
     if (typeof options.checkpoint.path !== 'string' || options.checkpoint.path.length === 0) throw new VbpError('INVALID_ARGUMENT', 'finetune(): checkpoint.path must be a file path');
     requireNumber(options.checkpoint.every, 'checkpoint.every', (n) => integer(n, 1), 'an integer >= 1');
   }
@@ -426,7 +429,7 @@ async function trainWith(
     } catch (error) {
       await iterator.return?.(undefined);
       // Cancelled between steps: the state is that of the last completed step, so it can be kept exactly.
-      if (checkpoint && error instanceof VbpError && error.code === 'ABORTED' && report.steps > 0) {
+      if (checkpoint?.atAbort && error instanceof VbpError && error.code === 'ABORTED' && report.steps > 0) {
         try {
           await writeCheckpoint(epoch, partial());
         } catch (writeError) {

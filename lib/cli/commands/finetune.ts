@@ -33,7 +33,8 @@ function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
     clipNorm: parseNumber(String(options.clipNorm ?? FINETUNE_DEFAULTS.clipNorm), '--clip-norm', 0),
     trainable: trainable === 'all' || trainable === 'mlp' ? trainable : trainable.split(',').map((p) => p.trim()).filter(Boolean),
     seed: parseInteger(String(options.seed ?? FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
-    ...(options.checkpoint !== undefined ? { checkpoint: { path: String(options.checkpoint), every: every ?? 100 } } : {}),
+    // Ctrl-C keeps a checkpoint of the last completed step (atAbort), so that --resume loses nothing.
+    ...(options.checkpoint !== undefined ? { checkpoint: { path: String(options.checkpoint), every: every ?? 100, atAbort: true } } : {}),
     ...(options.resume !== undefined ? { resume: String(options.resume) } : {}),
   };
 }
