@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   NOT_TRAINABLE: { native: true, meaning: 'the model cannot be fine-tuned: no parameters, or train-mode behaviour frozen into a traced graph' },
   ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
   DATA: { native: false, meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code' },
-  IO: { native: false, meaning: 'a file or folder could not be read or written' },
+  IO: { native: true, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
   LIBTORCH_MISMATCH: { native: true, meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found' },

@@ -6,7 +6,7 @@ export { VbpError, isVbpError, ERROR_CODES, type ErrorCode } from './errors';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
 
 // The LibTorch runtime
-export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, setAllowTF32, getAllowTF32, type TF32Settings, getBlasThreads, nativeMemory, releaseCachedMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory, type CpuCacheInfo } from './native/runtime';
+export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, manualSeed, setAllowTF32, getAllowTF32, type TF32Settings, getBlasThreads, nativeMemory, releaseCachedMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory, type CpuCacheInfo } from './native/runtime';
 
 // The pipeline: model -> statistics -> plan -> pruned model
 export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './pipeline/model';

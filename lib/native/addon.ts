@@ -133,6 +133,7 @@ export interface NativeMemoryInfo {
 export interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
+  manualSeed(seed: bigint): void;
   /** Reads the TF32 flags, or changes those given; returns the flags in force. */
   tf32(changes?: { matmul?: boolean; cudnn?: boolean }): { matmul: boolean; cudnn: boolean };
   loadModel(path: string, device: string): Promise<NativeModel>;
@@ -141,6 +142,15 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   /** @internal For tests: the load-time LibTorch check on a build-settings text ('' when it fits). */
   linkedTorchMismatch(config: string, compiledVersion: string, cuda: boolean): string;
+  /** @internal For tests only: states of the core no public call reaches deterministically. */
+  _testHooks: {
+    /** The intra-op thread count a libuv pool thread runs a job with. */
+    poolThreadCount(): Promise<number>;
+    /** Frees, through the allocator in force, a block LibTorch's default allocator handed out. */
+    freeForeignBlock(bytes?: number): void;
+    /** The next `count` allocations from the system fail as if memory were exhausted. */
+    injectAllocationFailures(count: number): void;
+  };
 }
 
 /** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */
@@ -157,12 +167,23 @@ export const packageRoot = ((): string => {
 
 let binding: NativeBinding | undefined;
 
+/**
+ * TORCH_VBP_ADDON: the path of an addon file to load instead of the one node-gyp-build finds (the sanitizer
+ * suite's instrumented build, a build of another LibTorch).
+ */
+function addonOverride(): string | undefined {
+  const file = process.env.TORCH_VBP_ADDON;
+  return file ? path.resolve(file) : undefined;
+}
+
 export function native(): NativeBinding {
   if (binding) return binding;
   try {
+    const override = addonOverride();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    binding = load(packageRoot);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = override ? (require(override) as NativeBinding) : load(packageRoot);
   } catch (error) {
     throw loadFailure(error);
   }
@@ -213,6 +234,8 @@ export function loadFailure(error: unknown): VbpError {
 
 /** Path of the addon file node-gyp-build resolves (for diagnostics and the prebuild test). */
 export function nativePath(): string {
+  const override = addonOverride();
+  if (override) return override;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const load = require('node-gyp-build') as { resolve(dir: string): string };
   return load.resolve(packageRoot);

@@ -86,6 +86,17 @@ export function setNumThreads(n: number): void {
   callNativeSync(() => native().setNumThreads(n));
 }
 
+/**
+ * Seeds LibTorch's default random generators (CPU and every GPU), as torch.manual_seed does: random ops in
+ * a model's own code (torch.rand, dropout in train mode) then repeat. Fine-tuning does not need it: its
+ * steps are seeded from their `seed` option and leave these generators as they found them.
+ */
+export function manualSeed(seed: number | bigint): void {
+  const value = typeof seed === 'bigint' ? seed : Number.isSafeInteger(seed) && seed >= 0 ? BigInt(seed) : -1n;
+  if (value < 0n || value >= 2n ** 64n) throw new VbpError('INVALID_ARGUMENT', `manualSeed(seed): seed must be an integer in [0, 2^64), got ${String(seed)}`);
+  callNativeSync(() => native().manualSeed(value));
+}
+
 /** Whether float32 matmuls (cuBLAS) and convolutions (cuDNN) may use TF32 on NVIDIA GPUs. */
 export interface TF32Settings {
   matmul: boolean;

@@ -4,11 +4,13 @@
 #include "bindings/async_job.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
+#include "bindings/test_hooks.h"
 #include "bindings/trainer_wrap.h"
 #include "core/allocator.h"
 #include "core/cpu_cache.h"
 #include "core/linked_torch.h"
 
+#include <torch/utils.h>
 #include <torch/version.h>
 #include "core/device.h"
 #include "core/memory_stats.h"
@@ -34,6 +36,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   DefineAddon(exports, {
                            InstanceMethod<&Addon::versionInfo>("versionInfo"),
                            InstanceMethod<&Addon::setNumThreads>("setNumThreads"),
+                           InstanceMethod<&Addon::manualSeed>("manualSeed"),
                            InstanceMethod<&Addon::tf32>("tf32"),
                            InstanceMethod<&Addon::loadModel>("loadModel"),
                            InstanceMethod<&Addon::nativeMemory>("nativeMemory"),
@@ -41,6 +44,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod<&Addon::releaseCachedMemory>("releaseCachedMemory"),
                            InstanceMethod<&Addon::linkedTorchMismatch>("linkedTorchMismatch"),
                            InstanceValue("NativeModel", modelClass),
+                           InstanceValue("_testHooks", testHooks(env)),
                        });
 }
 
@@ -66,6 +70,17 @@ Napi::Value Addon::setNumThreads(const Napi::CallbackInfo& info) {
     const int threads = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
     if (threads < 1) throw Error(code::kInvalidArgument, "setNumThreads(n): n must be a positive integer");
     setThreadCount(threads);
+    return info.Env().Undefined();
+  });
+}
+
+// manualSeed(seed): LibTorch's default generators (CPU and every GPU), as torch.manual_seed.
+Napi::Value Addon::manualSeed(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
+    bool lossless = false;
+    const uint64_t seed = info[0].IsBigInt() ? info[0].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
+    if (!info[0].IsBigInt() || !lossless) throw Error(code::kInvalidArgument, "manualSeed(seed): seed must be a non-negative integer below 2^64");
+    torch::manual_seed(seed);
     return info.Env().Undefined();
   });
 }

@@ -16,6 +16,7 @@ class Addon : public Napi::Addon<Addon> {
  private:
   Napi::Value versionInfo(const Napi::CallbackInfo& info);
   Napi::Value setNumThreads(const Napi::CallbackInfo& info);
+  Napi::Value manualSeed(const Napi::CallbackInfo& info);
   Napi::Value tf32(const Napi::CallbackInfo& info);
   Napi::Value loadModel(const Napi::CallbackInfo& info);
   Napi::Value nativeMemory(const Napi::CallbackInfo& info);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "bindings/js_errors.h"
+#include "core/threads.h"
 
 namespace vbp::js {
 
@@ -34,6 +35,7 @@ class Job final : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      applyThreadCount();
       result_ = work_();
     } catch (...) {
       error_ = describeCurrentException(fallbackCode_);

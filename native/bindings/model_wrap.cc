@@ -60,11 +60,11 @@ void ModelWrap::release(Napi::Env env) {
   // is torn down, where a failing call must not throw.
   int64_t ignored = 0;
   napi_adjust_external_memory(env, -reportedBytes_, &ignored);
-  const int64_t remaining = countModel(reportedBytes_, -1);
+  countModel(reportedBytes_, -1);
   reportedBytes_ = 0;
   model_.reset();
-  // The last model gone: the blocks cached for its forwards go back to the system.
-  if (remaining == 0) releaseCpuCache();
+  // The last native object gone: the blocks cached for its work go back to the system.
+  if (liveObjects() == 0) releaseCpuCache();
 }
 
 std::shared_ptr<TorchModel> ModelWrap::live(Napi::Env env) const {

@@ -7,6 +7,7 @@
 #include "bindings/js_mlp.h"
 #include "bindings/js_values.h"
 #include "bindings/shared_handle.h"
+#include "core/cpu_cache.h"
 #include "core/memory_stats.h"
 
 namespace vbp::js {
@@ -36,6 +37,7 @@ void SessionWrap::release() {
   if (!session_) return;
   countSession(-1);
   session_.reset();
+  if (liveObjects() == 0) releaseCpuCache();
 }
 
 std::shared_ptr<StatsSession> SessionWrap::live() const {

@@ -5,6 +5,7 @@
 #include "bindings/js_values.h"
 #include "bindings/model_wrap.h"
 #include "bindings/shared_handle.h"
+#include "core/cpu_cache.h"
 #include "core/memory_stats.h"
 
 namespace vbp::js {
@@ -76,6 +77,7 @@ void TrainerWrap::release() {
   if (!trainer_) return;
   countTrainer(-1);
   trainer_.reset();
+  if (liveObjects() == 0) releaseCpuCache();
 }
 
 std::shared_ptr<Trainer> TrainerWrap::live() const {

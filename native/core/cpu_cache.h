@@ -29,6 +29,9 @@ void releaseCpuCache();
 
 CpuCacheStats cpuCacheStats();
 
+// For tests: the next `count` allocations from the system fail as if memory were exhausted.
+void injectAllocationFailures(int count);
+
 // The bound: blocks in use plus blocks cached stay within twice the most bytes ever in use at once (a block
 // serves requests from half its size up, so a working set may need up to twice its bytes in blocks) plus a
 // slack, 16 MiB unless VBP_CPU_CACHE_SLACK_MB says otherwise; beyond it the largest cached blocks are freed.

@@ -24,6 +24,7 @@ inline constexpr const char* kPlan = "PLAN";
 inline constexpr const char* kPrune = "PRUNE";
 inline constexpr const char* kNotTrainable = "NOT_TRAINABLE";
 inline constexpr const char* kNonFinite = "NON_FINITE";
+inline constexpr const char* kIo = "IO";
 inline constexpr const char* kLibtorchMismatch = "LIBTORCH_MISMATCH";
 inline constexpr const char* kInvalidArgument = "INVALID_ARGUMENT";
 inline constexpr const char* kInternal = "INTERNAL";

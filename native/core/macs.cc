@@ -18,7 +18,8 @@ struct Counter {
 thread_local Counter* activeCounter = nullptr;
 
 const char* kindOf(const char* opName) {
-  static const std::map<std::string, const char*> kinds = {
+  // Never destroyed: a pool thread may still count an op while the process exits.
+  static const auto* const kinds = new std::map<std::string, const char*>{
       {"aten::linear", "linear"},          {"aten::matmul", "matmul"},      {"aten::mm", "matmul"},
       {"aten::addmm", "matmul"},           {"aten::bmm", "matmul"},         {"aten::baddbmm", "matmul"},
       {"aten::einsum", "matmul"},          {"aten::conv1d", "conv"},        {"aten::conv2d", "conv"},
@@ -26,8 +27,8 @@ const char* kindOf(const char* opName) {
       {"aten::conv_transpose1d", "conv"},  {"aten::conv_transpose2d", "conv"}, {"aten::conv_transpose3d", "conv"},
       {"aten::scaled_dot_product_attention", "attention"},
   };
-  const auto it = kinds.find(opName);
-  return it == kinds.end() ? nullptr : it->second;
+  const auto it = kinds->find(opName);
+  return it == kinds->end() ? nullptr : it->second;
 }
 
 using Args = c10::ArrayRef<const c10::IValue>;
@@ -74,11 +75,14 @@ std::vector<int64_t> intList(Args inputs, size_t i, size_t dims, int64_t fallbac
   return values;
 }
 
+// The counters run when an op starts, before the kernel checks its arguments: arguments the kernel will
+// refuse (a zero stride, an empty weight) count as 0 here and never divide, so the kernel's own error is
+// what the caller sees.
 double convMacs(Args fn, const std::string& name) {
   const at::Tensor* input = tensorAt(fn, 0);
   const at::Tensor* weight = tensorAt(fn, 1);
-  if (!input || !weight || weight->dim() < 3 || input->dim() < weight->dim() - 1) return 0;
-  const double perOutput = static_cast<double>(weight->numel() / weight->size(0));
+  if (!input || !weight || weight->dim() < 3 || input->dim() < weight->dim() - 1 || weight->size(0) <= 0) return 0;
+  const double perOutput = static_cast<double>(weight->numel()) / static_cast<double>(weight->size(0));
   bool transposed = name.find("transpose") != std::string::npos;
   if (name == "aten::convolution" || name == "aten::_convolution") {
     const Args inputs = fn;
@@ -92,6 +96,9 @@ double convMacs(Args fn, const std::string& name) {
   std::vector<int64_t> padding = intList(fn, 4, dims, 0);
   const Args inputs = fn;
   const bool same = inputs.size() > 4 && inputs[4].isString() && inputs[4].toStringRef() == "same";
+  for (size_t d = 0; d < dims; ++d) {
+    if (stride[d] <= 0 || dilation[d] <= 0 || padding[d] < 0) return 0;
+  }
   double outputs = static_cast<double>(weight->size(0));
   if (input->dim() == weight->dim()) outputs *= static_cast<double>(input->size(0));  // batched
   for (size_t d = 0; d < dims; ++d) {
@@ -109,8 +116,9 @@ double opMacs(Args fn, const std::string& name, const std::string& kind) {
     const at::Tensor* q = tensorAt(fn, 0);
     const at::Tensor* k = tensorAt(fn, 1);
     const at::Tensor* v = tensorAt(fn, 2);
-    if (!q || !k || !v || q->dim() < 2) return 0;
-    const double queries = static_cast<double>(q->numel() / q->size(-1));
+    if (!q || !k || !v || q->dim() < 2 || k->dim() < 2 || v->dim() < 1) return 0;
+    double queries = 1;  // every dimension but the last: no division, so a head dim of 0 counts 0
+    for (int64_t d = 0; d + 1 < q->dim(); ++d) queries *= static_cast<double>(q->size(d));
     return queries * static_cast<double>(k->size(-2)) * static_cast<double>(q->size(-1) + v->size(-1));
   }
   if (kind == "conv") return convMacs(fn, name);
@@ -174,6 +182,10 @@ MacCounter::~MacCounter() {
 }
 
 const MacCount& MacCounter::count() const { return state_->counter.count; }
+
+MacCountPause::MacCountPause() : paused_(activeCounter) { activeCounter = nullptr; }
+
+MacCountPause::~MacCountPause() { activeCounter = static_cast<Counter*>(paused_); }
 
 MacCount countMacs(TorchModel& model, std::vector<c10::IValue> inputs) {
   MacCounter counter;

@@ -31,6 +31,19 @@ class MacCounter {
   std::unique_ptr<State> state_;
 };
 
+// Stops this thread's counter while it lives: work of our own inside a forward (the statistics tap's
+// covariance product) is not the model's.
+class MacCountPause {
+ public:
+  MacCountPause();
+  ~MacCountPause();
+  MacCountPause(const MacCountPause&) = delete;
+  MacCountPause& operator=(const MacCountPause&) = delete;
+
+ private:
+  void* paused_;
+};
+
 // Runs one forward of `inputs` and counts its multiply-accumulates.
 MacCount countMacs(TorchModel& model, std::vector<c10::IValue> inputs);
 

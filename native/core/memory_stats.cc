@@ -21,6 +21,8 @@ void countSession(int sign) { liveSessions += sign; }
 
 void countTrainer(int sign) { liveTrainers += sign; }
 
+int64_t liveObjects() { return liveModels.load() + liveSessions.load() + liveTrainers.load(); }
+
 NativeMemory nativeMemory() {
   NativeMemory m;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))

@@ -22,5 +22,7 @@ NativeMemory nativeMemory();
 int64_t countModel(int64_t bytes, int sign);
 void countSession(int sign);
 void countTrainer(int sign);
+// Models, sessions and trainers alive: when none is, nothing of ours needs the CPU cache's blocks.
+int64_t liveObjects();
 
 }  // namespace vbp

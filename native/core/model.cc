@@ -1,11 +1,14 @@
 #include "core/model.h"
 
+#include <c10/core/DeviceGuard.h>
 #include <torch/csrc/jit/runtime/jit_exception.h>
 #include <torch/serialize.h>
 
 #include <fstream>
+#include <unordered_set>
 
 #include "core/archive_check.h"
+#include "core/archive_writer.h"
 #include "core/errors.h"
 #include "core/own_types.h"
 
@@ -51,6 +54,12 @@ TorchModel::TorchModel(torch::jit::Module module, c10::Device device,
   }
 }
 
+TorchModel::~TorchModel() {
+  std::lock_guard<std::mutex> lock(typeRegistryMutex());
+  module_ = torch::jit::Module();
+  keepAlive_.clear();
+}
+
 std::shared_ptr<TorchModel> TorchModel::derived(OwnTypesCopy copy) const {
   auto keepAlive = keepAlive_;
   if (std::find(keepAlive.begin(), keepAlive.end(), copy.sourceUnit) == keepAlive.end()) keepAlive.push_back(copy.sourceUnit);
@@ -61,7 +70,10 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   if (!fileReadable(path)) {
     throw Error(code::kModelNotFound, "cannot read model file '" + path + "': no such file or not readable");
   }
-  checkArchiveChecksums(path);
+  {
+    FileSource archive(path);
+    checkArchiveRecords(archive, "'" + path + "'");
+  }
   torch::jit::Module module;
   torch::jit::ExtraFilesMap extraFiles{{kModelCardEntry, ""}, {kFinetuneStateEntry, ""}, {kOptimizerStateEntry, ""}};
   try {
@@ -73,7 +85,7 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   } catch (const std::exception& e) {
     throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + compilationErrorMessage(e));
   }
-  checkArchiveTensors(path, module);
+  checkArchiveTensors("'" + path + "'", module);
   if (!module.find_method("forward")) {
     throw Error(code::kModelLoad, "'" + path + "' holds a TorchScript module without a forward method");
   }
@@ -97,6 +109,9 @@ c10::IValue TorchModel::forward(std::vector<c10::IValue> inputs) { return valueT
 
 c10::IValue TorchModel::run(std::vector<c10::IValue> inputs) {
   c10::InferenceMode inferenceMode;
+  // Pool threads start with GPU 0 current: a model on cuda:1 must run with its own device current.
+  c10::OptionalDeviceGuard deviceGuard;
+  if (device_.is_cuda()) deviceGuard.reset_device(device_);
   for (auto& input : inputs) {
     input = valueToDevice(input, device_);
     if (floatInputType_ != at::kFloat) {
@@ -132,8 +147,10 @@ void TorchModel::save(const std::string& path, const std::string& card) const {
   torch::jit::ExtraFilesMap extraFiles;
   if (!card.empty()) extraFiles[kModelCardEntry] = card;
   try {
-    module_.save(path, extraFiles);
-  } catch (const std::exception& e) {
+    writeModuleFile(module_, path, extraFiles);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception&) {
     const ErrorInfo info = describeCurrentException(code::kModelSave);
     throw Error(code::kModelSave, "cannot save model to '" + path + "': " + info.message);
   }
@@ -149,8 +166,10 @@ std::vector<SubmoduleInfo> TorchModel::submodules() const {
 
 std::vector<ParameterInfo> TorchModel::parameters() const {
   std::vector<ParameterInfo> result;
+  std::unordered_set<const c10::TensorImpl*> seen;  // a tied tensor once, under its first name (as PyTorch lists it)
   for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
     const auto& t = item.value;
+    if (!seen.insert(t.unsafeGetTensorImpl()).second) continue;
     result.push_back({item.name, t.sizes().vec(), t.numel(), dtypeName(t.scalar_type())});
   }
   return result;
@@ -168,8 +187,13 @@ at::Tensor TorchModel::namedTensor(const std::string& name) const {
 
 int64_t TorchModel::nativeBytes() const {
   int64_t bytes = 0;
-  for (const auto& item : module_.named_parameters(true)) bytes += item.value.nbytes();
-  for (const auto& item : module_.named_buffers(true)) bytes += item.value.nbytes();
+  std::unordered_set<const c10::TensorImpl*> seen;
+  for (const auto& item : module_.named_parameters(true)) {
+    if (seen.insert(item.value.unsafeGetTensorImpl()).second) bytes += static_cast<int64_t>(item.value.nbytes());
+  }
+  for (const auto& item : module_.named_buffers(true)) {
+    if (seen.insert(item.value.unsafeGetTensorImpl()).second) bytes += static_cast<int64_t>(item.value.nbytes());
+  }
   return bytes;
 }
 

@@ -30,6 +30,12 @@ class TorchModel {
  public:
   // `keepAlive`: compilation units the module's code refers to besides its own (see own_types.h).
   TorchModel(torch::jit::Module module, c10::Device device, std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive = {});
+  // Destroys the module under typeRegistryMutex(): its types and functions may be those a copy running on
+  // another thread is reading (a model and its copies share function objects).
+  ~TorchModel();
+  TorchModel(const TorchModel&) = delete;
+  TorchModel& operator=(const TorchModel&) = delete;
+
   // A model made from a copy of this one's module (own types): keeps what this one keeps, and its unit.
   std::shared_ptr<TorchModel> derived(OwnTypesCopy copy) const;
 

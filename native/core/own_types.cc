@@ -14,7 +14,11 @@ class TensorMemo {
  public:
   at::Tensor copy(const at::Tensor& t) {
     auto [it, inserted] = copies_.try_emplace(t.unsafeGetTensorImpl());
-    if (inserted) it->second = t.detach().clone();
+    if (inserted) {
+      it->second = t.detach().clone();
+      // detach() drops requires_grad; a parameter keeps it, as in the source (PyTorch users train copies).
+      if (t.requires_grad()) it->second.set_requires_grad(true);
+    }
     return it->second;
   }
 

@@ -1,11 +1,13 @@
-// The statistics tap: an identity operator `vbp::tap(x, id)` that feeds x into the RunningStats registered
+// The statistics tap: an identity operator `tap(x, id)` (in a namespace of its own, see tap.cc) that feeds x into the RunningStats registered
 // under `id`, inserted at the input of each fc2 in an instrumented copy of the model.
 #pragma once
 
 #include <torch/script.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/mlp_finder.h"
@@ -14,6 +16,20 @@
 #include "core/running_stats.h"
 
 namespace vbp {
+
+// The first error a tap raised during a batch, kept for the caller (see tap.cc).
+class TapFailure {
+ public:
+  void record(const std::string& code, const std::string& message);
+  // Throws the recorded error as a vbp::Error with its own code, and clears it; nothing when there is none.
+  void rethrowIfFailed();
+
+ private:
+  std::mutex mutex_;
+  bool failed_ = false;
+  std::string code_;
+  std::string message_;
+};
 
 // One calibration run: a private, instrumented copy of the model (the user's model is never touched)
 // and one RunningStats per MLP block.
@@ -37,6 +53,7 @@ class StatsSession {
   std::vector<int64_t> ids_;
   std::vector<std::shared_ptr<RunningStats>> stats_;
   std::shared_ptr<TorchModel> instrumented_;
+  std::shared_ptr<TapFailure> failure_ = std::make_shared<TapFailure>();
   bool optimizeGraph_ = false;
 };
 

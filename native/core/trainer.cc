@@ -1,11 +1,17 @@
 #include "core/trainer.h"
 
+#include <ATen/Context.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
 #include <cmath>
+#include <mutex>
 #include <sstream>
+#include <unordered_set>
 
+#include "core/archive_check.h"
+#include "core/archive_writer.h"
 #include "core/errors.h"
 #include "core/graph_mode.h"
 #include "core/own_types.h"
@@ -27,6 +33,39 @@ at::Tensor logitsOf(const c10::IValue& output) {
                                        (output.isTensor() ? "a tensor of shape " + c10::str(output.toTensor().sizes()) : output.tagKind()));
 }
 
+// Dropout in TorchScript code draws from the device's default generator; nothing lets a script module use
+// another. So a step's forward holds it alone (one trainer at a time), seeded from (seed, step) as the
+// PyTorch reference seeds it, and gives it back in the state it had: random ops elsewhere in the process
+// continue their own sequence as if no step had run.
+class StepRandomness {
+ public:
+  StepRandomness(const c10::Device& device, uint64_t seed) : lock_(mutex()), generator_(at::globalContext().defaultGenerator(device)) {
+    std::lock_guard<std::mutex> generatorLock(generator_.mutex());
+    saved_ = generator_.get_state();
+    generator_.set_current_seed(seed);
+  }
+  ~StepRandomness() {
+    std::lock_guard<std::mutex> generatorLock(generator_.mutex());
+    generator_.set_state(saved_);
+  }
+  StepRandomness(const StepRandomness&) = delete;
+  StepRandomness& operator=(const StepRandomness&) = delete;
+
+ private:
+  static std::mutex& mutex() {
+    static auto* instance = new std::mutex();  // never destroyed: a pool thread may hold it at exit
+    return *instance;
+  }
+  std::lock_guard<std::mutex> lock_;
+  at::Generator generator_;
+  at::Tensor saved_;
+};
+
+// A guard that makes the model's GPU the current one (no-op on CPU), for work on a pool thread.
+c10::OptionalDeviceGuard deviceGuardFor(const c10::Device& device) {
+  return device.is_cuda() ? c10::OptionalDeviceGuard(device) : c10::OptionalDeviceGuard();
+}
+
 std::string numberText(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
@@ -39,16 +78,27 @@ Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::s
     : options_(std::move(options)) {
   mode_ = inspectTrainingMode(student.module());
   requireTrainable(mode_);
+  const auto guard = deviceGuardFor(student.device());
   {
     // A copy outside InferenceMode: tensors made under it (by pruning, say) cannot take part in autograd.
     torch::NoGradGuard noGrad;
     student_ = student.derived(cloneWithOwnTypes(student.module(), TensorCopy::Deep));
   }
+  // One tensor may be reachable under several names (tied weights): it is one parameter, trained once and
+  // counted once, under its first name, as torch.nn.Module.parameters() lists it.
+  std::unordered_set<const c10::TensorImpl*> seen;
   for (const auto& item : student_->module().named_parameters(/*recurse=*/true)) {
+    if (!seen.insert(item.value.unsafeGetTensorImpl()).second) continue;
+    inputRequiresGrad_.emplace_back(item.name, item.value.requires_grad());
     const bool train = matchesPrefix(item.name, options_.trainable);
     item.value.requires_grad_(train);
     parameterCount_ += item.value.numel();
     if (!train) continue;
+    if (item.value.is_floating_point() && item.value.scalar_type() != at::kFloat && item.value.scalar_type() != at::kDouble) {
+      throw Error(code::kNotTrainable, "parameter '" + item.name + "' is " + c10::toString(item.value.scalar_type()) +
+                                           ": fine-tuning needs float32 weights (AdamW on half-precision weights loses small updates "
+                                           "and writes Inf/NaN); convert the model to float32 first, or freeze it with `trainable`");
+    }
     parameters_.push_back(item.value);
     trainableCount_ += item.value.numel();
   }
@@ -62,26 +112,45 @@ Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::s
                        .betas(std::make_tuple(options_.beta1, options_.beta2))
                        .eps(options_.eps)
                        .weight_decay(options_.weightDecay));
-  if (!optimizerState.empty()) {
-    std::istringstream stream(optimizerState);
+  if (!optimizerState.empty()) loadOptimizerState(optimizerState);
+  student_->module().train(true);
+}
+
+void Trainer::loadOptimizerState(const std::string& bytes) {
+  const std::string where = "the optimizer state inside the checkpoint (" + std::string(kOptimizerStateEntry) + ")";
+  MemorySource source(bytes.data(), bytes.size());
+  checkArchiveRecords(source, where);
+  try {
+    std::istringstream stream(bytes);
     torch::serialize::InputArchive archive;
     archive.load_from(stream, student_->device());
     optimizer_->load(archive);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception&) {
+    const ErrorInfo info = describeCurrentException(code::kModelLoad);
+    throw Error(code::kModelLoad, where + " cannot be read: " + info.message);
   }
-  student_->module().train(true);
+  for (const auto& entry : optimizer_->state()) {
+    const auto& state = static_cast<const torch::optim::AdamWParamState&>(*entry.second);
+    for (const at::Tensor* t : {&state.exp_avg(), &state.exp_avg_sq(), &state.max_exp_avg_sq()}) {
+      if (!storageCoversTensor(*t)) throw Error(code::kModelLoad, where + " is damaged: a moment tensor reaches outside its data");
+    }
+  }
 }
 
 StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits,
                          double lr, int64_t stepIndex) {
   torch::AutoGradMode gradMode(true);
   GraphOptimization optimization(options_.optimizeGraph);
-  torch::manual_seed(options_.seed * 1000003ULL + static_cast<uint64_t>(stepIndex));
   const c10::Device device = student_->device();
+  const auto guard = deviceGuardFor(device);
   for (auto& input : inputs) input = valueToDevice(input, device);
   const at::Tensor target = labels.to(device, at::kLong);
 
   at::Tensor logits;
   try {
+    StepRandomness randomness(device, options_.seed * 1000003ULL + static_cast<uint64_t>(stepIndex));
     logits = logitsOf(student_->module().forward(std::move(inputs)));
   } catch (const Error&) {
     throw;
@@ -145,8 +214,14 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
 
 std::shared_ptr<TorchModel> Trainer::snapshot() const {
   torch::NoGradGuard noGrad;
+  const auto guard = deviceGuardFor(student_->device());
   auto copy = student_->derived(cloneWithOwnTypes(student_->module(), TensorCopy::Deep));
-  for (const auto& item : copy->module().named_parameters(/*recurse=*/true)) item.value.requires_grad_(false);
+  // requires_grad as in the model that was given to fine-tune, so that PyTorch can train the result further.
+  std::unordered_map<std::string, bool> requiresGrad(inputRequiresGrad_.begin(), inputRequiresGrad_.end());
+  for (const auto& item : copy->module().named_parameters(/*recurse=*/true)) {
+    const auto found = requiresGrad.find(item.name);
+    item.value.requires_grad_(found != requiresGrad.end() && found->second);
+  }
   copy->module().eval();
   return copy;
 }
@@ -160,7 +235,10 @@ void Trainer::checkpoint(const std::string& path, torch::jit::ExtraFilesMap extr
   // Saved in eval mode, so that torch.jit.load gives an inference-ready model; no copy of the weights.
   student_->module().eval();
   try {
-    student_->module().save(path, extras);
+    writeModuleFile(student_->module(), path, extras);
+  } catch (const Error& e) {
+    student_->module().train(true);
+    throw Error(e.code(), "cannot write checkpoint '" + path + "': " + e.what());
   } catch (const std::exception&) {
     student_->module().train(true);
     const ErrorInfo info = describeCurrentException(code::kModelSave);

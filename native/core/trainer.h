@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -58,10 +59,13 @@ class Trainer {
   int64_t parameterCount() const { return parameterCount_; }
 
  private:
+  void loadOptimizerState(const std::string& bytes);
+
   std::shared_ptr<TorchModel> student_;
   TrainerOptions options_;
   TrainingModeReport mode_;
-  std::vector<at::Tensor> parameters_;
+  std::vector<at::Tensor> parameters_;  // the trainable ones, each tensor once
+  std::vector<std::pair<std::string, bool>> inputRequiresGrad_;  // every parameter's flag in the given model
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t trainableCount_ = 0;
   int64_t parameterCount_ = 0;

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import models  # noqa: E402  (path set up above)
+import damaged_archives  # noqa: E402  (path set up above)
+import models  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -274,12 +275,98 @@ def make_macs(out: Path, deit: nn.Module) -> None:
     write_json(out / "macs_deit.json", result)
 
 
+class _Tied(nn.Module):
+    """Two Linear layers that share one weight tensor (tied parameters), then a classifier head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(6, 16)
+        self.mid = nn.Linear(16, 16)
+        self.mid2 = nn.Linear(16, 16)
+        self.mid2.weight = self.mid.weight
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x))
+        h = torch.relu(self.mid(h))
+        return self.head(torch.relu(self.mid2(h)))
+
+
+class _RandomOutput(nn.Module):
+    """Returns torch.rand(3): shows which state the process's default generator is in."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.rand(3) + 0.0 * x.sum()
+
+
+class _WideInputMlp(nn.Module):
+    """fc1 -> GELU -> (doubled) -> fc2: fc2 is given twice fc1's width; the statistics tap sees it first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 16)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.gelu(self.fc1(x))
+        return self.fc2(torch.cat([h, h], -1))
+
+
+class _ConvNet(nn.Module):
+    def __init__(self, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, out_channels, 3, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def make_hardening(out: Path) -> None:
+    """Models for the native hardening tests (test/hardening.test.ts), with PyTorch's results where they have one."""
+    hdir = out / "hardening"
+    hdir.mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        script_and_save(_ConvNet(4, 0).eval(), hdir / "conv_stride0.pt")
+        script_and_save(_ConvNet(0, 1).eval(), hdir / "conv_empty.pt")
+    script_and_save(_RandomOutput().eval(), hdir / "random_output.pt")
+    script_and_save(_WideInputMlp().eval(), hdir / "wide_input_mlp.pt")
+    wide = nn.Sequential(nn.Linear(1024, 2048), nn.GELU(), nn.Linear(2048, 1024)).eval()
+    script_and_save(wide, hdir / "wide_mlp.pt")  # 16 MiB of parameters, in blocks the CPU cache keeps
+    damaged_archives.build(hdir / "damaged")
+
+    # Tied parameters: three AdamW steps of PyTorch on the same batch, for the trainer to match.
+    tied = _Tied()
+    script_and_save(tied.eval(), hdir / "tied.pt")
+    x = torch.randn(8, 6)
+    labels = torch.arange(8) % 4
+    save_npy(hdir / "tied_input.npy", x)
+    np.save(hdir / "tied_labels.npy", labels.numpy().astype(np.int32))
+    tied.train()
+    optimizer = torch.optim.AdamW(tied.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    losses = []
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(tied(x), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    write_json(
+        hdir / "tied_reference.json",
+        {
+            "losses": losses,
+            "parameters": {name: p.detach().flatten().tolist() for name, p in tied.named_parameters()},
+            "parameterCount": sum(p.numel() for p in tied.parameters()),
+        },
+    )
+
+
 def write_manifest(out: Path) -> None:
     import torchvision
 
     # Only this script's outputs (the top level, mlp_variants/ and layouts/), not e.g. a
     # reference output folder that a test placed inside DIR.
-    paths = list(out.glob("*")) + list((out / "mlp_variants").glob("*")) + list((out / "layouts").glob("*"))
+    paths = list(out.glob("*")) + [p for d in ("mlp_variants", "layouts", "hardening") for p in (out / d).glob("*")]
     files = sorted(str(p.relative_to(out)) for p in paths if p.is_file() and p.name != "manifest.json")
     write_json(
         out / "manifest.json",
@@ -310,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     make_constant_deit(out, deit, inputs)
     make_layouts(out)
     make_macs(out, deit)
+    make_hardening(out)
     write_manifest(out)
     print(f"fixtures written to {out}")
 
