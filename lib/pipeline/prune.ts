@@ -116,13 +116,33 @@ function cutsFor(plan: Plan, choice: CompensationChoice): NativeCut[] {
   });
 }
 
-/** The input's card with a note of the pruning (the card says what the model expects; that has not changed). */
-function prunedCard(card: ModelCard | undefined, plan: Plan, choice: CompensationChoice): ModelCard | undefined {
+/** Card entries that are measurements of the input model: no longer true of the pruned one. */
+const MEASURED_KEY = /^(test|val|validation|eval)_|^(top1|top5|accuracy)$/;
+
+/**
+ * The input's card for the pruned model: what it expects is unchanged; its parameter count and MLP widths
+ * are updated, and the input's measurements (test top-1, ...) move into the pruning note as "of the
+ * original", since they are not the pruned model's.
+ */
+function prunedCard(card: ModelCard | undefined, plan: Plan, choice: CompensationChoice, parameters: number): ModelCard | undefined {
   if (!card) return undefined;
   const history = Array.isArray(card.pruning) ? card.pruning : card.pruning ? [card.pruning] : [];
   const { compensation, ridge } = choice;
+  const kept: ModelCard = {};
+  const original: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(card)) {
+    if (MEASURED_KEY.test(key) || key === 'parameters') original[key] = value;
+    else kept[key] = value;
+  }
+  if (typeof card.parameters === 'number') kept.parameters = parameters;
+  const architecture = card.architecture;
+  if (architecture && typeof architecture === 'object' && !Array.isArray(architecture) && 'mlp_hidden' in architecture) {
+    const widths = plan.layers.map((l) => l.keep.length);
+    original.mlp_hidden = (architecture as Record<string, unknown>).mlp_hidden;
+    kept.architecture = { ...architecture, mlp_hidden: widths.every((w) => w === widths[0]) ? widths[0] : widths };
+  }
   return {
-    ...card,
+    ...kept,
     pruning: [
       ...history,
       {
@@ -134,6 +154,7 @@ function prunedCard(card: ModelCard | undefined, plan: Plan, choice: Compensatio
         compensation,
         ...(compensation === 'lsq' ? { ridge } : {}),
         neurons: { before: plan.totals.neurons, after: plan.totals.neurons - plan.totals.pruned },
+        original,
       },
     ],
   };
@@ -152,8 +173,9 @@ async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: Co
 
   const cuts = cutsFor(plan, choice);
   const handle = await lease.enqueue((h) => h.prune(cuts, compensation, choice.ridge));
-  const pruned = new Model(handle, model.source, prunedCard(model.card, plan, choice));
+  const pruned = new Model(handle, model.source);
   try {
+    pruned.setCard(prunedCard(model.card, plan, choice, pruned.parameterCount()));
     return { model: pruned, report: await reportOf(lease, pruned, plan, compensation, macs) };
   } catch (error) {
     await pruned.dispose();
