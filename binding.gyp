@@ -18,8 +18,8 @@
         "<!@(node scripts/libtorch-config.js defines)"
       ],
       "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-deprecated-declarations"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["<!(node scripts/libtorch-config.js cxxstd)", "-fexceptions", "-frtti", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["<!@(node scripts/libtorch-config.js libs)"],
       "ldflags": [
         "-Wl,--no-as-needed",

@@ -3,7 +3,7 @@
 //   1. LIBTORCH (a LibTorch folder) or Torch_DIR (the folder holding TorchConfig.cmake);
 //   2. the LibTorch inside a Python torch ($PYTHON, python3, /usr/bin/python3);
 //   3. the system (Debian/Ubuntu libtorch-dev, /usr/local/libtorch, /opt/libtorch).
-// Usage: libtorch-config.js include|libdir|libs|defines|sources|describe
+// Usage: libtorch-config.js include|libdir|libs|defines|cxxstd|sources|describe
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -62,6 +62,12 @@ function abiDefine(found) {
   return undefined;
 }
 
+// The C++ standard the LibTorch headers need, by the rule of cmake/libtorch-cxx-standard.cmake.
+function cxxStandard(found) {
+  const aten = path.join(found.include, 'ATen', 'ATen.h');
+  return fs.existsSync(aten) && fs.readFileSync(aten, 'utf8').includes('C++20 or later') ? 'c++20' : 'c++17';
+}
+
 const what = process.argv[2];
 if (what === 'sources') {
   for (const dir of ['native/core', 'native/bindings']) {
@@ -93,12 +99,16 @@ switch (what) {
     console.log([`-L${found.libdir}`, '-ltorch', '-ltorch_cpu', '-lc10', ...cudaLibs.map((l) => `-l${l}`)].join('\n'));
     break;
   case 'defines':
-    console.log(abiDefine(found) ?? '');
+    // NDEBUG as in LibTorch's release builds and CMakeLists.txt: at::RecordFunction's layout depends on it.
+    console.log(['NDEBUG', abiDefine(found)].filter(Boolean).join('\n'));
+    break;
+  case 'cxxstd':
+    console.log(`-std=${cxxStandard(found)}`);
     break;
   case 'describe':
-    console.log(JSON.stringify({ ...found, abi: abiDefine(found), cudaLibs }));
+    console.log(JSON.stringify({ ...found, abi: abiDefine(found), cxxstd: cxxStandard(found), cudaLibs }));
     break;
   default:
-    console.error('usage: libtorch-config.js include|libdir|libs|defines|sources|describe');
+    console.error('usage: libtorch-config.js include|libdir|libs|defines|cxxstd|sources|describe');
     process.exit(2);
 }
