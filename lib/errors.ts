@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   IO: { native: true, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
+  ADDON_NOT_BUILT: { native: false, meaning: 'the native addon has not been built for this machine (no local build, no matching prebuild)' },
   LIBTORCH_MISMATCH: { native: true, meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found' },
   INTERNAL: { native: true, meaning: 'a bug in torch-vbp: please report it' },
 } as const;

@@ -68,6 +68,15 @@ function cxxStandard(found) {
   return fs.existsSync(aten) && fs.readFileSync(aten, 'utf8').includes('C++20 or later') ? 'c++20' : 'c++17';
 }
 
+// LibTorch's version from its headers ('' when they do not say).
+function torchVersion(found) {
+  const header = path.join(found.include, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
+  if (!fs.existsSync(header)) return '';
+  const text = fs.readFileSync(header, 'utf8');
+  const part = (name) => (new RegExp(`#define TORCH_VERSION_${name} (\\d+)`).exec(text) ?? [])[1];
+  return ['MAJOR', 'MINOR', 'PATCH'].map(part).every(Boolean) ? ['MAJOR', 'MINOR', 'PATCH'].map(part).join('.') : '';
+}
+
 const what = process.argv[2];
 if (what === 'sources') {
   for (const dir of ['native/core', 'native/bindings']) {
@@ -106,7 +115,7 @@ switch (what) {
     console.log(`-std=${cxxStandard(found)}`);
     break;
   case 'describe':
-    console.log(JSON.stringify({ ...found, abi: abiDefine(found), cxxstd: cxxStandard(found), cudaLibs }));
+    console.log(JSON.stringify({ ...found, version: torchVersion(found), abi: abiDefine(found), cxxstd: cxxStandard(found), cudaLibs }));
     break;
   default:
     console.error('usage: libtorch-config.js include|libdir|libs|defines|cxxstd|sources|describe');

@@ -198,9 +198,24 @@ describe('vbp --version', () => {
     expect(r.status).toBe(1);
     const version = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
     expect(r.stdout).toBe(`torch-vbp ${version}\n`);
-    expect(r.stderr).toMatch(/^vbp: error \[[A-Z_]+\]: torch-vbp native addon could not be loaded: .*No usable native build: run `npm run build:native`/s);
+    expect(r.stderr).toMatch(/^vbp: error \[ADDON_NOT_BUILT\]: torch-vbp's native addon is not built: build it with `npm run build:native`/s);
+    expect(r.stderr).not.toMatch(/VBP_DEBUG|report it/); // not a bug of ours
     // The rest of the command line still works without the addon.
     expect(spawnSync(process.execPath, [path.join(copy, 'bin', 'vbp.js'), '--help'], { encoding: 'utf8', env }).status).toBe(0);
+  });
+
+  it('inside an installed package, says how npm builds it', () => {
+    const app = tempDir('torch-vbp-app-');
+    const copy = path.join(app, 'node_modules', 'torch-vbp');
+    for (const part of ['bin', 'dist', 'package.json']) fs.cpSync(path.join(repoRoot, part), path.join(copy, part), { recursive: true });
+    fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
+    const env = { ...process.env };
+    delete env.TORCH_VBP_ADDON;
+    const r = spawnSync(process.execPath, [path.join(copy, 'bin', 'vbp.js'), '--version'], { encoding: 'utf8', env });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('[ADDON_NOT_BUILT]');
+    expect(r.stderr).toContain('npm install-scripts approve torch-vbp && npm rebuild torch-vbp');
+    expect(r.stderr).not.toContain('build:native');
   });
 
   it('exits 0 and names LibTorch with the addon', () => {

@@ -31,7 +31,7 @@ export function checkingOption<T>(option: string, check: () => T): T {
 }
 
 /** Codes that say something about this installation, not about the command line: never bad usage. */
-const ENVIRONMENT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'LIBTORCH_MISMATCH']);
+const ENVIRONMENT_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'LIBTORCH_MISMATCH', 'ADDON_NOT_BUILT']);
 
 /**
  * Opens an input of the command (a model, statistics, a plan, a tensor file): one that is missing, cannot be

@@ -212,7 +212,8 @@ function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?:
 export function loadFailure(error: unknown): VbpError {
   if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') return new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
-  const torchLibrary = /lib(torch|c10)[\w.-]*\.(so|dylib)/i.test(message);
+  // A LibTorch library named in the message, or a missing symbol of LibTorch's namespaces (c10::, at::, torch::).
+  const torchLibrary = /lib(torch|c10)[\w.-]*\.(so|dylib)/i.test(message) || /symbol:? _ZN(3c10|2at|5torch)/.test(message);
   if (torchLibrary && /cannot open shared object|image not found|undefined symbol|symbol not found|version `[^']*' not found/i.test(message)) {
     const record = prebuildRecord();
     const builtWith = record?.torch
@@ -221,15 +222,27 @@ export function loadFailure(error: unknown): VbpError {
     return new VbpError(
       'LIBTORCH_MISMATCH',
       `torch-vbp native addon could not be loaded: ${message}\nThe LibTorch it was built against is not the one here.${builtWith} ` +
-        'Install that LibTorch, use a self-contained prebuild (npm run prebuildify -- --bundle-libtorch), or build from source against yours: npm run build:native (README, "Building and LibTorch").',
+        `Install that LibTorch, use a self-contained prebuild (npm run prebuildify -- --bundle-libtorch), or build against yours: ${buildAdvice()}`,
       { cause: error },
     );
   }
-  return new VbpError(
-    'INTERNAL',
-    `torch-vbp native addon could not be loaded: ${message}\nNo usable native build: run \`npm run build:native\` (needs cmake and LibTorch; README, "Building and LibTorch").`,
-    { cause: error },
-  );
+  if (/No native build was found/i.test(message)) return new VbpError('ADDON_NOT_BUILT', `torch-vbp's native addon is not built: ${buildAdvice()}`, { cause: error });
+  return new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${buildAdvice()}`, { cause: error });
+}
+
+/**
+ * How to build the addon here: inside an installed package (node_modules) npm's install script does it,
+ * when npm is allowed to run it; in a clone of the repository, npm run build:native.
+ */
+function buildAdvice(): string {
+  if (packageRoot.split(path.sep).includes('node_modules')) {
+    return (
+      'npm builds it from source when it installs torch-vbp, if it may run torch-vbp\'s install script: ' +
+      '`npm install-scripts approve torch-vbp && npm rebuild torch-vbp` (npm 11; needs a C++ compiler, make, python3 and LibTorch; ' +
+      'set LIBTORCH, Torch_DIR or PYTHON to choose the LibTorch). README, "Installing as a dependency".'
+    );
+  }
+  return 'build it with `npm run build:native` (needs cmake, a C++ compiler and LibTorch; README, "Building and LibTorch").';
 }
 
 /** Path of the addon file node-gyp-build resolves (for diagnostics and the prebuild test). */
