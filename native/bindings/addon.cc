@@ -14,9 +14,9 @@
 #include <torch/version.h>
 #include "core/device.h"
 #include "core/memory_stats.h"
+#include "core/model.h"
 #include "core/precision.h"
 #include "core/threads.h"
-#include "core/model.h"
 
 namespace vbp::js {
 
@@ -138,7 +138,8 @@ Napi::Value Addon::keepLargeAllocations(const Napi::CallbackInfo& info) {
 Napi::Value Addon::linkedTorchMismatch(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kInvalidArgument, [&]() -> Napi::Value {
     if (!info[0].IsString() || !info[1].IsString()) throw Error(code::kInvalidArgument, "linkedTorchMismatch(config, compiledVersion, cuda)");
-    const std::string message = vbp::linkedTorchMismatch(parseBuildSettings(info[0].As<Napi::String>()), info[1].As<Napi::String>(), info[2].ToBoolean().Value());
+    const std::string message =
+        vbp::linkedTorchMismatch(parseBuildSettings(info[0].As<Napi::String>()), info[1].As<Napi::String>(), info[2].ToBoolean().Value());
     return Napi::String::New(info.Env(), message);
   });
 }

@@ -116,6 +116,24 @@ std::vector<LayerCut> cutsFromJs(const Napi::Value& value) {
   return cuts;
 }
 
+SelectionInput selectionInputFromJs(const Napi::Value& value) {
+  if (!value.IsArray()) throw Error(code::kInvalidArgument, "compensatedSelection: blocks must be an array");
+  SelectionInput input;
+  const Napi::Array blocks = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < blocks.Length(); ++i) {
+    const Napi::Value item = blocks.Get(i);
+    const Napi::Object block = item.IsObject() ? item.As<Napi::Object>() : Napi::Object::New(value.Env());
+    const Napi::Value covariance = block.Get("covariance");
+    if (!block.Get("fc2").IsString() || !covariance.IsTypedArray() || covariance.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      throw Error(code::kInvalidArgument, "compensatedSelection: each block needs fc2 (a path) and covariance (a Float64Array)");
+    }
+    input.fc2Paths.push_back(block.Get("fc2").As<Napi::String>());
+    const auto values = covariance.As<Napi::Float64Array>();
+    input.covariances.emplace_back(values.Data(), values.Data() + values.ElementLength());
+  }
+  return input;
+}
+
 Compensation compensationFromJs(const Napi::Value& mode, const Napi::Value& ridge) {
   const std::string name = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : "mean";
   if (name == "mean") return {CompensationKind::Mean, 0};

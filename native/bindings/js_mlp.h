@@ -26,6 +26,14 @@ std::vector<LayerCut> cutsFromJs(const Napi::Value& value);
 // 'mean' | 'none' | 'lsq', and for 'lsq' the ridge (relative to the mean variance of the kept neurons).
 Compensation compensationFromJs(const Napi::Value& mode, const Napi::Value& ridge);
 
+// compensatedSelection's blocks: [{ fc2: path, covariance: Float64Array }] -> the fc2 paths and the
+// covariances (copied: the selection runs on the thread pool, after the JS values may be gone).
+struct SelectionInput {
+  std::vector<std::string> fc2Paths;
+  std::vector<std::vector<double>> covariances;
+};
+SelectionInput selectionInputFromJs(const Napi::Value& blocks);
+
 // undefined -> no covariance; { covariance: boolean, productType?: 'float64' | 'float32' }.
 CovarianceOptions covarianceOptionsFromJs(const Napi::Value& value);
 

@@ -10,16 +10,24 @@ namespace {
 
 c10::ScalarType dtypeOfTypedArray(napi_typedarray_type type, const std::string& what) {
   switch (type) {
-    case napi_float32_array: return at::kFloat;
-    case napi_float64_array: return at::kDouble;
-    case napi_int32_array: return at::kInt;
-    case napi_bigint64_array: return at::kLong;
-    case napi_int16_array: return at::kShort;
-    case napi_int8_array: return at::kChar;
-    case napi_uint8_array: return at::kByte;
+    case napi_float32_array:
+      return at::kFloat;
+    case napi_float64_array:
+      return at::kDouble;
+    case napi_int32_array:
+      return at::kInt;
+    case napi_bigint64_array:
+      return at::kLong;
+    case napi_int16_array:
+      return at::kShort;
+    case napi_int8_array:
+      return at::kChar;
+    case napi_uint8_array:
+      return at::kByte;
     default:
-      throw Error(code::kInputDtype, what + ".data has an unsupported element type; use Float32Array, Float64Array, "
-                                            "Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array");
+      throw Error(code::kInputDtype, what +
+                                         ".data has an unsupported element type; use Float32Array, Float64Array, "
+                                         "Int32Array, BigInt64Array, Int16Array, Int8Array or Uint8Array");
   }
 }
 
@@ -55,9 +63,8 @@ at::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
   const Napi::TypedArray typed = data.As<Napi::TypedArray>();
   const c10::ScalarType dtype = dtypeOfTypedArray(typed.TypedArrayType(), what);
   if (expected != static_cast<double>(typed.ElementLength())) {
-    throw Error(code::kInputShape, what + ": shape [" + c10::Join(", ", shape) + "] needs " +
-                                       std::to_string(static_cast<int64_t>(expected)) + " elements but data has " +
-                                       std::to_string(typed.ElementLength()));
+    throw Error(code::kInputShape, what + ": shape [" + c10::Join(", ", shape) + "] needs " + std::to_string(static_cast<int64_t>(expected)) +
+                                       " elements but data has " + std::to_string(typed.ElementLength()));
   }
   at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(dtype));
   const auto* bytes = static_cast<const uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
@@ -89,14 +96,38 @@ Napi::Value tensorToJs(Napi::Env env, const at::Tensor& t) {
   Napi::Value data;
   std::string dtype;
   switch (t.scalar_type()) {
-    case at::kFloat: data = copyOut<Napi::Float32Array, float>(env, t); dtype = "float32"; break;
-    case at::kDouble: data = copyOut<Napi::Float64Array, double>(env, t); dtype = "float64"; break;
-    case at::kInt: data = copyOut<Napi::Int32Array, int32_t>(env, t); dtype = "int32"; break;
-    case at::kLong: data = copyOut<Napi::BigInt64Array, int64_t>(env, t); dtype = "int64"; break;
-    case at::kShort: data = copyOut<Napi::Int16Array, int16_t>(env, t); dtype = "int16"; break;
-    case at::kChar: data = copyOut<Napi::Int8Array, int8_t>(env, t); dtype = "int8"; break;
-    case at::kByte: data = copyOut<Napi::Uint8Array, uint8_t>(env, t); dtype = "uint8"; break;
-    case at::kBool: data = copyOut<Napi::Uint8Array, uint8_t>(env, t); dtype = "bool"; break;
+    case at::kFloat:
+      data = copyOut<Napi::Float32Array, float>(env, t);
+      dtype = "float32";
+      break;
+    case at::kDouble:
+      data = copyOut<Napi::Float64Array, double>(env, t);
+      dtype = "float64";
+      break;
+    case at::kInt:
+      data = copyOut<Napi::Int32Array, int32_t>(env, t);
+      dtype = "int32";
+      break;
+    case at::kLong:
+      data = copyOut<Napi::BigInt64Array, int64_t>(env, t);
+      dtype = "int64";
+      break;
+    case at::kShort:
+      data = copyOut<Napi::Int16Array, int16_t>(env, t);
+      dtype = "int16";
+      break;
+    case at::kChar:
+      data = copyOut<Napi::Int8Array, int8_t>(env, t);
+      dtype = "int8";
+      break;
+    case at::kByte:
+      data = copyOut<Napi::Uint8Array, uint8_t>(env, t);
+      dtype = "uint8";
+      break;
+    case at::kBool:
+      data = copyOut<Napi::Uint8Array, uint8_t>(env, t);
+      dtype = "bool";
+      break;
     default: {
       const at::Tensor widened = t.to(at::kDouble);
       data = copyOut<Napi::Float64Array, double>(env, widened);
@@ -131,9 +162,7 @@ Napi::Value valueToJs(Napi::Env env, const c10::IValue& value) {
     Napi::Object object = Napi::Object::New(env);
     for (const auto& entry : value.toGenericDict()) {
       const c10::IValue& key = entry.key();
-      const std::string name = key.isString() ? key.toStringRef()
-                               : key.isInt()  ? std::to_string(key.toInt())
-                                              : key.tagKind();
+      const std::string name = key.isString() ? key.toStringRef() : key.isInt() ? std::to_string(key.toInt()) : key.tagKind();
       object.Set(name, valueToJs(env, entry.value()));
     }
     return object;

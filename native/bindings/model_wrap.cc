@@ -77,8 +77,7 @@ Napi::Value ModelWrap::forward(const Napi::CallbackInfo& info) {
     auto model = live(info.Env());
     auto inputs = inputsFromJs(info[0]);
     return Job<c10::IValue>::start(
-        info.Env(), code::kForward,
-        [model, inputs = std::move(inputs)]() mutable { return model->forward(std::move(inputs)); },
+        info.Env(), code::kForward, [model, inputs = std::move(inputs)]() mutable { return model->forward(std::move(inputs)); },
         [](Napi::Env env, c10::IValue& output) { return valueToJs(env, output); });
   });
 }
@@ -110,7 +109,11 @@ Napi::Value ModelWrap::save(const Napi::CallbackInfo& info) {
     std::string path = info[0].As<Napi::String>();
     std::string card = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
     return Job<bool>::start(
-        info.Env(), code::kModelSave, [model, path, card]() { model->save(path, card); return true; },
+        info.Env(), code::kModelSave,
+        [model, path, card]() {
+          model->save(path, card);
+          return true;
+        },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
 }
@@ -189,8 +192,7 @@ Napi::Value ModelWrap::namedTensor(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::device(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), code::kInternal,
-               [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env())->device())); });
+  return guard(info.Env(), code::kInternal, [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(live(info.Env())->device())); });
 }
 
 Napi::Value ModelWrap::dispose(const Napi::CallbackInfo& info) {
@@ -236,9 +238,7 @@ Napi::Value ModelWrap::createStatsSession(const Napi::CallbackInfo& info) {
         [model, pairs, covariance, optimizeGraph]() {
           return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true), covariance, optimizeGraph);
         },
-        [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value {
-          return SessionWrap::wrap(env, std::move(session));
-        });
+        [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value { return SessionWrap::wrap(env, std::move(session)); });
   });
 }
 
@@ -267,8 +267,7 @@ Napi::Value ModelWrap::prune(const Napi::CallbackInfo& info) {
     std::vector<LayerCut> cuts = cutsFromJs(info[0]);
     const Compensation compensation = compensationFromJs(info[1], info[2]);
     return Job<std::shared_ptr<TorchModel>>::start(
-        info.Env(), code::kPrune,
-        [model, cuts = std::move(cuts), compensation]() { return pruneModel(*model, cuts, compensation); },
+        info.Env(), code::kPrune, [model, cuts = std::move(cuts), compensation]() { return pruneModel(*model, cuts, compensation); },
         [](Napi::Env env, std::shared_ptr<TorchModel>& pruned) -> Napi::Value { return wrap(env, std::move(pruned)); });
   });
 }
@@ -277,29 +276,17 @@ Napi::Value ModelWrap::prune(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::compensatedSelection(const Napi::CallbackInfo& info) {
   return guard(info.Env(), code::kPlan, [&]() -> Napi::Value {
     auto model = live(info.Env());
-    if (!info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
-      throw Error(code::kInvalidArgument, "compensatedSelection(blocks, count, ridge): bad arguments");
+    if (!info[1].IsNumber() || !info[2].IsNumber()) {
+      throw Error(code::kInvalidArgument, "compensatedSelection(blocks, count, ridge): count and ridge must be numbers");
     }
-    std::vector<std::string> paths;
-    std::vector<std::vector<double>> covariances;
-    const Napi::Array blocks = info[0].As<Napi::Array>();
-    for (uint32_t i = 0; i < blocks.Length(); ++i) {
-      const Napi::Object block = blocks.Get(i).As<Napi::Object>();
-      const Napi::Value covariance = block.Get("covariance");
-      if (!block.Get("fc2").IsString() || !covariance.IsTypedArray() || covariance.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-        throw Error(code::kInvalidArgument, "compensatedSelection: each block needs fc2 (a path) and covariance (a Float64Array)");
-      }
-      paths.push_back(block.Get("fc2").As<Napi::String>());
-      const auto values = covariance.As<Napi::Float64Array>();
-      covariances.emplace_back(values.Data(), values.Data() + values.ElementLength());
-    }
+    SelectionInput input = selectionInputFromJs(info[0]);
     const int64_t count = info[1].As<Napi::Number>().Int64Value();
     const double ridge = info[2].As<Napi::Number>().DoubleValue();
     return Job<std::vector<std::vector<int64_t>>>::start(
         info.Env(), code::kPlan,
-        [model, paths, covariances = std::move(covariances), count, ridge]() {
+        [model, input = std::move(input), count, ridge]() {
           torch::NoGradGuard noGrad;
-          return compensatedRemovals(selectionBlocks(*model, paths, covariances), count, ridge);
+          return compensatedRemovals(selectionBlocks(*model, input.fc2Paths, input.covariances), count, ridge);
         },
         [](Napi::Env env, std::vector<std::vector<int64_t>>& removed) -> Napi::Value {
           Napi::Array result = Napi::Array::New(env, removed.size());

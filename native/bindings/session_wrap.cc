@@ -51,8 +51,7 @@ Napi::Value SessionWrap::run(const Napi::CallbackInfo& info) {
     auto inputs = inputsFromJs(info[0]);
     const bool countMacs = info[1].ToBoolean().Value();
     return Job<std::optional<MacCount>>::start(
-        info.Env(), code::kForward,
-        [session, inputs = std::move(inputs), countMacs]() mutable { return session->run(std::move(inputs), countMacs); },
+        info.Env(), code::kForward, [session, inputs = std::move(inputs), countMacs]() mutable { return session->run(std::move(inputs), countMacs); },
         [](Napi::Env env, std::optional<MacCount>& macs) -> Napi::Value { return macs ? macsToJs(env, *macs) : env.Undefined(); });
   });
 }

@@ -139,7 +139,11 @@ Napi::Value TrainerWrap::checkpoint(const Napi::CallbackInfo& info) {
     if (!card.empty()) extras[kModelCardEntry] = card;
     extras[kFinetuneStateEntry] = info[2].As<Napi::String>().Utf8Value();
     return Job<bool>::start(
-        info.Env(), code::kModelSave, [trainer, path, extras]() { trainer->checkpoint(path, extras); return true; },
+        info.Env(), code::kModelSave,
+        [trainer, path, extras]() {
+          trainer->checkpoint(path, extras);
+          return true;
+        },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
   });
 }

@@ -56,7 +56,8 @@ class StickyFile {
 
 void writeModuleFile(const torch::jit::Module& module, const std::string& path, const torch::jit::ExtraFilesMap& extras) {
   StickyFile file(path);
-  torch::jit::ExportModule(module, [&file](const void* data, size_t bytes) { return file.write(data, bytes); }, extras);
+  torch::jit::ExportModule(
+      module, [&file](const void* data, size_t bytes) { return file.write(data, bytes); }, extras);
   if (const int error = file.finish()) {
     throw Error(code::kIo, "cannot write '" + path + "': " + std::strerror(error));
   }

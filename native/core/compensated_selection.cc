@@ -27,7 +27,8 @@ struct BlockState {
 
 void updateCost(BlockState& block) {
   // ||W2'[:, j]||^2, a reduction along contiguous rows, over the precision's diagonal.
-  at::Tensor cost = at::linalg_vector_norm(block.fc2T, 2, at::IntArrayRef{1}, false, c10::nullopt).square_().div_(block.precision.diagonal()).contiguous();
+  at::Tensor cost =
+      at::linalg_vector_norm(block.fc2T, 2, at::IntArrayRef{1}, false, c10::nullopt).square_().div_(block.precision.diagonal()).contiguous();
   double* c = cost.data_ptr<double>();
   for (size_t p = 0; p < block.alive.size(); ++p) {
     if (!block.alive[p]) c[p] = std::numeric_limits<double>::infinity();
@@ -42,7 +43,8 @@ BlockState initialState(const SelectionBlock& block, double ridge, size_t index)
   regularised.diagonal().add_(ridge * (scale > 0 ? scale : 1.0));
   const auto [factor, info] = at::linalg_cholesky_ex(regularised);
   if (info.item<int64_t>() != 0) {
-    throw Error(code::kPlan, "MLP block " + std::to_string(index) + ": its covariance is singular (constant or collinear "
+    throw Error(code::kPlan, "MLP block " + std::to_string(index) +
+                                 ": its covariance is singular (constant or collinear "
                                  "neurons); compensated selection needs a ridge > 0");
   }
   BlockState state;

@@ -12,7 +12,8 @@ at::Tensor indexTensor(const std::vector<int64_t>& indices, const c10::Device& d
 // The values as a float64 tensor on `device`; on the CPU a view of the vector, which outlives the tensor
 // (a DeiT-B covariance is 75 MB: no second copy).
 at::Tensor doubles(const std::vector<double>& values, const c10::Device& device) {
-  const at::Tensor view = at::from_blob(const_cast<double*>(values.data()), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kDouble));
+  const at::Tensor view =
+      at::from_blob(const_cast<double*>(values.data()), {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(at::kDouble));
   return device.is_cpu() ? view : view.to(device);
 }
 
@@ -29,8 +30,9 @@ at::Tensor foldedPredictor(const at::Tensor& covariance, const at::Tensor& w2p, 
   ckk.diagonal().add_(ridge * scale);
   const auto [factor, info] = at::linalg_cholesky_ex(ckk);
   if (info.item<int64_t>() != 0) {
-    throw Error(code::kPrune, where + ": the covariance of the kept neurons is singular (kept neurons that are constant or "
-                                      "linearly dependent on the calibration data); use a ridge > 0 (e.g. 1e-3)");
+    throw Error(code::kPrune, where +
+                                  ": the covariance of the kept neurons is singular (kept neurons that are constant or "
+                                  "linearly dependent on the calibration data); use a ridge > 0 (e.g. 1e-3)");
   }
   if (w2p.size(0) < pruned.size(0)) {
     // (C[K, K] + lambda I) is symmetric: X = B (C[K, K] + lambda I)^-1 is the transpose of solve(.., B^T).

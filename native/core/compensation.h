@@ -24,8 +24,8 @@ struct Fc2Update {
 };
 
 struct CompensationInputs {
-  const std::vector<int64_t>& keep;     // K, ascending
-  const std::vector<int64_t>& pruned;   // P, ascending
+  const std::vector<int64_t>& keep;        // K, ascending
+  const std::vector<int64_t>& pruned;      // P, ascending
   const std::vector<double>& prunedMeans;  // mu[P] (Mean)
   const std::vector<double>& means;        // mu, every neuron (LeastSquares)
   const std::vector<double>& covariance;   // C or any positive multiple (the co-moment), [hidden, hidden] row-major (LeastSquares)

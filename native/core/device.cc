@@ -51,8 +51,7 @@ c10::Device resolveDevice(const std::string& spec) {
   }
   const int index = match[3].matched ? std::stoi(match[3].str()) : 0;
   if (index >= info.cudaDeviceCount) {
-    throw Error(code::kDevice, "device '" + spec + "' does not exist: this machine has " +
-                                   std::to_string(info.cudaDeviceCount) + " CUDA device(s)");
+    throw Error(code::kDevice, "device '" + spec + "' does not exist: this machine has " + std::to_string(info.cudaDeviceCount) + " CUDA device(s)");
   }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }

@@ -13,7 +13,7 @@ struct BuildInfo {
   std::string cudaVersion;   // CUDA toolkit CMake found for a CUDA LibTorch ("" for CPU builds)
   bool cudaAvailable;        // whether a usable GPU is present
   int cudaDeviceCount;
-  int numThreads;            // intra-op threads
+  int numThreads;  // intra-op threads
 };
 
 BuildInfo buildInfo();

@@ -84,12 +84,21 @@ ErrorInfo describeCurrentException(const char* fallbackCode) {
 const char* classifyForwardFailure(const std::string& message) {
   // LibTorch kernels' messages for tensors whose rank, sizes or element type do not fit the op. Only
   // failures inside an op get here; the model's own asserts and raises are FORWARD (see TorchModel::run).
-  static const std::array<const char*, 15> kShape = {
-      "expected input[", "channels, but got", "must match the size of tensor", "shapes cannot be multiplied",
-      "is invalid for input of size", "Expected 3D (unbatched) or 4D (batched) input", "Expected 4-dimensional input",
-      "Expected 2D (unbatched) or 3D (batched) input", "size mismatch", "Dimension out of range",
-      "Calculated padded input size", "Kernel size can't be greater than actual input size", "expected input with shape",
-      "Sizes of tensors must match", "The size of tensor a"};
+  static const std::array<const char*, 15> kShape = {"expected input[",
+                                                     "channels, but got",
+                                                     "must match the size of tensor",
+                                                     "shapes cannot be multiplied",
+                                                     "is invalid for input of size",
+                                                     "Expected 3D (unbatched) or 4D (batched) input",
+                                                     "Expected 4-dimensional input",
+                                                     "Expected 2D (unbatched) or 3D (batched) input",
+                                                     "size mismatch",
+                                                     "Dimension out of range",
+                                                     "Calculated padded input size",
+                                                     "Kernel size can't be greater than actual input size",
+                                                     "expected input with shape",
+                                                     "Sizes of tensors must match",
+                                                     "The size of tensor a"};
   static const std::array<const char*, 3> kDtype = {"expected scalar type", "Input type (", "not implemented for '"};
   for (const char* fragment : kDtype)
     if (message.find(fragment) != std::string::npos) return code::kInputDtype;

@@ -30,15 +30,13 @@ Dsyrk dsyrk() {
 
 }  // namespace
 
-bool gramUsesSyrk(at::ScalarType dtype) {
-  return (dtype == at::kFloat && ssyrk() != nullptr) || (dtype == at::kDouble && dsyrk() != nullptr);
-}
+bool gramUsesSyrk(at::ScalarType dtype) { return (dtype == at::kFloat && ssyrk() != nullptr) || (dtype == at::kDouble && dsyrk() != nullptr); }
 
 at::Tensor symmetricFromUpper(const at::Tensor& upper) { return upper.triu() + upper.triu(1).t(); }
 
 void addGram(at::Tensor& accumulator, const at::Tensor& input) {
-  const bool syrk = input.device().is_cpu() && accumulator.is_contiguous() && gramUsesSyrk(input.scalar_type()) &&
-                    input.size(0) <= INT32_MAX && input.size(1) <= INT32_MAX;
+  const bool syrk = input.device().is_cpu() && accumulator.is_contiguous() && gramUsesSyrk(input.scalar_type()) && input.size(0) <= INT32_MAX &&
+                    input.size(1) <= INT32_MAX;
   if (!syrk) {
     accumulator.add_(at::mm(input.t(), input));
     return;

@@ -11,9 +11,7 @@ namespace vbp {
 // Sets the switch for one scope on this thread.
 class GraphOptimization {
  public:
-  explicit GraphOptimization(bool enabled) : previous_(torch::jit::getGraphExecutorOptimize()) {
-    torch::jit::setGraphExecutorOptimize(enabled);
-  }
+  explicit GraphOptimization(bool enabled) : previous_(torch::jit::getGraphExecutorOptimize()) { torch::jit::setGraphExecutorOptimize(enabled); }
   ~GraphOptimization() { torch::jit::setGraphExecutorOptimize(previous_); }
   GraphOptimization(const GraphOptimization&) = delete;
   GraphOptimization& operator=(const GraphOptimization&) = delete;

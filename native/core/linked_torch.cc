@@ -28,12 +28,15 @@ LinkedTorch parseBuildSettings(const std::string& config) {
 LinkedTorch linkedTorch() { return parseBuildSettings(at::show_config()); }
 
 std::string linkedTorchMismatch(const LinkedTorch& linked, const std::string& compiledVersion, bool compiledWithCuda) {
-  const std::string rebuild = "; rebuild torch-vbp against it (npm run build:native, README 'Building and LibTorch') or put the LibTorch it was built with on the library path";
+  const std::string rebuild =
+      "; rebuild torch-vbp against it (npm run build:native, README 'Building and LibTorch') or put the LibTorch it was built with on the library "
+      "path";
   if (!linked.version.empty() && majorMinor(linked.version) != majorMinor(compiledVersion)) {
     return "torch-vbp was built against LibTorch " + compiledVersion + " but the process loaded LibTorch " + linked.version + rebuild;
   }
   if (compiledWithCuda && !linked.cuda) {
-    return "torch-vbp was built against a CUDA LibTorch " + compiledVersion + " but the process loaded a CPU-only LibTorch " + linked.version + rebuild;
+    return "torch-vbp was built against a CUDA LibTorch " + compiledVersion + " but the process loaded a CPU-only LibTorch " + linked.version +
+           rebuild;
   }
   return "";
 }

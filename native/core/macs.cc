@@ -20,11 +20,21 @@ thread_local Counter* activeCounter = nullptr;
 const char* kindOf(const char* opName) {
   // Never destroyed: a pool thread may still count an op while the process exits.
   static const auto* const kinds = new std::map<std::string, const char*>{
-      {"aten::linear", "linear"},          {"aten::matmul", "matmul"},      {"aten::mm", "matmul"},
-      {"aten::addmm", "matmul"},           {"aten::bmm", "matmul"},         {"aten::baddbmm", "matmul"},
-      {"aten::einsum", "matmul"},          {"aten::conv1d", "conv"},        {"aten::conv2d", "conv"},
-      {"aten::conv3d", "conv"},            {"aten::convolution", "conv"},   {"aten::_convolution", "conv"},
-      {"aten::conv_transpose1d", "conv"},  {"aten::conv_transpose2d", "conv"}, {"aten::conv_transpose3d", "conv"},
+      {"aten::linear", "linear"},
+      {"aten::matmul", "matmul"},
+      {"aten::mm", "matmul"},
+      {"aten::addmm", "matmul"},
+      {"aten::bmm", "matmul"},
+      {"aten::baddbmm", "matmul"},
+      {"aten::einsum", "matmul"},
+      {"aten::conv1d", "conv"},
+      {"aten::conv2d", "conv"},
+      {"aten::conv3d", "conv"},
+      {"aten::convolution", "conv"},
+      {"aten::_convolution", "conv"},
+      {"aten::conv_transpose1d", "conv"},
+      {"aten::conv_transpose2d", "conv"},
+      {"aten::conv_transpose3d", "conv"},
       {"aten::scaled_dot_product_attention", "attention"},
   };
   const auto it = kinds->find(opName);
@@ -44,9 +54,7 @@ Args argumentsOf(const at::RecordFunction& fn) {
   return args;
 }
 
-const at::Tensor* tensorAt(Args args, size_t i) {
-  return i < args.size() && args[i].isTensor() ? &args[i].toTensor() : nullptr;
-}
+const at::Tensor* tensorAt(Args args, size_t i) { return i < args.size() && args[i].isTensor() ? &args[i].toTensor() : nullptr; }
 
 // An op's MACs, from its inputs' shapes when it starts: LibTorch's interpreter may reuse the input slots,
 // and does not always report outputs, by the time an op ends.
@@ -104,8 +112,7 @@ double convMacs(Args fn, const std::string& name) {
   for (size_t d = 0; d < dims; ++d) {
     const int64_t in = input->size(input->dim() - static_cast<int64_t>(dims) + static_cast<int64_t>(d));
     const int64_t k = weight->size(2 + static_cast<int64_t>(d));
-    const int64_t out = same ? (in + stride[d] - 1) / stride[d]
-                             : (in + 2 * padding[d] - dilation[d] * (k - 1) - 1) / stride[d] + 1;
+    const int64_t out = same ? (in + stride[d] - 1) / stride[d] : (in + 2 * padding[d] - dilation[d] * (k - 1) - 1) / stride[d] + 1;
     outputs *= static_cast<double>(std::max<int64_t>(out, 0));
   }
   return outputs * perOutput;
@@ -172,8 +179,7 @@ struct MacCounter::State {
 MacCounter::MacCounter() : state_(std::make_unique<State>()) {
   if (activeCounter != nullptr) throw Error(code::kInternal, "MAC counters cannot nest on one thread");
   activeCounter = &state_->counter;
-  state_->handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(&onEnter, &onExit).needsInputs(true).scopes({at::RecordScope::FUNCTION}));
+  state_->handle = at::addThreadLocalCallback(at::RecordFunctionCallback(&onEnter, &onExit).needsInputs(true).scopes({at::RecordScope::FUNCTION}));
 }
 
 MacCounter::~MacCounter() {

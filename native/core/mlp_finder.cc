@@ -23,22 +23,65 @@ using torch::jit::Value;
 // input. Values map to the activation name reported to users; "" marks ops that are not activations.
 const std::unordered_map<std::string, std::string>& elementwiseOps() {
   static const std::unordered_map<std::string, std::string> ops = {
-      {"aten::gelu", "gelu"}, {"aten::gelu_", "gelu"}, {"aten::relu", "relu"}, {"aten::relu_", "relu"},
-      {"aten::relu6", "relu6"}, {"aten::silu", "silu"}, {"aten::silu_", "silu"}, {"aten::sigmoid", "sigmoid"},
-      {"aten::sigmoid_", "sigmoid"}, {"aten::tanh", "tanh"}, {"aten::tanh_", "tanh"}, {"aten::hardtanh", "hardtanh"},
-      {"aten::hardtanh_", "hardtanh"}, {"aten::hardswish", "hardswish"}, {"aten::hardswish_", "hardswish"},
-      {"aten::hardsigmoid", "hardsigmoid"}, {"aten::hardsigmoid_", "hardsigmoid"}, {"aten::leaky_relu", "leaky_relu"},
-      {"aten::leaky_relu_", "leaky_relu"}, {"aten::elu", "elu"}, {"aten::elu_", "elu"}, {"aten::selu", "selu"},
-      {"aten::selu_", "selu"}, {"aten::celu", "celu"}, {"aten::celu_", "celu"}, {"aten::softplus", "softplus"},
-      {"aten::mish", "mish"}, {"aten::mish_", "mish"},
+      {"aten::gelu", "gelu"},
+      {"aten::gelu_", "gelu"},
+      {"aten::relu", "relu"},
+      {"aten::relu_", "relu"},
+      {"aten::relu6", "relu6"},
+      {"aten::silu", "silu"},
+      {"aten::silu_", "silu"},
+      {"aten::sigmoid", "sigmoid"},
+      {"aten::sigmoid_", "sigmoid"},
+      {"aten::tanh", "tanh"},
+      {"aten::tanh_", "tanh"},
+      {"aten::hardtanh", "hardtanh"},
+      {"aten::hardtanh_", "hardtanh"},
+      {"aten::hardswish", "hardswish"},
+      {"aten::hardswish_", "hardswish"},
+      {"aten::hardsigmoid", "hardsigmoid"},
+      {"aten::hardsigmoid_", "hardsigmoid"},
+      {"aten::leaky_relu", "leaky_relu"},
+      {"aten::leaky_relu_", "leaky_relu"},
+      {"aten::elu", "elu"},
+      {"aten::elu_", "elu"},
+      {"aten::selu", "selu"},
+      {"aten::selu_", "selu"},
+      {"aten::celu", "celu"},
+      {"aten::celu_", "celu"},
+      {"aten::softplus", "softplus"},
+      {"aten::mish", "mish"},
+      {"aten::mish_", "mish"},
       // Not activations by themselves: dropout, copies, and arithmetic (hand-written activations).
-      {"aten::dropout", ""}, {"aten::dropout_", ""}, {"aten::feature_dropout", ""}, {"aten::feature_dropout_", ""},
-      {"aten::alpha_dropout", ""}, {"aten::alpha_dropout_", ""}, {"aten::feature_alpha_dropout", ""},
-      {"aten::contiguous", ""}, {"aten::clone", ""}, {"aten::detach", ""}, {"aten::to", ""},
-      {"aten::mul", ""}, {"aten::mul_", ""}, {"aten::add", ""}, {"aten::add_", ""}, {"aten::sub", ""},
-      {"aten::sub_", ""}, {"aten::div", ""}, {"aten::div_", ""}, {"aten::rsub", ""}, {"aten::pow", ""},
-      {"aten::erf", ""}, {"aten::exp", ""}, {"aten::neg", ""}, {"aten::abs", ""}, {"aten::sqrt", ""},
-      {"aten::square", ""}, {"aten::clamp", ""}, {"aten::clamp_", ""}, {"aten::clamp_min", ""},
+      {"aten::dropout", ""},
+      {"aten::dropout_", ""},
+      {"aten::feature_dropout", ""},
+      {"aten::feature_dropout_", ""},
+      {"aten::alpha_dropout", ""},
+      {"aten::alpha_dropout_", ""},
+      {"aten::feature_alpha_dropout", ""},
+      {"aten::contiguous", ""},
+      {"aten::clone", ""},
+      {"aten::detach", ""},
+      {"aten::to", ""},
+      {"aten::mul", ""},
+      {"aten::mul_", ""},
+      {"aten::add", ""},
+      {"aten::add_", ""},
+      {"aten::sub", ""},
+      {"aten::sub_", ""},
+      {"aten::div", ""},
+      {"aten::div_", ""},
+      {"aten::rsub", ""},
+      {"aten::pow", ""},
+      {"aten::erf", ""},
+      {"aten::exp", ""},
+      {"aten::neg", ""},
+      {"aten::abs", ""},
+      {"aten::sqrt", ""},
+      {"aten::square", ""},
+      {"aten::clamp", ""},
+      {"aten::clamp_", ""},
+      {"aten::clamp_min", ""},
       {"aten::clamp_max", ""},
   };
   return ops;
@@ -46,9 +89,8 @@ const std::unordered_map<std::string, std::string>& elementwiseOps() {
 
 // Uses of a value that read only its shape: harmless for neuron-wise slicing.
 bool isShapeQuery(const Node* node) {
-  static const std::unordered_set<std::string> kinds = {"aten::size", "aten::dim", "aten::numel", "aten::len",
-                                                        "prim::shape", "aten::is_floating_point", "prim::dtype",
-                                                        "prim::device"};
+  static const std::unordered_set<std::string> kinds = {
+      "aten::size", "aten::dim", "aten::numel", "aten::len", "prim::shape", "aten::is_floating_point", "prim::dtype", "prim::device"};
   return kinds.count(node->kind().toQualString()) > 0;
 }
 
@@ -76,8 +118,7 @@ std::optional<c10::IValue> constantOrAttribute(const Value* value, const Module&
 }
 
 // Whether `node` maps derived tensors element-wise; on success notes what activation it is.
-bool acceptElementwise(const Node* node, const std::unordered_set<const Value*>& derived, const Module& owner,
-                       const Value* self, PathNotes& notes) {
+bool acceptElementwise(const Node* node, const std::unordered_set<const Value*>& derived, const Module& owner, const Value* self, PathNotes& notes) {
   const auto& ops = elementwiseOps();
   const auto op = ops.find(node->kind().toQualString());
   if (op == ops.end() || node->outputs().size() != 1 || !isTensorValue(node->output())) return false;
@@ -98,13 +139,11 @@ bool acceptElementwise(const Node* node, const std::unordered_set<const Value*>&
   return true;
 }
 
-bool propagateElementwise(const Block* block, std::unordered_set<const Value*>& derived, const Module& owner,
-                          const Value* self, PathNotes& notes);
+bool propagateElementwise(const Block* block, std::unordered_set<const Value*>& derived, const Module& owner, const Value* self, PathNotes& notes);
 
 // prim::CallFunction of a TorchScript function (e.g. F.dropout inside nn.Dropout): element-wise if the
 // function's result is an element-wise function of the derived arguments and of nothing else tensor-valued.
-bool acceptFunctionCall(const Node* node, const std::unordered_set<const Value*>& derived, const Module& owner,
-                        PathNotes& notes) {
+bool acceptFunctionCall(const Node* node, const std::unordered_set<const Value*>& derived, const Module& owner, PathNotes& notes) {
   if (node->kind() != c10::prim::CallFunction || node->outputs().size() != 1 || !isTensorValue(node->output())) return false;
   const auto functionType = node->input(0)->type()->cast<c10::FunctionType>();
   if (!functionType) return false;
@@ -126,8 +165,7 @@ bool acceptFunctionCall(const Node* node, const std::unordered_set<const Value*>
 
 // Walks `block` in order, growing `derived` through element-wise nodes and prim::If nodes whose every
 // branch is element-wise. Fails on any other use of a derived value.
-bool propagateElementwise(const Block* block, std::unordered_set<const Value*>& derived, const Module& owner,
-                          const Value* self, PathNotes& notes) {
+bool propagateElementwise(const Block* block, std::unordered_set<const Value*>& derived, const Module& owner, const Value* self, PathNotes& notes) {
   for (const Node* node : block->nodes()) {
     bool usesDerived = false;
     for (const Value* input : node->inputs()) usesDerived |= derived.count(input) > 0;
@@ -236,8 +274,7 @@ HiddenPath followHiddenValues(const Node* fc1Call, const Module& owner, const to
 
 // In one method graph of `owner`: every Linear call whose output reaches exactly one other Linear call
 // through element-wise nodes only, and nowhere else.
-void findInGraph(const Module& owner, const std::string& ownerPath, const torch::jit::Graph& graph,
-                 std::vector<MlpBlock>& found) {
+void findInGraph(const Module& owner, const std::string& ownerPath, const torch::jit::Graph& graph, std::vector<MlpBlock>& found) {
   const Value* self = graph.inputs()[0];
   for (const Node* fc1Call : graph.nodes()) {
     if (!isForwardCall(fc1Call)) continue;
@@ -263,8 +300,7 @@ void findInGraph(const Module& owner, const std::string& ownerPath, const torch:
 }
 
 // How often each Linear is called across all method graphs of the model.
-void countLinearCalls(const Module& owner, const std::string& ownerPath, const torch::jit::Graph& graph,
-                      std::map<std::string, int>& calls) {
+void countLinearCalls(const Module& owner, const std::string& ownerPath, const torch::jit::Graph& graph, std::map<std::string, int>& calls) {
   const Value* self = graph.inputs()[0];
   std::vector<const Block*> blocks = {graph.block()};
   while (!blocks.empty()) {
@@ -322,8 +358,7 @@ std::vector<MlpBlock> findMlps(const Module& root) {
     if (!seen.insert(block.fc1 + "\n" + block.fc2).second) continue;
     blocks.push_back(block);
   }
-  std::stable_sort(blocks.begin(), blocks.end(),
-                   [&](const MlpBlock& a, const MlpBlock& b) { return order.at(a.fc1) < order.at(b.fc1); });
+  std::stable_sort(blocks.begin(), blocks.end(), [&](const MlpBlock& a, const MlpBlock& b) { return order.at(a.fc1) < order.at(b.fc1); });
   return blocks;
 }
 
@@ -336,8 +371,7 @@ std::vector<MlpBlock> resolveMlps(const Module& root, const std::vector<std::pai
     if (!used.insert(fc1Path).second || !used.insert(fc2Path).second) {
       throw Error(code::kMlpSpec, what + ": a layer appears in more than one MLP block");
     }
-    auto match = std::find_if(discovered.begin(), discovered.end(),
-                              [&](const MlpBlock& b) { return b.fc1 == fc1Path && b.fc2 == fc2Path; });
+    auto match = std::find_if(discovered.begin(), discovered.end(), [&](const MlpBlock& b) { return b.fc1 == fc1Path && b.fc2 == fc2Path; });
     if (match != discovered.end()) {
       blocks.push_back(*match);
       continue;
@@ -348,14 +382,14 @@ std::vector<MlpBlock> resolveMlps(const Module& root, const std::vector<std::pai
     const auto fc2 = findSubmodule(root, fc2Path);
     if (!fc1 || !fc2) throw Error(code::kMlpSpec, what + ": the model has no submodule '" + (fc1 ? fc2Path : fc1Path) + "'");
     if (!isLinearModule(*fc1) || !isLinearModule(*fc2)) {
-      throw Error(code::kMlpSpec, what + ": '" + (isLinearModule(*fc1) ? fc2Path : fc1Path) +
-                                      "' is not a Linear layer (a 2-D weight used by aten::linear)");
+      throw Error(code::kMlpSpec,
+                  what + ": '" + (isLinearModule(*fc1) ? fc2Path : fc1Path) + "' is not a Linear layer (a 2-D weight used by aten::linear)");
     }
     const at::Tensor w1 = fc1->attr("weight").toTensor();
     const at::Tensor w2 = fc2->attr("weight").toTensor();
     if (w1.size(0) != w2.size(1)) {
-      throw Error(code::kMlpSpec, what + ": widths do not match (fc1 has " + std::to_string(w1.size(0)) +
-                                      " outputs, fc2 takes " + std::to_string(w2.size(1)) + " inputs)");
+      throw Error(code::kMlpSpec, what + ": widths do not match (fc1 has " + std::to_string(w1.size(0)) + " outputs, fc2 takes " +
+                                      std::to_string(w2.size(1)) + " inputs)");
     }
     MlpBlock block;
     block.fc1 = fc1Path;

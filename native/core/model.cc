@@ -43,8 +43,7 @@ c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
 
 }  // namespace
 
-TorchModel::TorchModel(torch::jit::Module module, c10::Device device,
-                       std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive)
+TorchModel::TorchModel(torch::jit::Module module, c10::Device device, std::vector<std::shared_ptr<torch::jit::CompilationUnit>> keepAlive)
     : module_(std::move(module)), device_(device), keepAlive_(std::move(keepAlive)) {
   for (const auto& item : module_.named_parameters(/*recurse=*/true)) {
     const auto type = item.value.scalar_type();
@@ -199,17 +198,28 @@ int64_t TorchModel::nativeBytes() const {
 
 std::string dtypeName(c10::ScalarType type) {
   switch (type) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    case at::kInt: return "int32";
-    case at::kLong: return "int64";
-    case at::kShort: return "int16";
-    case at::kChar: return "int8";
-    case at::kByte: return "uint8";
-    case at::kBool: return "bool";
-    default: return c10::toString(type);
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kHalf:
+      return "float16";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kInt:
+      return "int32";
+    case at::kLong:
+      return "int64";
+    case at::kShort:
+      return "int16";
+    case at::kChar:
+      return "int8";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    default:
+      return c10::toString(type);
   }
 }
 

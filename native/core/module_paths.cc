@@ -26,13 +26,9 @@ torch::jit::Module submoduleAt(const torch::jit::Module& root, const std::string
   return *found;
 }
 
-std::string joinPath(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
-}
+std::string joinPath(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
 
-std::shared_ptr<torch::jit::Graph> forwardGraph(const torch::jit::Module& module) {
-  return module.get_method("forward").graph();
-}
+std::shared_ptr<torch::jit::Graph> forwardGraph(const torch::jit::Module& module) { return module.get_method("forward").graph(); }
 
 std::optional<std::vector<std::string>> attributeChain(const torch::jit::Value* value, const torch::jit::Value* self) {
   std::vector<std::string> chain;
@@ -45,8 +41,6 @@ std::optional<std::vector<std::string>> attributeChain(const torch::jit::Value* 
   return chain;
 }
 
-bool isForwardCall(const torch::jit::Node* node) {
-  return node->kind() == c10::prim::CallMethod && node->s(c10::attr::name) == "forward";
-}
+bool isForwardCall(const torch::jit::Node* node) { return node->kind() == c10::prim::CallMethod && node->s(c10::attr::name) == "forward"; }
 
 }  // namespace vbp

@@ -33,9 +33,7 @@ c10::IValue copyValue(const c10::IValue& value, TensorCopy mode, TensorMemo& mem
   return value.deepcopy();
 }
 
-bool isModuleValue(const c10::IValue& value) {
-  return value.isObject() && value.toObject()->type()->is_module();
-}
+bool isModuleValue(const c10::IValue& value) { return value.isObject() && value.toObject()->type()->is_module(); }
 
 // Gives the values in a method graph that refer to modules (self, self.child, self.child.grandchild, ...)
 // the types of the instances they refer to in `owner`'s tree.
@@ -58,7 +56,7 @@ void retypeModuleValues(torch::jit::Block* block, std::unordered_map<const torch
 }
 
 torch::jit::Function* copyMethod(const torch::jit::Function& method, const Module& owner, const c10::ClassTypePtr& sourceType,
-                                torch::jit::CompilationUnit& unit) {
+                                 torch::jit::CompilationUnit& unit) {
   std::shared_ptr<torch::jit::Graph> graph = torch::jit::toGraphFunction(method).graph()->copy();
   std::unordered_map<const torch::jit::Value*, Module> modules;
   graph->inputs().at(0)->setType(owner.type());
@@ -85,8 +83,8 @@ Module cloneInstance(const Module& source, TensorCopy mode, TensorMemo& memo, co
     if (isModuleValue(value)) {
       copy.register_module(name, cloneInstance(Module(value.toObject()), mode, memo, unit));
     } else {
-      copy.register_attribute(name, sourceType->getAttribute(slot), copyValue(value, mode, memo),
-                              sourceType->is_parameter(slot), sourceType->is_buffer(slot));
+      copy.register_attribute(name, sourceType->getAttribute(slot), copyValue(value, mode, memo), sourceType->is_parameter(slot),
+                              sourceType->is_buffer(slot));
     }
   }
   for (size_t i = 0; i < sourceType->numConstants(); ++i) {

@@ -14,8 +14,18 @@ struct Value {
   std::string text;
   std::shared_ptr<const std::vector<Value>> items;
 
-  static Value ofInt(int64_t v) { Value x; x.kind = Kind::Int; x.integer = v; return x; }
-  static Value ofStr(std::string s) { Value x; x.kind = Kind::Str; x.text = std::move(s); return x; }
+  static Value ofInt(int64_t v) {
+    Value x;
+    x.kind = Kind::Int;
+    x.integer = v;
+    return x;
+  }
+  static Value ofStr(std::string s) {
+    Value x;
+    x.kind = Kind::Str;
+    x.text = std::move(s);
+    return x;
+  }
   static Value ofTuple(std::vector<Value> items) {
     Value x;
     x.kind = Kind::Tuple;
@@ -27,11 +37,11 @@ struct Value {
 
 // What a global does when BUILD or REDUCE calls it (LibTorch's unpickler, readGlobal()).
 enum class Global {
-  PopPushOther,      // pops its argument, pushes a value we need not know (a tensor, an object, a device, ...)
-  RestoreTypeTag,    // pops (value, type) and pushes value: the one global that passes a value through
-  ReplaceWithNone,   // collections.OrderedDict: the argument becomes None
-  KeepArgument,      // __main__.IntList: retypes the list in place
-  RebuildFromType,   // torch._tensor._rebuild_from_type_v2: calls the next global on its third argument
+  PopPushOther,     // pops its argument, pushes a value we need not know (a tensor, an object, a device, ...)
+  RestoreTypeTag,   // pops (value, type) and pushes value: the one global that passes a value through
+  ReplaceWithNone,  // collections.OrderedDict: the argument becomes None
+  KeepArgument,     // __main__.IntList: retypes the list in place
+  RebuildFromType,  // torch._tensor._rebuild_from_type_v2: calls the next global on its third argument
 };
 
 // Memo ids are sequential in what PyTorch writes; a huge one would make LibTorch allocate that many slots.
@@ -54,9 +64,7 @@ class Scanner {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw PickleScanError(what + " at byte " + std::to_string(at_));
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw PickleScanError(what + " at byte " + std::to_string(at_)); }
 
   const char* take(uint64_t n) {
     if (n > data_.size() - at_) fail("the pickle ends early");
@@ -214,29 +222,80 @@ class Scanner {
 
   void step(unsigned char opcode) {
     switch (opcode) {
-      case 0x80: take(1); return;  // PROTO
-      case 0x95: take(8); return;  // FRAME
-      case '(': marks_.push_back(stack_.size()); return;
-      case ']': case '}': case 'N': case 0x88: case 0x89: stack_.push_back(Value::other()); return;
-      case ')': stack_.push_back(Value::ofTuple({})); return;
-      case 'K': stack_.push_back(Value::ofInt(static_cast<int64_t>(readUnsigned(1)))); return;
-      case 'M': stack_.push_back(Value::ofInt(static_cast<int64_t>(readUnsigned(2)))); return;
-      case 'J': stack_.push_back(Value::ofInt(static_cast<int32_t>(readUnsigned(4)))); return;
+      case 0x80:
+        take(1);
+        return;  // PROTO
+      case 0x95:
+        take(8);
+        return;  // FRAME
+      case '(':
+        marks_.push_back(stack_.size());
+        return;
+      case ']':
+      case '}':
+      case 'N':
+      case 0x88:
+      case 0x89:
+        stack_.push_back(Value::other());
+        return;
+      case ')':
+        stack_.push_back(Value::ofTuple({}));
+        return;
+      case 'K':
+        stack_.push_back(Value::ofInt(static_cast<int64_t>(readUnsigned(1))));
+        return;
+      case 'M':
+        stack_.push_back(Value::ofInt(static_cast<int64_t>(readUnsigned(2))));
+        return;
+      case 'J':
+        stack_.push_back(Value::ofInt(static_cast<int32_t>(readUnsigned(4))));
+        return;
       case 0x8a: {  // LONG1: LibTorch reads only 8-byte ones
         if (readUnsigned(1) != 8) fail("a LONG1 of other than 8 bytes");
         stack_.push_back(Value::ofInt(static_cast<int64_t>(readUnsigned(8))));
         return;
       }
-      case 'G': take(8); stack_.push_back(Value::other()); return;  // BINFLOAT
-      case 'X': case 'T': { const uint64_t n = readUnsigned(4); stack_.push_back(Value::ofStr(std::string(take(n), n))); return; }
-      case 0x8c: case 'U': { const uint64_t n = readUnsigned(1); stack_.push_back(Value::ofStr(std::string(take(n), n))); return; }
-      case 0x8d: { const uint64_t n = readUnsigned(8); stack_.push_back(Value::ofStr(std::string(take(n), n))); return; }
-      case 'C': take(readUnsigned(1)); stack_.push_back(Value::other()); return;  // SHORT_BINBYTES
-      case 'B': take(readUnsigned(4)); stack_.push_back(Value::other()); return;  // BINBYTES
-      case 't': pushTuple(stack_.size() - mark(true)); return;
-      case 0x85: pushTuple(1); return;
-      case 0x86: pushTuple(2); return;
-      case 0x87: pushTuple(3); return;
+      case 'G':
+        take(8);
+        stack_.push_back(Value::other());
+        return;  // BINFLOAT
+      case 'X':
+      case 'T': {
+        const uint64_t n = readUnsigned(4);
+        stack_.push_back(Value::ofStr(std::string(take(n), n)));
+        return;
+      }
+      case 0x8c:
+      case 'U': {
+        const uint64_t n = readUnsigned(1);
+        stack_.push_back(Value::ofStr(std::string(take(n), n)));
+        return;
+      }
+      case 0x8d: {
+        const uint64_t n = readUnsigned(8);
+        stack_.push_back(Value::ofStr(std::string(take(n), n)));
+        return;
+      }
+      case 'C':
+        take(readUnsigned(1));
+        stack_.push_back(Value::other());
+        return;  // SHORT_BINBYTES
+      case 'B':
+        take(readUnsigned(4));
+        stack_.push_back(Value::other());
+        return;  // BINBYTES
+      case 't':
+        pushTuple(stack_.size() - mark(true));
+        return;
+      case 0x85:
+        pushTuple(1);
+        return;
+      case 0x86:
+        pushTuple(2);
+        return;
+      case 0x87:
+        pushTuple(3);
+        return;
       case 'l': {  // LIST
         const size_t start = mark(true);
         stack_.resize(start);
@@ -253,7 +312,8 @@ class Scanner {
         if (stack_.size() < 2) fail("APPEND without a list");
         stack_.pop_back();
         return;
-      case 'd': case 'u': {  // DICT, SETITEMS: key/value pairs down to the mark
+      case 'd':
+      case 'u': {  // DICT, SETITEMS: key/value pairs down to the mark
         const size_t start = mark(true);
         if ((stack_.size() - start) % 2 != 0) fail("a dict with a key but no value");
         if (opcode == 'u' && start == 0) fail("SETITEMS without a dict");
@@ -265,19 +325,32 @@ class Scanner {
         if (stack_.size() < 3) fail("SETITEM without a dict, key and value");
         stack_.resize(stack_.size() - 2);
         return;
-      case 'q': memoize(readUnsigned(1)); return;
-      case 'r': memoize(readUnsigned(4)); return;
-      case 0x94: memoize(memo_.size()); return;  // MEMOIZE
-      case 'h': recall(readUnsigned(1)); return;
-      case 'j': recall(readUnsigned(4)); return;
+      case 'q':
+        memoize(readUnsigned(1));
+        return;
+      case 'r':
+        memoize(readUnsigned(4));
+        return;
+      case 0x94:
+        memoize(memo_.size());
+        return;  // MEMOIZE
+      case 'h':
+        recall(readUnsigned(1));
+        return;
+      case 'j':
+        recall(readUnsigned(4));
+        return;
       case 'c': {  // GLOBAL
         const std::string module = readLine();
         const std::string name = readLine();
         readGlobal(module, name);
         return;
       }
-      case 0x81: pop(); return;  // NEWOBJ: the call happens at BUILD/REDUCE
-      case 'b': case 'R': {      // BUILD, REDUCE: <global index> <argument>
+      case 0x81:
+        pop();
+        return;  // NEWOBJ: the call happens at BUILD/REDUCE
+      case 'b':
+      case 'R': {  // BUILD, REDUCE: <global index> <argument>
         if (stack_.size() < 2) fail("a call without a function and an argument");
         std::swap(stack_[stack_.size() - 1], stack_[stack_.size() - 2]);
         const Value index = pop();
@@ -287,10 +360,18 @@ class Scanner {
         call(globals_[static_cast<size_t>(index.integer)], static_cast<size_t>(index.integer));
         return;
       }
-      case 'Q': persistentLoad(); return;  // BINPERSID
-      case '0': pop(); return;             // POP
-      case '1': stack_.resize(mark(true)); return;  // POP_MARK
-      case '2': stack_.push_back(top()); return;    // DUP
+      case 'Q':
+        persistentLoad();
+        return;  // BINPERSID
+      case '0':
+        pop();
+        return;  // POP
+      case '1':
+        stack_.resize(mark(true));
+        return;  // POP_MARK
+      case '2':
+        stack_.push_back(top());
+        return;  // DUP
       default:
         fail("opcode " + std::to_string(opcode) + ", which LibTorch's unpickler does not read");
     }
@@ -309,8 +390,7 @@ class Scanner {
 
 }  // namespace
 
-std::vector<StorageReference> scanStorageReferences(const std::string& pickle,
-                                                    const std::function<int64_t(const std::string&)>& storageScalarType) {
+std::vector<StorageReference> scanStorageReferences(const std::string& pickle, const std::function<int64_t(const std::string&)>& storageScalarType) {
   return Scanner(pickle, storageScalarType).run();
 }
 

@@ -29,7 +29,6 @@ class PickleScanError : public std::runtime_error {
 
 // Every persistent storage reference in `pickle`, in order. `storageScalarType` maps a storage class name
 // of the module `torch` ('FloatStorage') to its scalar type, or -1 for a name that is not a storage.
-std::vector<StorageReference> scanStorageReferences(const std::string& pickle,
-                                                    const std::function<int64_t(const std::string&)>& storageScalarType);
+std::vector<StorageReference> scanStorageReferences(const std::string& pickle, const std::function<int64_t(const std::string&)>& storageScalarType);
 
 }  // namespace vbp

@@ -4,9 +4,7 @@
 
 namespace vbp {
 
-Tf32Settings tf32Settings() {
-  return {at::globalContext().allowTF32CuBLAS(), at::globalContext().allowTF32CuDNN()};
-}
+Tf32Settings tf32Settings() { return {at::globalContext().allowTF32CuBLAS(), at::globalContext().allowTF32CuDNN()}; }
 
 void setTf32Settings(const Tf32Settings& settings) {
   at::globalContext().setAllowTF32CuBLAS(settings.matmul);

@@ -21,7 +21,8 @@ struct LinearLayer {
 LinearLayer linearAt(const Module& root, const std::string& path) {
   const auto module = findSubmodule(root, path);
   if (!module || !isLinearModule(*module)) {
-    throw Error(code::kPlan, "the plan names '" + path + "', which is not a Linear layer of this model "
+    throw Error(code::kPlan, "the plan names '" + path +
+                                 "', which is not a Linear layer of this model "
                                  "(was the plan made for another model?)");
   }
   LinearLayer layer{*module, module->attr("weight").toTensor(), at::Tensor()};
@@ -35,8 +36,7 @@ void checkCut(const LayerCut& cut, int64_t hidden, const Compensation& compensat
   for (size_t i = 0; i < cut.keep.size(); ++i) {
     const int64_t index = cut.keep[i];
     if (index < 0 || index >= hidden) {
-      throw Error(code::kPlan, where + ": neuron index " + std::to_string(index) + " is out of range [0, " +
-                                   std::to_string(hidden) + ")");
+      throw Error(code::kPlan, where + ": neuron index " + std::to_string(index) + " is out of range [0, " + std::to_string(hidden) + ")");
     }
     if (i > 0 && index <= cut.keep[i - 1]) throw Error(code::kPlan, where + ": kept indices must be ascending and unique");
   }
@@ -45,13 +45,13 @@ void checkCut(const LayerCut& cut, int64_t hidden, const Compensation& compensat
   }
   const size_t removed = static_cast<size_t>(hidden) - cut.keep.size();
   if (compensation.kind == CompensationKind::Mean && cut.prunedMeans.size() != removed) {
-    throw Error(code::kPlan, where + ": mean compensation needs " + std::to_string(removed) +
-                                 " means of removed neurons, the plan has " + std::to_string(cut.prunedMeans.size()));
+    throw Error(code::kPlan, where + ": mean compensation needs " + std::to_string(removed) + " means of removed neurons, the plan has " +
+                                 std::to_string(cut.prunedMeans.size()));
   }
   if (compensation.kind == CompensationKind::LeastSquares &&
       (cut.means.size() != static_cast<size_t>(hidden) || cut.covariance.size() != static_cast<size_t>(hidden * hidden))) {
-    throw Error(code::kStats, where + ": least-squares compensation needs the means of all " + std::to_string(hidden) +
-                                  " neurons and their " + std::to_string(hidden) + "x" + std::to_string(hidden) + " covariance");
+    throw Error(code::kStats, where + ": least-squares compensation needs the means of all " + std::to_string(hidden) + " neurons and their " +
+                                  std::to_string(hidden) + "x" + std::to_string(hidden) + " covariance");
   }
 }
 
@@ -113,8 +113,8 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
     const LinearLayer fc1 = linearAt(source.module(), cut.fc1);
     const LinearLayer fc2 = linearAt(source.module(), cut.fc2);
     if (fc1.weight.size(0) != fc2.weight.size(1)) {
-      throw Error(code::kPlan, "'" + cut.fc1 + "' has " + std::to_string(fc1.weight.size(0)) + " outputs but '" + cut.fc2 +
-                                   "' takes " + std::to_string(fc2.weight.size(1)) + " inputs: not an MLP pair of this model");
+      throw Error(code::kPlan, "'" + cut.fc1 + "' has " + std::to_string(fc1.weight.size(0)) + " outputs but '" + cut.fc2 + "' takes " +
+                                   std::to_string(fc2.weight.size(1)) + " inputs: not an MLP pair of this model");
     }
     checkCut(cut, fc1.weight.size(0), compensation);
   }
@@ -134,8 +134,8 @@ std::shared_ptr<TorchModel> pruneModel(const TorchModel& source, const std::vect
         pruned.push_back(j);
       }
     }
-    const Fc2Update fc2Update = compensateFc2(fc2.weight, fc2.bias, {cut.keep, pruned, cut.prunedMeans, cut.means, cut.covariance},
-                                              compensation, "MLP (" + cut.fc1 + " -> " + cut.fc2 + ")");
+    const Fc2Update fc2Update = compensateFc2(fc2.weight, fc2.bias, {cut.keep, pruned, cut.prunedMeans, cut.means, cut.covariance}, compensation,
+                                              "MLP (" + cut.fc1 + " -> " + cut.fc2 + ")");
     if (fc2Update.bias.defined()) setBias(fc2, fc2Update.bias.to(fc2.weight.scalar_type()));
     fc1.module.register_parameter("weight", asParameter(fc1.weight.index_select(0, keep), fc1.weight), false);
     if (fc1.bias.defined()) {

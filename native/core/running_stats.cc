@@ -101,8 +101,8 @@ void RunningStats::addToCovariance(const at::Tensor& x, const at::Tensor& batchM
 
 void RunningStats::add(const at::Tensor& activations) {
   if (activations.dim() == 0 || activations.size(-1) != hidden_) {
-    throw Error(code::kStats, "statistics tap expected activations with " + std::to_string(hidden_) +
-                                  " features in the last dimension, got shape " + c10::str(activations.sizes()));
+    throw Error(code::kStats, "statistics tap expected activations with " + std::to_string(hidden_) + " features in the last dimension, got shape " +
+                                  c10::str(activations.sizes()));
   }
   const at::Tensor x = activations.reshape({-1, hidden_});
   const int64_t n = x.size(0);

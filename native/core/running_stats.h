@@ -20,11 +20,11 @@ struct CovarianceOptions {
 };
 
 struct StatsSnapshot {
-  int64_t count = 0;       // samples per neuron (every token of every image is one sample)
-  int64_t nonFinite = 0;   // NaN/Inf values seen in the hidden activations
-  at::Tensor mean;         // [hidden] float64, CPU
-  at::Tensor m2;           // [hidden] float64, CPU
-  at::Tensor comoment;     // [hidden, hidden] float64, CPU; undefined without covariance
+  int64_t count = 0;            // samples per neuron (every token of every image is one sample)
+  int64_t nonFinite = 0;        // NaN/Inf values seen in the hidden activations
+  at::Tensor mean;              // [hidden] float64, CPU
+  at::Tensor m2;                // [hidden] float64, CPU
+  at::Tensor comoment;          // [hidden, hidden] float64, CPU; undefined without covariance
   int64_t covarianceCount = 0;  // samples the co-moment is of (count, unless sampled)
   at::Tensor covarianceMean;    // [hidden] float64, CPU: their mean (mean, unless sampled)
 };
@@ -48,7 +48,7 @@ class RunningStats {
   const CovarianceOptions covariance_;
   mutable std::mutex mutex_;
   int64_t count_ = 0;
-  at::Tensor mean_;       // float64 on the activations' device
+  at::Tensor mean_;  // float64 on the activations' device
   at::Tensor m2_;
   // With covariance: sum over samples of (x - c)(x - c)^T about a fixed reference c (the first batch's mean),
   // float64 on the activations' device, upper triangle kept. The co-moment about the mean is

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/mlp_finder.h"
 #include "core/macs.h"
+#include "core/mlp_finder.h"
 #include "core/model.h"
 #include "core/running_stats.h"
 

@@ -66,6 +66,45 @@ c10::OptionalDeviceGuard deviceGuardFor(const c10::Device& device) {
   return device.is_cuda() ? c10::OptionalDeviceGuard(device) : c10::OptionalDeviceGuard();
 }
 
+// The loss of a step: cross-entropy with the labels and, given a teacher's logits, the distillation term
+// alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)), KL summed over classes and averaged over
+// the batch ('batchmean'), as PyTorch's reference computes it.
+struct StepLoss {
+  at::Tensor total;
+  at::Tensor crossEntropy;
+  at::Tensor distillation;  // undefined without a teacher
+};
+
+StepLoss stepLoss(const at::Tensor& logits, const at::Tensor& target, const std::optional<at::Tensor>& teacherLogits, double temperature,
+                  double alpha) {
+  const at::Tensor student = logits.to(at::kFloat);
+  StepLoss loss;
+  loss.crossEntropy = at::cross_entropy_loss(student, target);
+  loss.total = loss.crossEntropy;
+  if (!teacherLogits) return loss;
+  const at::Tensor teacher = teacherLogits->to(logits.device(), at::kFloat);
+  if (!teacher.sizes().equals(logits.sizes())) {
+    throw Error(code::kInputShape, "teacher logits have shape " + c10::str(teacher.sizes()) + ", the student's " + c10::str(logits.sizes()));
+  }
+  const double t = temperature;
+  loss.distillation = at::kl_div(at::log_softmax(student / t, 1), at::log_softmax(teacher / t, 1), at::Reduction::Sum, /*log_target=*/true) /
+                      static_cast<double>(logits.size(0)) * (t * t);
+  loss.total = loss.crossEntropy * (1.0 - alpha) + loss.distillation * alpha;
+  return loss;
+}
+
+// The global L2 norm of the parameters' gradients in float64, as clip_grad_norm_ measures it; with clipNorm > 0
+// the gradients are clipped to it too.
+double gradientNorm(const std::vector<at::Tensor>& parameters, double clipNorm) {
+  if (clipNorm > 0) return torch::nn::utils::clip_grad_norm_(parameters, clipNorm);
+  if (parameters.empty()) return 0.0;
+  at::Tensor squares = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(parameters.front().device()));
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum();
+  }
+  return std::sqrt(squares.item<double>());
+}
+
 std::string numberText(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
@@ -74,8 +113,7 @@ std::string numberText(double value) {
 
 }  // namespace
 
-Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::string& optimizerState)
-    : options_(std::move(options)) {
+Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::string& optimizerState) : options_(std::move(options)) {
   mode_ = inspectTrainingMode(student.module());
   requireTrainable(mode_);
   const auto guard = deviceGuardFor(student.device());
@@ -104,14 +142,13 @@ Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::s
   }
   if (parameters_.empty()) {
     throw Error(options_.trainable.empty() ? code::kNotTrainable : code::kInvalidArgument,
-                options_.trainable.empty() ? "the model has no parameters to train (a frozen or optimised-for-inference module inlines them as constants)"
-                                           : "no parameter name starts with the given trainable prefixes");
+                options_.trainable.empty()
+                    ? "the model has no parameters to train (a frozen or optimised-for-inference module inlines them as constants)"
+                    : "no parameter name starts with the given trainable prefixes");
   }
   optimizer_ = std::make_unique<torch::optim::AdamW>(
-      parameters_, torch::optim::AdamWOptions(1e-3)
-                       .betas(std::make_tuple(options_.beta1, options_.beta2))
-                       .eps(options_.eps)
-                       .weight_decay(options_.weightDecay));
+      parameters_,
+      torch::optim::AdamWOptions(1e-3).betas(std::make_tuple(options_.beta1, options_.beta2)).eps(options_.eps).weight_decay(options_.weightDecay));
   if (!optimizerState.empty()) loadOptimizerState(optimizerState);
   student_->module().train(true);
 }
@@ -139,8 +176,8 @@ void Trainer::loadOptimizerState(const std::string& bytes) {
   }
 }
 
-StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits,
-                         double lr, int64_t stepIndex) {
+StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits, double lr,
+                         int64_t stepIndex) {
   torch::AutoGradMode gradMode(true);
   GraphOptimization optimization(options_.optimizeGraph);
   const c10::Device device = student_->device();
@@ -165,43 +202,20 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
   if (target.numel() > 0 && (target.min().item<int64_t>() < 0 || target.max().item<int64_t>() >= classes)) {
     throw Error(code::kInvalidArgument, "labels must be class indices in [0, " + std::to_string(classes) + ")");
   }
-  const at::Tensor crossEntropy = at::cross_entropy_loss(logits.to(at::kFloat), target);
-  at::Tensor loss = crossEntropy;
-  at::Tensor distillation;
-  if (teacherLogits) {
-    const at::Tensor teacher = teacherLogits->to(device, at::kFloat);
-    if (!teacher.sizes().equals(logits.sizes())) {
-      throw Error(code::kInputShape, "teacher logits have shape " + c10::str(teacher.sizes()) + ", the student's " + c10::str(logits.sizes()));
-    }
-    const double t = options_.temperature;
-    // KL(p_teacher || p_student), summed over classes and averaged over the batch ('batchmean'), times T^2.
-    distillation = at::kl_div(at::log_softmax(logits.to(at::kFloat) / t, 1), at::log_softmax(teacher / t, 1), at::Reduction::Sum,
-                              /*log_target=*/true) /
-                   static_cast<double>(logits.size(0)) * (t * t);
-    loss = crossEntropy * (1.0 - options_.alpha) + distillation * options_.alpha;
-  }
-
+  const StepLoss loss = stepLoss(logits, target, teacherLogits, options_.temperature, options_.alpha);
   StepResult result;
-  result.loss = loss.item<double>();
-  result.crossEntropy = crossEntropy.item<double>();
-  result.distillation = distillation.defined() ? distillation.item<double>() : 0.0;
+  result.loss = loss.total.item<double>();
+  result.crossEntropy = loss.crossEntropy.item<double>();
+  result.distillation = loss.distillation.defined() ? loss.distillation.item<double>() : 0.0;
   result.count = logits.size(0);
   result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
   if (!std::isfinite(result.loss)) {
-    throw Error(code::kNonFinite, "the loss is " + numberText(result.loss) + " at step " + std::to_string(stepIndex + 1) +
-                                      "; the weights before this step are kept");
+    throw Error(code::kNonFinite,
+                "the loss is " + numberText(result.loss) + " at step " + std::to_string(stepIndex + 1) + "; the weights before this step are kept");
   }
   optimizer_->zero_grad();
-  loss.backward();
-  if (options_.clipNorm > 0) {
-    result.gradNorm = torch::nn::utils::clip_grad_norm_(parameters_, options_.clipNorm);
-  } else {
-    at::Tensor squares = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
-    for (const auto& p : parameters_) {
-      if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum();
-    }
-    result.gradNorm = std::sqrt(squares.item<double>());
-  }
+  loss.total.backward();
+  result.gradNorm = gradientNorm(parameters_, options_.clipNorm);
   if (!std::isfinite(result.gradNorm)) {
     optimizer_->zero_grad();
     throw Error(code::kNonFinite, "the gradient norm is " + numberText(result.gradNorm) + " at step " + std::to_string(stepIndex + 1) +

@@ -2,8 +2,8 @@
 // teacher's logits, gradient clipping, a frozen subset. No Node.js here; the caller feeds one step at a time.
 #pragma once
 
-#include <torch/script.h>
 #include <torch/optim/adamw.h>
+#include <torch/script.h>
 
 #include <memory>
 #include <optional>
@@ -24,10 +24,10 @@ struct TrainerOptions {
   // loss = (1 - alpha) * CE(student, y) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
   double temperature = 1.0;
   double alpha = 0.0;
-  double clipNorm = 0.0;                // 0: no clipping
-  std::vector<std::string> trainable;   // parameter-name prefixes; empty: every parameter
-  uint64_t seed = 0;                    // LibTorch's generator is seeded from (seed, step) before each step
-  bool optimizeGraph = false;           // run through the graph executor's optimised (autodiff) plan
+  double clipNorm = 0.0;               // 0: no clipping
+  std::vector<std::string> trainable;  // parameter-name prefixes; empty: every parameter
+  uint64_t seed = 0;                   // LibTorch's generator is seeded from (seed, step) before each step
+  bool optimizeGraph = false;          // run through the graph executor's optimised (autodiff) plan
 };
 
 struct StepResult {
@@ -46,8 +46,8 @@ class Trainer {
 
   // One step at learning rate `lr`. Throws NON_FINITE, and leaves the weights as they were, when the loss
   // or the gradient norm is NaN or Inf.
-  StepResult step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits,
-                  double lr, int64_t stepIndex);
+  StepResult step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits, double lr,
+                  int64_t stepIndex);
 
   // A copy of the weights as they are now, in eval mode, without gradients.
   std::shared_ptr<TorchModel> snapshot() const;
@@ -64,7 +64,7 @@ class Trainer {
   std::shared_ptr<TorchModel> student_;
   TrainerOptions options_;
   TrainingModeReport mode_;
-  std::vector<at::Tensor> parameters_;  // the trainable ones, each tensor once
+  std::vector<at::Tensor> parameters_;                           // the trainable ones, each tensor once
   std::vector<std::pair<std::string, bool>> inputRequiresGrad_;  // every parameter's flag in the given model
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t trainableCount_ = 0;

@@ -16,11 +16,16 @@ struct ModeOp {
 };
 
 const ModeOp kModeOps[] = {
-    {"aten::dropout", 2, 1},          {"aten::dropout_", 2, 1},
-    {"aten::feature_dropout", 2, 1},  {"aten::feature_dropout_", 2, 1},
-    {"aten::alpha_dropout", 2, 1},    {"aten::alpha_dropout_", 2, 1},
-    {"aten::feature_alpha_dropout", 2, 1}, {"aten::feature_alpha_dropout_", 2, 1},
-    {"aten::batch_norm", 5, std::nullopt}, {"aten::instance_norm", 5, std::nullopt},
+    {"aten::dropout", 2, 1},
+    {"aten::dropout_", 2, 1},
+    {"aten::feature_dropout", 2, 1},
+    {"aten::feature_dropout_", 2, 1},
+    {"aten::alpha_dropout", 2, 1},
+    {"aten::alpha_dropout_", 2, 1},
+    {"aten::feature_alpha_dropout", 2, 1},
+    {"aten::feature_alpha_dropout_", 2, 1},
+    {"aten::batch_norm", 5, std::nullopt},
+    {"aten::instance_norm", 5, std::nullopt},
 };
 
 // Random ops a traced graph keeps only when it was traced in train mode (timm's drop-path, for one).
@@ -81,10 +86,9 @@ void requireTrainable(const TrainingModeReport& report) {
   std::string list;
   for (size_t i = 0; i < report.frozenOn.size() && i < 3; ++i) list += (i ? "; " : "") + report.frozenOn[i];
   if (report.frozenOn.size() > 3) list += "; and " + std::to_string(report.frozenOn.size() - 3) + " more";
-  throw Error(code::kNotTrainable,
-              "this model's graph has dropout or other train-mode behaviour frozen on (" + list +
-                  "): it was traced in train mode, so it also drops activations at inference. Export it again with "
-                  "torch.jit.script, or trace it after model.eval()");
+  throw Error(code::kNotTrainable, "this model's graph has dropout or other train-mode behaviour frozen on (" + list +
+                                       "): it was traced in train mode, so it also drops activations at inference. Export it again with "
+                                       "torch.jit.script, or trace it after model.eval()");
 }
 
 }  // namespace vbp

@@ -44,12 +44,12 @@ class MemorySource final : public ByteSource {
 };
 
 struct ZipEntry {
-  std::string name;             // without the archive's top folder
-  uint64_t size = 0;            // uncompressed
+  std::string name;   // without the archive's top folder
+  uint64_t size = 0;  // uncompressed
   uint64_t compressedSize = 0;
   uint32_t crc32 = 0;
-  uint16_t method = 0;          // 0: stored (what PyTorch writes)
-  uint64_t headerOffset = 0;    // of the local file header
+  uint16_t method = 0;        // 0: stored (what PyTorch writes)
+  uint64_t headerOffset = 0;  // of the local file header
 };
 
 // The entries of the archive's central directory; nullopt when it cannot be read (not a zip, or damaged).

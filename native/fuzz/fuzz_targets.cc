@@ -9,7 +9,7 @@ namespace vbp::fuzz {
 
 int64_t storageScalarType(const std::string& name) {
   static const std::map<std::string, int64_t> types = {
-      {"ByteStorage", 0}, {"CharStorage", 1}, {"ShortStorage", 2}, {"IntStorage", 3}, {"LongStorage", 4},
+      {"ByteStorage", 0}, {"CharStorage", 1},  {"ShortStorage", 2},  {"IntStorage", 3},   {"LongStorage", 4},
       {"HalfStorage", 5}, {"FloatStorage", 6}, {"DoubleStorage", 7}, {"BoolStorage", 11}, {"BFloat16Storage", 15},
   };
   const auto found = types.find(name);
