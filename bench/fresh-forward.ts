@@ -5,7 +5,7 @@
  * Prints one JSON line: the minimum of N runs on each side and their ratio (Node / Python).
  */
 import { loadModel, setNumThreads } from '../lib';
-import { probeInput } from '../lib/pipeline/model';
+import { probeInput } from '../lib/model/model';
 import { PythonTimer } from './python-timer';
 import { flag } from './util';
 

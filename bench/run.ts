@@ -26,7 +26,7 @@ import {
   type Tensor,
 } from '../lib';
 import { measureLatency } from '../lib/measure/latency';
-import { probeInput } from '../lib/pipeline/model';
+import { probeInput } from '../lib/model/model';
 import { packageRoot } from '../lib/native/addon';
 import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
 import { ImageFolderDataset } from '../lib/data/image-folder';

@@ -9,16 +9,16 @@ export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, ty
 export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, manualSeed, setAllowTF32, getAllowTF32, type TF32Settings, getBlasThreads, nativeMemory, releaseCachedMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory, type CpuCacheInfo } from './native/runtime';
 
 // The pipeline: model -> statistics -> plan -> pruned model
-export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './pipeline/model';
-export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './pipeline/mlp';
-export { gatherStats, Stats, StatsCollector, CalibrationError, DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './pipeline/stats';
-export { CRITERIA, neuronScores, type Criterion } from './pipeline/criteria';
-export { type Scope } from './pipeline/selection';
-export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pipeline/plan';
-export { planCompensated, DEFAULT_RIDGE, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pipeline/least-squares';
-export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './pipeline/finetune';
-export { learningRate, type Schedule } from './pipeline/schedule';
-export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pipeline/prune';
+export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './model/model';
+export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './model/mlp';
+export { gatherStats, Stats, StatsCollector, CalibrationError, DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './statistics/stats';
+export { CRITERIA, neuronScores, type Criterion } from './pruning/criteria';
+export { type Scope } from './pruning/selection';
+export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';
+export { planCompensated, DEFAULT_RIDGE, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pruning/compensated-selection';
+export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './recovery/finetune';
+export { learningRate, type Schedule } from './recovery/schedule';
+export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pruning/prune';
 
 // File formats
 export { readNpy, parseNpy, formatNpy } from './formats/npy';

@@ -15,7 +15,7 @@ function filesUnder(dir: string, pattern: RegExp): string[] {
 describe('architecture', () => {
   it('the public typings expose no internals (addon handle, queue, leases, raw addon interface)', () => {
     const dist = path.join(repoRoot, 'dist', 'lib');
-    const model = fs.readFileSync(path.join(dist, 'pipeline', 'model.d.ts'), 'utf8');
+    const model = fs.readFileSync(path.join(dist, 'model', 'model.d.ts'), 'utf8');
     const modelClass = model.slice(model.indexOf('export declare class Model'), model.indexOf('\n}', model.indexOf('export declare class Model')));
     for (const internal of ['handle', 'enqueue', 'lease(', 'withLease', 'outputsFor', 'signature(', 'constructor(']) {
       expect({ internal, exposed: modelClass.includes(internal) }).toEqual({ internal, exposed: false });
@@ -35,9 +35,9 @@ describe('architecture', () => {
     expect(topLevel.sort()).toEqual(['errors.ts', 'index.ts', 'tensor.ts']);
   });
 
-  it('the per-neuron MAC and parameter arithmetic is written once (pipeline/accounting.ts)', () => {
+  it('the per-neuron MAC and parameter arithmetic is written once (model/accounting.ts)', () => {
     const offenders = filesUnder(path.join(repoRoot, 'lib'), /\.ts$/)
-      .filter((f) => !f.endsWith(path.join('pipeline', 'accounting.ts')))
+      .filter((f) => !f.endsWith(path.join('model', 'accounting.ts')))
       .filter((f) => /inFeatures \+ \w*\.?outFeatures/.test(fs.readFileSync(f, 'utf8')));
     expect(offenders).toEqual([]);
   });

@@ -2,7 +2,7 @@
 import { VbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
 import { batches, itemCount, type BatchOptions, type Dataset } from '../data/dataset';
-import type { Model } from '../pipeline/model';
+import type { Model } from '../model/model';
 import { expectTensor } from '../tensor';
 import { checkOptionKeys } from '../util/options';
 

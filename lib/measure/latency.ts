@@ -1,5 +1,5 @@
 /** Forward latency of a model: median and spread of repeated timed runs after warm-up. */
-import { probeInput, type Model } from '../pipeline/model';
+import { probeInput, type Model } from '../model/model';
 import { median, quantile } from '../util/quantiles';
 
 export interface LatencyOptions {

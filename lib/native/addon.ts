@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VbpError } from '../errors';
 import type { TypedArray } from '../tensor';
-import type { MlpBlock, MlpSpec } from '../pipeline/mlp';
+import type { MlpBlock, MlpSpec } from '../model/mlp';
 import type { CpuCacheInfo } from './runtime';
 
 export interface NativeTensor {

@@ -1,9 +1,9 @@
 /** vbp finetune: the paper's recovery step, distillation from the original model into the pruned one. */
 import type { Command } from 'commander';
 import { VbpError } from '../../errors';
-import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../pipeline/finetune';
-import type { Model } from '../../pipeline/model';
-import { SCHEDULES, type Schedule } from '../../pipeline/schedule';
+import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../recovery/finetune';
+import type { Model } from '../../model/model';
+import { SCHEDULES, type Schedule } from '../../recovery/schedule';
 import { percent } from '../../report/format';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseChoice, parseInteger, parseNumber, usageError } from '../args';

@@ -1,10 +1,10 @@
 /** vbp inspect: MLP blocks, parameters and MACs of a model. */
 import type { Command } from 'commander';
 import { VbpError } from '../../errors';
-import { blockMacs, blockParams, totalParams } from '../../pipeline/accounting';
-import { probeInput } from '../../pipeline/model';
-import type { MlpBlock } from '../../pipeline/mlp';
-import { gatherStats } from '../../pipeline/stats';
+import { blockMacs, blockParams, totalParams } from '../../model/accounting';
+import { probeInput } from '../../model/model';
+import type { MlpBlock } from '../../model/mlp';
+import { gatherStats } from '../../statistics/stats';
 import { formatCount, table } from '../../report/format';
 import { parseShape } from '../args';
 import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';

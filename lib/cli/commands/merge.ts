@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { Stats, type StatsInfo } from '../../pipeline/stats';
+import { Stats, type StatsInfo } from '../../statistics/stats';
 import { checkReadableFile } from '../../util/files';
 import { checkingOption, readingInput, usageError } from '../args';
 import type { Options } from '../context';

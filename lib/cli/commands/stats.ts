@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { table } from '../../report/format';
-import { CalibrationError, Stats, type StatsInfo } from '../../pipeline/stats';
+import { CalibrationError, Stats, type StatsInfo } from '../../statistics/stats';
 import { checkReadableFile } from '../../util/files';
 import { checkingOption, parseChoice, parseDevice, parseInteger, parseShare, readingInput, usageError } from '../args';
 import { shardOf } from '../../data/shard';

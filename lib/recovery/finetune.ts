@@ -13,8 +13,8 @@ import { batches, type Batch, type Dataset } from '../data/dataset';
 import { checkOptionKeys } from '../util/options';
 import { median } from '../util/quantiles';
 import { writeAtomically } from '../util/files';
-import { checkpointState, readCheckpointState, type CheckpointSettings, type CheckpointState, type PartialEpoch } from './finetune-checkpoint';
-import { loadModel, Model } from './model';
+import { checkpointState, readCheckpointState, type CheckpointSettings, type CheckpointState, type PartialEpoch } from './checkpoint';
+import { loadModel, Model } from '../model/model';
 import { learningRate, SCHEDULES, type Schedule } from './schedule';
 
 /** The paper's recipe (AdamW, lr 1.5e-5, cosine, batch 32, weight decay 0.01). */

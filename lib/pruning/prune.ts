@@ -7,12 +7,12 @@
 import { VbpError } from '../errors';
 import type { ModelCard } from '../formats/model-card';
 import { checkOptionKeys } from '../util/options';
-import { blockMacs, blockParams, totalParams } from './accounting';
-import { checkSignature } from './mlp';
-import { Model, macsOf, parametersOf, signatureOf, type ModelLease } from './model';
-import { DEFAULT_RIDGE } from './least-squares';
+import { blockMacs, blockParams, totalParams } from '../model/accounting';
+import { checkSignature } from '../model/mlp';
+import { Model, macsOf, parametersOf, signatureOf, type ModelLease } from '../model/model';
+import { DEFAULT_RIDGE } from './compensated-selection';
 import { validatePlan, type Plan } from './plan';
-import { Stats } from './stats';
+import { Stats } from '../statistics/stats';
 import type { NativeCut } from '../native/addon';
 
 export type Compensation = 'mean' | 'lsq' | 'none';

@@ -10,11 +10,11 @@ import type { NativeStatsSession } from '../native/addon';
 import type { Tensor } from '../tensor';
 import { readFileChecked, writeAtomically, type WriteOptions } from '../util/files';
 import { checkOptionKeys } from '../util/options';
-import { paramsPerNeuron, totalParams } from './accounting';
-import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from './mlp';
+import { paramsPerNeuron, totalParams } from '../model/accounting';
+import { checkSignature, signatureFromNorms, sum, type MlpBlock, type MlpSpec, type ModelSignature } from '../model/mlp';
 import { prefetch } from '../data/prefetch';
-import { checkDevices, gatherOnReplicas } from './stats-replicas';
-import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from './model';
+import { checkDevices, gatherOnReplicas } from './replicas';
+import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from '../model/model';
 
 export interface LayerStats extends MlpBlock {
   /** Samples per neuron (tokens of all calibration images). */

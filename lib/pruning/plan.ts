@@ -7,11 +7,11 @@ import { VbpError } from '../errors';
 import { readFileChecked, writeFileAtomically, type WriteOptions } from '../util/files';
 import { checkOptionKeys } from '../util/options';
 import { reduction } from '../report/format';
-import { macsPerNeuron } from './accounting';
+import { macsPerNeuron } from '../model/accounting';
 import { isCriterion, neuronScores, CRITERIA, type Criterion } from './criteria';
-import type { ModelSignature } from './mlp';
+import type { ModelSignature } from '../model/mlp';
 import { selectRemovals, type Scope, type Target } from './selection';
-import type { Stats } from './stats';
+import type { Stats } from '../statistics/stats';
 
 export type { Criterion } from './criteria';
 export type { Scope } from './selection';

@@ -7,7 +7,7 @@
  */
 import { VbpError, asVbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
-import { loadModel, Model } from './model';
+import { loadModel, Model } from '../model/model';
 import { CalibrationError, Stats, StatsCollector, type CalibrationBatch, type CollectorOptions, type GatherProgress } from './stats';
 
 export interface ReplicaOptions extends CollectorOptions {

@@ -8,10 +8,10 @@
  */
 import { VbpError } from '../errors';
 import { checkOptionKeys } from '../util/options';
-import { checkSignature } from './mlp';
-import type { Model } from './model';
+import { checkSignature } from '../model/mlp';
+import type { Model } from '../model/model';
 import { assemblePlan, checkStats, type Plan } from './plan';
-import type { Stats } from './stats';
+import type { Stats } from '../statistics/stats';
 
 /**
  * The ridge of least-squares compensation, relative to the mean variance of the kept neurons: the largest

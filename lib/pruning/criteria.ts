@@ -3,7 +3,7 @@
  * A new criterion is one entry of CRITERIA.
  */
 import { seededRandom } from '../util/random';
-import type { Stats, LayerStats } from './stats';
+import type { Stats, LayerStats } from '../statistics/stats';
 
 export type Criterion = 'variance' | 'magnitude' | 'random' | 'wifv';
 

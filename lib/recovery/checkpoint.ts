@@ -5,7 +5,7 @@
  */
 import { VbpError, callNativeSync } from '../errors';
 import type { FinetuneReport } from './finetune';
-import type { Model } from './model';
+import type { Model } from '../model/model';
 import type { Schedule } from './schedule';
 
 /** The options that decide a run's result (finetune()'s, completed with the defaults). */
