@@ -11,7 +11,10 @@ export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThrea
 // The pipeline: model -> statistics -> plan -> pruned model
 export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './model/model';
 export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './model/mlp';
-export { gatherStats, Stats, StatsCollector, CalibrationError, DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type CollectorOptions, type LayerStats, type StatsInfo, type GatherOptions, type GatherProgress, type CalibrationBatch } from './statistics/stats';
+export { Stats, type LayerStats, type StatsInfo } from './statistics/stats';
+export { gatherStats, type GatherOptions } from './statistics/gather';
+export { StatsCollector, CalibrationError, type CollectorOptions, type CalibrationBatch } from './statistics/collector';
+export { DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type GatherProgress } from './statistics/options';
 export { CRITERIA, neuronScores, type Criterion } from './pruning/criteria';
 export { type Scope } from './pruning/selection';
 export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';

@@ -19,7 +19,8 @@ import { planCompensated } from '../pruning/compensated-selection';
 import { plan } from '../pruning/plan';
 import { prune, type Compensation } from '../pruning/prune';
 import { finetune } from '../recovery/finetune';
-import { gatherStats, type Stats } from '../statistics/stats';
+import { gatherStats } from '../statistics/gather';
+import type { Stats } from '../statistics/stats';
 import { quantile } from '../util/quantiles';
 
 export const BUNDLED_MODEL = path.join(packageRoot, 'models', 'deit_fmnist.pt');

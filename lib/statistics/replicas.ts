@@ -8,7 +8,9 @@
 import { VbpError, asVbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
 import { loadModel, Model } from '../model/model';
-import { CalibrationError, Stats, StatsCollector, type CalibrationBatch, type CollectorOptions, type GatherProgress } from './stats';
+import { CalibrationError, StatsCollector, type CalibrationBatch, type CollectorOptions } from './collector';
+import type { GatherProgress } from './options';
+import type { Stats } from './stats';
 
 export interface ReplicaOptions extends CollectorOptions {
   maxBatches?: number;

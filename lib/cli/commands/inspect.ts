@@ -4,7 +4,7 @@ import { VbpError } from '../../errors';
 import { blockMacs, blockParams, totalParams } from '../../model/accounting';
 import { probeInput } from '../../model/model';
 import type { MlpBlock } from '../../model/mlp';
-import { gatherStats } from '../../statistics/stats';
+import { gatherStats } from '../../statistics/gather';
 import { formatCount, table } from '../../report/format';
 import { parseShape } from '../args';
 import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';
