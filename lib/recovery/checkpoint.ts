@@ -4,26 +4,9 @@
  * run checks that its settings and its student match, so that it continues exactly the run it claims to.
  */
 import { VbpError, callNativeSync } from '../errors';
-import type { FinetuneReport } from './finetune';
 import type { Model } from '../model/model';
-import type { Schedule } from './schedule';
-
-/** The options that decide a run's result (finetune()'s, completed with the defaults). */
-export interface CheckpointSettings {
-  epochs: number;
-  stepsPerEpoch: number | null;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  schedule: Schedule;
-  warmupSteps: number;
-  temperature: number;
-  alpha: number;
-  clipNorm: number;
-  trainable: 'all' | 'mlp' | string[];
-  seed: number;
-  teacher: boolean;
-}
+import type { FinetuneReport } from './report';
+import type { CheckpointSettings } from './settings';
 
 /** The epoch in progress when the checkpoint was written. */
 export interface PartialEpoch {
