@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { finetune, loadModel, readNpy, type Device, type Model, type Tensor } from '../lib';
 import { formatNpy } from '../lib/formats/npy';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 import { median, randomBatches } from './util';
 
 export interface StepSetting {

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import {
   DEBIAN_FASHION_MNIST, IdxDataset, batches, evaluate, finetune, gatherStats, keepLargeAllocations, loadModel, plan, planCompensated, prune, setNumThreads, type Model,
 } from '../lib';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 
 const RECIPE = { lr: 1e-4, batchSize: 128, alpha: 0.5, temperature: 2, schedule: 'cosine' as const, epochs: 1, seed: 0 };

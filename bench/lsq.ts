@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { planCompensated, batches, evaluate, gatherStats, IdxDataset, DEBIAN_FASHION_MNIST, keepLargeAllocations, loadModel, plan, prune, setNumThreads, type Dataset, type Model, type Plan, type Stats } from '../lib';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 
 const RIDGES = [0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1];

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import readline from 'node:readline';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 
 export class PythonTimer {
   private readonly child: ChildProcessWithoutNullStreams;

@@ -27,7 +27,7 @@ import {
 } from '../lib';
 import { measureLatency } from '../lib/measure/latency';
 import { probeInput } from '../lib/model/model';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
 import { ImageFolderDataset } from '../lib/data/image-folder';
 import { batches as datasetBatches } from '../lib/data/dataset';

@@ -18,10 +18,10 @@ export { DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOp
 export { CRITERIA, neuronScores, type Criterion } from './pruning/criteria';
 export { type Scope } from './pruning/selection';
 export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';
-export { planCompensated, DEFAULT_RIDGE, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pruning/compensated-selection';
+export { planCompensated, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pruning/compensated-selection';
 export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './recovery/finetune';
 export { learningRate, type Schedule } from './recovery/schedule';
-export { prune, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pruning/prune';
+export { prune, DEFAULT_RIDGE, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pruning/prune';
 
 // File formats
 export { readNpy, parseNpy, formatNpy } from './formats/npy';

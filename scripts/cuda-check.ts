@@ -30,7 +30,7 @@ import type { Model, Stats, Tensor } from '../lib';
 import { PythonTimer } from '../bench/python-timer';
 import { finetuneStepVsPython, type StepComparison } from '../bench/finetune-step';
 import { median, randomBatches } from '../bench/util';
-import { packageRoot } from '../lib/native/addon';
+import { packageRoot } from '../lib/util/package-root';
 import { formatNpy } from '../lib/formats/npy';
 
 const FIXTURE_MODELS = ['deit_scripted', 'deit_traced', 'vit_torchvision'];

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert';
 import { readTensors, writeTensors, isTensor, assertClose, isClose, VbpError, type Tensor, type Value, type CloseOptions } from '../lib';
-import { float8ToNumber } from '../lib/testing/assert-close';
+import { float8ToNumber } from '../lib/formats/dtypes';
 import { repoRoot, tempDir } from './helpers';
 
 const corpus = path.join(repoRoot, 'test', 'python', 'corpus', 'torch2');

@@ -11,7 +11,7 @@ import { IdxDataset, DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES } from '../data
 import type { ModelCard } from '../formats/model-card';
 import { evaluate, fidelity, type Evaluation } from '../measure/evaluate';
 import { compareLatency, type SpeedUp } from '../measure/latency';
-import { packageRoot } from '../native/addon';
+import { packageRoot } from '../util/package-root';
 import { getNumThreads, versionInfo } from '../native/runtime';
 import type { Criterion } from '../pruning/criteria';
 import { loadModel, type Model } from '../model/model';

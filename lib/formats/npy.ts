@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import { VbpError } from '../errors';
 import { numel, type Tensor, type TypedArray, type DType } from '../tensor';
 import { readFailure, readFileChecked } from '../util/files';
-import { dtypeOfTensor } from './torch-save';
+import { dtypeOfTensor } from './dtypes';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 

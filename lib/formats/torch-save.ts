@@ -10,38 +10,8 @@
  */
 import { VbpError } from '../errors';
 import { numel, type DType, type Tensor, type TypedArray, type Value } from '../tensor';
+import { checkTensor, DTYPES } from './dtypes';
 import { isZip, writeZip, ZipReader } from './zip';
-
-type Make = (b: ArrayBuffer, offset: number, length: number) => TypedArray;
-const F32: Make = (b, o, n) => new Float32Array(b, o, n);
-const F64: Make = (b, o, n) => new Float64Array(b, o, n);
-const U16: Make = (b, o, n) => new Uint16Array(b, o, n);
-const U8: Make = (b, o, n) => new Uint8Array(b, o, n);
-
-/** Bytes per element, typed array (its tag name) and constructor of each dtype. */
-export const DTYPES: Record<DType, { bytes: number; array: string; make: Make }> = {
-  float32: { bytes: 4, array: 'Float32Array', make: F32 },
-  float64: { bytes: 8, array: 'Float64Array', make: F64 },
-  float16: { bytes: 2, array: 'Uint16Array', make: U16 },
-  bfloat16: { bytes: 2, array: 'Uint16Array', make: U16 },
-  int64: { bytes: 8, array: 'BigInt64Array', make: (b, o, n) => new BigInt64Array(b, o, n) },
-  int32: { bytes: 4, array: 'Int32Array', make: (b, o, n) => new Int32Array(b, o, n) },
-  int16: { bytes: 2, array: 'Int16Array', make: (b, o, n) => new Int16Array(b, o, n) },
-  int8: { bytes: 1, array: 'Int8Array', make: (b, o, n) => new Int8Array(b, o, n) },
-  uint8: { bytes: 1, array: 'Uint8Array', make: U8 },
-  bool: { bytes: 1, array: 'Uint8Array', make: U8 },
-  uint16: { bytes: 2, array: 'Uint16Array', make: U16 },
-  uint32: { bytes: 4, array: 'Uint32Array', make: (b, o, n) => new Uint32Array(b, o, n) },
-  uint64: { bytes: 8, array: 'BigUint64Array', make: (b, o, n) => new BigUint64Array(b, o, n) },
-  float8_e4m3fn: { bytes: 1, array: 'Uint8Array', make: U8 },
-  float8_e5m2: { bytes: 1, array: 'Uint8Array', make: U8 },
-  float8_e4m3fnuz: { bytes: 1, array: 'Uint8Array', make: U8 },
-  float8_e5m2fnuz: { bytes: 1, array: 'Uint8Array', make: U8 },
-  float8_e8m0fnu: { bytes: 1, array: 'Uint8Array', make: U8 },
-};
-
-/** The float8 kinds (raw bits in a Uint8Array). */
-export const FLOAT8_DTYPES: readonly DType[] = ['float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu'];
 
 /** PyTorch's legacy storage classes (torch.save writes them for the dtypes that have one). */
 const STORAGES: Record<string, DType> = {
@@ -70,48 +40,6 @@ const OTHER_TORCH_DTYPES = [
   'qint8', 'quint8', 'qint32', 'quint4x2', 'quint2x4', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5', 'uint6', 'uint7',
   'int1', 'int2', 'int3', 'int4', 'int5', 'int6', 'int7',
 ];
-
-// By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
-const ARRAY_DTYPES: Record<string, DType> = {
-  '[object Float32Array]': 'float32',
-  '[object Float64Array]': 'float64',
-  '[object BigInt64Array]': 'int64',
-  '[object BigUint64Array]': 'uint64',
-  '[object Int32Array]': 'int32',
-  '[object Uint32Array]': 'uint32',
-  '[object Int16Array]': 'int16',
-  '[object Int8Array]': 'int8',
-  '[object Uint8Array]': 'uint8',
-};
-
-/**
- * A tensor's dtype: its `dtype`, or the one its typed array implies (checked against each other). Throws
- * INPUT_DTYPE for a Uint16Array without dtype (float16, bfloat16 or uint16?) or a dtype its array cannot hold.
- */
-export function dtypeOfTensor(t: Tensor, what = 'tensor'): DType {
-  const tag = Object.prototype.toString.call(t.data);
-  const implied = ARRAY_DTYPES[tag];
-  if (t.dtype === undefined) {
-    if (implied) return implied;
-    throw new VbpError('INPUT_DTYPE', `${what}: ${tag.slice(8, -1)} data needs a dtype ('float16', 'bfloat16' or 'uint16' for a Uint16Array)`);
-  }
-  if (!Object.prototype.hasOwnProperty.call(DTYPES, t.dtype)) throw new VbpError('INPUT_DTYPE', `${what}: unknown dtype '${String(t.dtype)}'`);
-  const holds = DTYPES[t.dtype].array;
-  if (tag !== `[object ${holds}]`) throw new VbpError('INPUT_DTYPE', `${what}: dtype '${t.dtype}' needs ${holds} data, not ${tag.slice(8, -1)}`);
-  return t.dtype;
-}
-
-/** Checks that `t` is a tensor whose data fits its shape, and returns its dtype. */
-export function checkTensor(t: Tensor, what = 'tensor'): DType {
-  const dtype = dtypeOfTensor(t, what);
-  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new VbpError('INPUT_SHAPE', `${what}: shape must be an array of non-negative integers`);
-  }
-  if (numel(t.shape) !== t.data.length) {
-    throw new VbpError('INPUT_SHAPE', `${what}: shape [${t.shape.join(', ')}] needs ${numel(t.shape)} elements but data has ${t.data.length}`);
-  }
-  return dtype;
-}
 
 // ---------------------------------------------------------------------------------------------- reading
 

@@ -4,26 +4,7 @@
  */
 import { VbpError } from '../errors';
 
-export interface MlpBlock {
-  /** Module whose forward calls both layers ('' for the root). */
-  owner: string;
-  /** Dotted submodule paths. */
-  fc1: string;
-  fc2: string;
-  inFeatures: number;
-  /** fc1's outputs = fc2's inputs: the neurons VBP ranks and prunes. */
-  hidden: number;
-  outFeatures: number;
-  /** gelu, gelu_tanh, relu, silu, ...; 'identity' when none; 'elementwise' for a hand-written one;
-   *  'unverified' for a pair given explicitly that the structure search did not confirm. */
-  activation: string;
-}
-
-/** An explicit choice of blocks, e.g. [{ fc1: 'blocks.0.mlp.fc1', fc2: 'blocks.0.mlp.fc2' }]. */
-export interface MlpSpec {
-  fc1: string;
-  fc2: string;
-}
+export type { MlpBlock, MlpSpec } from '../native/types';
 
 /** What identifies an MLP layer of a model: paths, widths and its weights' squared norms. */
 export interface LayerSignature {

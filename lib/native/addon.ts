@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VbpError } from '../errors';
 import type { TypedArray } from '../tensor';
-import type { MlpBlock, MlpSpec } from '../model/mlp';
-import type { CpuCacheInfo } from './runtime';
+import { packageRoot } from '../util/package-root';
+import type { MlpBlock, MlpSpec, NativeMemory } from './types';
 
 export interface NativeTensor {
   data: TypedArray;
@@ -121,15 +121,6 @@ export interface NativeVersionInfo {
   cudaVersion: string;
 }
 
-export interface NativeMemoryInfo {
-  mallocInUse: number;
-  liveModels: number;
-  liveSessions: number;
-  liveTrainers: number;
-  modelBytes: number;
-  cpuCache: CpuCacheInfo;
-}
-
 export interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
@@ -137,7 +128,7 @@ export interface NativeBinding {
   /** Reads the TF32 flags, or changes those given; returns the flags in force. */
   tf32(changes?: { matmul?: boolean; cudnn?: boolean }): { matmul: boolean; cudnn: boolean };
   loadModel(path: string, device: string): Promise<NativeModel>;
-  nativeMemory(): NativeMemoryInfo;
+  nativeMemory(): NativeMemory;
   keepLargeAllocations(bytes: number): boolean;
   releaseCachedMemory(): void;
   /** @internal For tests: the load-time LibTorch check on a build-settings text ('' when it fits). */
@@ -155,15 +146,6 @@ export interface NativeBinding {
 
 /** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */
 export const MODEL_CARD_ENTRY = 'model_card.json';
-
-/** The folder of torch-vbp's package.json (from lib/ when run from source, dist/lib/ when compiled). */
-export const packageRoot = ((): string => {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'torch-vbp') return dir;
-    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..', '..');
-  }
-})();
 
 let binding: NativeBinding | undefined;
 

@@ -2,8 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { callNativeSync, VbpError } from '../errors';
-import { native, nativePath, packageRoot } from './addon';
 import { checkOptionKeys } from '../util/options';
+import { packageRoot } from '../util/package-root';
+import { native, nativePath } from './addon';
+import type { NativeMemory } from './types';
+
+export type { CpuCacheInfo, NativeMemory } from './types';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -22,34 +26,6 @@ export interface VersionInfo {
   napiVersion: number;
   /** The addon file that was loaded. */
   addon: string;
-}
-
-export interface NativeMemory {
-  /** Bytes the C allocator has handed out and not got back (glibc); -1 where unknown. */
-  mallocInUse: number;
-  liveModels: number;
-  liveSessions: number;
-  /** Fine-tuning runs in progress (each holds a copy of its student and the optimizer state). */
-  liveTrainers: number;
-  /** Parameters and buffers of live models, as reported to V8 with AdjustExternalMemory. */
-  modelBytes: number;
-  /**
-   * torch-vbp's caching CPU allocator for LibTorch's tensors (blocks of 64 KiB and more): bytes kept for
-   * reuse, bytes in use, the largest in use since the cache was last emptied, and allocations served from
-   * the cache or not. In use plus cached stays within twice the largest in use plus `slackBytes` (16 MiB,
-   * or VBP_CPU_CACHE_SLACK_MB). `installed` is false with VBP_CPU_ALLOCATOR=default.
-   */
-  cpuCache: CpuCacheInfo;
-}
-
-export interface CpuCacheInfo {
-  installed: boolean;
-  cachedBytes: number;
-  liveBytes: number;
-  peakLiveBytes: number;
-  hits: number;
-  misses: number;
-  slackBytes: number;
 }
 
 export function packageVersion(): string {

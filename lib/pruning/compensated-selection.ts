@@ -1,5 +1,5 @@
 /**
- * Least-squares compensation's companions: its default ridge, and a selection that knows about it.
+ * The selection made for least-squares compensation (its ridge is in prune.ts).
  *
  * With least-squares compensation the cost of removing neuron j is no longer its variance but the part of
  * its output the kept neurons cannot predict: ||W2'[:, j]||^2 / (C_KK + lambda I)^-1_jj. planCompensated()
@@ -14,15 +14,8 @@ import { assemblePlan, checkStats, type Plan } from './plan';
 import type { Stats } from '../statistics/stats';
 
 /**
- * The ridge of least-squares compensation, relative to the mean variance of the kept neurons: the largest
- * ridge whose top-1 on held-out training images of the bundled model stays within 0.05 points of the best
- * (bench/lsq.ts; README, "Least-squares compensation").
- */
-export const DEFAULT_RIDGE = 1e-2;
-
-/**
  * The ridge of planCompensated()'s costs (it regularises the precision matrix they come from), chosen by the
- * same rule on the same held-out images.
+ * same rule as DEFAULT_RIDGE on the same held-out images.
  */
 export const DEFAULT_SELECTION_RIDGE = 1e-4;
 

@@ -6,7 +6,7 @@
 import { VbpError } from '../errors';
 import { readFileChecked, writeFileAtomically, type WriteOptions } from '../util/files';
 import { checkOptionKeys } from '../util/options';
-import { reduction } from '../report/format';
+import { reduction } from '../util/format';
 import { macsPerNeuron } from '../model/accounting';
 import { isCriterion, neuronScores, CRITERIA, type Criterion } from './criteria';
 import type { ModelSignature } from '../model/mlp';

@@ -2,7 +2,7 @@
 import { PAPER_DEIT_B } from '../demo/paper';
 import type { DemoResult, DemoRow } from '../demo/run';
 import type { SpeedUp } from '../measure/latency';
-import { formatCount, percent, table } from './format';
+import { formatCount, percent, table } from '../util/format';
 import { escapeHtml as escape } from './html';
 import { barChart, boxPlot, lineChart } from './svg';
 

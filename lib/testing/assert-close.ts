@@ -20,7 +20,7 @@
 import { AssertionError } from 'node:assert';
 import { VbpError } from '../errors';
 import { isTensor, type DType, type Tensor, type Value } from '../tensor';
-import { checkTensor, FLOAT8_DTYPES } from '../formats/torch-save';
+import { checkTensor, elementValue, floatValues, isFloat, isFloat8 } from '../formats/dtypes';
 import { checkOptionKeys } from '../util/options';
 
 export interface CloseOptions {
@@ -58,27 +58,7 @@ export const DEFAULT_TOLERANCES: Record<DType, { rtol: number; atol: number }> =
   float8_e8m0fnu: { rtol: 0, atol: 0 },
 };
 
-const FLOATS: DType[] = ['float16', 'bfloat16', 'float32', 'float64', ...FLOAT8_DTYPES];
-const isFloat = (d: DType): boolean => FLOATS.includes(d);
-const isFloat8 = (d: DType): boolean => FLOAT8_DTYPES.includes(d);
-
 // ------------------------------------------------------------------------------------ numbers
-
-const scratch = new DataView(new ArrayBuffer(4));
-
-function halfToNumber(bits: number): number {
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  const sign = bits & 0x8000 ? -1 : 1;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
-function bfloat16ToNumber(bits: number): number {
-  scratch.setUint32(0, bits << 16);
-  return scratch.getFloat32(0);
-}
 
 /** Rounds a finite float32 value to the nearest (ties to even) value with `mantissaBits` bits, as c10 does. */
 function roundToFloat(x: number, mantissaBits: number, minExponent: number, overflowAt: number): number {
@@ -102,47 +82,6 @@ function convertFloat(x: number, dtype: DType): number {
   if (dtype === 'float32') return f;
   if (dtype === 'float16') return roundToFloat(f, 10, -14, 65520);
   return roundToFloat(f, 7, -126, (2 - 2 ** -8) * 2 ** 127);
-}
-
-/**
- * A float8 bit pattern as a number: e4m3fn (no infinities, NaN S.1111.111), e5m2 (IEEE-like), the fnuz kinds
- * (exponent bias one more, no -0, 0x80 the only NaN) and e8m0fnu (2^(bits - 127), 0xff NaN).
- */
-export function float8ToNumber(bits: number, dtype: DType): number {
-  if (dtype === 'float8_e8m0fnu') return bits === 0xff ? NaN : 2 ** (bits - 127);
-  const fnuz = dtype === 'float8_e4m3fnuz' || dtype === 'float8_e5m2fnuz';
-  if (fnuz && bits === 0x80) return NaN;
-  const m = dtype === 'float8_e4m3fn' || dtype === 'float8_e4m3fnuz' ? 3 : 2;
-  const exponentBits = 7 - m;
-  const bias = (1 << (exponentBits - 1)) - 1 + (fnuz ? 1 : 0);
-  const sign = bits & 0x80 ? -1 : 1;
-  const exponent = (bits >> m) & ((1 << exponentBits) - 1);
-  const mantissa = bits & ((1 << m) - 1);
-  if (dtype === 'float8_e4m3fn' && exponent === 15 && mantissa === 7) return NaN;
-  if (dtype === 'float8_e5m2' && exponent === 31) return mantissa ? NaN : sign * Infinity;
-  if (exponent === 0) return sign * mantissa * 2 ** (1 - bias - m);
-  return sign * (1 + mantissa / (1 << m)) * 2 ** (exponent - bias);
-}
-
-/** Element `i` of a tensor as a number (float16, bfloat16 and float8 decoded, 64-bit integers rounded to a double). */
-export function elementValue(t: Tensor, dtype: DType, i: number): number {
-  const v = t.data[i];
-  if (dtype === 'float16') return halfToNumber(v as number);
-  if (dtype === 'bfloat16') return bfloat16ToNumber(v as number);
-  if (isFloat8(dtype)) return float8ToNumber(v as number, dtype);
-  return Number(v);
-}
-
-/** The elements of a tensor as float64 numbers. */
-function floatValues(t: Tensor, dtype: DType): Float64Array {
-  const out = new Float64Array(t.data.length);
-  if (dtype === 'float16') for (let i = 0; i < out.length; i++) out[i] = halfToNumber((t.data as Uint16Array)[i]);
-  else if (dtype === 'bfloat16') for (let i = 0; i < out.length; i++) out[i] = bfloat16ToNumber((t.data as Uint16Array)[i]);
-  else if (isFloat8(dtype)) for (let i = 0; i < out.length; i++) out[i] = float8ToNumber((t.data as Uint8Array)[i], dtype);
-  else if (dtype === 'int64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigInt64Array)[i]);
-  else if (dtype === 'uint64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigUint64Array)[i]);
-  else for (let i = 0; i < out.length; i++) out[i] = (t.data as Float32Array)[i];
-  return out;
 }
 
 /** The elements of an integer or bool tensor as int64 (bigint; uint64 wraps, as PyTorch's cast to int64 does). */

@@ -4,8 +4,8 @@
  * elements). `matchers` is exported for `expect.extend` elsewhere.
  */
 import { isTensor, type Tensor, type Value } from '../tensor';
-import { closeMismatch, elementValue, isClose, type CloseOptions } from './assert-close';
-import { dtypeOfTensor } from '../formats/torch-save';
+import { dtypeOfTensor, elementValue } from '../formats/dtypes';
+import { closeMismatch, isClose, type CloseOptions } from './assert-close';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

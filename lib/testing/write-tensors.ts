@@ -9,7 +9,8 @@ import { isTensor, type DType, type Tensor, type Value } from '../tensor';
 import { formatNpy } from '../formats/npy';
 import { formatNpz } from '../formats/npz';
 import { encodeSafetensors, type SafeDType, type SafeTensor } from '../formats/safetensors';
-import { checkTensor, formatTorchSave } from '../formats/torch-save';
+import { checkTensor } from '../formats/dtypes';
+import { formatTorchSave } from '../formats/torch-save';
 import { writeFileAtomically } from '../util/files';
 import { checkOptionKeys } from '../util/options';
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { measureLatency } from '../../measure/latency';
 import { getNumThreads } from '../../native/runtime';
-import { table } from '../../report/format';
+import { table } from '../../util/format';
 import { parseInteger, parseShape, usageError } from '../args';
 import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';
 import { print } from '../output';

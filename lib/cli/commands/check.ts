@@ -6,13 +6,13 @@ import type { Command } from 'commander';
 import { VbpError } from '../../errors';
 import { isTensor, type Tensor, type Value } from '../../tensor';
 import { closeMismatch, compareTensorValues, pyFloat, type CloseOptions } from '../../testing/assert-close';
-import { dtypeOfTensor } from '../../formats/torch-save';
+import { dtypeOfTensor } from '../../formats/dtypes';
 import { readTensors } from '../../testing/read-tensors';
 import { checkReadableFile } from '../../util/files';
 import { checkingOption, ExitWith, readingInput, usageError } from '../args';
 import { openModel, withCommon, type Options } from '../context';
 import { print } from '../output';
-import { table } from '../../report/format';
+import { table } from '../../util/format';
 
 function parseTolerance(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;

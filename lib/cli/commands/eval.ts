@@ -1,7 +1,7 @@
 /** vbp eval: top-1/top-5 accuracy and throughput of a classifier on labelled data. */
 import type { Command } from 'commander';
 import { evaluate } from '../../measure/evaluate';
-import { percent } from '../../report/format';
+import { percent } from '../../util/format';
 import { parseInteger } from '../args';
 import { openModel, progressFor, SkipLog, withCommon, withData, withShapeHint, type Options } from '../context';
 import { openDataset } from '../data-source';

@@ -4,7 +4,7 @@ import { VbpError } from '../../errors';
 import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../recovery/finetune';
 import type { Model } from '../../model/model';
 import { SCHEDULES, type Schedule } from '../../recovery/schedule';
-import { percent } from '../../report/format';
+import { percent } from '../../util/format';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseChoice, parseInteger, parseNumber, usageError } from '../args';
 import { openModel, progressFor, SkipLog, withCommon, withData, type Options } from '../context';

@@ -5,7 +5,7 @@ import { blockMacs, blockParams, totalParams } from '../../model/accounting';
 import { probeInput } from '../../model/model';
 import type { MlpBlock } from '../../model/mlp';
 import { gatherStats } from '../../statistics/gather';
-import { formatCount, table } from '../../report/format';
+import { formatCount, table } from '../../util/format';
 import { parseShape } from '../args';
 import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';
 import { print } from '../output';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { table } from '../../report/format';
+import { table } from '../../util/format';
 import { CalibrationError } from '../../statistics/collector';
 import { Stats, type StatsInfo } from '../../statistics/stats';
 import { checkReadableFile } from '../../util/files';

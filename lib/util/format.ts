@@ -1,4 +1,4 @@
-/** Number and table formatting shared by the CLI and the reports. */
+/** Number and table formatting for people: the CLI, the reports and the plans' descriptions. */
 
 /** 1234 -> '1.2 k', 3.62e6 -> '3.62 M'. */
 export function formatCount(n: number): string {
