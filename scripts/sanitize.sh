@@ -4,9 +4,8 @@
 # build (TORCH_VBP_ADDON) with the sanitizer runtime preloaded into Node.js, runs the suites that feed the
 # native code damaged files, bad inputs and load/dispose cycles. Any report fails the run.
 #
-# LeakSanitizer runs at the exit of each child process those suites start (halt on the first report);
-# test/support/lsan.supp lists what it may not count: allocations Node.js, V8 and LibTorch make once per
-# process and keep until exit (static registries, thread pools), never ours.
+# LeakSanitizer runs at the exit of every process; scripts/sanitizer-report.js counts the leaks that are
+# ours (allocated by the addon, or by LibTorch for it) less what test/support/lsan.supp keeps on purpose.
 #   scripts/sanitize.sh [jest test paths...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,15 +27,16 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(test/hardening.test.ts test/bad-input.test.ts test/fuzz.test.ts test/leaks.test.ts test/errors.test.ts)
 
 export TORCH_VBP_ADDON="$PWD/build-asan/Release/torch_vbp.node"
-export LD_PRELOAD="$libasan $libubsan"
-# Node.js itself is not instrumented: only the addon's accesses are checked. Leaks are looked for in the
-# child processes the suites start (each ends normally), with the suppressions above.
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:detect_odr_violation=0:alloc_dealloc_mismatch=0:allocator_may_return_null=1"
-export LSAN_OPTIONS="suppressions=$PWD/test/support/lsan.supp:print_suppressions=0:exitcode=87"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=88"
-# The jest process itself loads the addon too; its own exit (with workers, V8 and LibTorch alive) is not a
-# leak check, so jest runs without LeakSanitizer and the children it starts (child_process) run with it.
-export VBP_SANITIZE=1
-echo "sanitize: ${suites[*]}"
-ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}" VBP_CHILD_ASAN_OPTIONS="$ASAN_OPTIONS" \
-  npx --no-install jest --runInBand "${suites[@]}"
+# Node.js itself is not instrumented: only the addon's accesses are checked. Every process (jest's and the
+# children the suites start) writes its reports to a log of its own; LeakSanitizer's run at each exit, and
+# scripts/sanitizer-report.js then fails on any error and on every leak of ours (see there).
+logs=$(mktemp -d /tmp/torch-vbp-sanitize-XXXXXX)
+export ASAN_OPTIONS="detect_leaks=1:quarantine_size_mb=32:halt_on_error=1:exitcode=86:detect_odr_violation=0:alloc_dealloc_mismatch=0:log_path=$logs/asan"
+export LSAN_OPTIONS="exitcode=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=88:log_path=$logs/ubsan"
+echo "sanitize: ${suites[*]} (logs in $logs)"
+status=0
+LD_PRELOAD="$libasan $libubsan" npx --no-install jest --runInBand "${suites[@]}" || status=$?
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+node scripts/sanitizer-report.js "$logs" || status=1
+exit "$status"

@@ -33,9 +33,7 @@ function child(body: string, options: { env?: NodeJS.ProcessEnv; shell?: string;
       `(async () => {\n${body}\n})().catch((error) => { out({ thrown: error.code ?? 'none', message: error.message }); });\n`,
   );
   const command = `${options.shell ?? ''} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`;
-  // Under the sanitizer suite (scripts/sanitize.sh) children check for leaks at their exit.
-  const sanitizer = process.env.VBP_CHILD_ASAN_OPTIONS ? { ASAN_OPTIONS: process.env.VBP_CHILD_ASAN_OPTIONS } : {};
-  const r = spawnSync('bash', ['-c', command], { encoding: 'utf8', env: { ...process.env, ...sanitizer, ...options.env }, timeout: options.timeoutMs ?? 120_000 });
+  const r = spawnSync('bash', ['-c', command], { encoding: 'utf8', env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 120_000 });
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   let result: unknown;
   try {

@@ -74,6 +74,14 @@ at::Tensor tap(const at::Tensor& x, int64_t id) {
   return x;
 }
 
+// Never destroyed: destroying a Library removes its operators, which graphs of live sessions use (the
+// sanitizer suite's leak check knows this function: test/support/lsan.supp).
+__attribute__((noinline)) void registerTapLibrary(const std::string& ns) {
+  auto* library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
+  // CONSERVATIVE: the op has a side effect (it records), so the JIT must neither drop nor reorder it.
+  library->def(torch::schema((ns + "::tap(Tensor x, int id) -> Tensor").c_str(), c10::AliasAnalysisKind::CONSERVATIVE), &tap);
+}
+
 // The tap operator, registered when first needed under a namespace of this copy of the addon alone
 // ("vbp_" and a random suffix). Two copies of the addon in one process (two versions in nested
 // node_modules) each register their own, and model code cannot name it.
@@ -84,10 +92,7 @@ c10::Symbol tapSymbol() {
     std::snprintf(suffix, sizeof(suffix), "%08x%08x", seed(), seed());
     const std::string ns = std::string("vbp_") + suffix;
     try {
-      // Never destroyed: destroying a Library removes its operators, which graphs of live sessions use.
-      auto* library = new torch::Library(torch::Library::DEF, ns, c10::nullopt, __FILE__, __LINE__);
-      // CONSERVATIVE: the op has a side effect (it records), so the JIT must neither drop nor reorder it.
-      library->def(torch::schema((ns + "::tap(Tensor x, int id) -> Tensor").c_str(), c10::AliasAnalysisKind::CONSERVATIVE), &tap);
+      registerTapLibrary(ns);
     } catch (const std::exception& e) {
       throw Error(code::kInternal, std::string("cannot register the statistics tap operator: ") + e.what());
     }
