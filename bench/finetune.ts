@@ -1,6 +1,6 @@
 /**
  * Recovery by fine-tuning on the bundled model (`node dist/bench/finetune.js`, about 6 minutes on 2 cores;
- * writes bench/finetune-results.json): the recipe of VBP.md (AdamW lr 1e-4, batch 128, alpha 0.5, T 2,
+ * writes bench/finetune-results.json): the recipe of the README's Fine-tuning section (AdamW lr 1e-4, batch 128, alpha 0.5, T 2,
  * cosine, one epoch of the 60k training images, 1 LibTorch thread) after pruning 50 % and 90 % of the MLP
  * neurons with VBP and with least squares (compensated selection), and the same recipe in eager PyTorch
  * (bench/python/finetune_fmnist.py) from the same 90 %-pruned VBP model. Top-1 on the 10k test images.
@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  DEBIAN_FASHION_MNIST, IdxDataset, batches, evaluate, finetune, gatherStats, keepLargeAllocations, loadModel, plan, planCompensated, prune, setNumThreads, type Model,
+  DEBIAN_FASHION_MNIST, IdxDataset, batches, evaluate, finetune, gatherStats, keepLargeAllocations, loadModel, prune, setNumThreads, type Model,
 } from '../lib';
+import { planPruning } from '../lib/pruning/planning';
 import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, unknown>> = [];
   for (const ratio of [0.9, 0.5]) {
     for (const method of ['vbp', 'compensated-lsq'] as const) {
-      const p = method === 'vbp' ? plan(stats, { ratio }) : await planCompensated(teacher, stats, { ratio });
+      const p = await planPruning(teacher, stats, { ratio, criterion: method === 'vbp' ? 'variance' : 'compensated' });
       const { model: pruned } = await prune(teacher, p, method === 'vbp' ? {} : { compensation: 'lsq', stats });
       const before = await top1(pruned);
       const { model: tuned, report } = await finetune(pruned, { ...RECIPE, teacher, data: train });

@@ -17,7 +17,8 @@ export { StatsCollector, CalibrationError, type CollectorOptions, type Calibrati
 export { DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type GatherProgress } from './statistics/options';
 export { CRITERIA, neuronScores, type Criterion } from './pruning/criteria';
 export { type Scope } from './pruning/selection';
-export { plan, validatePlan, savePlan, loadPlan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';
+export { plan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';
+export { validatePlan, savePlan, loadPlan } from './pruning/plan-file';
 export { planCompensated, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pruning/compensated-selection';
 export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './recovery/finetune';
 export { learningRate, type Schedule } from './recovery/schedule';

@@ -15,8 +15,7 @@ import { packageRoot } from '../util/package-root';
 import { getNumThreads, versionInfo } from '../native/runtime';
 import type { Criterion } from '../pruning/criteria';
 import { loadModel, type Model } from '../model/model';
-import { planCompensated } from '../pruning/compensated-selection';
-import { plan } from '../pruning/plan';
+import { planPruning } from '../pruning/planning';
 import { prune, type Compensation } from '../pruning/prune';
 import { finetune } from '../recovery/finetune';
 import { gatherStats } from '../statistics/gather';
@@ -60,7 +59,7 @@ export const DEMO_RATIOS = [0.2, 0.35, 0.5, 0.7, 0.9];
 
 export const FINETUNED_LABEL = 'VBP + fine-tuning (distillation)';
 
-/** The demo's recovery step: the recipe measured on this model (see VBP.md), on a short epoch. */
+/** The demo's recovery step: the recipe measured on this model (the README's Fine-tuning section), on a short epoch. */
 export const DEMO_FINETUNE = { items: 12800, batchSize: 128, lr: 1e-4, alpha: 0.5, temperature: 2, schedule: 'cosine' as const };
 
 export interface DemoRow {
@@ -149,7 +148,7 @@ async function speedupOf(context: DemoContext, pruned: Model, ratio: number): Pr
 async function methodRows(context: DemoContext, ratio: number, method: PruningMethod): Promise<DemoRow[]> {
   const spec = METHODS[method];
   const { stats } = context;
-  const p = spec.criterion === 'compensated' ? await planCompensated(context.model, stats, { ratio }) : plan(stats, { ratio, criterion: spec.criterion });
+  const p = await planPruning(context.model, stats, { ratio, criterion: spec.criterion });
   const { model: pruned, report } = await prune(context.model, p, spec.compensation === 'lsq' ? { compensation: 'lsq', stats } : { compensation: spec.compensation });
   try {
     const result = await evaluateTest(context, pruned, `${method} ${Math.round(ratio * 100)} %`);

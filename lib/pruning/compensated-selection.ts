@@ -8,9 +8,9 @@
  */
 import { VbpError } from '../errors';
 import { checkOptionKeys } from '../util/options';
-import { checkSignature } from '../model/mlp';
 import type { Model } from '../model/model';
 import { assemblePlan, checkStats, type Plan } from './plan';
+import { checkStatsFit } from '../statistics/fit';
 import type { Stats } from '../statistics/stats';
 
 /**
@@ -39,12 +39,11 @@ export async function planCompensated(model: Model, stats: Stats, options: Compe
   if (!(typeof ridge === 'number' && ridge > 0 && Number.isFinite(ridge))) throw new VbpError('PLAN', `ridge must be a positive number, got ${String(ridge)}`);
   const target = { kind: 'ratio' as const, value: ratio };
   checkStats(stats, target);
-  if (!stats.hasCovariance) throw new VbpError('STATS', 'planCompensated() needs statistics gathered with { covariance: true }');
+  stats.requireCovariance('planCompensated()');
   const count = Math.floor(ratio * stats.totalNeurons);
   const most = stats.totalNeurons - stats.layers.length;
   if (count > most) throw new VbpError('PLAN', `cannot remove ${(ratio * 100).toFixed(1)} % of the MLP neurons: at most ${((most / stats.totalNeurons) * 100).toFixed(1)} % is possible (every block keeps at least one neuron)`);
-  const signature = await model.signature(stats.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 })));
-  checkSignature(stats.signature, signature, 'the statistics', 'STATS', true);
+  await checkStatsFit(model, stats);
   // The co-moment as it is: costs scale alike and the ridge is relative, so the order is that of the covariance.
   const blocks = stats.layers.map((l) => ({ fc2: l.fc2, covariance: l.comoment! }));
   const removed = await model.enqueue((h) => h.compensatedSelection(blocks, count, ridge));

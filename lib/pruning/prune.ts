@@ -10,7 +10,8 @@ import { checkOptionKeys } from '../util/options';
 import { blockMacs, blockParams, totalParams } from '../model/accounting';
 import { checkSignature } from '../model/mlp';
 import { Model, macsOf, parametersOf, signatureOf, type ModelLease } from '../model/model';
-import { validatePlan, type Plan } from './plan';
+import type { Plan } from './plan';
+import { validatePlan } from './plan-file';
 import { Stats } from '../statistics/stats';
 import type { NativeCut } from '../native/addon';
 
@@ -93,10 +94,8 @@ function checkLeastSquaresInputs(plan: Plan, stats: Stats | undefined, ridge: nu
   if (!(stats instanceof Stats)) {
     throw new VbpError('STATS', "compensation 'lsq' needs the statistics the plan was made from, gathered with { covariance: true }: pass them as `stats`");
   }
-  checkSignature(plan.model, stats.signature, 'the statistics', 'STATS', true);
-  if (!stats.hasCovariance) {
-    throw new VbpError('STATS', "compensation 'lsq' needs statistics gathered with { covariance: true } (vbp stats --covariance); these hold none");
-  }
+  checkSignature(plan.model, stats.signature, stats.described, 'STATS', true);
+  stats.requireCovariance("compensation 'lsq'");
   const bad = stats.nonFiniteLayers();
   if (bad.length > 0) throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => l.fc1).join(', ')}`);
 }

@@ -67,7 +67,8 @@ function reached(problem: SelectionProblem, removed: number[]): boolean {
   return got.params >= target.value * problem.modelParams;
 }
 
-function describe(target: Target): string {
+/** A target in words: "20.0 % of the MLP neurons", "30.0 % of the model's MACs". */
+export function targetText(target: Target): string {
   const what = { ratio: 'of the MLP neurons', macs: "of the model's MACs", params: "of the model's parameters" }[target.kind];
   return `${(target.value * 100).toFixed(1)} % ${what}`;
 }
@@ -80,7 +81,7 @@ function unreachable(problem: SelectionProblem): never {
   const rounding = problem.roundTo > 1 ? ` with kept widths rounded to multiples of ${problem.roundTo}` : '';
   throw new VbpError(
     'PLAN',
-    `cannot remove ${describe(problem.target)}${problem.target.kind === 'ratio' ? '' : ' by pruning MLP neurons'}${rounding}: at most ${(share * 100).toFixed(1)} % is possible ` +
+    `cannot remove ${targetText(problem.target)}${problem.target.kind === 'ratio' ? '' : ' by pruning MLP neurons'}${rounding}: at most ${(share * 100).toFixed(1)} % is possible ` +
       `(every block keeps at least ${problem.roundTo > 1 ? `${problem.roundTo} neurons or its full width` : 'one neuron'})`,
   );
 }

@@ -17,10 +17,25 @@ export type { LayerStats, StatsInfo } from './layer-stats';
 export class Stats {
   readonly layers: readonly LayerStats[];
   readonly info: StatsInfo;
+  /** The file the statistics were loaded from (Stats.load), if they were. */
+  readonly source?: string;
 
-  constructor(layers: LayerStats[], info: StatsInfo) {
+  constructor(layers: LayerStats[], info: StatsInfo, source?: string) {
     this.layers = layers;
     this.info = info;
+    if (source !== undefined) this.source = source;
+  }
+
+  /** @internal How messages name these statistics: "the statistics 'FILE'" when loaded from a file. */
+  get described(): string {
+    return this.source === undefined ? 'the statistics' : `the statistics '${this.source}'`;
+  }
+
+  /** @internal Refuses statistics without covariance for `what` (e.g. "compensation 'lsq'"), saying how to gather them. */
+  requireCovariance(what: string): void {
+    if (!this.hasCovariance) {
+      throw new VbpError('STATS', `${this.described} hold no covariance, which ${what} needs: gather them with { covariance: true } (vbp stats --covariance)`);
+    }
   }
 
   get signature(): ModelSignature {
@@ -103,7 +118,8 @@ export class Stats {
   }
 
   static async load(file: string): Promise<Stats> {
-    return Stats.fromBuffer(readFileChecked(file, 'statistics file'), file);
+    const { layers, info } = decodeStats(readFileChecked(file, 'statistics file'), file);
+    return new Stats(layers, info, file);
   }
 
   /** Plain numbers for reports and --json output (no per-neuron arrays). */

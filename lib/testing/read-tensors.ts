@@ -53,11 +53,6 @@ function parseTensorFile(bytes: Uint8Array, file: string): { format: Format; val
   throw new VbpError('DATA', `'${file}' is not a tensor file: expected a torch.save zip archive, .npy, .npz or .safetensors file`);
 }
 
-/** The values in a file's bytes (see readTensors). */
-export function parseTensors(bytes: Uint8Array, file = '<buffer>'): Value {
-  return parseTensorFile(bytes, file).value;
-}
-
 async function readTensorFile(file: string): Promise<{ format: Format; value: Value }> {
   if (typeof file !== 'string') throw new VbpError('INVALID_ARGUMENT', 'readTensors(file): file must be a path string');
   let bytes: Buffer;

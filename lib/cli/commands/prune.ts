@@ -1,13 +1,11 @@
 /** vbp prune: a smaller model from calibration data, saved statistics or a saved plan. */
-import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { VbpError } from '../../errors';
 import { modelCardPath } from '../../formats/model-card';
 import { CRITERIA, type Criterion } from '../../pruning/criteria';
-import { checkSignature } from '../../model/mlp';
 import type { Model } from '../../model/model';
-import { describeTarget, loadPlan, plan, type Plan, type PlanOptions } from '../../pruning/plan';
-import { planCompensated } from '../../pruning/compensated-selection';
+import { describeTarget, type Plan } from '../../pruning/plan';
+import { loadPlan, planOutput } from '../../pruning/plan-file';
+import { planPruning, type PlanningOptions } from '../../pruning/planning';
 import { DEFAULT_RIDGE, prune, type Compensation } from '../../pruning/prune';
 import type { Scope } from '../../pruning/selection';
 import { Stats } from '../../statistics/stats';
@@ -32,8 +30,8 @@ const PLAN_SHAPING = [
   ...TARGETS,
 ] as const;
 
-/** How to plan: plan()'s options (or planCompensated()'s), or undefined with --plan (which fixes them all). */
-function planOptions(options: Options): (PlanOptions & { compensated?: false }) | { ratio: number; compensated: true } | undefined {
+/** How to plan (planPruning()'s options), or undefined with --plan (which fixes them all). */
+function planOptions(options: Options): PlanningOptions | undefined {
   // --plan with --stats: the plan says which neurons go, the statistics give least squares its covariance.
   const given = SOURCES.filter((k) => options[k] !== undefined && !(k === 'stats' && options.plan !== undefined));
   if (given.length !== 1) throw usageError('--data/--stats/--plan', given.length ? `give only one of them, got ${given.map((k) => `--${k}`).join(' and ')}` : 'give one: --data (to calibrate), --stats FILE or --plan FILE');
@@ -50,7 +48,7 @@ function planOptions(options: Options): (PlanOptions & { compensated?: false }) 
     if (options.scope !== undefined && options.scope !== 'global') throw usageError('--scope', '--criterion compensated is global');
     if (options.roundTo !== undefined) throw usageError('--round-to', 'cannot be combined with --criterion compensated');
     if (options.compensation !== 'lsq') throw usageError('--criterion', 'compensated selects for least squares: add --compensation lsq');
-    return { ratio: parseFraction(String(options.ratio), '--ratio'), compensated: true };
+    return { criterion: 'compensated', ratio: parseFraction(String(options.ratio), '--ratio') };
   }
   return {
     criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', [...Object.keys(CRITERIA), 'compensated'] as Criterion[]),
@@ -70,23 +68,14 @@ function compensationOf(options: Options): { compensation: Compensation; ridge?:
   return { compensation, ridge };
 }
 
+/** Statistics from --stats, or gathered on --data; whether they fit the model is the pipeline's check. */
 async function statsFor(model: Model, file: string, options: Options, skipped: SkipLog, covariance: boolean): Promise<Stats> {
   if (options.stats === undefined) {
     const { dataset } = openDataset(options, model.card, file, 'train');
     return calibrate(model, dataset, options, skipped, { covariance });
   }
-  const what = `the statistics '${String(options.stats)}'`;
   const stats = await readingInput('--stats', () => Stats.load(String(options.stats)));
   warnIfPartial(stats, String(options.stats), options);
-  // Checked here, before planning, so that the message names the statistics rather than the plan made from them.
-  const signature = await model.signature(stats.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }))).catch((error: VbpError) => {
-    if (error.code !== 'MLP_SPEC' && error.code !== 'NO_MLP') throw error;
-    throw new VbpError('STATS', `${what} belong to another model: ${error.message}`, { cause: error });
-  });
-  checkSignature(stats.signature, signature, what, 'STATS', true);
-  if (covariance && !stats.hasCovariance) {
-    throw new VbpError('STATS', `${what} hold no covariance, which --compensation lsq needs: gather them with vbp stats --covariance`);
-  }
   return stats;
 }
 
@@ -121,15 +110,11 @@ async function pruneCommand(file: string, options: Options, command: Command): P
     const skipped = new SkipLog();
     const lsq = compensation === 'lsq';
     const stats = choice || lsq ? await statsFor(model, file, options, skipped, lsq) : undefined;
-    const p: Plan = !choice
-      ? await readingInput('--plan', () => loadPlan(String(options.plan)))
-      : choice.compensated
-        ? await planCompensated(model, stats!, { ratio: choice.ratio })
-        : plan(stats!, choice);
+    const p: Plan = choice ? await planPruning(model, stats!, choice) : await readingInput('--plan', () => loadPlan(String(options.plan)));
     const { model: pruned, report } = await prune(model, p, lsq ? { compensation, ridge, stats } : { compensation });
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
-      if (planOut) outputs.push({ target: planOut, write: (temporary) => fs.promises.writeFile(temporary, JSON.stringify(p, null, 1) + '\n') });
+      if (planOut) outputs.push(planOutput(p, planOut));
       await writeAllAtomically(outputs, { overwrite: Boolean(options.force) });
     } finally {
       await pruned.dispose();
