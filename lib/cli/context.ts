@@ -33,7 +33,7 @@ export interface CalibrationOptions {
 export type Options = GlobalOptions & DataOptions & CalibrationOptions & Record<string, unknown>;
 
 /** Items used for calibration when --limit is not given (the paper's results change little above 1k images). */
-export const DEFAULT_CALIBRATION_ITEMS = 2048;
+const DEFAULT_CALIBRATION_ITEMS = 2048;
 
 export function withCommon(command: Command): Command {
   return command

@@ -32,7 +32,7 @@ export interface DataOptions {
   classMap?: string;
 }
 
-export interface DataSource {
+interface DataSource {
   dataset: Dataset;
   /** Where the normalisation came from. */
   normalisation: 'options' | 'model card' | 'none (--raw)';

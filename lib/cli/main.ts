@@ -22,7 +22,7 @@ import { applyGlobalOptions, type Options } from './context';
 import { KeptWorkError, SIGNAL_EXIT, TERMINAL_RESTORE, interruptedBy, terminalWasTouched } from './interrupt';
 
 /** `vbp --version`: torch-vbp's version and what the addon was built against; throws when the addon cannot load. */
-export function versionText(): string {
+function versionText(): string {
   const info = versionInfo();
   const cuda = info.cuda ? `CUDA ${info.cudaVersion || '(version unknown)'}, ${info.cudaDeviceCount} GPU(s) visible` : 'CPU only (no CUDA)';
   return `torch-vbp ${info.version}\nLibTorch ${info.torch}, ${cuda}\nNode.js ${process.version}, N-API ${info.napiVersion}\naddon ${info.addon}`;

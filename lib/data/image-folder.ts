@@ -139,7 +139,7 @@ function walkClass(root: string): string[] {
 }
 
 /** Throws INVALID_ARGUMENT for preprocessing options outside what preprocessImage() supports. */
-export function checkPreprocessing(options: ImagePreprocessing): void {
+function checkPreprocessing(options: ImagePreprocessing): void {
   const fail = (why: string): never => {
     throw new VbpError('INVALID_ARGUMENT', why);
   };
@@ -173,7 +173,7 @@ export interface ImageFolderOptions extends ImagePreprocessing {
 }
 
 /** A class or folder name compared loosely: lower case, runs of anything but letters and digits as one '_'. */
-export function sanitisedClassName(name: string): string {
+function sanitisedClassName(name: string): string {
   return name.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '_').replace(/^_+|_+$/g, '');
 }
 

@@ -28,7 +28,7 @@ export interface NpyDatasetOptions {
 
 const ITEM_TYPES = ['float32', 'float64', 'uint8'];
 /** How far outside [0, 1] float items may lie before normalisation refuses them (rounding, resampling overshoot). */
-export const RANGE_TOLERANCE = 0.05;
+const RANGE_TOLERANCE = 0.05;
 
 /** Float items outside [0, 1] with a normalisation that expects [0, 1]: what was found, for a message that fits the caller. */
 export class ValueRangeError extends VbpError {

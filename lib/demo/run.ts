@@ -24,7 +24,7 @@ import { quantile } from '../util/quantiles';
 
 export const BUNDLED_MODEL = path.join(packageRoot, 'models', 'deit_fmnist.pt');
 
-export interface DemoOptions {
+interface DemoOptions {
   model?: string;
   /** Folder of Fashion-MNIST IDX files (default: Debian's). */
   data?: string;
@@ -43,11 +43,11 @@ export interface DemoOptions {
   onStage?: (stage: string, done: number, total: number) => void;
 }
 
-export type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq' | 'compensated' | 'vbp-finetuned';
+type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq' | 'compensated' | 'vbp-finetuned';
 
-export type PruningMethod = Exclude<DemoMethod, 'original' | 'vbp-finetuned'>;
+type PruningMethod = Exclude<DemoMethod, 'original' | 'vbp-finetuned'>;
 
-export const METHODS: Record<PruningMethod, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
+const METHODS: Record<PruningMethod, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
   vbp: { label: 'VBP (variance + mean-shift)', criterion: 'variance', compensation: 'mean' },
   'variance-no-shift': { label: 'variance, no mean-shift', criterion: 'variance', compensation: 'none' },
   magnitude: { label: 'magnitude + mean-shift', criterion: 'magnitude', compensation: 'mean' },
@@ -57,7 +57,7 @@ export const METHODS: Record<PruningMethod, { label: string; criterion: Criterio
 
 export const DEMO_RATIOS = [0.2, 0.35, 0.5, 0.7, 0.9];
 
-export const FINETUNED_LABEL = 'VBP + fine-tuning (distillation)';
+const FINETUNED_LABEL = 'VBP + fine-tuning (distillation)';
 
 /** The demo's recovery step: the recipe measured on this model (the README's Fine-tuning section), on a short epoch. */
 export const DEMO_FINETUNE = { items: 12800, batchSize: 128, lr: 1e-4, alpha: 0.5, temperature: 2, schedule: 'cosine' as const };
@@ -80,7 +80,7 @@ export interface DemoRow {
   finetune?: { top1Before: number; steps: number; items: number; ms: number };
 }
 
-export interface VarianceSummary {
+interface VarianceSummary {
   min: number;
   p10: number;
   p25: number;

@@ -35,7 +35,7 @@ export const DTYPES: Record<DType, { bytes: number; array: string; make: Make }>
 };
 
 /** The float8 kinds (raw bits in a Uint8Array). */
-export const FLOAT8_DTYPES: readonly DType[] = ['float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu'];
+const FLOAT8_DTYPES: readonly DType[] = ['float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu'];
 
 // By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
 const ARRAY_DTYPES: Record<string, DType> = {
@@ -79,13 +79,13 @@ export function checkTensor(t: Tensor, what = 'tensor'): DType {
   return dtype;
 }
 
-export const FLOATS: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', ...FLOAT8_DTYPES];
+const FLOATS: readonly DType[] = ['float16', 'bfloat16', 'float32', 'float64', ...FLOAT8_DTYPES];
 export const isFloat = (d: DType): boolean => FLOATS.includes(d);
 export const isFloat8 = (d: DType): boolean => FLOAT8_DTYPES.includes(d);
 
 const scratch = new DataView(new ArrayBuffer(4));
 
-export function halfToNumber(bits: number): number {
+function halfToNumber(bits: number): number {
   const exponent = (bits >> 10) & 0x1f;
   const mantissa = bits & 0x3ff;
   const sign = bits & 0x8000 ? -1 : 1;
@@ -94,7 +94,7 @@ export function halfToNumber(bits: number): number {
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
-export function bfloat16ToNumber(bits: number): number {
+function bfloat16ToNumber(bits: number): number {
   scratch.setUint32(0, bits << 16);
   return scratch.getFloat32(0);
 }

@@ -49,7 +49,7 @@ const KINDS: Record<string, Kind> = {
  * The descr spellings read. A byte order (`<` little, `>` big, `=` or `|` native) may precede a kind code
  * (f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1) or one of numpy's one-letter codes; dtype names take none.
  */
-export const DESCR_CODES: Record<string, string> = {
+const DESCR_CODES: Record<string, string> = {
   '?': 'b1', b: 'i1', B: 'u1', h: 'i2', H: 'u2', i: 'i4', I: 'u4', q: 'i8', Q: 'u8', e: 'f2', f: 'f4', d: 'f8',
 };
 const DESCR_NAMES: Record<string, string> = {

@@ -103,7 +103,7 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | S
   return Buffer.concat([length, json, ...chunks]);
 }
 
-export interface DecodedSafetensors {
+interface DecodedSafetensors {
   metadata: Record<string, string>;
   tensors: Record<string, SafeTensor>;
 }

@@ -6,7 +6,7 @@
 import zlib from 'node:zlib';
 import { VbpError } from '../errors';
 
-export interface ZipEntry {
+interface ZipEntry {
   name: string;
   method: number;
   crc32: number;
@@ -23,7 +23,7 @@ const LOCATOR64 = 0x07064b50;
 
 let table: Uint32Array | undefined;
 
-export function crc32(data: Uint8Array): number {
+function crc32(data: Uint8Array): number {
   if (typeof (zlib as { crc32?: unknown }).crc32 === 'function') return (zlib as unknown as { crc32: (d: Uint8Array) => number }).crc32(data) >>> 0;
   if (!table) {
     table = new Uint32Array(256);

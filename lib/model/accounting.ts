@@ -5,7 +5,7 @@
 import type { ParameterInfo } from './model';
 
 /** What the arithmetic needs to know of a block. */
-export interface BlockShape {
+interface BlockShape {
   fc1: string;
   fc2: string;
   inFeatures: number;

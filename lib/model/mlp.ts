@@ -30,7 +30,7 @@ function close(a: number, b: number): boolean {
 }
 
 /** Why two signatures describe different models, or null if they describe the same one. */
-export function signatureMismatch(expected: ModelSignature, actual: ModelSignature): string | null {
+function signatureMismatch(expected: ModelSignature, actual: ModelSignature): string | null {
   if (expected.layers.length !== actual.layers.length) {
     return `${expected.layers.length} MLP blocks expected, the model has ${actual.layers.length}`;
   }

@@ -62,7 +62,7 @@ export interface ModelSummary {
 }
 
 /** @internal What operations on a model use: its addon handle and its call queue. */
-export interface ModelAccess {
+interface ModelAccess {
   readonly handle: NativeModel;
   enqueue<T>(job: (handle: NativeModel) => Promise<T>): Promise<T>;
 }

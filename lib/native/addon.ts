@@ -13,7 +13,7 @@ import type { TypedArray } from '../tensor';
 import { packageRoot } from '../util/package-root';
 import type { MlpBlock, MlpSpec, NativeMemory } from './types';
 
-export interface NativeTensor {
+interface NativeTensor {
   data: TypedArray;
   shape: number[];
   dtype?: string;
@@ -23,9 +23,9 @@ export interface NativeModel {
   forward(inputs: NativeTensor | NativeTensor[]): Promise<unknown>;
   forwardSync(inputs: NativeTensor | NativeTensor[]): unknown;
   clone(): Promise<NativeModel>;
-  /** Writes the archive; `card` (JSON text) goes in as the extra file MODEL_CARD_ENTRY. */
+  /** Writes the archive; `card` (JSON text) goes in as the extra file model_card.json. */
   save(path: string, card?: string): Promise<void>;
-  /** The MODEL_CARD_ENTRY extra file of the archive the model was loaded from, if it had one. */
+  /** The model_card.json extra file of the archive the model was loaded from, if it had one. */
   embeddedCard(): string | null;
   submodules(): Array<{ name: string; type: string }>;
   parameters(): Array<{ name: string; shape: number[]; numel: number; dtype: string }>;
@@ -89,7 +89,7 @@ export interface NativeCut {
   covariance?: Float64Array;
 }
 
-export interface NativeLayerSnapshot {
+interface NativeLayerSnapshot {
   count: number;
   nonFinite: number;
   mean: Float64Array;
@@ -108,7 +108,7 @@ export interface NativeStatsSession {
   dispose(): void;
 }
 
-export interface NativeVersionInfo {
+interface NativeVersionInfo {
   torch: string;
   /** The version of the LibTorch the process loaded (its build settings). */
   linkedTorch: string;
@@ -121,7 +121,7 @@ export interface NativeVersionInfo {
   cudaVersion: string;
 }
 
-export interface NativeBinding {
+interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   setNumThreads(n: number): void;
   manualSeed(seed: bigint): void;
@@ -143,9 +143,6 @@ export interface NativeBinding {
     injectAllocationFailures(count: number): void;
   };
 }
-
-/** Name of the model card inside a TorchScript archive (torch.jit.load(f, _extra_files={name: ''}) reads it). */
-export const MODEL_CARD_ENTRY = 'model_card.json';
 
 let binding: NativeBinding | undefined;
 
@@ -191,7 +188,7 @@ function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?:
  * the addon was linked against, means the LibTorch here is not the addon's: LIBTORCH_MISMATCH, naming what
  * the prebuild was built with when it says so.
  */
-export function loadFailure(error: unknown): VbpError {
+function loadFailure(error: unknown): VbpError {
   if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') return new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   // A LibTorch library named in the message, or a missing symbol of LibTorch's namespaces (c10::, at::, torch::).

@@ -6,7 +6,7 @@
 import { VbpError } from '../errors';
 
 export type Scope = 'global' | 'per-layer';
-export type TargetKind = 'ratio' | 'macs' | 'params';
+type TargetKind = 'ratio' | 'macs' | 'params';
 
 export interface Target {
   kind: TargetKind;
@@ -14,13 +14,13 @@ export interface Target {
 }
 
 /** What selection needs to know of each block. */
-export interface BlockCosts {
+interface BlockCosts {
   hidden: number;
   macsPerNeuron: number;
   paramsPerNeuron: number;
 }
 
-export interface SelectionProblem {
+interface SelectionProblem {
   blocks: BlockCosts[];
   /** Scores per block; the lowest go first (ties by block, then neuron index). */
   scores: Float64Array[];
@@ -36,14 +36,14 @@ export interface SelectionProblem {
  * Widths a block may keep: multiples of `roundTo` from `roundTo` up, and its full width. The largest one
  * not above `wanted`, or undefined when even the smallest is above it.
  */
-export function roundedWidth(hidden: number, wanted: number, roundTo: number): number | undefined {
+function roundedWidth(hidden: number, wanted: number, roundTo: number): number | undefined {
   if (wanted >= hidden) return hidden;
   const multiple = Math.floor(wanted / roundTo) * roundTo;
   return multiple >= Math.min(roundTo, hidden) && multiple >= 1 ? multiple : undefined;
 }
 
 /** Fewest neurons a block can keep. */
-export function minimumWidth(hidden: number, roundTo: number): number {
+function minimumWidth(hidden: number, roundTo: number): number {
   return roundedWidth(hidden, 1, roundTo) ?? roundedWidth(hidden, roundTo, roundTo) ?? hidden;
 }
 

@@ -135,7 +135,7 @@ class EpochTally {
 }
 
 /** What a run is made of: the trainer (on a copy of the student), the checked options, and where to start. */
-export interface RunSetup {
+interface RunSetup {
   trainer: NativeTrainer;
   student: Model;
   options: FinetuneOptions;

@@ -16,8 +16,8 @@ const FRAME: Frame = { width: 640, height: 320, left: 60, right: 160, top: 20, b
 const PLOT_WIDTH = FRAME.width - FRAME.left - FRAME.right;
 
 /** Legend text is 11 px; an average glyph of sans-serif fonts is at most about 0.62 em wide. */
-export const LEGEND_FONT_PX = 11;
-export const GLYPH_EM = 0.62;
+const LEGEND_FONT_PX = 11;
+const GLYPH_EM = 0.62;
 
 /** A frame whose right margin holds the longest legend label whole (the plot keeps its width). */
 function frameFor(names: string[]): Frame {

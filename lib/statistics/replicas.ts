@@ -12,7 +12,7 @@ import { CalibrationError, StatsCollector, type CalibrationBatch, type Collector
 import type { GatherProgress } from './options';
 import type { Stats } from './stats';
 
-export interface ReplicaOptions extends CollectorOptions {
+interface ReplicaOptions extends CollectorOptions {
   maxBatches?: number;
   onProgress?: (progress: GatherProgress) => void;
   signal?: AbortSignal;

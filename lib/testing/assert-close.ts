@@ -192,7 +192,7 @@ function special(x: number): string | undefined {
 }
 
 /** Python's '{:.Nf}'.format(x): the exact value of the double, rounded half to even. */
-export function pyFixed(x: number, digits: number): string {
+function pyFixed(x: number, digits: number): string {
   const other = special(x);
   if (other) return other;
   const sign = x < 0 || Object.is(x, -0) ? '-' : '';
@@ -207,7 +207,7 @@ export function pyFixed(x: number, digits: number): string {
 }
 
 /** Python's '{:.Ne}'.format(x), rounded half to even on the exact value. */
-export function pyExponent(x: number, digits: number): string {
+function pyExponent(x: number, digits: number): string {
   const other = special(x);
   if (other) return other;
   const sign = x < 0 || Object.is(x, -0) ? '-' : '';
@@ -270,7 +270,7 @@ function resolveOptions(options: CloseOptions | undefined, where: string): Toler
 }
 
 /** The outcome of comparing two tensors. */
-export interface TensorComparison {
+interface TensorComparison {
   /** 1 where the elements are close. */
   mask: Uint8Array;
   mismatches: number;
@@ -449,7 +449,7 @@ function pyStrOf(v: Value | undefined): string {
 const PRINT = { precision: 4, threshold: 1000, edgeitems: 3, linewidth: 80 };
 
 /** torch's repr of a tensor (torch/_tensor_str.py with the default print options), for "None mismatch". */
-export function torchRepr(t: Tensor): string {
+function torchRepr(t: Tensor): string {
   const dtype = checkTensor(t, 'tensor');
   const shape = t.shape;
   const count = t.data.length;

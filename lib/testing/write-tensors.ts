@@ -34,7 +34,7 @@ function tensorsByName(file: string, value: Value, format: string): Record<strin
 }
 
 /** The bytes writeTensors writes for `file` (by its extension). */
-export function formatTensors(file: string, value: Value): Buffer {
+function formatTensors(file: string, value: Value): Buffer {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.npy') {
     if (!isTensor(value)) throw new VbpError('INVALID_ARGUMENT', `writeTensors('${file}'): a .npy file holds one tensor`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { VbpError } from '../errors';
 
-export function temporarySibling(target: string): string {
+function temporarySibling(target: string): string {
   const suffix = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
 }

@@ -59,12 +59,12 @@ type PartialInfo = StatsInfo & { interrupted?: Interruption };
 const RUN_OPTIONS = ['data', 'split', 'labels', 'inputShape', 'mean', 'std', 'raw', 'scale', 'crop', 'resize', 'interpolation', 'channels', 'classMap', 'skipBadImages', 'shard', 'covariance', 'covarianceProduct', 'covarianceSampling'] as const;
 
 /** Where an interrupted run of --out FILE keeps its statistics: FILE.partial.safetensors (beside it). */
-export function partialPathOf(out: string): string {
+function partialPathOf(out: string): string {
   return out.toLowerCase().endsWith('.safetensors') ? `${out.slice(0, -'.safetensors'.length)}.partial.safetensors` : `${out}.partial`;
 }
 
 /** The interruption record of statistics written by an interrupted `vbp stats`, if they are such. */
-export function interruptionOf(stats: Stats): Interruption | undefined {
+function interruptionOf(stats: Stats): Interruption | undefined {
   return (stats.info as PartialInfo).interrupted;
 }
 
