@@ -5,11 +5,81 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import { encodeSafetensors, decodeSafetensors } from '../lib/formats/safetensors';
 import { repoRoot } from './helpers';
 
 function filesUnder(dir: string, pattern: RegExp): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => pattern.test(f)).map((f) => path.join(dir, f));
+}
+
+function architectureSection(): string {
+  const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  return readme.slice(readme.indexOf('## Architecture'), readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5));
+}
+
+const lib = path.join(repoRoot, 'lib');
+
+/** Every file under lib/ (relative to lib/, e.g. 'pruning/plan.ts') with the lib/ files it imports, type-only imports included. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of filesUnder(lib, /\.ts$/)) {
+    const imported = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true).importedFiles.map((r) => r.fileName).filter((name) => name.startsWith('.'));
+    graph.set(
+      path.relative(lib, file),
+      imported.map((specifier) => {
+        const base = path.resolve(path.dirname(file), specifier);
+        const target = [`${base}.ts`, path.join(base, 'index.ts')].find((candidate) => fs.existsSync(candidate));
+        if (!target) throw new Error(`${path.relative(lib, file)} imports '${specifier}', which is no file under lib/`);
+        return path.relative(lib, target);
+      }),
+    );
+  }
+  return graph;
+}
+
+/** The import cycles of a graph: its strongly connected components of more than one file, or a file importing itself. */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    onStack.add(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(file, Math.min(low.get(file)!, low.get(next)!));
+      } else if (onStack.has(next)) low.set(file, Math.min(low.get(file)!, index.get(next)!));
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1 || graph.get(file)!.includes(file)) found.push(component.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return found;
+}
+
+/** The stage order the README's Architecture section states: `errors.ts` -> `tensor.ts` -> `util/` -> ... -> `index.ts`. */
+function stageOrder(): string[] {
+  const section = architectureSection();
+  const paragraph = section.slice(section.indexOf('**Stage order.**'), section.indexOf('\n\n', section.indexOf('**Stage order.**')));
+  return [...paragraph.matchAll(/`([\w-]+(?:\/|\.ts))`(?=\s*(?:->|\.\s*$|$))/g)].map((m) => m[1]);
+}
+
+/** A lib/ file's stage: its folder ('pruning/') or, for the files at the top, itself ('errors.ts'). */
+function stageOf(file: string): string {
+  return file.includes(path.sep) ? `${file.split(path.sep)[0]}/` : file;
 }
 
 describe('architecture', () => {
@@ -26,13 +96,40 @@ describe('architecture', () => {
   });
 
   it("lib/ groups files by stage, each folder in the README's Architecture section", () => {
-    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Architecture'), readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5));
+    const section = architectureSection();
     const folders = fs.readdirSync(path.join(repoRoot, 'lib'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
     expect(folders.length).toBeGreaterThanOrEqual(7);
     for (const folder of folders) expect({ folder, documented: section.includes(`${folder}/`) }).toEqual({ folder, documented: true });
     const topLevel = fs.readdirSync(path.join(repoRoot, 'lib')).filter((f) => f.endsWith('.ts'));
     expect(topLevel.sort()).toEqual(['errors.ts', 'index.ts', 'tensor.ts']);
+  });
+
+  it('lib/ has no import cycle (type-only imports included)', () => {
+    const graph = importGraph();
+    expect(graph.size).toBeGreaterThan(50);
+    expect(cycles(graph)).toEqual([]);
+    // The check itself finds a cycle, a self-import and one through three files.
+    expect(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', ['a.ts']], ['c.ts', ['c.ts']], ['d.ts', ['e.ts']], ['e.ts', ['f.ts']], ['f.ts', ['d.ts']]]))).toEqual([
+      ['a.ts', 'b.ts'],
+      ['c.ts'],
+      ['d.ts', 'e.ts', 'f.ts'],
+    ]);
+  });
+
+  it("no lib/ file imports from a later stage than its own, in the order the README's Architecture section states", () => {
+    const order = stageOrder();
+    const stages = new Set([...importGraph().keys()].map(stageOf));
+    expect([...stages].filter((stage) => !order.includes(stage))).toEqual([]);
+    expect(order.filter((stage) => !stages.has(stage))).toEqual([]);
+    expect(order.slice(0, 3)).toEqual(['errors.ts', 'tensor.ts', 'util/']);
+    expect(order.at(-1)).toBe('index.ts');
+    const backwards: string[] = [];
+    for (const [file, imports] of importGraph()) {
+      for (const target of imports) {
+        if (order.indexOf(stageOf(target)) > order.indexOf(stageOf(file))) backwards.push(`${file} -> ${target}`);
+      }
+    }
+    expect(backwards).toEqual([]);
   });
 
   it('the per-neuron MAC and parameter arithmetic is written once (model/accounting.ts)', () => {
