@@ -24,10 +24,23 @@ function log(message: string): void {
   process.stderr.write(`[finetune ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-const LABELS: Record<string, string> = { vbp: 'VBP (variance + mean-shift)', 'compensated-lsq': 'compensated + least squares' };
+const LABELS = { vbp: 'VBP (variance + mean-shift)', 'compensated-lsq': 'compensated + least squares' } as const;
+
+/** One row of bench/finetune-results.json: a pruned start, tuned for one epoch (and, for VBP 90 %, the same in PyTorch). */
+interface FinetuneRow {
+  method: keyof typeof LABELS;
+  ratio: number;
+  before: number;
+  after: number;
+  ofOriginal: number;
+  seconds: number;
+  steps: number;
+  /** bench/python/finetune_fmnist.py's report. */
+  pytorch?: { top1After: number; trainSeconds: number };
+}
 
 /** The recovery table between the finetune markers of README.md. */
-function updateReadme(results: { date: string; original: number; rows: Array<Record<string, any>> }): void {
+function updateReadme(results: { date: string; original: number; rows: FinetuneRow[] }): void {
   const readme = path.join(packageRoot, 'README.md');
   const text = fs.readFileSync(readme, 'utf8');
   const start = '<!-- finetune:start -->';
@@ -64,7 +77,7 @@ async function main(): Promise<void> {
   const top1 = async (m: Model) => (await evaluate(m, test, { batchSize: 500 })).top1;
   const original = await top1(teacher);
   const stats = await gatherStats(teacher, batches(train, { batchSize: 128, shuffle: true, seed: 0, limit: 2048 }), { covariance: true });
-  const rows: Array<Record<string, unknown>> = [];
+  const rows: FinetuneRow[] = [];
   for (const ratio of [0.9, 0.5]) {
     for (const method of ['vbp', 'compensated-lsq'] as const) {
       const p = await planPruning(teacher, stats, { ratio, criterion: method === 'vbp' ? 'variance' : 'compensated' });
@@ -72,7 +85,7 @@ async function main(): Promise<void> {
       const before = await top1(pruned);
       const { model: tuned, report } = await finetune(pruned, { ...RECIPE, teacher, data: train });
       const after = await top1(tuned);
-      const row: Record<string, unknown> = { method, ratio, before, after, ofOriginal: after / original, seconds: report.timings.totalMs / 1000, steps: report.steps };
+      const row: FinetuneRow = { method, ratio, before, after, ofOriginal: after / original, seconds: report.timings.totalMs / 1000, steps: report.steps };
       log(`${method} ${ratio * 100} %: ${(100 * before).toFixed(2)} -> ${(100 * after).toFixed(2)} % in ${(report.timings.totalMs / 1000).toFixed(1)} s`);
       if (method === 'vbp' && ratio === 0.9) {
         const file = path.join(work, 'finetune-vbp90.pt');
@@ -81,7 +94,7 @@ async function main(): Promise<void> {
           encoding: 'utf8',
           env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
         });
-        row.pytorch = JSON.parse(out);
+        row.pytorch = JSON.parse(out) as FinetuneRow['pytorch'];
         log(`  PyTorch eager: ${JSON.stringify(row.pytorch)}`);
       }
       rows.push(row);
