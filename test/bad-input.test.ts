@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { loadModel, gatherStats, plan, prune, Stats, loadPlan, savePlan, CalibrationError, type Tensor } from '../lib';
 import { calibrationBatches, codeOf, fixture, npy, runPython, sha, tempDir } from './helpers';
 
@@ -34,7 +35,7 @@ with zipfile.ZipFile(out + '/zip.pt', 'w') as z: z.writestr('archive/hello.txt',
 torch.save({'w': torch.zeros(3)}, out + '/state.pt')
 torch.save(nn.Linear(2, 2), out + '/eager.pt')`;
     fs.writeFileSync(path.join(dir, 'make.py'), script);
-    require('node:child_process').execFileSync('/usr/bin/python3', [path.join(dir, 'make.py'), dir]);
+    execFileSync('/usr/bin/python3', [path.join(dir, 'make.py'), dir]);
     for (const name of ['zip.pt', 'state.pt', 'eager.pt']) {
       await expect(loadModel(path.join(dir, name))).rejects.toMatchObject({ code: 'MODEL_LOAD', message: expect.stringContaining('torch.jit') });
     }
@@ -51,7 +52,7 @@ with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, 'w') as w:
         data = z.read(info.filename)
         w.writestr(info.filename, data[:8] if info.filename.endswith('/data/3') else data)`;
     fs.writeFileSync(path.join(dir, 'short.py'), script);
-    require('node:child_process').execFileSync('/usr/bin/python3', [path.join(dir, 'short.py'), fixture('deit_scripted.pt'), path.join(dir, 'short.pt')]);
+    execFileSync('/usr/bin/python3', [path.join(dir, 'short.py'), fixture('deit_scripted.pt'), path.join(dir, 'short.pt')]);
     await expect(loadModel(path.join(dir, 'short.pt'))).rejects.toMatchObject({ code: 'MODEL_LOAD', message: expect.stringContaining('damaged') });
   });
 });

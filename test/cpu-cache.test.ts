@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fixture, repoRoot } from './helpers';
+import { repoRoot } from './helpers';
 import type { CpuCacheInfo } from '../lib';
 
 type CacheStats = CpuCacheInfo;

@@ -148,7 +148,7 @@ describe('fuzzing', () => {
           await readTensors(file);
           result = 'ok';
         } catch (error) {
-          if (!(error instanceof VbpError) || !['DATA', 'IO'].includes(error.code)) throw new Error(`${path.basename(original)} case ${n}: ${String(error)}`);
+          if (!(error instanceof VbpError) || !['DATA', 'IO'].includes(error.code)) throw new Error(`${path.basename(original)} case ${n}: ${String(error)}`, { cause: error });
           expect(error.message).toContain(file);
           result = error.code;
         }

@@ -213,6 +213,7 @@ function tokenize(source: string, dropLongSuffix: boolean): Token[] {
 function stringValue(raw: string, flags: string, fail: (why: string) => never): Py {
   const bytes = flags.includes('b');
   if (bytes) {
+    // eslint-disable-next-line no-control-regex -- the ASCII range, NUL included
     if (/[^\x00-\x7f]/.test(raw)) fail('a bytes literal with a character that is not ASCII');
     return { type: 'bytes' };
   }

@@ -58,8 +58,6 @@ class PyTuple {
   constructor(readonly items: unknown[]) {}
 }
 
-const MARK = Symbol('mark');
-
 interface Storage {
   /** 'untyped' for torch.storage.UntypedStorage (PyTorch >= 2: its tensors say their dtype, its size is in bytes). */
   dtype: DType | 'untyped';
