@@ -11,6 +11,10 @@ count.
     # a timm model (weights from timm's cache or hub, as timm itself fetches them; torch-vbp downloads nothing)
     python3 scripts/export_deit.py --timm deit_base_patch16_224 --out deit_b.pt
 
+    # offline: timm's architecture with your own weights (.pth/.pt state dict or .safetensors), or random ones
+    python3 scripts/export_deit.py --timm deit_small_patch16_224 --checkpoint my_deit_s.safetensors --out deit_s.pt
+    python3 scripts/export_deit.py --timm deit_small_patch16_224 --no-pretrained --seed 0 --out deit_s_random.pt
+
     # any DeiT class importable as module:Class with keyword arguments (no timm, no downloads)
     python3 scripts/export_deit.py --module test/python/models.py:DeiT \\
         --config '{"img_size": 32, "patch_size": 8, "num_classes": 10}' --seed 0 --out deit_test.pt
@@ -34,12 +38,35 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-def timm_model(name: str) -> Tuple[nn.Module, Dict[str, Any]]:
+def load_state_dict(file: str) -> Dict[str, torch.Tensor]:
+    """A state dict from a .safetensors file or a torch.save file (a state dict, or a dict holding one under
+    'model' or 'state_dict', as training scripts save them)."""
+    if file.endswith(".safetensors"):
+        try:
+            from safetensors.torch import load_file  # type: ignore
+        except ImportError:
+            sys.exit("export_deit.py: a .safetensors checkpoint needs the safetensors package")
+        return load_file(file)
+    state = torch.load(file, map_location="cpu")
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            return state[key]
+    if not isinstance(state, dict):
+        sys.exit(f"export_deit.py: {file} holds no state dict")
+    return state
+
+
+def timm_model(name: str, pretrained: bool, checkpoint: str | None, seed: int) -> Tuple[nn.Module, Dict[str, Any]]:
     try:
         import timm  # type: ignore
     except ImportError:
         sys.exit("export_deit.py: --timm needs timm (pip install timm)")
-    model = timm.create_model(name, pretrained=True)
+    torch.manual_seed(seed)
+    model = timm.create_model(name, pretrained=pretrained)
+    if checkpoint:
+        missing, unexpected = model.load_state_dict(load_state_dict(checkpoint), strict=False)
+        if missing or unexpected:
+            sys.exit(f"export_deit.py: {checkpoint} does not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     cfg = dict(getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", {}))
     return model, cfg
 
@@ -72,14 +99,20 @@ def main() -> None:
     source.add_argument("--timm", help="timm model name, e.g. deit_base_patch16_224")
     source.add_argument("--module", help="FILE.py:Class of a timm-style DeiT")
     parser.add_argument("--config", default="{}", help="--module: keyword arguments as JSON")
-    parser.add_argument("--seed", type=int, default=0, help="--module: seed of the random initialisation")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random initialisation (--module, --no-pretrained)")
+    parser.add_argument("--no-pretrained", action="store_true", help="--timm: random weights, no download")
+    parser.add_argument("--checkpoint", help="--timm: weights from this .pth/.pt/.safetensors file instead of a download")
     parser.add_argument("--mean", type=float, nargs="+")
     parser.add_argument("--std", type=float, nargs="+")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     config = json.loads(args.config)
-    model, cfg = timm_model(args.timm) if args.timm else module_model(args.module, config, args.seed)
+    if args.timm:
+        offline = args.no_pretrained or args.checkpoint is not None
+        model, cfg = timm_model(args.timm, not offline, args.checkpoint, args.seed)
+    else:
+        model, cfg = module_model(args.module, config, args.seed)
     model.eval()
     shape = input_size(model, cfg, config)
     card = {

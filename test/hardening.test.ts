@@ -24,7 +24,10 @@ interface ChildResult {
  * Runs `body` (the inside of an async function with `vbp` = torch-vbp's compiled library and `out(value)` to
  * report) in a fresh Node process; `shell` prefixes the command (ulimit, ...).
  */
-function child(body: string, options: { env?: NodeJS.ProcessEnv; shell?: string; timeoutMs?: number } = {}): ChildResult {
+function child(
+  body: string,
+  options: { env?: NodeJS.ProcessEnv; shell?: string; timeoutMs?: number } = {},
+): ChildResult {
   const file = path.join(tempDir('torch-vbp-child-'), 'script.js');
   fs.writeFileSync(
     file,
@@ -33,7 +36,11 @@ function child(body: string, options: { env?: NodeJS.ProcessEnv; shell?: string;
       `(async () => {\n${body}\n})().catch((error) => { out({ thrown: error.code ?? 'none', message: error.message }); });\n`,
   );
   const command = `${options.shell ?? ''} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(file)}`;
-  const r = spawnSync('bash', ['-c', command], { encoding: 'utf8', env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 120_000 });
+  const r = spawnSync('bash', ['-c', command], {
+    encoding: 'utf8',
+    env: { ...process.env, ...options.env },
+    timeout: options.timeoutMs ?? 120_000,
+  });
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   let result: unknown;
   try {
@@ -45,11 +52,15 @@ function child(body: string, options: { env?: NodeJS.ProcessEnv; shell?: string;
 }
 
 function expectClean(r: ChildResult): void {
-  expect({ status: r.status, signal: r.signal, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+  expect({ status: r.status, signal: r.signal, stderr: r.status === 0 ? '' : r.stderr }).toEqual({
+    status: 0,
+    signal: null,
+    stderr: '',
+  });
 }
 
 describe('MAC counting on arguments the kernel refuses (B3)', () => {
-  it('a convolution with stride 0 is the kernel\'s FORWARD error, not SIGFPE', () => {
+  it("a convolution with stride 0 is the kernel's FORWARD error, not SIGFPE", () => {
     const r = child(`
       const model = await vbp.loadModel(${JSON.stringify(hardening('conv_stride0.pt'))});
       try { await model.macs([1, 1, 8, 8]); out({ thrown: 'no error' }); } catch (e) { out({ thrown: e.code, message: e.message }); }`);
@@ -69,7 +80,10 @@ describe('MAC counting on arguments the kernel refuses (B3)', () => {
 });
 
 describe('tied parameters (B4)', () => {
-  const reference = json<{ losses: number[]; parameters: Record<string, number[]>; parameterCount: number }>('hardening', 'tied_reference.json');
+  const reference = json<{ losses: number[]; parameters: Record<string, number[]>; parameterCount: number }>(
+    'hardening',
+    'tied_reference.json',
+  );
 
   it('are listed and counted once, as torch.nn.Module.parameters() does', async () => {
     const model = await loadModel(hardening('tied.pt'));
@@ -81,14 +95,20 @@ describe('tied parameters (B4)', () => {
     }
   });
 
-  it('are updated once per AdamW step: 3 steps equal PyTorch\'s', async () => {
+  it("are updated once per AdamW step: 3 steps equal PyTorch's", async () => {
     const model = await loadModel(hardening('tied.pt'));
-    const input = readNpy(hardening("tied_input.npy")) as Tensor<Float32Array>;
+    const input = readNpy(hardening('tied_input.npy')) as Tensor<Float32Array>;
     const labels = readNpy(hardening('tied_labels.npy')).data as Int32Array;
     const data = async function* () {
       for (let i = 0; i < 3; i++) yield { input, labels };
     };
-    const { model: tuned, report } = await finetune(model, { data, epochs: 1, lr: 1e-2, weightDecay: 0.01, schedule: 'constant' });
+    const { model: tuned, report } = await finetune(model, {
+      data,
+      epochs: 1,
+      lr: 1e-2,
+      weightDecay: 0.01,
+      schedule: 'constant',
+    });
     try {
       expect(report.loss.length).toBe(3);
       expect(maxRelDiff(report.loss, reference.losses)).toBeLessThan(1e-5);
@@ -222,7 +242,8 @@ describe('the caching CPU allocator (B7)', () => {
   });
 
   it('reads VBP_CPU_CACHE_SLACK_MB as a number, clamped; anything else is the default', () => {
-    const slack = (value: string): number => child(`out(vbp.nativeMemory().cpuCache.slackBytes);`, { env: { VBP_CPU_CACHE_SLACK_MB: value } }).result;
+    const slack = (value: string): number =>
+      child(`out(vbp.nativeMemory().cpuCache.slackBytes);`, { env: { VBP_CPU_CACHE_SLACK_MB: value } }).result;
     expect(slack('inf')).toBe(2 ** 50);
     expect(slack('1e300')).toBe(2 ** 50);
     expect(slack('-5')).toBe(0);
@@ -243,7 +264,9 @@ describe('archives that lie (B8)', () => {
     ['zip64_extra.pt', /damaged|not a loadable/],
   ])('%s is MODEL_LOAD naming the file', (name, message) => {
     const start = Date.now();
-    const r = child(`try { await vbp.loadModel(${JSON.stringify(damaged(name))}); out({ thrown: 'no error' }); } catch (e) { out({ thrown: e.code, message: e.message, maxRssMb: process.resourceUsage().maxRSS / 1024 }); }`);
+    const r = child(
+      `try { await vbp.loadModel(${JSON.stringify(damaged(name))}); out({ thrown: 'no error' }); } catch (e) { out({ thrown: e.code, message: e.message, maxRssMb: process.resourceUsage().maxRSS / 1024 }); }`,
+    );
     expectClean(r);
     expect(r.result.thrown).toBe('MODEL_LOAD');
     expect(r.result.message).toContain(damaged(name));
@@ -262,18 +285,27 @@ describe('archives that lie (B8)', () => {
   it('a checkpoint whose optimizer state is damaged is MODEL_LOAD, not INTERNAL', async () => {
     const dir = tempDir();
     const model = await loadModel(hardening('tied.pt'));
-    const input = readNpy(hardening("tied_input.npy")) as Tensor<Float32Array>;
+    const input = readNpy(hardening('tied_input.npy')) as Tensor<Float32Array>;
     const labels = readNpy(hardening('tied_labels.npy')).data as Int32Array;
     const data = async function* () {
       yield { input, labels };
     };
     const ckpt = path.join(dir, 'ckpt.pt');
-    const options = { data, epochs: 1, stepsPerEpoch: 1, lr: 1e-2, schedule: 'constant' as const, checkpoint: { path: ckpt, every: 1 } };
+    const options = {
+      data,
+      epochs: 1,
+      stepsPerEpoch: 1,
+      lr: 1e-2,
+      schedule: 'constant' as const,
+      checkpoint: { path: ckpt, every: 1 },
+    };
     const first = await finetune(model, options);
     await first.model.dispose();
     // Cut the optimizer archive's data short inside an otherwise valid checkpoint.
     const out = path.join(dir, 'damaged.pt');
-    spawnSync('/usr/bin/python3', ['-c', `
+    spawnSync('/usr/bin/python3', [
+      '-c',
+      `
 import zipfile, sys, io
 src, dst = sys.argv[1], sys.argv[2]
 z = zipfile.ZipFile(src)
@@ -288,7 +320,10 @@ with zipfile.ZipFile(dst, 'w') as w:
                     iw.writestr(i.filename, d[: len(d) // 2] if '/data/' in i.filename else d)
             data = buf.getvalue()
         w.writestr(name, data)
-`, ckpt, out]);
+`,
+      ckpt,
+      out,
+    ]);
     expect(await codeOf(finetune(model, { ...options, resume: out }))).toBe('MODEL_LOAD');
     await model.dispose();
   });
@@ -371,11 +406,17 @@ describe('half-precision models (B11)', () => {
   it('are refused for fine-tuning with NOT_TRAINABLE before any step', async () => {
     const model = await loadModel(fixture('deit_bf16.pt'));
     try {
-      const batch = { input: { data: new Float32Array(2 * 3 * 32 * 32), shape: [2, 3, 32, 32] }, labels: Int32Array.from([0, 1]) };
+      const batch = {
+        input: { data: new Float32Array(2 * 3 * 32 * 32), shape: [2, 3, 32, 32] },
+        labels: Int32Array.from([0, 1]),
+      };
       const data = async function* () {
         yield batch;
       };
-      await expect(finetune(model, { data, epochs: 1, lr: 1e-3, schedule: 'constant' })).rejects.toMatchObject({ code: 'NOT_TRAINABLE', message: expect.stringMatching(/bfloat16|BFloat16/) });
+      await expect(finetune(model, { data, epochs: 1, lr: 1e-3, schedule: 'constant' })).rejects.toMatchObject({
+        code: 'NOT_TRAINABLE',
+        message: expect.stringMatching(/bfloat16|BFloat16/),
+      });
     } finally {
       await model.dispose();
     }
@@ -385,5 +426,24 @@ describe('half-precision models (B11)', () => {
 describe('the statistics tap is not reachable from model code (B12)', () => {
   it("a model calling torch.ops.vbp.tap does not load (the tap's name is private to this process)", async () => {
     expect(await codeOf(loadModel(hardening('damaged', 'calls_tap.pt')))).toBe('MODEL_LOAD');
+  });
+});
+
+describe('files from another PyTorch (issue 23)', () => {
+  const sdpa = path.join(repoRoot, 'test', 'python', 'corpus', 'torch2-models', 'sdpa-model.pt');
+
+  it('a model saved by PyTorch 2.13 with scaled_dot_product_attention: LibTorch 1.x says it needs a newer one, 2.x runs it', async () => {
+    const { versionInfo } = await import('../lib');
+    if (versionInfo().torch.startsWith('1.')) {
+      await expect(loadModel(sdpa)).rejects.toMatchObject({
+        code: 'MODEL_LOAD',
+        message: expect.stringMatching(/newer PyTorch than this LibTorch \(1\.13.*build torch-vbp against/s),
+      });
+    } else {
+      const model = await loadModel(sdpa);
+      const q = { data: new Float32Array(2 * 3 * 4).fill(0.5), shape: [2, 3, 4] };
+      expect(((await model.forward(q)) as { shape: number[] }).shape).toEqual([2, 3, 4]);
+      await model.dispose();
+    }
   });
 });

@@ -3,6 +3,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/csrc/jit/runtime/jit_exception.h>
 #include <torch/serialize.h>
+#include <torch/version.h>
 
 #include <fstream>
 #include <unordered_set>
@@ -39,6 +40,17 @@ c10::IValue mapTensors(const c10::IValue& value, const Fn& fn) {
     return dict;
   }
   return value;
+}
+
+// A file saved by a newer PyTorch names operators or a format version this LibTorch lacks: say so, and how
+// to read it (a build of torch-vbp against that LibTorch).
+std::string newerLibTorchHint(const std::string& message) {
+  const bool newer = message.find("Unknown builtin op") != std::string::npos || message.find("Unknown type name") != std::string::npos ||
+                     message.find("file format version") != std::string::npos || message.find("version of PyTorch") != std::string::npos;
+  if (!newer) return "";
+  return ". The file was probably saved by a newer PyTorch than this LibTorch (" TORCH_VERSION
+         "): build torch-vbp against that PyTorch's LibTorch (PYTHON=/path/to/its/python npm run build:native, "
+         "README 'Building and LibTorch'), or save the model with this version";
 }
 
 }  // namespace
@@ -80,9 +92,11 @@ std::shared_ptr<TorchModel> TorchModel::load(const std::string& path, const c10:
   } catch (const c10::Error& e) {
     const ErrorInfo info = describeTorchMessage(e.what_without_backtrace(), code::kModelLoad);
     throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model (" + info.message +
-                                      "); save models with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x))");
+                                      "); save models with torch.jit.save(torch.jit.script(m) or torch.jit.trace(m, x))" +
+                                      newerLibTorchHint(info.message));
   } catch (const std::exception& e) {
-    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + compilationErrorMessage(e));
+    const std::string message = compilationErrorMessage(e);
+    throw Error(code::kModelLoad, "'" + path + "' is not a loadable TorchScript model: " + message + newerLibTorchHint(message));
   }
   checkArchiveTensors("'" + path + "'", module);
   if (!module.find_method("forward")) {
