@@ -37,7 +37,13 @@ export interface StepComparison {
 
 const WARMUP = 2;
 
-async function nodeSteps(student: Model, teacher: Model | undefined, input: Tensor<Float32Array>, labels: Int32Array, steps: number): Promise<number[]> {
+async function nodeSteps(
+  student: Model,
+  teacher: Model | undefined,
+  input: Tensor<Float32Array>,
+  labels: Int32Array,
+  steps: number,
+): Promise<number[]> {
   const stamps: number[] = [];
   const data = async function* () {
     for (;;) yield { input, labels };
@@ -57,18 +63,44 @@ async function nodeSteps(student: Model, teacher: Model | undefined, input: Tens
 
 function pythonSteps(s: StepSetting, inputs: string, labels: string, withTeacher: boolean): number[] {
   const out = path.join(s.work, 'finetune-step.json');
-  execFileSync(s.python, [
-    path.join(packageRoot, 'test', 'python', 'finetune_reference.py'),
-    '--student', s.student, ...(withTeacher ? ['--teacher', s.teacher] : []),
-    '--config', JSON.stringify(s.config), '--inputs', inputs, '--labels', labels,
-    '--repeat', String(s.steps + WARMUP), '--time', '--warmup-steps', String(WARMUP), '--schedule', 'constant', '--lr', '1e-4',
-    '--threads', String(s.env.OMP_NUM_THREADS ?? 1), '--out', out, '--device', s.device ?? 'cpu',
-  ], { env: s.env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    s.python,
+    [
+      path.join(packageRoot, 'test', 'python', 'finetune_reference.py'),
+      '--student',
+      s.student,
+      ...(withTeacher ? ['--teacher', s.teacher] : []),
+      '--config',
+      JSON.stringify(s.config),
+      '--inputs',
+      inputs,
+      '--labels',
+      labels,
+      '--repeat',
+      String(s.steps + WARMUP),
+      '--time',
+      '--warmup-steps',
+      String(WARMUP),
+      '--schedule',
+      'constant',
+      '--lr',
+      '1e-4',
+      '--threads',
+      String(s.env.OMP_NUM_THREADS ?? 1),
+      '--out',
+      out,
+      '--device',
+      s.device ?? 'cpu',
+    ],
+    { env: s.env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   return (JSON.parse(fs.readFileSync(out, 'utf8')) as { stepMs: number[] }).stepMs.slice(WARMUP);
 }
 
 /** With and without a teacher: medians of all timed steps over the rounds. */
-export async function finetuneStepVsPython(s: StepSetting): Promise<{ withTeacher: StepComparison; withoutTeacher: StepComparison }> {
+export async function finetuneStepVsPython(
+  s: StepSetting,
+): Promise<{ withTeacher: StepComparison; withoutTeacher: StepComparison }> {
   const [input] = randomBatches(1, s.batch, s.itemShape, 7);
   const labels = Int32Array.from({ length: s.batch }, (_, i) => i % 10);
   const inputsFile = path.join(s.work, 'finetune-step-inputs.npy');
@@ -87,7 +119,11 @@ export async function finetuneStepVsPython(s: StepSetting): Promise<{ withTeache
         node.push(...(await nodeSteps(student, withTeacher ? teacher : undefined, input, labels, s.steps + WARMUP)));
         python.push(...pythonSteps(s, inputsFile, labelsFile, withTeacher));
       }
-      result[withTeacher ? 'withTeacher' : 'withoutTeacher'] = { nodeMs: median(node), pythonMs: median(python), ratio: median(node) / median(python) };
+      result[withTeacher ? 'withTeacher' : 'withoutTeacher'] = {
+        nodeMs: median(node),
+        pythonMs: median(python),
+        ratio: median(node) / median(python),
+      };
     }
   } finally {
     await Promise.all([student.dispose(), teacher.dispose()]);

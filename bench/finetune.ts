@@ -1,6 +1,7 @@
 /**
  * Recovery by fine-tuning on the bundled model (`node dist/bench/finetune.js`, about 6 minutes on 2 cores;
- * writes bench/finetune-results.json): the recipe of the README's Fine-tuning section (AdamW lr 1e-4, batch 128, alpha 0.5, T 2,
+ * writes bench/finetune-results.json): the recipe of the README's Fine-tuning section (AdamW lr 1e-4, batch 128, alpha
+ * 0.5, T 2,
  * cosine, one epoch of the 60k training images, 1 LibTorch thread) after pruning 50 % and 90 % of the MLP
  * neurons with VBP and with least squares (compensated selection), and the same recipe in eager PyTorch
  * (bench/python/finetune_fmnist.py) from the same 90 %-pruned VBP model. Top-1 on the 10k test images.
@@ -9,14 +10,41 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  DEBIAN_FASHION_MNIST, IdxDataset, batches, evaluate, finetune, gatherStats, keepLargeAllocations, loadModel, prune, setNumThreads, type Model,
+  DEBIAN_FASHION_MNIST,
+  IdxDataset,
+  batches,
+  evaluate,
+  finetune,
+  gatherStats,
+  keepLargeAllocations,
+  loadModel,
+  prune,
+  setNumThreads,
+  type Model,
 } from '../lib';
 import { planPruning } from '../lib/pruning/planning';
 import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 
-const RECIPE = { lr: 1e-4, batchSize: 128, alpha: 0.5, temperature: 2, schedule: 'cosine' as const, epochs: 1, seed: 0 };
-const CONFIG = { img_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, embed_dim: 64, depth: 6, num_heads: 4, mlp_ratio: 2.0 };
+const RECIPE = {
+  lr: 1e-4,
+  batchSize: 128,
+  alpha: 0.5,
+  temperature: 2,
+  schedule: 'cosine' as const,
+  epochs: 1,
+  seed: 0,
+};
+const CONFIG = {
+  img_size: 28,
+  patch_size: 7,
+  in_chans: 1,
+  num_classes: 10,
+  embed_dim: 64,
+  depth: 6,
+  num_heads: 4,
+  mlp_ratio: 2.0,
+};
 const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
 const work = path.join(packageRoot, 'bench', 'work');
 
@@ -26,7 +54,9 @@ function log(message: string): void {
 
 const LABELS = { vbp: 'VBP (variance + mean-shift)', 'compensated-lsq': 'compensated + least squares' } as const;
 
-/** One row of bench/finetune-results.json: a pruned start, tuned for one epoch (and, for VBP 90 %, the same in PyTorch). */
+/**
+ * One row of bench/finetune-results.json: a pruned start, tuned for one epoch (and, for VBP 90 %, the same in PyTorch).
+ */
 interface FinetuneRow {
   method: keyof typeof LABELS;
   ratio: number;
@@ -56,13 +86,17 @@ function updateReadme(results: { date: string; original: number; rows: FinetuneR
     '',
     '| start | pruned | right after pruning | after 1 epoch | of original | time | PyTorch eager: after / time |',
     '|---|---|---|---|---|---|---|',
-    ...results.rows.map((r) =>
-      `| ${LABELS[r.method]} | ${Math.round(r.ratio * 100)} % | ${pct(r.before)} | **${pct(r.after)}** | ${pct(r.ofOriginal)} % | ${r.seconds.toFixed(1)} s | ` +
+    ...results.rows.map(
+      (r) =>
+        `| ${LABELS[r.method]} | ${Math.round(r.ratio * 100)} % | ${pct(r.before)} | **${pct(r.after)}** | ${pct(r.ofOriginal)} % | ${r.seconds.toFixed(1)} s | ` +
         `${r.pytorch ? `${pct(r.pytorch.top1After)} / ${r.pytorch.trainSeconds.toFixed(1)} s` : ''} |`,
     ),
     end,
   ];
-  fs.writeFileSync(readme, text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length));
+  fs.writeFileSync(
+    readme,
+    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
+  );
 }
 
 async function main(): Promise<void> {
@@ -76,7 +110,9 @@ async function main(): Promise<void> {
   const test = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test', { normalise });
   const top1 = async (m: Model) => (await evaluate(m, test, { batchSize: 500 })).top1;
   const original = await top1(teacher);
-  const stats = await gatherStats(teacher, batches(train, { batchSize: 128, shuffle: true, seed: 0, limit: 2048 }), { covariance: true });
+  const stats = await gatherStats(teacher, batches(train, { batchSize: 128, shuffle: true, seed: 0, limit: 2048 }), {
+    covariance: true,
+  });
   const rows: FinetuneRow[] = [];
   for (const ratio of [0.9, 0.5]) {
     for (const method of ['vbp', 'compensated-lsq'] as const) {
@@ -85,15 +121,37 @@ async function main(): Promise<void> {
       const before = await top1(pruned);
       const { model: tuned, report } = await finetune(pruned, { ...RECIPE, teacher, data: train });
       const after = await top1(tuned);
-      const row: FinetuneRow = { method, ratio, before, after, ofOriginal: after / original, seconds: report.timings.totalMs / 1000, steps: report.steps };
-      log(`${method} ${ratio * 100} %: ${(100 * before).toFixed(2)} -> ${(100 * after).toFixed(2)} % in ${(report.timings.totalMs / 1000).toFixed(1)} s`);
+      const row: FinetuneRow = {
+        method,
+        ratio,
+        before,
+        after,
+        ofOriginal: after / original,
+        seconds: report.timings.totalMs / 1000,
+        steps: report.steps,
+      };
+      log(
+        `${method} ${ratio * 100} %: ${(100 * before).toFixed(2)} -> ${(100 * after).toFixed(2)} % in ${(report.timings.totalMs / 1000).toFixed(1)} s`,
+      );
       if (method === 'vbp' && ratio === 0.9) {
         const file = path.join(work, 'finetune-vbp90.pt');
         await pruned.save(file);
-        const out = execFileSync(python, [path.join(packageRoot, 'bench', 'python', 'finetune_fmnist.py'), file, BUNDLED_MODEL, JSON.stringify(CONFIG), DEBIAN_FASHION_MNIST, String(mean[0]), String(std[0])], {
-          encoding: 'utf8',
-          env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
-        });
+        const out = execFileSync(
+          python,
+          [
+            path.join(packageRoot, 'bench', 'python', 'finetune_fmnist.py'),
+            file,
+            BUNDLED_MODEL,
+            JSON.stringify(CONFIG),
+            DEBIAN_FASHION_MNIST,
+            String(mean[0]),
+            String(std[0]),
+          ],
+          {
+            encoding: 'utf8',
+            env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+          },
+        );
         row.pytorch = JSON.parse(out) as FinetuneRow['pytorch'];
         log(`  PyTorch eager: ${JSON.stringify(row.pytorch)}`);
       }

@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   const shape = [batch, ...shapeText.split(',').map(Number)];
   const input = probeInput(shape);
   const model = await loadModel(file);
-  const python = new PythonTimer(process.env.VBP_PYTHON ?? '/usr/bin/python3', file, shape, threads, { OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) });
+  const python = new PythonTimer(process.env.VBP_PYTHON ?? '/usr/bin/python3', file, shape, threads, {
+    OPENBLAS_NUM_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+  });
   await python.ready();
   for (let i = 0; i < 3; i++) await model.forward(input);
   const node: number[] = [];

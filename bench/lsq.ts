@@ -13,7 +13,23 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { planCompensated, batches, evaluate, gatherStats, IdxDataset, DEBIAN_FASHION_MNIST, keepLargeAllocations, loadModel, plan, prune, setNumThreads, type Dataset, type Model, type Plan, type Stats } from '../lib';
+import {
+  planCompensated,
+  batches,
+  evaluate,
+  gatherStats,
+  IdxDataset,
+  DEBIAN_FASHION_MNIST,
+  keepLargeAllocations,
+  loadModel,
+  plan,
+  prune,
+  setNumThreads,
+  type Dataset,
+  type Model,
+  type Plan,
+  type Stats,
+} from '../lib';
 import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 
@@ -23,7 +39,13 @@ const SELECTION_RIDGES = [1e-5, 1e-4, 1e-3, 1e-2];
 
 /** Items [start, end) of a data set. */
 function slice(data: Dataset, start: number, end: number): Dataset {
-  return { size: end - start, itemShape: data.itemShape, description: `${data.description} [${start}, ${end})`, labelled: true, read: (i, target) => data.read(start + i, target) };
+  return {
+    size: end - start,
+    itemShape: data.itemShape,
+    description: `${data.description} [${start}, ${end})`,
+    labelled: true,
+    read: (i, target) => data.read(start + i, target),
+  };
 }
 
 async function top1(model: Model, data: Dataset): Promise<number> {
@@ -31,10 +53,18 @@ async function top1(model: Model, data: Dataset): Promise<number> {
 }
 
 /** Each block's statistics gathered on the model whose earlier blocks are already pruned and compensated. */
-async function sequential(model: Model, p: Plan, calibration: () => ReturnType<typeof batches>, ridge: number): Promise<Model> {
+async function sequential(
+  model: Model,
+  p: Plan,
+  calibration: () => ReturnType<typeof batches>,
+  ridge: number,
+): Promise<Model> {
   let current = model;
   for (const [i, layer] of p.layers.entries()) {
-    const stats = await gatherStats(current, calibration(), { mlps: [{ fc1: layer.fc1, fc2: layer.fc2 }], covariance: true });
+    const stats = await gatherStats(current, calibration(), {
+      mlps: [{ fc1: layer.fc1, fc2: layer.fc2 }],
+      covariance: true,
+    });
     const sub: Plan = { ...p, layers: [layer], model: { layers: [p.model.layers[i]] } };
     const { model: next } = await prune(current, sub, { compensation: 'lsq', ridge, stats, skipMacs: true });
     if (current !== model) await current.dispose();
@@ -64,7 +94,9 @@ async function main(): Promise<void> {
     sweep[ratio].mean = await top1(mean, heldOut);
     await mean.dispose();
     for (const ridge of RIDGES) {
-      const { model: pruned } = await prune(model, p, { compensation: 'lsq', ridge, stats, skipMacs: true }).catch(() => ({ model: undefined }));
+      const { model: pruned } = await prune(model, p, { compensation: 'lsq', ridge, stats, skipMacs: true }).catch(
+        () => ({ model: undefined }),
+      );
       sweep[ratio][`lsq ${ridge}`] = pruned ? await top1(pruned, heldOut) : Number.NaN;
       await pruned?.dispose();
     }
@@ -72,26 +104,43 @@ async function main(): Promise<void> {
   }
   // The largest ridge whose held-out top-1, averaged over the ratios, is within 0.05 points of the best:
   // as much regularisation (robustness to constant or collinear kept neurons) as costs no accuracy.
-  const averages = RIDGES.map((ridge) => RATIOS.reduce((s, ratio) => s + sweep[ratio][`lsq ${ridge}`], 0) / RATIOS.length);
+  const averages = RIDGES.map(
+    (ridge) => RATIOS.reduce((s, ratio) => s + sweep[ratio][`lsq ${ridge}`], 0) / RATIOS.length,
+  );
   const top = Math.max(...averages.filter(Number.isFinite));
   const best = Math.max(...RIDGES.filter((_, i) => averages[i] >= top - 0.0005));
-  results.ridgeSweep = { heldOutTop1: sweep, averageByRidge: Object.fromEntries(RIDGES.map((r, i) => [r, averages[i]])), best };
+  results.ridgeSweep = {
+    heldOutTop1: sweep,
+    averageByRidge: Object.fromEntries(RIDGES.map((r, i) => [r, averages[i]])),
+    best,
+  };
 
   // The selection's own ridge (it regularises the precision matrix the greedy costs come from), by the same rule.
   const selectionSweep: Record<string, Record<string, number>> = {};
   for (const ratio of RATIOS) {
     selectionSweep[ratio] = {};
     for (const ridge of SELECTION_RIDGES) {
-      const { model: pruned } = await prune(model, await planCompensated(model, stats, { ratio, ridge }), { compensation: 'lsq', ridge: best, stats, skipMacs: true });
+      const { model: pruned } = await prune(model, await planCompensated(model, stats, { ratio, ridge }), {
+        compensation: 'lsq',
+        ridge: best,
+        stats,
+        skipMacs: true,
+      });
       selectionSweep[ratio][ridge] = await top1(pruned, heldOut);
       await pruned.dispose();
     }
     process.stderr.write(`selection ridge sweep at ${ratio}: ${JSON.stringify(selectionSweep[ratio])}\n`);
   }
-  const selectionAverages = SELECTION_RIDGES.map((ridge) => RATIOS.reduce((s, ratio) => s + selectionSweep[ratio][ridge], 0) / RATIOS.length);
+  const selectionAverages = SELECTION_RIDGES.map(
+    (ridge) => RATIOS.reduce((s, ratio) => s + selectionSweep[ratio][ridge], 0) / RATIOS.length,
+  );
   const selectionTop = Math.max(...selectionAverages);
   const selectionBest = Math.max(...SELECTION_RIDGES.filter((_, i) => selectionAverages[i] >= selectionTop - 0.0005));
-  results.selectionRidgeSweep = { heldOutTop1: selectionSweep, averageByRidge: Object.fromEntries(SELECTION_RIDGES.map((r, i) => [r, selectionAverages[i]])), best: selectionBest };
+  results.selectionRidgeSweep = {
+    heldOutTop1: selectionSweep,
+    averageByRidge: Object.fromEntries(SELECTION_RIDGES.map((r, i) => [r, selectionAverages[i]])),
+    best: selectionBest,
+  };
 
   const modes: Record<string, Record<string, { heldOut: number; test: number }>> = {};
   for (const ratio of RATIOS) {
@@ -102,12 +151,28 @@ async function main(): Promise<void> {
       await pruned.dispose();
     };
     await measure('mean', (await prune(model, p, { compensation: 'mean', skipMacs: true })).model);
-    await measure('lsq one-shot', (await prune(model, p, { compensation: 'lsq', ridge: best, stats, skipMacs: true })).model);
+    await measure(
+      'lsq one-shot',
+      (await prune(model, p, { compensation: 'lsq', ridge: best, stats, skipMacs: true })).model,
+    );
     await measure('lsq sequential', await sequential(model, p, calibration, best));
     const compensated = await planCompensated(model, stats, { ratio, ridge: selectionBest });
-    await measure('compensated selection + lsq', (await prune(model, compensated, { compensation: 'lsq', ridge: best, stats, skipMacs: true })).model);
+    await measure(
+      'compensated selection + lsq',
+      (await prune(model, compensated, { compensation: 'lsq', ridge: best, stats, skipMacs: true })).model,
+    );
     for (const criterion of ['wifv', 'magnitude'] as const) {
-      await measure(`${criterion} + lsq`, (await prune(model, plan(stats, { ratio, criterion }), { compensation: 'lsq', ridge: best, stats, skipMacs: true })).model);
+      await measure(
+        `${criterion} + lsq`,
+        (
+          await prune(model, plan(stats, { ratio, criterion }), {
+            compensation: 'lsq',
+            ridge: best,
+            stats,
+            skipMacs: true,
+          })
+        ).model,
+      );
     }
     modes[ratio] = row;
     process.stderr.write(`modes at ${ratio}: ${JSON.stringify(row)}\n`);

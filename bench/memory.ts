@@ -42,7 +42,9 @@ async function main(): Promise<void> {
       onProgress: (p) => p.step % every === 0 && samples.push(process.memoryUsage().rss / 2 ** 20),
     });
     await tuned.dispose();
-    process.stdout.write(JSON.stringify({ mode, batches: count, peakRssMb: peakRssMb(), rssSamplesMb: samples }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ mode, batches: count, peakRssMb: peakRssMb(), rssSamplesMb: samples }) + '\n',
+    );
     return;
   }
   const collector = mode === 'calibrate' ? await StatsCollector.create(m) : undefined;

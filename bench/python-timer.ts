@@ -9,11 +9,22 @@ export class PythonTimer {
   private readonly lines: AsyncIterator<string>;
 
   /** `device`: where PyTorch runs the model (inputs from host memory, outputs back to it, as ours). */
-  constructor(python: string, file: string, shape: number[], threads: number, env: NodeJS.ProcessEnv = {}, device = 'cpu') {
+  constructor(
+    python: string,
+    file: string,
+    shape: number[],
+    threads: number,
+    env: NodeJS.ProcessEnv = {},
+    device = 'cpu',
+  ) {
     const script = path.join(packageRoot, 'bench', 'python', 'latency.py');
-    this.child = spawn(python, [script, file, '--shape', shape.join(','), '--threads', String(threads), '--device', device], {
-      env: { ...process.env, ...env },
-    });
+    this.child = spawn(
+      python,
+      [script, file, '--shape', shape.join(','), '--threads', String(threads), '--device', device],
+      {
+        env: { ...process.env, ...env },
+      },
+    );
     this.lines = readline.createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
 

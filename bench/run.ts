@@ -174,7 +174,6 @@ interface BenchResults {
   elapsedSeconds: number;
 }
 
-
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
@@ -216,7 +215,14 @@ function ensureBigModel(): string {
  * Node (async forward, and forwardSync) and Python latency of one model and batch size, interleaved in
  * many short rounds so that both see the same machine: this VM's speed drifts by 10 % over seconds.
  */
-async function forwardVsPython(model: Model, file: string, shape: number[], batch: number, runsPerRound: number, rounds: number): Promise<Omit<ForwardRow, 'model'>> {
+async function forwardVsPython(
+  model: Model,
+  file: string,
+  shape: number[],
+  batch: number,
+  runsPerRound: number,
+  rounds: number,
+): Promise<Omit<ForwardRow, 'model'>> {
   const input = probeInput([batch, ...shape]);
   const py = new PythonTimer(PYTHON, file, [batch, ...shape], threads, PYTHON_ENV);
   await py.ready();
@@ -243,8 +249,15 @@ async function forwardVsPython(model: Model, file: string, shape: number[], batc
   return { batch, nodeMs: a, nodeSyncMs: s, pythonMs: p, ratio: a / p, syncRatio: s / p, runs: rounds * runsPerRound };
 }
 
-/** Per-batch time of a calibration pass (with `options`, e.g. covariance) against a plain forward over the same batches. */
-async function statsOverhead(model: Model, batches: Tensor[], rounds: number, options: CollectorOptions = {}): Promise<Overhead> {
+/**
+ * Per-batch time of a calibration pass (with `options`, e.g. covariance) against a plain forward over the same batches.
+ */
+async function statsOverhead(
+  model: Model,
+  batches: Tensor[],
+  rounds: number,
+  options: CollectorOptions = {},
+): Promise<Overhead> {
   const collector = await StatsCollector.create(model, options);
   // Warm both: the executor profiles the first runs of a graph before it optimises it, and the allocator
   // settles over the first few forwards.
@@ -265,25 +278,52 @@ async function statsOverhead(model: Model, batches: Tensor[], rounds: number, op
     }
   }
   collector.dispose();
-  return { batches: batches.length * rounds, batchShape: batches[0].shape, forwardMs: median(plain), calibrationMs: median(tapped), ratio: median(tapped) / median(plain) };
+  return {
+    batches: batches.length * rounds,
+    batchShape: batches[0].shape,
+    forwardMs: median(plain),
+    calibrationMs: median(tapped),
+    ratio: median(tapped) / median(plain),
+  };
 }
 
-async function speedups(file: string, label: string, shape: number[], calibration: AsyncIterable<{ input: Tensor }> | Tensor[], batchSizes: number[], runs: Record<number, number>): Promise<SpeedupSet> {
+async function speedups(
+  file: string,
+  label: string,
+  shape: number[],
+  calibration: AsyncIterable<{ input: Tensor }> | Tensor[],
+  batchSizes: number[],
+  runs: Record<number, number>,
+): Promise<SpeedupSet> {
   const model = await loadModel(file);
   const stats = await gatherStats(model, calibration);
   const baseline: Record<number, number> = {};
-  for (const b of batchSizes) baseline[b] = (await measureLatency(model, shape, b, { runs: runs[b], warmup: 2 })).medianMs;
+  for (const b of batchSizes)
+    baseline[b] = (await measureLatency(model, shape, b, { runs: runs[b], warmup: 2 })).medianMs;
   const rows: SpeedupRow[] = [];
   for (const ratio of [0.2, 0.35, 0.5, 0.55]) {
     const { model: pruned, report } = await prune(model, plan(stats, { ratio }));
-    const row: SpeedupRow = { ratio, macsBefore: report.macs.before, macsAfter: report.macs.after, macRatio: report.macs.before / report.macs.after, latency: {} };
+    const row: SpeedupRow = {
+      ratio,
+      macsBefore: report.macs.before,
+      macsAfter: report.macs.after,
+      macRatio: report.macs.before / report.macs.after,
+      latency: {},
+    };
     for (const b of batchSizes) {
       const ms = (await measureLatency(pruned, shape, b, { runs: runs[b], warmup: 2 })).medianMs;
-      row.latency[`b${b}`] = { originalMs: baseline[b], prunedMs: ms, speedup: baseline[b] / ms, ofMacRatio: baseline[b] / ms / row.macRatio };
+      row.latency[`b${b}`] = {
+        originalMs: baseline[b],
+        prunedMs: ms,
+        speedup: baseline[b] / ms,
+        ofMacRatio: baseline[b] / ms / row.macRatio,
+      };
     }
     rows.push(row);
     pruned.dispose();
-    log(`  ${label} ${Math.round(ratio * 100)} %: MAC ratio ${row.macRatio.toFixed(3)}, speed-up ${batchSizes.map((b) => row.latency[`b${b}`].speedup.toFixed(3)).join(' / ')}`);
+    log(
+      `  ${label} ${Math.round(ratio * 100)} %: MAC ratio ${row.macRatio.toFixed(3)}, speed-up ${batchSizes.map((b) => row.latency[`b${b}`].speedup.toFixed(3)).join(' / ')}`,
+    );
   }
   model.dispose();
   return { model: label, batchSizes, rows };
@@ -299,13 +339,17 @@ async function imageFolder(count: number): Promise<string> {
     fs.mkdirSync(dir, { recursive: true });
     const pixels = Buffer.alloc(500 * 375 * 3);
     for (let p = 0; p < pixels.length; p++) pixels[p] = (p * 7 + i * 13 + ((p / 1500) | 0) * 3) & 255;
-    await sharp(pixels, { raw: { width: 500, height: 375, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `${i}.jpg`));
+    await sharp(pixels, { raw: { width: 500, height: 375, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(path.join(dir, `${i}.jpg`));
   }
   fs.writeFileSync(path.join(root, '.complete'), '');
   return root;
 }
 
-/** Images per second of decode + resize + crop + normalise in batches of 64, alternating the two sides, medians of 3. */
+/**
+ * Images per second of decode + resize + crop + normalise in batches of 64, alternating the two sides, medians of 3.
+ */
 async function imageFolderVsPython(count: number): Promise<ImageFolderRow> {
   const root = await imageFolder(count);
   const cores = os.availableParallelism?.() ?? os.cpus().length;
@@ -321,7 +365,14 @@ async function imageFolderVsPython(count: number): Promise<ImageFolderRow> {
     }
     py.push(JSON.parse(runPython('imagefolder.py', [root, '--workers', String(cores)])).imagesPerSecond);
   }
-  return { images: count, cores, inFlight: new ImageFolderDataset(root).concurrency, nodeImagesPerSecond: median(node), pythonImagesPerSecond: median(py), ratio: median(node) / median(py) };
+  return {
+    images: count,
+    cores,
+    inFlight: new ImageFolderDataset(root).concurrency,
+    nodeImagesPerSecond: median(node),
+    pythonImagesPerSecond: median(py),
+    ratio: median(node) / median(py),
+  };
 }
 
 function updateReadme(r: BenchResults): void {
@@ -338,12 +389,20 @@ function updateReadme(r: BenchResults): void {
     '',
     '| measure | torch-vbp | reference | ratio | target |',
     '|---|---|---|---|---|',
-    ...r.freshForward.rows.map((x) =>
-      `| forward() in ${x.processes} fresh Node processes with no allocator call${x.allocator === 'default' ? ' and VBP_CPU_ALLOCATOR=default (LibTorch\'s own allocator, for comparison)' : ''}, ${r.freshForward.model}, batch ${x.batch} (min of ${x.runs}, alternated with plain Python) | ` +
-        `${x.nodeMs.map((v) => f(v, 1)).join(' / ')} ms | ${x.pythonMs.map((v) => f(v, 1)).join(' / ')} ms | ${x.ratios.map((v) => f(v, 3)).join(' / ')} (spread ${f(100 * x.spread, 1)} %) | ${x.allocator === 'cache' ? '<= 1.03 each, spread <= 3 %' : ''} |`),
-    ...r.forward.map((x) => `| forward latency, ${x.model}, batch ${x.batch}: forward() / forwardSync() | ${f(x.nodeMs, 3)} / ${f(x.nodeSyncMs, 3)} ms | ${f(x.pythonMs, 3)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} / ${f(x.syncRatio, 3)} | <= 1.03 |`),
+    ...r.freshForward.rows.map(
+      (x) =>
+        `| forward() in ${x.processes} fresh Node processes with no allocator call${x.allocator === 'default' ? " and VBP_CPU_ALLOCATOR=default (LibTorch's own allocator, for comparison)" : ''}, ${r.freshForward.model}, batch ${x.batch} (min of ${x.runs}, alternated with plain Python) | ` +
+        `${x.nodeMs.map((v) => f(v, 1)).join(' / ')} ms | ${x.pythonMs.map((v) => f(v, 1)).join(' / ')} ms | ${x.ratios.map((v) => f(v, 3)).join(' / ')} (spread ${f(100 * x.spread, 1)} %) | ${x.allocator === 'cache' ? '<= 1.03 each, spread <= 3 %' : ''} |`,
+    ),
+    ...r.forward.map(
+      (x) =>
+        `| forward latency, ${x.model}, batch ${x.batch}: forward() / forwardSync() | ${f(x.nodeMs, 3)} / ${f(x.nodeSyncMs, 3)} ms | ${f(x.pythonMs, 3)} ms (Python, torch.jit.load) | ${f(x.ratio, 3)} / ${f(x.syncRatio, 3)} | <= 1.03 |`,
+    ),
     `| calibration pass vs plain forward, ${r.statsOverhead.model}, batch ${r.statsOverhead.batchShape[0]} | ${f(r.statsOverhead.calibrationMs)} ms | ${f(r.statsOverhead.forwardMs)} ms | ${f(r.statsOverhead.ratio, 3)} | <= 1.10 |`,
-    ...r.covarianceOverhead.map((c) => `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`),
+    ...r.covarianceOverhead.map(
+      (c) =>
+        `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`,
+    ),
     `| least-squares solve, ${r.leastSquares.blocks} blocks of ${r.leastSquares.model} (prune lsq - prune mean); compensated selection at 50 % | ${f(r.leastSquares.solveMs / 1000)} s; ${f(r.leastSquares.planCompensatedMs / 1000, 1)} s | | | <= 5 s (solve) |`,
     `| ImageFolder decode + resize 256 + crop 224 + normalise, ${r.imageFolder.images} JPEGs 500x375, batch 64 | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (sharp, ${r.imageFolder.inFlight ?? 4 * r.imageFolder.cores} images in flight) | ${f(r.imageFolder.pythonImagesPerSecond, 0)} images/s (torchvision + PIL, ${r.imageFolder.cores} DataLoader workers) | ${f(r.imageFolder.ratio, 3)} (speed) | >= 1 |`,
     ...r.job.flatMap((j) => [
@@ -352,7 +411,10 @@ function updateReadme(r: BenchResults): void {
       `| the same as one \`vbp prune\` process (Node start-up and reading the .npy included), ${j.threads} thread(s) | ${f(j.cliSeconds)} s | ${f(j.python.total)} s (Python reference) | ${f(j.cliRatio, 3)} | <= 0.85 |`,
     ]),
     ...r.speedup.flatMap((s) =>
-      s.rows.map((row) => `| pruned ${Math.round(row.ratio * 100)} %, ${s.model}: speed-up ${s.batchSizes.map((b) => `b${b} ${f(row.latency[`b${b}`].speedup, 3)}x`).join(', ')} | MAC ratio ${f(row.macRatio, 3)}x | | ${s.batchSizes.map((b) => f(row.latency[`b${b}`].ofMacRatio, 3)).join(' / ')} of MAC ratio | >= 0.9 at 55 % (${bigLabel.split(' (')[0]}) |`),
+      s.rows.map(
+        (row) =>
+          `| pruned ${Math.round(row.ratio * 100)} %, ${s.model}: speed-up ${s.batchSizes.map((b) => `b${b} ${f(row.latency[`b${b}`].speedup, 3)}x`).join(', ')} | MAC ratio ${f(row.macRatio, 3)}x | | ${s.batchSizes.map((b) => f(row.latency[`b${b}`].ofMacRatio, 3)).join(' / ')} of MAC ratio | >= 0.9 at 55 % (${bigLabel.split(' (')[0]}) |`,
+      ),
     ),
     `| plan / slice (prune) / save, ${r.pruneTimes.model} at 50 % | ${f(r.pruneTimes.planMs, 1)} / ${f(r.pruneTimes.pruneMs, 1)} / ${f(r.pruneTimes.saveMs, 1)} ms | | | prune <= 200 ms |`,
     `| save against writing its ${f(r.pruneTimes.savedMb, 0)} MB twice (disk: ${f(r.pruneTimes.diskMbPerSecond, 0)} MB/s, one buffer, no fsync) | ${f(r.pruneTimes.saveMs, 1)} ms | ${f(2 * r.pruneTimes.writeMs, 1)} ms | ${f(r.pruneTimes.saveMs / (2 * r.pruneTimes.writeMs), 3)} | <= 1 |`,
@@ -365,30 +427,53 @@ function updateReadme(r: BenchResults): void {
     `| RSS growth over a ${r.memory.finetune.steps}-step fine-tuning epoch, ${r.memory.finetune.model}, batch ${r.memory.finetune.batchSize} | ${f(r.memory.finetune.growthMb, 1)} MB | | | ~0 |`,
     end,
   ];
-  fs.writeFileSync(readme, text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length));
+  fs.writeFileSync(
+    readme,
+    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- the rows
 
-/** Fresh processes: forward() with no allocator call vs plain Python torch.jit.load, with the addon's cache and without. */
+/**
+ * Fresh processes: forward() with no allocator call vs plain Python torch.jit.load, with the addon's cache and without.
+ */
 function measureFreshForward(bigFile: string): BenchResults['freshForward'] {
   const processes = quick ? 3 : 5;
   const fresh = (batch: number, allocator: 'cache' | 'default'): FreshForwardRow => {
     const runs: Array<{ ratio: number; nodeMs: number; pythonMs: number }> = [];
     for (let i = 0; i < processes; i++) {
       const args = [bigFile, IMAGE.join(','), '--batch', String(batch), '--runs', '15', '--threads', String(threads)];
-      runs.push(JSON.parse(runNode('fresh-forward.js', args, allocator === 'default' ? { VBP_CPU_ALLOCATOR: 'default' } : {})));
+      runs.push(
+        JSON.parse(runNode('fresh-forward.js', args, allocator === 'default' ? { VBP_CPU_ALLOCATOR: 'default' } : {})),
+      );
     }
     const values = runs.map((r) => r.ratio);
-    return { batch, allocator, processes, runs: 15, ratios: values, nodeMs: runs.map((r) => r.nodeMs), pythonMs: runs.map((r) => r.pythonMs), worst: Math.max(...values), spread: (Math.max(...values) - Math.min(...values)) / median(values) };
+    return {
+      batch,
+      allocator,
+      processes,
+      runs: 15,
+      ratios: values,
+      nodeMs: runs.map((r) => r.nodeMs),
+      pythonMs: runs.map((r) => r.pythonMs),
+      worst: Math.max(...values),
+      spread: (Math.max(...values) - Math.min(...values)) / median(values),
+    };
   };
   // The addon's caching allocator (the default), and LibTorch's own for comparison (VBP_CPU_ALLOCATOR=default).
   const result = { model: big, rows: [fresh(1, 'cache'), fresh(8, 'cache'), fresh(1, 'default'), fresh(8, 'default')] };
-  for (const row of result.rows) log(`  b${row.batch} ${row.allocator}: ${row.ratios.map((r) => r.toFixed(3)).join(', ')}`);
+  for (const row of result.rows)
+    log(`  b${row.batch} ${row.allocator}: ${row.ratios.map((r) => r.toFixed(3)).join(', ')}`);
   return result;
 }
 
-async function measureForward(bundled: Model, bigModel: Model, bigFile: string, bundledShape: number[]): Promise<ForwardRow[]> {
+async function measureForward(
+  bundled: Model,
+  bigModel: Model,
+  bigFile: string,
+  bundledShape: number[],
+): Promise<ForwardRow[]> {
   return [
     { model: 'bundled', ...(await forwardVsPython(bundled, BUNDLED_MODEL, bundledShape, 1, 20, quick ? 10 : 40)) },
     { model: 'bundled', ...(await forwardVsPython(bundled, BUNDLED_MODEL, bundledShape, 256, 2, quick ? 5 : 20)) },
@@ -399,8 +484,21 @@ async function measureForward(bundled: Model, bigModel: Model, bigFile: string, 
 async function measureCovarianceOverhead(bigModel: Model): Promise<BenchResults['covarianceOverhead']> {
   const runs = quick ? 1 : 2;
   return [
-    { model: big, product: 'float64', ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), runs, { covariance: true })) },
-    { model: big, product: 'float32', ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), runs, { covariance: true, covarianceProduct: 'float32' })) },
+    {
+      model: big,
+      product: 'float64',
+      ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), runs, {
+        covariance: true,
+      })),
+    },
+    {
+      model: big,
+      product: 'float32',
+      ...(await statsOverhead(bigModel, randomBatches(quick ? 2 : 3, quick ? 4 : 8, IMAGE), runs, {
+        covariance: true,
+        covarianceProduct: 'float32',
+      })),
+    },
   ];
 }
 
@@ -420,12 +518,24 @@ async function measureLeastSquares(bigModel: Model): Promise<LeastSquaresRow> {
   }
   const t = performance.now();
   await planCompensated(bigModel, covStats, { ratio: 0.5 });
-  const row = { model: big, blocks: covStats.layers.length, pruneMeanMs: median(mean), pruneLsqMs: median(lsq), solveMs: median(lsq) - median(mean), planCompensatedMs: performance.now() - t, covarianceMb: covStats.covarianceBytes / 2 ** 20 };
-  log(`  solve ${(row.solveMs / 1000).toFixed(2)} s for ${covStats.layers.length} blocks, compensated selection ${(row.planCompensatedMs / 1000).toFixed(1)} s`);
+  const row = {
+    model: big,
+    blocks: covStats.layers.length,
+    pruneMeanMs: median(mean),
+    pruneLsqMs: median(lsq),
+    solveMs: median(lsq) - median(mean),
+    planCompensatedMs: performance.now() - t,
+    covarianceMb: covStats.covarianceBytes / 2 ** 20,
+  };
+  log(
+    `  solve ${(row.solveMs / 1000).toFixed(2)} s for ${covStats.layers.length} blocks, compensated selection ${(row.planCompensatedMs / 1000).toFixed(1)} s`,
+  );
   return row;
 }
 
-/** plan, prune (MACs from the plan: no forward) and save times at 50 %, and the disk's speed for the saved file's bytes. */
+/**
+ * plan, prune (MACs from the plan: no forward) and save times at 50 %, and the disk's speed for the saved file's bytes.
+ */
 async function measurePruneTimes(bigModel: Model): Promise<PruneTimesRow> {
   const stats = await gatherStats(bigModel, randomBatches(2, quick ? 4 : 8, IMAGE));
   const planMs: number[] = [];
@@ -453,14 +563,32 @@ async function measurePruneTimes(bigModel: Model): Promise<PruneTimesRow> {
     writeMs.push(performance.now() - t);
   }
   fs.rmSync(path.join(work, 'write-speed.bin'));
-  return { model: big, planMs: median(planMs), pruneMs: median(pruneMs), saveMs: median(saveMs), savedMb: savedBytes / 2 ** 20, writeMs: median(writeMs), diskMbPerSecond: savedBytes / 2 ** 20 / (median(writeMs) / 1000) };
+  return {
+    model: big,
+    planMs: median(planMs),
+    pruneMs: median(pruneMs),
+    saveMs: median(saveMs),
+    savedMb: savedBytes / 2 ** 20,
+    writeMs: median(writeMs),
+    diskMbPerSecond: savedBytes / 2 ** 20 / (median(writeMs) / 1000),
+  };
 }
 
 async function measureSpeedups(bigFile: string, bundledShape: number[]): Promise<SpeedupSet[]> {
   const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', { normalise: { mean: [0.286], std: [0.353] } });
   return [
-    await speedups(bigFile, big, IMAGE, randomBatches(2, quick ? 4 : 8, IMAGE), [1, 8], { 1: quick ? 5 : 7, 8: quick ? 3 : 3 }),
-    await speedups(BUNDLED_MODEL, 'bundled', bundledShape, datasetBatches(train, { batchSize: 128, limit: 512 }), [1, 8], { 1: 100, 8: 50 }),
+    await speedups(bigFile, big, IMAGE, randomBatches(2, quick ? 4 : 8, IMAGE), [1, 8], {
+      1: quick ? 5 : 7,
+      8: quick ? 3 : 3,
+    }),
+    await speedups(
+      BUNDLED_MODEL,
+      'bundled',
+      bundledShape,
+      datasetBatches(train, { batchSize: 128, limit: 512 }),
+      [1, 8],
+      { 1: 100, 8: 50 },
+    ),
   ];
 }
 
@@ -468,7 +596,8 @@ async function measureSpeedups(bigFile: string, bundledShape: number[]): Promise
 async function measureFinetuneSteps(bundledShape: number[]): Promise<FinetuneStepRow[]> {
   const small = quick ? 'deit_tiny' : 'deit_small';
   const smallFile = path.join(work, `${small}.pt`);
-  if (!fs.existsSync(smallFile) || !fs.existsSync(path.join(work, `${small}.json`))) runPython('make_models.py', [work, '--name', small]);
+  if (!fs.existsSync(smallFile) || !fs.existsSync(path.join(work, `${small}.json`)))
+    runPython('make_models.py', [work, '--name', small]);
   const prunedOf = async (file: string, shape: number[], batch: number, out: string): Promise<string> => {
     const m = await loadModel(file);
     const s = await gatherStats(m, randomBatches(2, batch, shape, 3));
@@ -478,15 +607,44 @@ async function measureFinetuneSteps(bundledShape: number[]): Promise<FinetuneSte
     return out;
   };
   const env = { ...process.env, ...PYTHON_ENV };
-  const bundledConfig = { img_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, embed_dim: 64, depth: 6, num_heads: 4, mlp_ratio: 2.0 };
+  const bundledConfig = {
+    img_size: 28,
+    patch_size: 7,
+    in_chans: 1,
+    num_classes: 10,
+    embed_dim: 64,
+    depth: 6,
+    num_heads: 4,
+    mlp_ratio: 2.0,
+  };
   const settings = [
-    { label: 'bundled', student: await prunedOf(BUNDLED_MODEL, bundledShape, 128, path.join(work, 'bundled-p50.pt')), teacher: BUNDLED_MODEL, config: bundledConfig, itemShape: bundledShape, batch: 128, steps: quick ? 5 : 10, rounds: quick ? 1 : 3 },
-    { label: small, student: await prunedOf(smallFile, IMAGE, 4, path.join(work, `${small}-p50.pt`)), teacher: smallFile, config: JSON.parse(fs.readFileSync(path.join(work, `${small}.json`), 'utf8')), itemShape: IMAGE, batch: quick ? 8 : 16, steps: quick ? 2 : 3, rounds: quick ? 1 : 3 },
+    {
+      label: 'bundled',
+      student: await prunedOf(BUNDLED_MODEL, bundledShape, 128, path.join(work, 'bundled-p50.pt')),
+      teacher: BUNDLED_MODEL,
+      config: bundledConfig,
+      itemShape: bundledShape,
+      batch: 128,
+      steps: quick ? 5 : 10,
+      rounds: quick ? 1 : 3,
+    },
+    {
+      label: small,
+      student: await prunedOf(smallFile, IMAGE, 4, path.join(work, `${small}-p50.pt`)),
+      teacher: smallFile,
+      config: JSON.parse(fs.readFileSync(path.join(work, `${small}.json`), 'utf8')),
+      itemShape: IMAGE,
+      batch: quick ? 8 : 16,
+      steps: quick ? 2 : 3,
+      rounds: quick ? 1 : 3,
+    },
   ];
   const rows: FinetuneStepRow[] = [];
   for (const setting of settings) {
     const comparison = await finetuneStepVsPython({ ...setting, work, python, env });
-    log(`  ${setting.label} b${setting.batch}: with teacher ${comparison.withTeacher.ratio.toFixed(3)}, without ${comparison.withoutTeacher.ratio.toFixed(3)}`);
+    log(
+      `  ${setting.label} b${setting.batch}: with teacher ${comparison.withTeacher.ratio.toFixed(3)}, without ${comparison.withoutTeacher.ratio.toFixed(3)}`,
+    );
     rows.push({ model: setting.label, batch: setting.batch, ...comparison });
   }
   return rows;
@@ -500,42 +658,128 @@ async function measureImageFolder(): Promise<ImageFolderRow> {
 
 /** The whole job through the API and as one `vbp prune` process, against the Python reference and its floor. */
 function measureJob(bigFile: string): JobRow[] {
-  const cells = quick ? [{ threads: 1, batches: 2, batchSize: 4 }] : [
-    { threads: 1, batches: 4, batchSize: 8 },
-    { threads: 2, batches: 4, batchSize: 8 },
-    { threads: 1, batches: 64, batchSize: 4 },
-    { threads: 2, batches: 64, batchSize: 4 },
-  ];
+  const cells = quick
+    ? [{ threads: 1, batches: 2, batchSize: 4 }]
+    : [
+        { threads: 1, batches: 4, batchSize: 8 },
+        { threads: 2, batches: 4, batchSize: 8 },
+        { threads: 1, batches: 64, batchSize: 4 },
+        { threads: 2, batches: 64, batchSize: 4 },
+      ];
   const rows: JobRow[] = [];
   for (const cell of cells) {
     const env = { OPENBLAS_NUM_THREADS: String(cell.threads), OMP_NUM_THREADS: String(cell.threads) };
-    const common = ['--batches', String(cell.batches), '--batch-size', String(cell.batchSize), '--ratio', '0.5', '--threads', String(cell.threads)];
-    const api = JSON.parse(runNode('job.js', [bigFile, path.join(work, 'job-node.pt'), ...common], env)).seconds as JobSeconds;
+    const common = [
+      '--batches',
+      String(cell.batches),
+      '--batch-size',
+      String(cell.batchSize),
+      '--ratio',
+      '0.5',
+      '--threads',
+      String(cell.threads),
+    ];
+    const api = JSON.parse(runNode('job.js', [bigFile, path.join(work, 'job-node.pt'), ...common], env))
+      .seconds as JobSeconds;
     const data = path.join(work, `job-data-${cell.batches}x${cell.batchSize}.npy`);
     if (!fs.existsSync(data)) {
       const parts = randomBatches(cell.batches, cell.batchSize, IMAGE);
       const all = new Float32Array(parts.reduce((n, b) => n + b.data.length, 0));
       parts.reduce((at, b) => (all.set(b.data, at), at + b.data.length), 0);
-      fs.writeFileSync(data, formatNpy({ data: all, shape: [cell.batches * cell.batchSize, ...IMAGE], dtype: 'float32' }));
+      fs.writeFileSync(
+        data,
+        formatNpy({ data: all, shape: [cell.batches * cell.batchSize, ...IMAGE], dtype: 'float32' }),
+      );
     }
     const cliStarted = performance.now();
-    execFileSync(process.execPath, [path.join(packageRoot, 'bin', 'vbp.js'), 'prune', bigFile, '--data', data, '--raw', '--limit', String(cell.batches * cell.batchSize),
-      '--batch-size', String(cell.batchSize), '--no-shuffle', '--ratio', '0.5', '--out', path.join(work, 'job-cli.pt'), '--force', '--quiet', '--threads', String(cell.threads)], { env: { ...process.env, ...env } });
+    execFileSync(
+      process.execPath,
+      [
+        path.join(packageRoot, 'bin', 'vbp.js'),
+        'prune',
+        bigFile,
+        '--data',
+        data,
+        '--raw',
+        '--limit',
+        String(cell.batches * cell.batchSize),
+        '--batch-size',
+        String(cell.batchSize),
+        '--no-shuffle',
+        '--ratio',
+        '0.5',
+        '--out',
+        path.join(work, 'job-cli.pt'),
+        '--force',
+        '--quiet',
+        '--threads',
+        String(cell.threads),
+      ],
+      { env: { ...process.env, ...env } },
+    );
     const cli = (performance.now() - cliStarted) / 1000;
-    const py = JSON.parse(execFileSync(python, [path.join(packageRoot, 'bench', 'python', 'job.py'), path.join(work, `${big}.pth`), big, path.join(work, 'job-python.pt'), ...common], {
-      encoding: 'utf8', env: { ...process.env, ...PYTHON_ENV, ...env },
-    })).seconds as JobSeconds;
-    const row = { model: big, ...cell, node: api, cliSeconds: cli, python: py, ratio: api.total / py.total, cliRatio: cli / py.total, ofFloor: api.total / api.floor };
-    log(`  ${cell.batches}x${cell.batchSize}, ${cell.threads} thread(s): API ${api.total.toFixed(2)} s (${row.ratio.toFixed(3)} of Python, ${row.ofFloor.toFixed(3)} of the floor), vbp prune ${cli.toFixed(2)} s (${row.cliRatio.toFixed(3)})`);
+    const py = JSON.parse(
+      execFileSync(
+        python,
+        [
+          path.join(packageRoot, 'bench', 'python', 'job.py'),
+          path.join(work, `${big}.pth`),
+          big,
+          path.join(work, 'job-python.pt'),
+          ...common,
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, ...PYTHON_ENV, ...env },
+        },
+      ),
+    ).seconds as JobSeconds;
+    const row = {
+      model: big,
+      ...cell,
+      node: api,
+      cliSeconds: cli,
+      python: py,
+      ratio: api.total / py.total,
+      cliRatio: cli / py.total,
+      ofFloor: api.total / api.floor,
+    };
+    log(
+      `  ${cell.batches}x${cell.batchSize}, ${cell.threads} thread(s): API ${api.total.toFixed(2)} s (${row.ratio.toFixed(3)} of Python, ${row.ofFloor.toFixed(3)} of the floor), vbp prune ${cli.toFixed(2)} s (${row.cliRatio.toFixed(3)})`,
+    );
     rows.push(row);
   }
   return rows;
 }
 
-/** Peak RSS of calibration against inference, and RSS growth over a long calibration and over a fine-tuning epoch (bench/memory.ts). */
+/**
+ * Peak RSS of calibration against inference, and RSS growth over a long calibration and over a fine-tuning epoch
+ * (bench/memory.ts).
+ */
 function measureMemory(bigFile: string, bundledShape: number[]): MemoryRows {
-  const memory = (mode: string, file: string, shape: number[], batchesN: number, size: number, every: number): { peakRssMb: number; rssSamplesMb: number[] } =>
-    JSON.parse(runNode('memory.js', [mode, file, shape.join(','), '--batches', String(batchesN), '--batch-size', String(size), '--sample-every', String(every), '--threads', String(threads)]));
+  const memory = (
+    mode: string,
+    file: string,
+    shape: number[],
+    batchesN: number,
+    size: number,
+    every: number,
+  ): { peakRssMb: number; rssSamplesMb: number[] } =>
+    JSON.parse(
+      runNode('memory.js', [
+        mode,
+        file,
+        shape.join(','),
+        '--batches',
+        String(batchesN),
+        '--batch-size',
+        String(size),
+        '--sample-every',
+        String(every),
+        '--threads',
+        String(threads),
+      ]),
+    );
   const peakBatches = quick ? 4 : 6;
   const batchSize = quick ? 4 : 8;
   const forwardPeak = memory('forward', bigFile, IMAGE, peakBatches, batchSize, 1);
@@ -547,9 +791,28 @@ function measureMemory(bigFile: string, bundledShape: number[]): MemoryRows {
   const tuning = memory('finetune', BUNDLED_MODEL, bundledShape, epochSteps, 128, Math.round(epochSteps / 10));
   const tuneSamples = tuning.rssSamplesMb;
   return {
-    peak: { model: big, batches: peakBatches, batchSize, forwardMb: forwardPeak.peakRssMb, calibrateMb: calibratePeak.peakRssMb, ratio: calibratePeak.peakRssMb / forwardPeak.peakRssMb },
-    growth: { model: 'bundled', batches: longRun, batchSize: 32, samplesMb: samples, growthMb: samples[samples.length - 1] - samples[1] },
-    finetune: { model: 'bundled', steps: epochSteps, batchSize: 128, samplesMb: tuneSamples, growthMb: tuneSamples[tuneSamples.length - 1] - tuneSamples[1] },
+    peak: {
+      model: big,
+      batches: peakBatches,
+      batchSize,
+      forwardMb: forwardPeak.peakRssMb,
+      calibrateMb: calibratePeak.peakRssMb,
+      ratio: calibratePeak.peakRssMb / forwardPeak.peakRssMb,
+    },
+    growth: {
+      model: 'bundled',
+      batches: longRun,
+      batchSize: 32,
+      samplesMb: samples,
+      growthMb: samples[samples.length - 1] - samples[1],
+    },
+    finetune: {
+      model: 'bundled',
+      steps: epochSteps,
+      batchSize: 128,
+      samplesMb: tuneSamples,
+      growthMb: tuneSamples[tuneSamples.length - 1] - tuneSamples[1],
+    },
   };
 }
 
@@ -559,7 +822,15 @@ async function main(): Promise<void> {
   keepLargeAllocations(KEEP_BYTES);
   const started = performance.now();
   const info = versionInfo();
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads, torch: info.torch, cuda: info.cuda, node: process.version, date: new Date().toISOString().slice(0, 10) };
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    threads,
+    torch: info.torch,
+    cuda: info.cuda,
+    node: process.version,
+    date: new Date().toISOString().slice(0, 10),
+  };
   const bigFile = ensureBigModel();
   const bundledShape = readModelCard(BUNDLED_MODEL)?.inputShape ?? [1, 28, 28];
 
@@ -570,7 +841,10 @@ async function main(): Promise<void> {
   const bigModel = await loadModel(bigFile);
   const forward = await measureForward(bundled, bigModel, bigFile, bundledShape);
   log('statistics overhead');
-  const statsOverheadRow = { model: big, ...(await statsOverhead(bigModel, randomBatches(quick ? 3 : 4, quick ? 4 : 8, IMAGE), quick ? 1 : 2)) };
+  const statsOverheadRow = {
+    model: big,
+    ...(await statsOverhead(bigModel, randomBatches(quick ? 3 : 4, quick ? 4 : 8, IMAGE), quick ? 1 : 2)),
+  };
   log('least squares: covariance pass, solve, compensated selection');
   const covarianceOverhead = await measureCovarianceOverhead(bigModel);
   const leastSquares = await measureLeastSquares(bigModel);

@@ -10,7 +10,10 @@ export function flag(name: string, fallback: string): string {
 /** Seeded uniform [-1, 1) batches, the same in every run. */
 export function randomBatches(count: number, batchSize: number, itemShape: number[], seed = 1): Tensor<Float32Array>[] {
   const per = itemShape.reduce((a, b) => a * b, 1);
-  return Array.from({ length: count }, (_, i) => ({ data: uniformArray(batchSize * per, seed + i), shape: [batchSize, ...itemShape] }));
+  return Array.from({ length: count }, (_, i) => ({
+    data: uniformArray(batchSize * per, seed + i),
+    shape: [batchSize, ...itemShape],
+  }));
 }
 
 export { median } from '../lib/util/quantiles';

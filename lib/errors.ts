@@ -22,14 +22,26 @@ export const ERROR_CODES = {
   STATS: { native: true, meaning: 'statistics are malformed, empty or belong to another model' },
   PLAN: { native: true, meaning: 'a plan is malformed, out of range or belongs to another model' },
   PRUNE: { native: true, meaning: 'pruning failed' },
-  NOT_TRAINABLE: { native: true, meaning: 'the model cannot be fine-tuned: no parameters, or train-mode behaviour frozen into a traced graph' },
+  NOT_TRAINABLE: {
+    native: true,
+    meaning: 'the model cannot be fine-tuned: no parameters, or train-mode behaviour frozen into a traced graph',
+  },
   ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
-  DATA: { native: false, meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code' },
+  DATA: {
+    native: false,
+    meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code',
+  },
   IO: { native: true, meaning: 'a file or folder could not be read or written' },
   OUTPUT_EXISTS: { native: false, meaning: 'an output path exists and overwriting was not asked for' },
   INVALID_ARGUMENT: { native: true, meaning: 'a bad option value or a missing option' },
-  ADDON_NOT_BUILT: { native: false, meaning: 'the native addon has not been built for this machine (no local build, no matching prebuild)' },
-  LIBTORCH_MISMATCH: { native: true, meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found' },
+  ADDON_NOT_BUILT: {
+    native: false,
+    meaning: 'the native addon has not been built for this machine (no local build, no matching prebuild)',
+  },
+  LIBTORCH_MISMATCH: {
+    native: true,
+    meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found',
+  },
   INTERNAL: { native: true, meaning: 'a bug in torch-vbp: please report it' },
 } as const;
 

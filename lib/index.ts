@@ -6,23 +6,73 @@ export { VbpError, isVbpError, ERROR_CODES, type ErrorCode } from './errors';
 export { tensor, isTensor, expectTensor, numel, type Tensor, type TypedArray, type Value, type DType } from './tensor';
 
 // The LibTorch runtime
-export { versionInfo, cudaAvailable, cudaDeviceCount, setNumThreads, getNumThreads, manualSeed, setAllowTF32, getAllowTF32, type TF32Settings, getBlasThreads, nativeMemory, releaseCachedMemory, keepLargeAllocations, type Device, type VersionInfo, type NativeMemory, type CpuCacheInfo } from './native/runtime';
+export {
+  versionInfo,
+  cudaAvailable,
+  cudaDeviceCount,
+  setNumThreads,
+  getNumThreads,
+  manualSeed,
+  setAllowTF32,
+  getAllowTF32,
+  type TF32Settings,
+  getBlasThreads,
+  nativeMemory,
+  releaseCachedMemory,
+  keepLargeAllocations,
+  type Device,
+  type VersionInfo,
+  type NativeMemory,
+  type CpuCacheInfo,
+} from './native/runtime';
 
 // The pipeline: model -> statistics -> plan -> pruned model
-export { loadModel, Model, probeInput, type LoadOptions, type SaveOptions, type SubmoduleInfo, type ParameterInfo, type ModelSummary, type MacCount } from './model/model';
+export {
+  loadModel,
+  Model,
+  probeInput,
+  type LoadOptions,
+  type SaveOptions,
+  type SubmoduleInfo,
+  type ParameterInfo,
+  type ModelSummary,
+  type MacCount,
+} from './model/model';
 export { type MlpBlock, type MlpSpec, type ModelSignature, type LayerSignature } from './model/mlp';
 export { Stats, type LayerStats, type StatsInfo } from './statistics/stats';
 export { gatherStats, type GatherOptions } from './statistics/gather';
 export { StatsCollector, CalibrationError, type CollectorOptions, type CalibrationBatch } from './statistics/collector';
-export { DEFAULT_MAX_COVARIANCE_BYTES, autoCovarianceSampling, type CovarianceOptions, type GatherProgress } from './statistics/options';
+export {
+  DEFAULT_MAX_COVARIANCE_BYTES,
+  autoCovarianceSampling,
+  type CovarianceOptions,
+  type GatherProgress,
+} from './statistics/options';
 export { CRITERIA, neuronScores, type Criterion } from './pruning/criteria';
 export { type Scope } from './pruning/selection';
 export { plan, describeTarget, type Plan, type PlanLayer, type PlanOptions } from './pruning/plan';
 export { validatePlan, savePlan, loadPlan } from './pruning/plan-file';
 export { planCompensated, DEFAULT_SELECTION_RIDGE, type CompensatedPlanOptions } from './pruning/compensated-selection';
-export { finetune, FinetuneError, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult, type FinetuneReport, type FinetuneProgress, type EpochReport } from './recovery/finetune';
+export {
+  finetune,
+  FinetuneError,
+  FINETUNE_DEFAULTS,
+  type FinetuneOptions,
+  type FinetuneResult,
+  type FinetuneReport,
+  type FinetuneProgress,
+  type EpochReport,
+} from './recovery/finetune';
 export { learningRate, type Schedule } from './recovery/schedule';
-export { prune, DEFAULT_RIDGE, type PruneOptions, type PruneResult, type PruneReport, type LayerReport, type Compensation } from './pruning/prune';
+export {
+  prune,
+  DEFAULT_RIDGE,
+  type PruneOptions,
+  type PruneResult,
+  type PruneReport,
+  type LayerReport,
+  type Compensation,
+} from './pruning/prune';
 
 // File formats
 export { readNpy, parseNpy, formatNpy } from './formats/npy';
@@ -40,7 +90,15 @@ export { batches, shuffledOrder, type Dataset, type Batch, type Batches, type Ba
 export { type Normalisation } from './data/normalisation';
 export { IdxDataset, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type IdxDatasetOptions } from './data/idx-dataset';
 export { NpyDataset, type NpyDatasetOptions } from './data/npy-dataset';
-export { ImageFolderDataset, preprocessImage, IMAGENET_MEAN, IMAGENET_STD, IMAGE_EXTENSIONS, type ImagePreprocessing, type ImageFolderOptions } from './data/image-folder';
+export {
+  ImageFolderDataset,
+  preprocessImage,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  IMAGE_EXTENSIONS,
+  type ImagePreprocessing,
+  type ImageFolderOptions,
+} from './data/image-folder';
 
 // Measurements
 export { evaluate, fidelity, type Evaluation, type EvaluateOptions, type EvaluateProgress } from './measure/evaluate';

@@ -55,9 +55,13 @@ export function numel(shape: readonly number[]): number {
 
 /** A float32 tensor; checks that `data` fits `shape`. */
 export function tensor(data: Float32Array | number[], shape: number[]): Tensor<Float32Array> {
-  const array = Object.prototype.toString.call(data) === '[object Float32Array]' ? (data as Float32Array) : Float32Array.from(data);
+  const array =
+    Object.prototype.toString.call(data) === '[object Float32Array]' ? (data as Float32Array) : Float32Array.from(data);
   if (numel(shape) !== array.length) {
-    throw new VbpError('INPUT_SHAPE', `shape [${shape.join(', ')}] needs ${numel(shape)} elements but data has ${array.length}`);
+    throw new VbpError(
+      'INPUT_SHAPE',
+      `shape [${shape.join(', ')}] needs ${numel(shape)} elements but data has ${array.length}`,
+    );
   }
   return { data: array, shape: [...shape], dtype: 'float32' };
 }

@@ -10,21 +10,33 @@ import { encodeSafetensors, decodeSafetensors } from '../lib/formats/safetensors
 import { repoRoot } from './helpers';
 
 function filesUnder(dir: string, pattern: RegExp): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => pattern.test(f)).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => pattern.test(f))
+    .map((f) => path.join(dir, f));
 }
 
 function architectureSection(): string {
   const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  return readme.slice(readme.indexOf('## Architecture'), readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5));
+  return readme.slice(
+    readme.indexOf('## Architecture'),
+    readme.indexOf('\n## ', readme.indexOf('## Architecture') + 5),
+  );
 }
 
 const lib = path.join(repoRoot, 'lib');
 
-/** Every file under lib/ (relative to lib/, e.g. 'pruning/plan.ts') with the lib/ files it imports, type-only imports included. */
+/**
+ * Every file under lib/ (relative to lib/, e.g. 'pruning/plan.ts') with the lib/ files it imports, type-only imports
+ * included.
+ */
 function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of filesUnder(lib, /\.ts$/)) {
-    const imported = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true).importedFiles.map((r) => r.fileName).filter((name) => name.startsWith('.'));
+    const imported = ts
+      .preProcessFile(fs.readFileSync(file, 'utf8'), true, true)
+      .importedFiles.map((r) => r.fileName)
+      .filter((name) => name.startsWith('.'));
     graph.set(
       path.relative(lib, file),
       imported.map((specifier) => {
@@ -38,7 +50,9 @@ function importGraph(): Map<string, string[]> {
   return graph;
 }
 
-/** The import cycles of a graph: its strongly connected components of more than one file, or a file importing itself. */
+/**
+ * The import cycles of a graph: its strongly connected components of more than one file, or a file importing itself.
+ */
 function cycles(graph: Map<string, string[]>): string[][] {
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -70,10 +84,15 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return found;
 }
 
-/** The stage order the README's Architecture section states: `errors.ts` -> `tensor.ts` -> `util/` -> ... -> `index.ts`. */
+/**
+ * The stage order the README's Architecture section states: `errors.ts` -> `tensor.ts` -> `util/` -> ... -> `index.ts`.
+ */
 function stageOrder(): string[] {
   const section = architectureSection();
-  const paragraph = section.slice(section.indexOf('**Stage order.**'), section.indexOf('\n\n', section.indexOf('**Stage order.**')));
+  const paragraph = section.slice(
+    section.indexOf('**Stage order.**'),
+    section.indexOf('\n\n', section.indexOf('**Stage order.**')),
+  );
   return [...paragraph.matchAll(/`([\w-]+(?:\/|\.ts))`(?=\s*(?:->|\.\s*$|$))/g)].map((m) => m[1]);
 }
 
@@ -86,7 +105,10 @@ describe('architecture', () => {
   it('the public typings expose no internals (addon handle, queue, leases, raw addon interface)', () => {
     const dist = path.join(repoRoot, 'dist', 'lib');
     const model = fs.readFileSync(path.join(dist, 'model', 'model.d.ts'), 'utf8');
-    const modelClass = model.slice(model.indexOf('export declare class Model'), model.indexOf('\n}', model.indexOf('export declare class Model')));
+    const modelClass = model.slice(
+      model.indexOf('export declare class Model'),
+      model.indexOf('\n}', model.indexOf('export declare class Model')),
+    );
     for (const internal of ['handle', 'enqueue', 'lease(', 'withLease', 'outputsFor', 'signature(', 'constructor(']) {
       expect({ internal, exposed: modelClass.includes(internal) }).toEqual({ internal, exposed: false });
     }
@@ -97,9 +119,13 @@ describe('architecture', () => {
 
   it("lib/ groups files by stage, each folder in the README's Architecture section", () => {
     const section = architectureSection();
-    const folders = fs.readdirSync(path.join(repoRoot, 'lib'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = fs
+      .readdirSync(path.join(repoRoot, 'lib'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.length).toBeGreaterThanOrEqual(7);
-    for (const folder of folders) expect({ folder, documented: section.includes(`${folder}/`) }).toEqual({ folder, documented: true });
+    for (const folder of folders)
+      expect({ folder, documented: section.includes(`${folder}/`) }).toEqual({ folder, documented: true });
     const topLevel = fs.readdirSync(path.join(repoRoot, 'lib')).filter((f) => f.endsWith('.ts'));
     expect(topLevel.sort()).toEqual(['errors.ts', 'index.ts', 'tensor.ts']);
   });
@@ -109,11 +135,18 @@ describe('architecture', () => {
     expect(graph.size).toBeGreaterThan(50);
     expect(cycles(graph)).toEqual([]);
     // The check itself finds a cycle, a self-import and one through three files.
-    expect(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', ['a.ts']], ['c.ts', ['c.ts']], ['d.ts', ['e.ts']], ['e.ts', ['f.ts']], ['f.ts', ['d.ts']]]))).toEqual([
-      ['a.ts', 'b.ts'],
-      ['c.ts'],
-      ['d.ts', 'e.ts', 'f.ts'],
-    ]);
+    expect(
+      cycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', ['a.ts']],
+          ['c.ts', ['c.ts']],
+          ['d.ts', ['e.ts']],
+          ['e.ts', ['f.ts']],
+          ['f.ts', ['d.ts']],
+        ]),
+      ),
+    ).toEqual([['a.ts', 'b.ts'], ['c.ts'], ['d.ts', 'e.ts', 'f.ts']]);
   });
 
   it("no lib/ file imports from a later stage than its own, in the order the README's Architecture section states", () => {
@@ -140,7 +173,10 @@ describe('architecture', () => {
   });
 
   it('npm scripts have no lifecycle hooks by accident (npm runs "preX" before "X")', () => {
-    const scripts = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    const scripts = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts as Record<
+      string,
+      string
+    >;
     const hooks = Object.keys(scripts).filter((name) => name.startsWith('pre') && scripts[name.slice(3)] !== undefined);
     expect(hooks).toEqual(['pretest']); // pretest builds what is stale before the suite, on purpose
   });

@@ -8,7 +8,6 @@ import { calibrationBatches, codeOf, fixture, npy, runPython, sha, tempDir } fro
 
 const dir = tempDir('torch-vbp-bad-');
 
-
 describe('bad model files', () => {
   const original = fs.readFileSync(fixture('deit_scripted.pt'));
   const cases: Array<[string, () => Buffer | null, string]> = [
@@ -37,7 +36,10 @@ torch.save(nn.Linear(2, 2), out + '/eager.pt')`;
     fs.writeFileSync(path.join(dir, 'make.py'), script);
     execFileSync('/usr/bin/python3', [path.join(dir, 'make.py'), dir]);
     for (const name of ['zip.pt', 'state.pt', 'eager.pt']) {
-      await expect(loadModel(path.join(dir, name))).rejects.toMatchObject({ code: 'MODEL_LOAD', message: expect.stringContaining('torch.jit') });
+      await expect(loadModel(path.join(dir, name))).rejects.toMatchObject({
+        code: 'MODEL_LOAD',
+        message: expect.stringContaining('torch.jit'),
+      });
     }
   });
 
@@ -52,17 +54,30 @@ with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, 'w') as w:
         data = z.read(info.filename)
         w.writestr(info.filename, data[:8] if info.filename.endswith('/data/3') else data)`;
     fs.writeFileSync(path.join(dir, 'short.py'), script);
-    execFileSync('/usr/bin/python3', [path.join(dir, 'short.py'), fixture('deit_scripted.pt'), path.join(dir, 'short.pt')]);
-    await expect(loadModel(path.join(dir, 'short.pt'))).rejects.toMatchObject({ code: 'MODEL_LOAD', message: expect.stringContaining('damaged') });
+    execFileSync('/usr/bin/python3', [
+      path.join(dir, 'short.py'),
+      fixture('deit_scripted.pt'),
+      path.join(dir, 'short.pt'),
+    ]);
+    await expect(loadModel(path.join(dir, 'short.pt'))).rejects.toMatchObject({
+      code: 'MODEL_LOAD',
+      message: expect.stringContaining('damaged'),
+    });
   });
 });
 
 describe('bad inputs and data', () => {
   it('wrong rank, shape and dtype give INPUT_SHAPE / INPUT_DTYPE; non-tensors give INPUT', async () => {
     const model = await loadModel(fixture('deit_traced.pt'));
-    expect(await codeOf(model.forward({ data: new Float32Array(3 * 32 * 32), shape: [3, 32, 32] }))).toBe('INPUT_SHAPE');
-    expect(await codeOf(model.forward({ data: new Float32Array(4 * 32 * 32), shape: [1, 4, 32, 32] }))).toBe('INPUT_SHAPE');
-    expect(await codeOf(model.forward({ data: new Int32Array(3 * 32 * 32), shape: [1, 3, 32, 32] }))).toBe('INPUT_DTYPE');
+    expect(await codeOf(model.forward({ data: new Float32Array(3 * 32 * 32), shape: [3, 32, 32] }))).toBe(
+      'INPUT_SHAPE',
+    );
+    expect(await codeOf(model.forward({ data: new Float32Array(4 * 32 * 32), shape: [1, 4, 32, 32] }))).toBe(
+      'INPUT_SHAPE',
+    );
+    expect(await codeOf(model.forward({ data: new Int32Array(3 * 32 * 32), shape: [1, 3, 32, 32] }))).toBe(
+      'INPUT_DTYPE',
+    );
     expect(await codeOf(model.forward({ data: new Float32Array(4), shape: [2, -2] }))).toBe('INPUT_SHAPE');
     expect(await codeOf(model.forward({ data: [1, 2, 3] as unknown as Float32Array, shape: [3] }))).toBe('INPUT');
     expect(await codeOf(model.forward(42 as unknown as Tensor))).toBe('INPUT');
@@ -74,9 +89,15 @@ describe('bad inputs and data', () => {
     const [clean, dirty] = calibrationBatches(0, 2);
     dirty.data[5] = Number.NaN;
     const stats = await gatherStats(model, [clean, dirty]);
-    expect(stats.nonFiniteLayers().map((l) => l.fc1)).toEqual(['blocks.0.mlp.fc1', 'blocks.1.mlp.fc1', 'blocks.2.mlp.fc1']);
+    expect(stats.nonFiniteLayers().map((l) => l.fc1)).toEqual([
+      'blocks.0.mlp.fc1',
+      'blocks.1.mlp.fc1',
+      'blocks.2.mlp.fc1',
+    ]);
     expect(stats.layers[0].nonFinite).toBeGreaterThan(0);
-    expect(() => plan(stats, { ratio: 0.5 })).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('blocks.0.mlp.fc1') }));
+    expect(() => plan(stats, { ratio: 0.5 })).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('blocks.0.mlp.fc1') }),
+    );
     const finite = await gatherStats(model, [clean]);
     expect(finite.nonFiniteLayers()).toEqual([]);
     await model.dispose();
@@ -108,19 +129,25 @@ describe('bad plans, statistics and outputs', () => {
   });
 
   it('ratios out of range and plans removing every neuron of a block -> PLAN', async () => {
-    for (const ratio of [-0.5, 1, 2, Number.POSITIVE_INFINITY]) expect(() => plan(stats, { ratio })).toThrow(expect.objectContaining({ code: 'PLAN' }));
+    for (const ratio of [-0.5, 1, 2, Number.POSITIVE_INFINITY])
+      expect(() => plan(stats, { ratio })).toThrow(expect.objectContaining({ code: 'PLAN' }));
     const p = plan(stats, { ratio: 0.5 });
     p.layers[1].pruned = [...Array(192).keys()];
     p.layers[1].keep = [];
     p.layers[1].prunedMeans = p.layers[1].pruned.map(() => 0);
     const model = await loadModel(fixture('deit_scripted.pt'));
-    await expect(prune(model, p)).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('keeps no neuron') });
+    await expect(prune(model, p)).rejects.toMatchObject({
+      code: 'PLAN',
+      message: expect.stringContaining('keeps no neuron'),
+    });
     await model.dispose();
   });
 
   it('statistics of another model -> STATS on resume, PLAN on prune', async () => {
     const other = await loadModel(fixture('vit_torchvision.pt'));
-    await expect(gatherStats(other, calibrationBatches(0, 1), { resume: stats })).rejects.toMatchObject({ code: 'STATS' });
+    await expect(gatherStats(other, calibrationBatches(0, 1), { resume: stats })).rejects.toMatchObject({
+      code: 'STATS',
+    });
     await expect(prune(other, plan(stats, { ratio: 0.3 }))).rejects.toMatchObject({ code: 'PLAN' });
     await other.dispose();
   });
@@ -134,7 +161,14 @@ describe('bad plans, statistics and outputs', () => {
       ['short', bytes.subarray(0, 5)],
       ['truncated', bytes.subarray(0, bytes.length - 100)],
       ['huge header length', Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), bytes.subarray(8)])],
-      ['not json', Buffer.concat([bytes.subarray(0, 8), Buffer.alloc(bytes.readUInt32LE(0), 0x41), bytes.subarray(8 + bytes.readUInt32LE(0))])],
+      [
+        'not json',
+        Buffer.concat([
+          bytes.subarray(0, 8),
+          Buffer.alloc(bytes.readUInt32LE(0), 0x41),
+          bytes.subarray(8 + bytes.readUInt32LE(0)),
+        ]),
+      ],
     ];
     for (const [name, content] of variants) {
       const file = path.join(dir, `${name.replace(/ /g, '-')}.safetensors`);
@@ -166,7 +200,10 @@ describe('bad plans, statistics and outputs', () => {
     await expect(model.save(path.join(dir, 'missing-dir', 'out.pt'))).rejects.toMatchObject({ code: 'IO' });
     await expect(model.save(dir)).rejects.toMatchObject({ code: 'IO' });
     await expect(stats.save(input, { overwrite: false })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
-    const { model: pruned } = await prune(model, plan(await gatherStats(model, calibrationBatches(0, 1)), { ratio: 0.5 }));
+    const { model: pruned } = await prune(
+      model,
+      plan(await gatherStats(model, calibrationBatches(0, 1)), { ratio: 0.5 }),
+    );
     await expect(pruned.save(input, { overwrite: false })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     expect(sha(input)).toBe(digest);

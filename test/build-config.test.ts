@@ -14,13 +14,18 @@ const work = tempDir('torch-vbp-build-config-');
 const systemLibDir = '/usr/lib/x86_64-linux-gnu';
 const systemConfig = path.join(systemLibDir, 'cmake');
 
-/** An unpacked LibTorch: include/, lib/ with the libraries, and the CMake config under lib/<arch>/cmake (Debian's depth). */
+/**
+ * An unpacked LibTorch: include/, lib/ with the libraries, and the CMake config under lib/<arch>/cmake (Debian's
+ * depth).
+ */
 function unpackedLibTorch(): string {
   const prefix = path.join(work, 'libtorch');
   fs.mkdirSync(path.join(prefix, 'lib', 'x86_64-linux-gnu', 'cmake'), { recursive: true });
   fs.symlinkSync('/usr/include', path.join(prefix, 'include'));
-  for (const name of ['Torch', 'Caffe2']) fs.symlinkSync(path.join(systemConfig, name), path.join(prefix, 'lib', 'x86_64-linux-gnu', 'cmake', name));
-  for (const name of ['libtorch.so', 'libtorch_cpu.so', 'libc10.so']) fs.symlinkSync(path.join(systemLibDir, name), path.join(prefix, 'lib', name));
+  for (const name of ['Torch', 'Caffe2'])
+    fs.symlinkSync(path.join(systemConfig, name), path.join(prefix, 'lib', 'x86_64-linux-gnu', 'cmake', name));
+  for (const name of ['libtorch.so', 'libtorch_cpu.so', 'libc10.so'])
+    fs.symlinkSync(path.join(systemLibDir, name), path.join(prefix, 'lib', name));
   // The CMake targets name the versioned files beside their config's lib/<arch>.
   for (const name of fs.readdirSync(systemLibDir).filter((f) => /^lib(torch|c10|caffe2|shm)/.test(f))) {
     fs.symlinkSync(path.join(systemLibDir, name), path.join(prefix, 'lib', 'x86_64-linux-gnu', name));
@@ -51,12 +56,23 @@ function configure(env: Record<string, string>): { status: number | null; output
   return { status: result.status, output: `${result.stdout}${result.stderr}`.replace(/\s+/g, ' ') }; // CMake wraps long messages
 }
 
-function gypConfig(env: Record<string, string>): { status: number | null; found?: { prefix: string; libdir: string; how: string }; stderr: string } {
+function gypConfig(env: Record<string, string>): {
+  status: number | null;
+  found?: { prefix: string; libdir: string; how: string };
+  stderr: string;
+} {
   const clean: NodeJS.ProcessEnv = { ...process.env, PYTHON: '/nonexistent-python' };
   delete clean.LIBTORCH;
   delete clean.Torch_DIR;
-  const result = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'libtorch-config.js'), 'describe'], { env: { ...clean, ...env }, encoding: 'utf8' });
-  return { status: result.status, found: result.status === 0 ? JSON.parse(result.stdout) : undefined, stderr: result.stderr };
+  const result = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'libtorch-config.js'), 'describe'], {
+    env: { ...clean, ...env },
+    encoding: 'utf8',
+  });
+  return {
+    status: result.status,
+    found: result.status === 0 ? JSON.parse(result.stdout) : undefined,
+    stderr: result.stderr,
+  };
 }
 
 describe('finding LibTorch', () => {
@@ -68,7 +84,11 @@ describe('finding LibTorch', () => {
     expect(status).toBe(0);
     expect(output).toContain(`torch-vbp: LibTorch 1.13`);
     expect(output).toContain(`from LIBTORCH=${prefix} (${prefix})`);
-    expect(gypConfig({ LIBTORCH: prefix }).found).toMatchObject({ prefix, libdir: path.join(prefix, 'lib'), how: `LIBTORCH=${prefix}` });
+    expect(gypConfig({ LIBTORCH: prefix }).found).toMatchObject({
+      prefix,
+      libdir: path.join(prefix, 'lib'),
+      how: `LIBTORCH=${prefix}`,
+    });
   });
 
   it('Torch_DIR=the folder holding TorchConfig.cmake', () => {
@@ -82,7 +102,9 @@ describe('finding LibTorch', () => {
   it("PYTHON=a Python whose torch holds LibTorch (a pip CUDA torch's route)", () => {
     const { status, output } = configure({ PYTHON: python });
     expect(status).toBe(0);
-    expect(output).toContain(`from Python torch (${python}): ${path.join(prefix, 'lib', 'x86_64-linux-gnu', 'cmake')} (${prefix})`);
+    expect(output).toContain(
+      `from Python torch (${python}): ${path.join(prefix, 'lib', 'x86_64-linux-gnu', 'cmake')} (${prefix})`,
+    );
     expect(gypConfig({ PYTHON: python }).found).toMatchObject({ prefix, how: `Python torch (${python})` });
   });
 

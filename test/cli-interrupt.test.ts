@@ -17,7 +17,10 @@ const model = fixture('deit_scripted.pt');
 const labels = path.join(dir, 'labels.npy');
 
 beforeAll(() => {
-  fs.writeFileSync(labels, formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }));
+  fs.writeFileSync(
+    labels,
+    formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }),
+  );
 });
 
 interface Interrupted {
@@ -60,7 +63,20 @@ function progressed(stderr: string, total: number): number {
 describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them exactly', () => {
   const out = path.join(dir, 'stats.safetensors');
   const partial = path.join(dir, 'stats.partial.safetensors');
-  const argsFor = (file: string, batchSize = '32'): string[] => ['stats', fmnist, '--data', 'fashion-mnist', '--limit', '8192', '--batch-size', batchSize, '--out', file, '--threads', '1'];
+  const argsFor = (file: string, batchSize = '32'): string[] => [
+    'stats',
+    fmnist,
+    '--data',
+    'fashion-mnist',
+    '--limit',
+    '8192',
+    '--batch-size',
+    batchSize,
+    '--out',
+    file,
+    '--threads',
+    '1',
+  ];
   const args = argsFor(out);
 
   it('writes the partial statistics atomically and says how to resume (JSON error object with --json)', async () => {
@@ -71,7 +87,9 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     const error = JSON.parse(r.stdout).error;
     expect(error).toMatchObject({ code: 'ABORTED', exitCode: 130, kept: partial, totalItems: 8192 });
-    expect(error.message).toMatch(/^interrupted by Ctrl-C after \d+ of 256 batches \(\d+ of 8192 items\); kept them in '.*stats\.partial\.safetensors': run the same command with --resume/);
+    expect(error.message).toMatch(
+      /^interrupted by Ctrl-C after \d+ of 256 batches \(\d+ of 8192 items\); kept them in '.*stats\.partial\.safetensors': run the same command with --resume/,
+    );
     expect(r.stderr).toContain('vbp: error [ABORTED]: interrupted by Ctrl-C');
     expect(r.stderr.endsWith('\x1b[?25h\x1b[?7h')).toBe(true); // the terminal gets its cursor back, last
     const kept = await Stats.load(partial);
@@ -83,10 +101,14 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
   it('an interrupted run is not replaced by accident; --resume refuses other settings and complete statistics', () => {
     const fresh = vbp(args);
     expect(fresh.status).toBe(2);
-    expect(fresh.stderr).toMatch(/\[OUTPUT_EXISTS\]: --out: '.*stats\.partial\.safetensors' holds the statistics of an interrupted run.*--resume .*--force/);
+    expect(fresh.stderr).toMatch(
+      /\[OUTPUT_EXISTS\]: --out: '.*stats\.partial\.safetensors' holds the statistics of an interrupted run.*--resume .*--force/,
+    );
     const other = vbp([...argsFor(out, '64'), '--resume', partial]);
     expect(other.status).toBe(2);
-    expect(other.stderr).toMatch(/--resume: .* was written by a run with other settings \(batchSize: 32 then, 64 now\)/);
+    expect(other.stderr).toMatch(
+      /--resume: .* was written by a run with other settings \(batchSize: 32 then, 64 now\)/,
+    );
   });
 
   it('--resume gives the statistics of an uninterrupted run and removes the partial file', async () => {
@@ -111,17 +133,51 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
 
   it('prune warns about partial statistics', async () => {
     const file = path.join(dir, 'p.safetensors');
-    const r = await interruptWhen(['stats', fmnist, '--data', 'fashion-mnist', '--limit', '4096', '--batch-size', '8', '--threads', '1', '--out', file], (stderr) => progressed(stderr, 4096) >= 16);
+    const r = await interruptWhen(
+      [
+        'stats',
+        fmnist,
+        '--data',
+        'fashion-mnist',
+        '--limit',
+        '4096',
+        '--batch-size',
+        '8',
+        '--threads',
+        '1',
+        '--out',
+        file,
+      ],
+      (stderr) => progressed(stderr, 4096) >= 16,
+    );
     expect(r.code).toBe(130);
     const kept = path.join(dir, 'p.partial.safetensors');
     const pruned = vbp(['prune', fmnist, '--stats', kept, '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
     expect(pruned.status).toBe(0);
-    expect(pruned.stderr).toMatch(/warning: '.*p\.partial\.safetensors' holds the partial statistics of an interrupted vbp stats run \(\d+ of 4096 items\); finish them with vbp stats \.\.\. --resume/);
+    expect(pruned.stderr).toMatch(
+      /warning: '.*p\.partial\.safetensors' holds the partial statistics of an interrupted vbp stats run \(\d+ of 4096 items\); finish them with vbp stats \.\.\. --resume/,
+    );
   });
 });
 
 describe('vbp finetune: Ctrl-C with --checkpoint keeps a checkpoint at the interruption', () => {
-  const base = ['finetune', model, '--teacher', model, '--data', fixture('calib.npy'), '--raw', '--labels', labels, '--batch-size', '16', '--lr', '1e-3', '--threads', '1'];
+  const base = [
+    'finetune',
+    model,
+    '--teacher',
+    model,
+    '--data',
+    fixture('calib.npy'),
+    '--raw',
+    '--labels',
+    labels,
+    '--batch-size',
+    '16',
+    '--lr',
+    '1e-3',
+    '--threads',
+    '1',
+  ];
 
   it('the library, with checkpoint.atAbort, writes the checkpoint after the last completed step and resume continues it exactly', async () => {
     const student = await loadModel(model);
@@ -130,7 +186,12 @@ describe('vbp finetune: Ctrl-C with --checkpoint keeps a checkpoint at the inter
     const checkpoint = path.join(dir, 'lib-ckpt.pt');
     const abortAt5 = async (atAbort: boolean) => {
       const controller = new AbortController();
-      const error = (await finetune(student, { ...options, checkpoint: { path: checkpoint, every: 3, atAbort }, signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch((e: unknown) => e)) as FinetuneError;
+      const error = (await finetune(student, {
+        ...options,
+        checkpoint: { path: checkpoint, every: 3, atAbort },
+        signal: controller.signal,
+        onProgress: (p) => p.step === 5 && controller.abort(),
+      }).catch((e: unknown) => e)) as FinetuneError;
       expect(error).toBeInstanceOf(FinetuneError);
       expect(error.code).toBe('ABORTED');
       await error.model?.dispose();
@@ -153,11 +214,16 @@ describe('vbp finetune: Ctrl-C with --checkpoint keeps a checkpoint at the inter
     const r = await interruptWhen(args, (stderr) => progressed(stderr, 1600) >= 2);
     expect(r.code).toBe(130);
     expect(fs.existsSync(out)).toBe(false);
-    expect(r.stderr).toMatch(/vbp: error \[ABORTED\]: interrupted by Ctrl-C after (\d+) of 1600 steps; kept a checkpoint at step \1 in '.*ckpt\.pt': run the same command with --resume '.*ckpt\.pt' to continue/);
+    expect(r.stderr).toMatch(
+      /vbp: error \[ABORTED\]: interrupted by Ctrl-C after (\d+) of 1600 steps; kept a checkpoint at step \1 in '.*ckpt\.pt': run the same command with --resume '.*ckpt\.pt' to continue/,
+    );
     const step = Number(/kept a checkpoint at step (\d+)/.exec(r.stderr)![1]);
     expect(step).toBeGreaterThanOrEqual(2);
     // The same run, resumed, interrupted again at once, starts where the checkpoint is.
-    const again = await interruptWhen([...args, '--resume', checkpoint, '--json'], (stderr) => progressed(stderr, 1600) > step);
+    const again = await interruptWhen(
+      [...args, '--resume', checkpoint, '--json'],
+      (stderr) => progressed(stderr, 1600) > step,
+    );
     expect(again.code).toBe(130);
     const error = JSON.parse(again.stdout).error;
     expect(error).toMatchObject({ code: 'ABORTED', exitCode: 130, kept: checkpoint, totalSteps: 1600 });
@@ -165,32 +231,69 @@ describe('vbp finetune: Ctrl-C with --checkpoint keeps a checkpoint at the inter
   });
 
   it('without --checkpoint it says that nothing was kept and how to keep it', async () => {
-    const r = await interruptWhen([...base, '--epochs', '400', '--out', path.join(dir, 'never.pt')], (stderr) => progressed(stderr, 1600) >= 1);
+    const r = await interruptWhen(
+      [...base, '--epochs', '400', '--out', path.join(dir, 'never.pt')],
+      (stderr) => progressed(stderr, 1600) >= 1,
+    );
     expect(r.code).toBe(130);
-    expect(r.stderr).toMatch(/interrupted by Ctrl-C after \d+ of 1600 steps; nothing was kept \(with --checkpoint FILE an interruption keeps a checkpoint that --resume continues\)/);
+    expect(r.stderr).toMatch(
+      /interrupted by Ctrl-C after \d+ of 1600 steps; nothing was kept \(with --checkpoint FILE an interruption keeps a checkpoint that --resume continues\)/,
+    );
   });
 });
 
 describe('--json failures print a JSON error object on stdout', () => {
   it.each([
-    ['bad usage', ['stats', model, '--out', path.join(dir, 'x.safetensors'), '--json'], 2, 'INVALID_ARGUMENT', /--data: is required/],
-    ['an option commander refuses', ['inspect', model, '--bogus', '--json'], 2, 'INVALID_ARGUMENT', /unknown option '--bogus'/],
+    [
+      'bad usage',
+      ['stats', model, '--out', path.join(dir, 'x.safetensors'), '--json'],
+      2,
+      'INVALID_ARGUMENT',
+      /--data: is required/,
+    ],
+    [
+      'an option commander refuses',
+      ['inspect', model, '--bogus', '--json'],
+      2,
+      'INVALID_ARGUMENT',
+      /unknown option '--bogus'/,
+    ],
     ['a missing model', ['inspect', path.join(dir, 'missing.pt'), '--json'], 2, 'MODEL_NOT_FOUND', /missing\.pt/],
-    ['a failure of the work', ['prune', model, '--data', fixture('calib.npy'), '--raw', '--ratio', '0.999', '--out', path.join(dir, 'never.pt'), '--json'], 1, 'PLAN', /cannot remove/],
+    [
+      'a failure of the work',
+      [
+        'prune',
+        model,
+        '--data',
+        fixture('calib.npy'),
+        '--raw',
+        '--ratio',
+        '0.999',
+        '--out',
+        path.join(dir, 'never.pt'),
+        '--json',
+      ],
+      1,
+      'PLAN',
+      /cannot remove/,
+    ],
   ] as Array<[string, string[], number, string, RegExp]>)('%s', (_what, args, exitCode, code, message) => {
     const r = vbp(args);
     expect(r.status).toBe(exitCode);
     const error = JSON.parse(r.stdout).error;
     expect(error).toMatchObject({ code, exitCode });
     expect(error.message).toMatch(message);
-    expect(r.stderr).toMatch(new RegExp(`\\[?${code === 'INVALID_ARGUMENT' && /bogus/.test(args.join(' ')) ? '' : code}`));
+    expect(r.stderr).toMatch(
+      new RegExp(`\\[?${code === 'INVALID_ARGUMENT' && /bogus/.test(args.join(' ')) ? '' : code}`),
+    );
   });
 });
 
 describe('vbp --version', () => {
   it('exits 1 with a coded message when the native addon cannot load (a copy of the package without its builds)', () => {
     const copy = tempDir('torch-vbp-noaddon-');
-    for (const part of ['bin', 'dist', 'package.json']) fs.cpSync(path.join(repoRoot, part), path.join(copy, part), { recursive: true });
+    for (const part of ['bin', 'dist', 'package.json'])
+      fs.cpSync(path.join(repoRoot, part), path.join(copy, part), { recursive: true });
     fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
     const env = { ...process.env };
     delete env.TORCH_VBP_ADDON;
@@ -198,16 +301,21 @@ describe('vbp --version', () => {
     expect(r.status).toBe(1);
     const version = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
     expect(r.stdout).toBe(`torch-vbp ${version}\n`);
-    expect(r.stderr).toMatch(/^vbp: error \[ADDON_NOT_BUILT\]: torch-vbp's native addon is not built: build it with `npm run build:native`/s);
+    expect(r.stderr).toMatch(
+      /^vbp: error \[ADDON_NOT_BUILT\]: torch-vbp's native addon is not built: build it with `npm run build:native`/s,
+    );
     expect(r.stderr).not.toMatch(/VBP_DEBUG|report it/); // not a bug of ours
     // The rest of the command line still works without the addon.
-    expect(spawnSync(process.execPath, [path.join(copy, 'bin', 'vbp.js'), '--help'], { encoding: 'utf8', env }).status).toBe(0);
+    expect(
+      spawnSync(process.execPath, [path.join(copy, 'bin', 'vbp.js'), '--help'], { encoding: 'utf8', env }).status,
+    ).toBe(0);
   });
 
   it('inside an installed package, says how npm builds it', () => {
     const app = tempDir('torch-vbp-app-');
     const copy = path.join(app, 'node_modules', 'torch-vbp');
-    for (const part of ['bin', 'dist', 'package.json']) fs.cpSync(path.join(repoRoot, part), path.join(copy, part), { recursive: true });
+    for (const part of ['bin', 'dist', 'package.json'])
+      fs.cpSync(path.join(repoRoot, part), path.join(copy, part), { recursive: true });
     fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
     const env = { ...process.env };
     delete env.TORCH_VBP_ADDON;

@@ -26,7 +26,11 @@ const out = (name: string): string => path.join(dir, 'out', name);
 const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> }> = {
   inspect: {
     base: ['inspect', model],
-    invalid: { '--device': ['--device', 'tpu'], '--threads': ['--threads', '0'], '--input-shape': ['--input-shape', '3,0,32'] },
+    invalid: {
+      '--device': ['--device', 'tpu'],
+      '--threads': ['--threads', '0'],
+      '--input-shape': ['--input-shape', '3,0,32'],
+    },
   },
   stats: {
     base: ['stats', model, '--data', calib, '--raw', '--out', out('s.safetensors')],
@@ -210,7 +214,10 @@ beforeAll(async () => {
   fs.writeFileSync(aFile, 'x');
   await writeTensors(checkInputs, calibrationBatches(0, 1)[0]);
   await writeTensors(checkExpected, calibrationBatches(0, 1)[0]);
-  fs.writeFileSync(labels, formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }));
+  fs.writeFileSync(
+    labels,
+    formatNpy({ data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 10)), shape: [64] }),
+  );
   const m = await loadModel(model);
   const s: Stats = await gatherStats(m, calibrationBatches(0, 1));
   await s.save(stats);
@@ -226,11 +233,16 @@ describe('every option, given an invalid value', () => {
     const program = buildProgram(async () => undefined);
     for (const command of program.commands) {
       const valueOptions = command.options.filter((o) => o.required || o.optional).map((o) => o.long!);
-      expect({ command: command.name(), options: Object.keys(CASES[command.name()]?.invalid ?? {}).sort() }).toEqual({ command: command.name(), options: valueOptions.sort() });
+      expect({ command: command.name(), options: Object.keys(CASES[command.name()]?.invalid ?? {}).sort() }).toEqual({
+        command: command.name(),
+        options: valueOptions.sort(),
+      });
     }
   });
 
-  const cases = Object.entries(CASES).flatMap(([command, { base, invalid }]) => Object.entries(invalid).map(([option, args]) => [command, option, base, args] as const));
+  const cases = Object.entries(CASES).flatMap(([command, { base, invalid }]) =>
+    Object.entries(invalid).map(([option, args]) => [command, option, base, args] as const),
+  );
   it.each(cases)('vbp %s %s: exit code 2, naming the option, writing nothing', async (_command, option, base, args) => {
     const result = await run([...base, ...args]);
     expect({ code: result.code, namesOption: result.stderr.includes(option) }).toEqual({ code: 2, namesOption: true });
@@ -238,9 +250,11 @@ describe('every option, given an invalid value', () => {
     expect(fs.readdirSync(path.join(dir, 'out'))).toEqual([]);
   });
 
-  it('a second main() in one process does not inherit the first one\'s failure', async () => {
+  it("a second main() in one process does not inherit the first one's failure", async () => {
     expect((await run(['inspect', path.join(dir, 'missing.pt')])).code).toBe(2);
-    expect((await run(['prune', model, '--data', calib, '--raw', '--ratio', '0.999', '--out', out('x.pt')])).code).toBe(1);
+    expect((await run(['prune', model, '--data', calib, '--raw', '--ratio', '0.999', '--out', out('x.pt')])).code).toBe(
+      1,
+    );
     expect((await run(['inspect', model])).code).toBe(0);
     expect((await run(['prune', model, '--ratio', '2', '--stats', stats, '--out', out('x.pt')])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);

@@ -9,7 +9,10 @@ import { Worker } from 'node:worker_threads';
 import { loadModel, gatherStats, nativeMemory, plan, prune, StatsCollector } from '../lib';
 import { asTensor, calibrationBatches, fixture, maxAbsDiff, npy, repoRoot } from './helpers';
 
-function runWorker(data: Record<string, unknown>, onMessage: (m: Record<string, unknown>, w: Worker) => void): Promise<number> {
+function runWorker(
+  data: Record<string, unknown>,
+  onMessage: (m: Record<string, unknown>, w: Worker) => void,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(path.join(repoRoot, 'test', 'support', 'worker-forward.js'), { workerData: data });
     worker.on('message', (m) => onMessage(m as Record<string, unknown>, worker));
@@ -47,9 +50,14 @@ describe('concurrency', () => {
       Promise.all(models.map((m) => m.forward(input))),
       Promise.all(models.map((m) => gatherStats(m, calibrationBatches()))),
     ]);
-    outputs.forEach((o, i) => expect(maxAbsDiff(asTensor(o).data as Float32Array, expected[i].data as Float32Array)).toBeLessThanOrEqual(1e-5));
+    outputs.forEach((o, i) =>
+      expect(maxAbsDiff(asTensor(o).data as Float32Array, expected[i].data as Float32Array)).toBeLessThanOrEqual(1e-5),
+    );
     // Statistics of one model gathered twice at the same time equal those gathered alone.
-    const [a, b] = await Promise.all([gatherStats(models[0], calibrationBatches()), gatherStats(models[0], calibrationBatches())]);
+    const [a, b] = await Promise.all([
+      gatherStats(models[0], calibrationBatches()),
+      gatherStats(models[0], calibrationBatches()),
+    ]);
     expect(Array.from(a.layers[1].m2)).toEqual(Array.from(stats[0].layers[1].m2));
     expect(Array.from(b.layers[2].mean)).toEqual(Array.from(stats[0].layers[2].mean));
     const pruned = await Promise.all(models.map((m, i) => prune(m, plan(stats[i], { ratio: 0.5 }))));
@@ -57,7 +65,7 @@ describe('concurrency', () => {
     await Promise.all([...models, ...pruned.map((p) => p.model)].map((m) => m.dispose()));
   });
 
-  it('calibration batches join the model\'s queue; forwardSync() refuses with BUSY while anything is queued', async () => {
+  it("calibration batches join the model's queue; forwardSync() refuses with BUSY while anything is queued", async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
     const input = npy('input_b1.npy');
     const collector = await StatsCollector.create(model);
@@ -93,10 +101,13 @@ describe('concurrency', () => {
     const expected = asTensor(await main.forward(npy('input_b4.npy'))).data as Float32Array;
     const exits = await Promise.all(
       [0, 1].map(() =>
-        runWorker({ model: fixture('deit_traced.pt'), input: fixture('input_b4.npy'), repeat: 3, dispose: true }, (m) => {
-          if (m.error) throw new Error(String(m.error));
-          if (m.output) results.push(Float32Array.from(m.output as number[]));
-        }),
+        runWorker(
+          { model: fixture('deit_traced.pt'), input: fixture('input_b4.npy'), repeat: 3, dispose: true },
+          (m) => {
+            if (m.error) throw new Error(String(m.error));
+            if (m.output) results.push(Float32Array.from(m.output as number[]));
+          },
+        ),
       ),
     );
     expect(exits).toEqual([0, 0]);
@@ -107,9 +118,12 @@ describe('concurrency', () => {
 
   it('a worker terminated mid-forward with a model alive releases it and leaves the process working', async () => {
     const before = nativeMemory().liveModels;
-    const exit = await runWorker({ model: fixture('deit_scripted.pt'), input: fixture('input_b4.npy'), repeat: 1000, dispose: false }, (m, worker) => {
-      if (m.output) void worker.terminate();
-    });
+    const exit = await runWorker(
+      { model: fixture('deit_scripted.pt'), input: fixture('input_b4.npy'), repeat: 1000, dispose: false },
+      (m, worker) => {
+        if (m.output) void worker.terminate();
+      },
+    );
     expect(exit).toBe(1); // terminated
     // The worker's environment cleanup released its model (finalizers run at teardown).
     for (let i = 0; i < 50 && nativeMemory().liveModels !== before; i++) await new Promise((r) => setTimeout(r, 20));

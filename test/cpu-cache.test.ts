@@ -21,13 +21,21 @@ interface Report {
   largest: number;
 }
 
-
 /** 1,000 forwards of the bundled model at batch sizes 1-64 (a working set of a few MB). */
 function run(env: NodeJS.ProcessEnv = {}, forwards = 1000): Report {
-  const out = execFileSync(process.execPath, [path.join(repoRoot, 'test', 'support', 'cpu-cache.js'), path.join(repoRoot, 'models', 'deit_fmnist.pt'), '64', String(forwards)], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-  });
+  const out = execFileSync(
+    process.execPath,
+    [
+      path.join(repoRoot, 'test', 'support', 'cpu-cache.js'),
+      path.join(repoRoot, 'models', 'deit_fmnist.pt'),
+      '64',
+      String(forwards),
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    },
+  );
   return JSON.parse(out) as Report;
 }
 
@@ -53,7 +61,9 @@ describe('caching CPU allocator', () => {
   it('over 1,000 forwards of batch sizes 1-64: reuses blocks (default slack), and never holds more than twice the largest working set plus the slack', () => {
     expect(report.varied.slackBytes).toBe(16 * 2 ** 20);
     expect(report.varied.hits).toBeGreaterThan(100 * report.varied.misses);
-    expect(report.varied.cachedBytes + report.varied.liveBytes).toBeLessThanOrEqual(2 * report.varied.peakLiveBytes + report.varied.slackBytes);
+    expect(report.varied.cachedBytes + report.varied.liveBytes).toBeLessThanOrEqual(
+      2 * report.varied.peakLiveBytes + report.varied.slackBytes,
+    );
     // The bound binds without slack: blocks are freed to stay within it, and the run still works.
     expect(unslack.varied.slackBytes).toBe(0);
     expect(unslack.varied.peakLiveBytes).toBeGreaterThanOrEqual(unslack.largestOnly.peakLiveBytes);

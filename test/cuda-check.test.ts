@@ -23,20 +23,40 @@ describe('scripts/cuda-check on the CPU', () => {
   it('runs every section and writes a passing report and its table', () => {
     const work = tempDir('torch-vbp-cuda-check-');
     const out = path.join(work, 'out', 'cuda-results.json');
-    const { status, stderr } = run(['--fixtures', fixtures, '--device', 'cpu', '--quick', '--work', work, '--out', out]);
+    const { status, stderr } = run([
+      '--fixtures',
+      fixtures,
+      '--device',
+      'cpu',
+      '--quick',
+      '--work',
+      work,
+      '--out',
+      out,
+    ]);
     expect({ status, stderr: status === 0 ? '' : stderr }).toEqual({ status: 0, stderr: '' });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const report = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, any>;
     expect(report).toMatchObject({ device: 'cpu', passed: true, failures: [] });
     expect(report.environment.pytorch).toMatchObject({ device: 'cpu', torch: expect.stringMatching(/^\d+\.\d+/) });
 
-    expect(report.parity.map((r: { model: string }) => r.model)).toEqual(['deit_scripted', 'deit_traced', 'vit_torchvision']);
+    expect(report.parity.map((r: { model: string }) => r.model)).toEqual([
+      'deit_scripted',
+      'deit_traced',
+      'vit_torchvision',
+    ]);
     for (const row of report.parity) {
       expect(row.vsPyTorchSameDevice.maxAbs).toBe(0); // bit-identical to torch.jit.load on the same LibTorch
       expect(row.vsOursOnCpu.maxAbs).toBe(0);
     }
     for (const row of report.pipeline) {
-      expect(row).toMatchObject({ passed: true, statsMean: 0, statsVariance: 0, statsCovariance: 0, selectionOverlapAt50: 1 });
+      expect(row).toMatchObject({
+        passed: true,
+        statsMean: 0,
+        statsVariance: 0,
+        statsCovariance: 0,
+        selectionOverlapAt50: 1,
+      });
       expect(row.twoReplicasVsOnePass.mean).toBeLessThanOrEqual(1e-12);
       expect(row.twoReplicasVsOnePass.variance).toBeLessThanOrEqual(1e-12);
       for (const compensation of ['mean', 'lsq']) {
@@ -46,9 +66,20 @@ describe('scripts/cuda-check on the CPU', () => {
       }
     }
     // On the same LibTorch and CPU, the fine-tuning steps equal PyTorch's eager ones bit for bit.
-    expect(report.training).toMatchObject({ steps: 5, passed: true, lossRelative: 0, parametersRelative: 0, mode: 'module' });
+    expect(report.training).toMatchObject({
+      steps: 5,
+      passed: true,
+      lossRelative: 0,
+      parametersRelative: 0,
+      mode: 'module',
+    });
     const [bf16, fp16] = report.half;
-    expect(bf16).toMatchObject({ dtype: 'bfloat16', supported: true, statsAreFloat64: true, prunedParameterDtype: 'bfloat16' });
+    expect(bf16).toMatchObject({
+      dtype: 'bfloat16',
+      supported: true,
+      statsAreFloat64: true,
+      prunedParameterDtype: 'bfloat16',
+    });
     expect(bf16.prunedVsFloat32Pruned.relative).toBeGreaterThan(0); // bfloat16 rounding, which float32 lacks
     expect(bf16.prunedVsFloat32Pruned.relative).toBeLessThan(0.05);
     expect(fp16).toMatchObject({ dtype: 'float16', supported: false, error: expect.stringContaining('INPUT_DTYPE') });

@@ -2,7 +2,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { IdxDataset, parseIdx, DEBIAN_FASHION_MNIST, NpyDataset, ImageFolderDataset, batches, shuffledOrder, formatNpy, readNpy, VbpError, type Dataset } from '../lib';
+import {
+  IdxDataset,
+  parseIdx,
+  DEBIAN_FASHION_MNIST,
+  NpyDataset,
+  ImageFolderDataset,
+  batches,
+  shuffledOrder,
+  formatNpy,
+  readNpy,
+  VbpError,
+  type Dataset,
+} from '../lib';
 import { prefetch } from '../lib/data/prefetch';
 import { runPython, tempDir } from './helpers';
 
@@ -17,20 +29,25 @@ describe('IDX (Fashion-MNIST from Debian)', () => {
   it.each([
     ['train', [0, 1, 12345, 59999]],
     ['test', [0, 9999]],
-  ] as Array<['train' | 'test', number[]]>)('%s split: shape, labels and pixels equal a Python read of the raw files', async (split, indices) => {
-    const ref = JSON.parse(runPython('fmnist_reference.py', ['pixels', DEBIAN_FASHION_MNIST, split, ...indices.map(String)])) as PixelReference;
-    const data = IdxDataset.split(DEBIAN_FASHION_MNIST, split);
-    expect([data.size, ...data.itemShape.slice(1)]).toEqual(ref.shape);
-    const item = new Float32Array(28 * 28);
-    for (let k = 0; k < indices.length; k++) {
-      const label = await data.read(indices[k], item);
-      expect(label).toBe(ref.labels[k]);
-      expect(Array.from(item, (v) => Math.round(v * 255))).toEqual(ref.items[k]);
-    }
-    const histogram = new Array(10).fill(0);
-    for await (const batch of batches(data, { batchSize: 5000 })) for (const l of batch.labels) histogram[l]++;
-    expect(histogram).toEqual(ref.histogram);
-  });
+  ] as Array<['train' | 'test', number[]]>)(
+    '%s split: shape, labels and pixels equal a Python read of the raw files',
+    async (split, indices) => {
+      const ref = JSON.parse(
+        runPython('fmnist_reference.py', ['pixels', DEBIAN_FASHION_MNIST, split, ...indices.map(String)]),
+      ) as PixelReference;
+      const data = IdxDataset.split(DEBIAN_FASHION_MNIST, split);
+      expect([data.size, ...data.itemShape.slice(1)]).toEqual(ref.shape);
+      const item = new Float32Array(28 * 28);
+      for (let k = 0; k < indices.length; k++) {
+        const label = await data.read(indices[k], item);
+        expect(label).toBe(ref.labels[k]);
+        expect(Array.from(item, (v) => Math.round(v * 255))).toEqual(ref.items[k]);
+      }
+      const histogram = new Array(10).fill(0);
+      for await (const batch of batches(data, { batchSize: 5000 })) for (const l of batch.labels) histogram[l]++;
+      expect(histogram).toEqual(ref.histogram);
+    },
+  );
 
   it('normalises with the given mean and std', async () => {
     const data = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test', { normalise: { mean: [0.286], std: [0.353] } });
@@ -93,7 +110,9 @@ describe('.npy data', () => {
     expect(readNpy(path.join(dir, 'x.npy')).shape).toEqual([3, 2, 2]);
     fs.writeFileSync(path.join(dir, 'bad.npy'), 'not numpy');
     expect(() => new NpyDataset(path.join(dir, 'bad.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
-    expect(() => new NpyDataset(path.join(dir, 'x.npy'), path.join(dir, 'u.npy'))).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => new NpyDataset(path.join(dir, 'x.npy'), path.join(dir, 'u.npy'))).toThrow(
+      expect.objectContaining({ code: 'DATA' }),
+    );
   });
 
   it('normalises .npy items per channel like IDX items, and reads [N, H, W] as [N, 1, H, W] for such a model', async () => {
@@ -108,14 +127,20 @@ describe('.npy data', () => {
     expect(Array.from(item)).toEqual(Array.from(pixels.subarray(784), (p) => Math.fround((p / 255 - 0.286) / 0.353)));
     const rgb = new Float32Array(2 * 3 * 4).map((_, i) => i / 24);
     fs.writeFileSync(path.join(dir, 'rgb.npy'), formatNpy({ data: rgb, shape: [2, 3, 2, 2] }));
-    const perChannel = new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1, 0.2, 0.3], std: [1, 2, 4] } });
+    const perChannel = new NpyDataset(path.join(dir, 'rgb.npy'), undefined, {
+      normalise: { mean: [0.1, 0.2, 0.3], std: [1, 2, 4] },
+    });
     const x = new Float32Array(12);
     await perChannel.read(0, x);
-    expect(Array.from(x)).toEqual(Array.from(rgb.subarray(0, 12), (v, i) => Math.fround((v - [0.1, 0.2, 0.3][i >> 2]) / [1, 2, 4][i >> 2])));
-    expect(() => new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1, 0.2], std: [1, 1] } })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('3 channel') }),
+    expect(Array.from(x)).toEqual(
+      Array.from(rgb.subarray(0, 12), (v, i) => Math.fround((v - [0.1, 0.2, 0.3][i >> 2]) / [1, 2, 4][i >> 2])),
     );
-    expect(() => new NpyDataset(path.join(dir, 'grey.npy'), undefined, { itemShape: [3, 28, 28] })).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(
+      () => new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1, 0.2], std: [1, 1] } }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('3 channel') }));
+    expect(() => new NpyDataset(path.join(dir, 'grey.npy'), undefined, { itemShape: [3, 28, 28] })).toThrow(
+      expect.objectContaining({ code: 'DATA' }),
+    );
   });
 });
 
@@ -123,27 +148,30 @@ describe('image folders (sharp) against torchvision', () => {
   const dir = tempDir();
   beforeAll(() => runPython('image_reference.py', [dir]));
 
-  it.each([224, 160])('resize + center crop %s + normalise: within 2/255 of torchvision per value (mean |diff| < 0.005)', async (crop) => {
-    const data = new ImageFolderDataset(path.join(dir, 'images'), { crop });
-    expect(data.classes).toEqual(['cat', 'dog']);
-    expect(data.files.map((f) => f.file)).toEqual(JSON.parse(fs.readFileSync(path.join(dir, 'files.json'), 'utf8')));
-    const expected = readNpy(path.join(dir, `expected_${crop}.npy`)).data as Float32Array;
-    const n = 3 * crop * crop;
-    let worst = 0;
-    let total = 0;
-    for (let i = 0; i < data.size; i++) {
-      const item = new Float32Array(n);
-      expect(await data.read(i, item)).toBe(i < 2 ? 0 : 1);
-      for (let j = 0; j < n; j++) {
-        const d = Math.abs(item[j] - expected[i * n + j]);
-        worst = Math.max(worst, d);
-        total += d;
+  it.each([224, 160])(
+    'resize + center crop %s + normalise: within 2/255 of torchvision per value (mean |diff| < 0.005)',
+    async (crop) => {
+      const data = new ImageFolderDataset(path.join(dir, 'images'), { crop });
+      expect(data.classes).toEqual(['cat', 'dog']);
+      expect(data.files.map((f) => f.file)).toEqual(JSON.parse(fs.readFileSync(path.join(dir, 'files.json'), 'utf8')));
+      const expected = readNpy(path.join(dir, `expected_${crop}.npy`)).data as Float32Array;
+      const n = 3 * crop * crop;
+      let worst = 0;
+      let total = 0;
+      for (let i = 0; i < data.size; i++) {
+        const item = new Float32Array(n);
+        expect(await data.read(i, item)).toBe(i < 2 ? 0 : 1);
+        for (let j = 0; j < n; j++) {
+          const d = Math.abs(item[j] - expected[i * n + j]);
+          worst = Math.max(worst, d);
+          total += d;
+        }
       }
-    }
-    // Measured here: max 0.035 (2 grey levels / 0.229), mean 0.001-0.003; libvips and PIL resample differently.
-    expect(worst).toBeLessThanOrEqual((2.01 / 255) / 0.225);
-    expect(total / (data.size * n)).toBeLessThan(0.005);
-  });
+      // Measured here: max 0.035 (2 grey levels / 0.229), mean 0.001-0.003; libvips and PIL resample differently.
+      expect(worst).toBeLessThanOrEqual(2.01 / 255 / 0.225);
+      expect(total / (data.size * n)).toBeLessThan(0.005);
+    },
+  );
 
   it("finds the classes and files torchvision's ImageFolder finds: symlinked class folders, subfolders, its extensions", () => {
     const root = tempDir('torch-vbp-tree-');
@@ -166,7 +194,10 @@ describe('image folders (sharp) against torchvision', () => {
     fs.writeFileSync(path.join(elsewhere, 'more', 'm.webp'), '');
     fs.symlinkSync(path.join(elsewhere, 'real_a'), path.join(root, 'a_class')); // a class folder that is a link
     fs.symlinkSync(path.join(elsewhere, 'more'), path.join(root, 'c_class', 'linked')); // a linked subfolder
-    const reference = JSON.parse(runPython('image_reference.py', ['--list', root])) as { classes: string[]; samples: Array<[string, number]> };
+    const reference = JSON.parse(runPython('image_reference.py', ['--list', root])) as {
+      classes: string[];
+      samples: Array<[string, number]>;
+    };
     const data = new ImageFolderDataset(root, { crop: 32 });
     expect(data.classes).toEqual(['a_class', 'b_class', 'c_class']);
     expect(data.classes).toEqual(reference.classes);
@@ -175,7 +206,9 @@ describe('image folders (sharp) against torchvision', () => {
     // With the model's class order (a card's `classes`), labels follow it, not the folder order.
     const ordered = new ImageFolderDataset(root, { crop: 32, classes: ['c_class', 'a_class', 'b_class', 'unused'] });
     expect(ordered.files.map((f) => f.label)).toEqual(reference.samples.map(([, label]) => [1, 2, 0][label]));
-    expect(() => new ImageFolderDataset(root, { classes: ['a_class', 'b_class'] })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining("'c_class'") }));
+    expect(() => new ImageFolderDataset(root, { classes: ['a_class', 'b_class'] })).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringContaining("'c_class'") }),
+    );
   });
 
   it('rejects a folder without images and undecodable files with DATA', async () => {
@@ -200,12 +233,15 @@ describe('reading ahead', () => {
       concurrency,
       read: (index, target) =>
         new Promise((resolve, reject) =>
-          setTimeout(() => {
-            if (bad.has(index)) return reject(new VbpError('DATA', `item ${index} is damaged`));
-            target[0] = index;
-            target[1] = -index;
-            resolve(index % 10);
-          }, (index * 7) % 5),
+          setTimeout(
+            () => {
+              if (bad.has(index)) return reject(new VbpError('DATA', `item ${index} is damaged`));
+              target[0] = index;
+              target[1] = -index;
+              resolve(index % 10);
+            },
+            (index * 7) % 5,
+          ),
         ),
     };
   }
@@ -215,7 +251,13 @@ describe('reading ahead', () => {
     const collect = async (concurrency: number) => {
       const skipped: number[] = [];
       const out = [];
-      for await (const b of batches(slowDataset(concurrency, bad), { batchSize: 6, shuffle: true, seed: 3, skipBadItems: true, onSkip: (i) => skipped.push(i) })) {
+      for await (const b of batches(slowDataset(concurrency, bad), {
+        batchSize: 6,
+        shuffle: true,
+        seed: 3,
+        skipBadItems: true,
+        onSkip: (i) => skipped.push(i),
+      })) {
         out.push({ data: Array.from(b.input.data), labels: Array.from(b.labels), indices: Array.from(b.indices) });
       }
       return { out, skipped };
@@ -226,7 +268,11 @@ describe('reading ahead', () => {
     expect(inTurn.skipped.sort((a, b) => a - b)).toEqual([3, 4, 17, 39]);
     expect(inTurn.out.flatMap((b) => b.indices)).toHaveLength(36);
     // Without skipBadItems the first damaged item stops the stream with its DATA error.
-    await expect((async () => { for await (const b of batches(slowDataset(5, bad), { batchSize: 6 })) void b; })()).rejects.toMatchObject({ code: 'DATA' });
+    await expect(
+      (async () => {
+        for await (const b of batches(slowDataset(5, bad), { batchSize: 6 })) void b;
+      })(),
+    ).rejects.toMatchObject({ code: 'DATA' });
   });
 
   it('prefetch() requests the next item while the current one is used, and never more than the limit', async () => {
@@ -243,7 +289,12 @@ describe('reading ahead', () => {
       seen.push([item, pulled]);
     }
     // While item i is in use, item i + 1 has already been pulled (except after the last one allowed).
-    expect(seen).toEqual([[0, 2], [1, 3], [2, 4], [3, 4]]);
+    expect(seen).toEqual([
+      [0, 2],
+      [1, 3],
+      [2, 4],
+      [3, 4],
+    ]);
     expect(pulled).toBe(4);
   });
 });
@@ -254,21 +305,36 @@ describe('no silent wrong normalisation (issue 21, items 20 and 21)', () => {
   const pixels = Float32Array.from({ length: 2 * 16 }, (_, i) => (i * 37) % 256);
   beforeAll(() => {
     fs.writeFileSync(path.join(dir, 'f255.npy'), formatNpy({ data: pixels, shape: [2, 1, 4, 4] }));
-    fs.writeFileSync(path.join(dir, 'fnorm.npy'), formatNpy({ data: pixels.map((p) => (p / 255 - 0.286) / 0.353), shape: [2, 1, 4, 4] }));
+    fs.writeFileSync(
+      path.join(dir, 'fnorm.npy'),
+      formatNpy({ data: pixels.map((p) => (p / 255 - 0.286) / 0.353), shape: [2, 1, 4, 4] }),
+    );
     fs.writeFileSync(path.join(dir, 'f01.npy'), formatNpy({ data: pixels.map((p) => p / 255), shape: [2, 1, 4, 4] }));
   });
 
   it('float .npy items outside [0, 1] are refused when a normalisation expects [0, 1], naming the range and the fix', () => {
     expect(() => new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise })).toThrow(
-      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/holds float32 values from 0 to 2\d\d.*expects pixels scaled to \[0, 1\]: if they are pixels in 0\.\.255, give scale: 255/) }),
+      expect.objectContaining({
+        code: 'DATA',
+        message: expect.stringMatching(
+          /holds float32 values from 0 to 2\d\d.*expects pixels scaled to \[0, 1\]: if they are pixels in 0\.\.255, give scale: 255/,
+        ),
+      }),
     );
     expect(() => new NpyDataset(path.join(dir, 'fnorm.npy'), undefined, { normalise })).toThrow(
-      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/values from -0\.81\d* to .*if they are already normalised, give no normalisation/) }),
+      expect.objectContaining({
+        code: 'DATA',
+        message: expect.stringMatching(
+          /values from -0\.81\d* to .*if they are already normalised, give no normalisation/,
+        ),
+      }),
     );
     // In range, without normalisation, or with an explicit scale: accepted.
     expect(() => new NpyDataset(path.join(dir, 'f01.npy'), undefined, { normalise })).not.toThrow();
     expect(() => new NpyDataset(path.join(dir, 'fnorm.npy'))).not.toThrow();
-    expect(() => new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise, scale: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new NpyDataset(path.join(dir, 'f255.npy'), undefined, { normalise, scale: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   it('scale: 255 reads float pixels in 0..255 exactly as uint8 pixels', async () => {
@@ -282,11 +348,23 @@ describe('no silent wrong normalisation (issue 21, items 20 and 21)', () => {
 
   it('a normalisation of the wrong length says how many values to give (never "give 1 or 1")', () => {
     fs.writeFileSync(path.join(dir, 'rgb.npy'), formatNpy({ data: new Float32Array(2 * 3 * 4), shape: [2, 3, 2, 2] }));
-    const grey = () => new NpyDataset(path.join(dir, 'f01.npy'), undefined, { normalise: { mean: [0.1, 0.2, 0.3], std: [1] } });
-    expect(grey).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('mean has 3 values but the items have 1 channel: give one value') }));
+    const grey = () =>
+      new NpyDataset(path.join(dir, 'f01.npy'), undefined, { normalise: { mean: [0.1, 0.2, 0.3], std: [1] } });
+    expect(grey).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('mean has 3 values but the items have 1 channel: give one value'),
+      }),
+    );
     expect(grey).not.toThrow(/give 1 or 1/);
     const rgb = () => new NpyDataset(path.join(dir, 'rgb.npy'), undefined, { normalise: { mean: [0.1], std: [1, 2] } });
-    expect(rgb).toThrow(expect.objectContaining({ message: expect.stringContaining('std has 2 values but the items have 3 channels: give one value per channel (3) or one for all') }));
+    expect(rgb).toThrow(
+      expect.objectContaining({
+        message: expect.stringContaining(
+          'std has 2 values but the items have 3 channels: give one value per channel (3) or one for all',
+        ),
+      }),
+    );
   });
 
   it('image folders match class names that cannot be folder names by a sanitised name, or by classMap; the error says how', () => {
@@ -297,19 +375,43 @@ describe('no silent wrong normalisation (issue 21, items 20 and 21)', () => {
     }
     const classes = ['T-shirt/top', 'Trouser', 'Ankle boot'];
     const data = new ImageFolderDataset(root, { classes });
-    expect(data.files.map((f) => [path.basename(path.dirname(f.file)), f.label])).toEqual([['T-shirt_top', 0], ['Trouser', 1], ['ankle boot', 2]]);
+    expect(data.files.map((f) => [path.basename(path.dirname(f.file)), f.label])).toEqual([
+      ['T-shirt_top', 0],
+      ['Trouser', 1],
+      ['ankle boot', 2],
+    ]);
     fs.mkdirSync(path.join(root, 'tee'));
     fs.writeFileSync(path.join(root, 'tee', 'y.png'), '');
     expect(() => new ImageFolderDataset(root, { classes })).toThrow(
-      expect.objectContaining({ code: 'DATA', message: expect.stringMatching(/folder\(s\) 'tee' match none of the model's classes .*'T-shirt\/top' matches a folder 't_shirt_top'.*classMap, e\.g\. \{"tee": "T-shirt\/top"\}/) }),
+      expect.objectContaining({
+        code: 'DATA',
+        message: expect.stringMatching(
+          /folder\(s\) 'tee' match none of the model's classes .*'T-shirt\/top' matches a folder 't_shirt_top'.*classMap, e\.g\. \{"tee": "T-shirt\/top"\}/,
+        ),
+      }),
     );
     const mapped = new ImageFolderDataset(root, { classes, classMap: { tee: 'T-shirt/top' } });
     expect(mapped.files.filter((f) => f.file.includes(`${path.sep}tee${path.sep}`)).map((f) => f.label)).toEqual([0]);
-    expect(new ImageFolderDataset(root, { classes, classMap: { tee: 1 } }).files.find((f) => f.file.includes('tee'))!.label).toBe(1);
-    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 'Shirt' } })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining("classMap: folder 'tee' maps to 'Shirt'") }));
-    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 3 } })).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining('outside 0..2') }));
+    expect(
+      new ImageFolderDataset(root, { classes, classMap: { tee: 1 } }).files.find((f) => f.file.includes('tee'))!.label,
+    ).toBe(1);
+    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 'Shirt' } })).toThrow(
+      expect.objectContaining({
+        code: 'DATA',
+        message: expect.stringContaining("classMap: folder 'tee' maps to 'Shirt'"),
+      }),
+    );
+    expect(() => new ImageFolderDataset(root, { classes, classMap: { tee: 3 } })).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringContaining('outside 0..2') }),
+    );
     // Two classes that sanitise alike need the exact name.
-    expect(() => new ImageFolderDataset(root, { classes: ['T-shirt/top', 'T-shirt top', 'Trouser', 'Ankle boot'], classMap: { tee: 0 } })).toThrow(expect.objectContaining({ message: expect.stringContaining("'T-shirt_top'") }));
+    expect(
+      () =>
+        new ImageFolderDataset(root, {
+          classes: ['T-shirt/top', 'T-shirt top', 'Trouser', 'Ankle boot'],
+          classMap: { tee: 0 },
+        }),
+    ).toThrow(expect.objectContaining({ message: expect.stringContaining("'T-shirt_top'") }));
     // Without a class list the map places folders at class indices; the others keep torchvision's order.
     const free = new ImageFolderDataset(root, { classMap: { tee: 0, 'T-shirt_top': 0 } });
     expect(free.classes[0]).toBe('T-shirt_top+tee');

@@ -5,7 +5,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadModel, evaluate, fidelity, gatherStats, plan, prune, IdxDataset, batches, readModelCard, DEBIAN_FASHION_MNIST, type Evaluation, type Model } from '../lib';
+import {
+  loadModel,
+  evaluate,
+  fidelity,
+  gatherStats,
+  plan,
+  prune,
+  IdxDataset,
+  batches,
+  readModelCard,
+  DEBIAN_FASHION_MNIST,
+  type Evaluation,
+  type Model,
+} from '../lib';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 import { formatSpeedup } from '../lib/report/demo-report';
 import { repoRoot, runPython, tempDir } from './helpers';
@@ -31,7 +44,16 @@ describe('the bundled model', () => {
   });
 
   it('evaluate() counts exactly what PyTorch counts on the 10,000 test images', () => {
-    const ref = JSON.parse(runPython('fmnist_reference.py', ['evaluate', BUNDLED_MODEL, DEBIAN_FASHION_MNIST, String(normalise.mean[0]), String(normalise.std[0]), '10000'])) as {
+    const ref = JSON.parse(
+      runPython('fmnist_reference.py', [
+        'evaluate',
+        BUNDLED_MODEL,
+        DEBIAN_FASHION_MNIST,
+        String(normalise.mean[0]),
+        String(normalise.std[0]),
+        '10000',
+      ]),
+    ) as {
       correct1: number;
       correct5: number;
     };
@@ -42,9 +64,15 @@ describe('the bundled model', () => {
   });
 
   it('at 50 %: VBP against variance without mean-shift, magnitude pruning and least squares, as measured', async () => {
-    const stats = await gatherStats(model, batches(train, { batchSize: 128, shuffle: true, seed: 0, limit: 2048 }), { covariance: true });
+    const stats = await gatherStats(model, batches(train, { batchSize: 128, shuffle: true, seed: 0, limit: 2048 }), {
+      covariance: true,
+    });
     const run = async (criterion: 'variance' | 'magnitude', compensation: 'mean' | 'none' | 'lsq') => {
-      const { model: pruned } = await prune(model, plan(stats, { ratio: 0.5, criterion }), compensation === 'lsq' ? { compensation, stats } : { compensation });
+      const { model: pruned } = await prune(
+        model,
+        plan(stats, { ratio: 0.5, criterion }),
+        compensation === 'lsq' ? { compensation, stats } : { compensation },
+      );
       const result = await evaluate(pruned, test, { keepLogits: true });
       await pruned.dispose();
       return { top1: result.top1, ...fidelity(original, result) };
@@ -57,7 +85,8 @@ describe('the bundled model', () => {
     // 0.2334, 0.2443. Four other calibration sets gave the same orderings (models/README.md).
     expect(vbp.top1 - noShift.top1).toBeGreaterThan(0.0015); // the mean-shift keeps accuracy (+0.38 points)
     expect(vbp.relativeError).toBeLessThan(noShift.relativeError); // and brings the outputs closer
-    expect(vbp.relativeError).toBeLessThan(magnitude.relativeError - 0.005); // VBP's outputs stay closest to the original's
+    // VBP's outputs stay closest to the original's
+    expect(vbp.relativeError).toBeLessThan(magnitude.relativeError - 0.005);
     // Unlike the paper's ImageNet DeiT-B, magnitude + mean-shift keeps more top-1 on this small model (+0.50 points).
     expect(magnitude.top1 - vbp.top1).toBeGreaterThan(0.002);
     expect(original.top1 - vbp.top1).toBeLessThan(0.03);
@@ -75,7 +104,15 @@ describe('vbp demo', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(0);
-    for (const label of ['original', 'VBP (variance + mean-shift)', 'variance, no mean-shift', 'magnitude + mean-shift', 'variance + least squares', 'compensated + least squares', 'VBP + fine-tuning (distillation)']) {
+    for (const label of [
+      'original',
+      'VBP (variance + mean-shift)',
+      'variance, no mean-shift',
+      'magnitude + mean-shift',
+      'variance + least squares',
+      'compensated + least squares',
+      'VBP + fine-tuning (distillation)',
+    ]) {
       expect(r.stdout).toContain(label);
     }
     const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
@@ -87,13 +124,17 @@ describe('vbp demo', () => {
     const tuned90 = tuned[1] as { top1: number; finetune: { top1Before: number; steps: number } };
     expect(tuned90.finetune.steps).toBe(20);
     expect(tuned90.top1 - tuned90.finetune.top1Before).toBeGreaterThan(0.04);
-    expect([...new Set(results.rows.map((row: { ratio: number }) => row.ratio))]).toEqual([0, 0.2, 0.35, 0.5, 0.7, 0.9]);
+    expect([...new Set(results.rows.map((row: { ratio: number }) => row.ratio))]).toEqual([
+      0, 0.2, 0.35, 0.5, 0.7, 0.9,
+    ]);
     expect(results.data.calibrationImages).toBe(2048);
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html.match(/<svg /g)).toHaveLength(4);
     expect(html).toContain('Recovery by fine-tuning (VBP)');
     expect(html).toContain('Kept neurons per MLP block');
-    const vbp50 = results.rows.find((row: { method: string; ratio: number }) => row.method === 'vbp' && row.ratio === 0.5);
+    const vbp50 = results.rows.find(
+      (row: { method: string; ratio: number }) => row.method === 'vbp' && row.ratio === 0.5,
+    );
     expect(vbp50.macs).toBeLessThan(results.rows[0].macs);
     expect(vbp50.speedup.batch1.speedup).toBeGreaterThan(0);
     expect(vbp50.speedup.batch256.low).toBeLessThanOrEqual(vbp50.speedup.batch256.high);
@@ -106,7 +147,9 @@ describe('vbp demo', () => {
     }
     expect(html).toContain('VBP (variance + mean-shift)</text>');
     // Run again into the same folder: refused without --force, before any work.
-    const again = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', '--quick', '--out', out], { encoding: 'utf8' });
+    const again = spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', '--quick', '--out', out], {
+      encoding: 'utf8',
+    });
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/\[OUTPUT_EXISTS\]: --out: .*results\.json' already exists \(pass --force/);
   });
@@ -115,7 +158,8 @@ describe('vbp demo', () => {
     const base = tempDir('torch-vbp-demo-bad-');
     const file = path.join(base, 'a-file');
     fs.writeFileSync(file, 'x');
-    const run = (...args: string[]) => spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', ...args], { encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'vbp.js'), 'demo', ...args], { encoding: 'utf8' });
     const asFile = run('--out', file);
     expect(asFile.status).toBe(2);
     expect(asFile.stderr).toMatch(/\[IO\]: --out: '.*a-file' is a file/);

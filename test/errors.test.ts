@@ -38,7 +38,9 @@ describe('error codes', () => {
 
   it('wrong input dtype -> INPUT_DTYPE', async () => {
     const model = await loadModel(fixture('deit_traced.pt'));
-    expect(await codeOf(model.forward({ data: new Float64Array(3 * 32 * 32), shape: [1, 3, 32, 32] }))).toBe('INPUT_DTYPE');
+    expect(await codeOf(model.forward({ data: new Float64Array(3 * 32 * 32), shape: [1, 3, 32, 32] }))).toBe(
+      'INPUT_DTYPE',
+    );
     model.dispose();
   });
 
@@ -62,7 +64,9 @@ describe('error codes', () => {
   it('CUDA from a CPU-only LibTorch -> DEVICE, saying so', async () => {
     if (versionInfo().cuda) {
       // A CUDA build: an index past the last GPU is the error case instead.
-      await expect(loadModel(fixture('deit_scripted.pt'), { device: 'cuda:99' })).rejects.toMatchObject({ code: 'DEVICE' });
+      await expect(loadModel(fixture('deit_scripted.pt'), { device: 'cuda:99' })).rejects.toMatchObject({
+        code: 'DEVICE',
+      });
       return;
     }
     expect(cudaAvailable()).toBe(false);
@@ -79,7 +83,10 @@ describe('error codes', () => {
   it("an assert in the model's own code -> FORWARD, even when its message mentions a shape; a kernel's shape error stays INPUT_SHAPE", async () => {
     const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
     const one = { data: new Float32Array(6 * 16), shape: [1, 6, 16] };
-    await expect(model.forward(one)).rejects.toMatchObject({ code: 'FORWARD', message: expect.stringContaining('two or more items') });
+    await expect(model.forward(one)).rejects.toMatchObject({
+      code: 'FORWARD',
+      message: expect.stringContaining('two or more items'),
+    });
     expect(await codeOf(model.forward({ data: new Float32Array(2 * 6 * 15), shape: [2, 6, 15] }))).toBe('INPUT_SHAPE');
     await model.dispose();
   });

@@ -23,7 +23,7 @@ function mapped(data: Dataset, f: (x: number) => number): Dataset {
   };
 }
 
-describe('evaluate() and the model card\'s normalisation', () => {
+describe("evaluate() and the model card's normalisation", () => {
   let model: Model;
   const card = { mean: [0.286], std: [0.353] };
   const raw = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test');
@@ -37,15 +37,34 @@ describe('evaluate() and the model card\'s normalisation', () => {
   it('refuses data without the normalisation the card states (19 % when scored anyway), naming the fix', async () => {
     await expect(evaluate(model, raw, { limit: 500 })).rejects.toMatchObject({
       code: 'DATA',
-      message: expect.stringMatching(/first batch of t10k-images.*values \[0, 1\].*maps them to \[-0\.81, 2\.02\]: give the data set that normalisation.*checkNormalisation: false/),
+      message: expect.stringMatching(
+        /first batch of t10k-images.*values \[0, 1\].*maps them to \[-0\.81, 2\.02\]: give the data set that normalisation.*checkNormalisation: false/,
+      ),
     });
     const scored = await evaluate(model, raw, { limit: 500, checkNormalisation: false });
     expect(scored.top1).toBeLessThan(0.3);
   });
 
   it('refuses pixels in 0..255 and data normalised twice', async () => {
-    await expect(evaluate(model, mapped(raw, (x) => x * 255), { limit: 300 })).rejects.toMatchObject({ code: 'DATA', message: expect.stringMatching(/\[0, 255\] per channel, outside \[-0\.81, 2\.02\].*0\.\.255\? normalised twice\?/) });
-    await expect(evaluate(model, mapped(normalised, (x) => (x - 0.286) / 0.353), { limit: 300 })).rejects.toMatchObject({ code: 'DATA' });
+    await expect(
+      evaluate(
+        model,
+        mapped(raw, (x) => x * 255),
+        { limit: 300 },
+      ),
+    ).rejects.toMatchObject({
+      code: 'DATA',
+      message: expect.stringMatching(
+        /\[0, 255\] per channel, outside \[-0\.81, 2\.02\].*0\.\.255\? normalised twice\?/,
+      ),
+    });
+    await expect(
+      evaluate(
+        model,
+        mapped(normalised, (x) => (x - 0.286) / 0.353),
+        { limit: 300 },
+      ),
+    ).rejects.toMatchObject({ code: 'DATA' });
   });
 
   it('accepts data normalised as the card says (and any data for a model without mean/std)', async () => {

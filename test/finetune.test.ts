@@ -20,10 +20,31 @@ import {
   type Tensor,
 } from '../lib';
 import { formatNpy } from '../lib/formats/npy';
-import { asTensor, calibrationBatches, codeOf, fixture, maxAbsDiff, python, readPythonOutput, repoRoot, runPython, tempDir, vbp } from './helpers';
+import {
+  asTensor,
+  calibrationBatches,
+  codeOf,
+  fixture,
+  maxAbsDiff,
+  python,
+  readPythonOutput,
+  repoRoot,
+  runPython,
+  tempDir,
+  vbp,
+} from './helpers';
 
 const dir = tempDir();
-const FIXTURE_CONFIG = { img_size: 32, patch_size: 8, in_chans: 3, num_classes: 10, embed_dim: 48, depth: 3, num_heads: 3, mlp_ratio: 4.0 };
+const FIXTURE_CONFIG = {
+  img_size: 32,
+  patch_size: 8,
+  in_chans: 3,
+  num_classes: 10,
+  embed_dim: 48,
+  depth: 3,
+  num_heads: 3,
+  mlp_ratio: 4.0,
+};
 const BATCH = 8;
 const ITEM = 3 * 32 * 32;
 
@@ -35,7 +56,11 @@ function makeBatches(steps: number, seed: number): Array<{ input: Tensor<Float32
     return state / 2 ** 32;
   };
   return Array.from({ length: steps }, () => ({
-    input: { data: Float32Array.from({ length: BATCH * ITEM }, () => next() * 2 - 1), shape: [BATCH, 3, 32, 32], dtype: 'float32' as const },
+    input: {
+      data: Float32Array.from({ length: BATCH * ITEM }, () => next() * 2 - 1),
+      shape: [BATCH, 3, 32, 32],
+      dtype: 'float32' as const,
+    },
     labels: Int32Array.from({ length: BATCH }, () => Math.floor(next() * 10)),
   }));
 }
@@ -52,9 +77,10 @@ function writeBatches(batches: ReturnType<typeof makeBatches>, name: string): { 
   return { inputs, labels };
 }
 
-const dataOf = (batches: ReturnType<typeof makeBatches>) => async function* () {
-  yield* batches;
-};
+const dataOf = (batches: ReturnType<typeof makeBatches>) =>
+  async function* () {
+    yield* batches;
+  };
 
 async function pruned50(): Promise<{ teacher: Model; student: Model; file: string }> {
   const teacher = await loadModel(fixture('deit_scripted.pt'));
@@ -75,14 +101,35 @@ interface Reference {
   params: Float64Array;
 }
 
-function pythonReference(student: string, teacher: string | undefined, files: { inputs: string; labels: string }, args: string[], config = FIXTURE_CONFIG): Reference {
+function pythonReference(
+  student: string,
+  teacher: string | undefined,
+  files: { inputs: string; labels: string },
+  args: string[],
+  config = FIXTURE_CONFIG,
+): Reference {
   const out = path.join(dir, `ref-${Date.now()}.json`);
   const params = out.replace('.json', '.npy');
   runPython('finetune_reference.py', [
-    '--student', student, ...(teacher ? ['--teacher', teacher] : []), '--config', JSON.stringify(config),
-    '--inputs', files.inputs, '--labels', files.labels, '--out', out, '--params', params, ...args,
+    '--student',
+    student,
+    ...(teacher ? ['--teacher', teacher] : []),
+    '--config',
+    JSON.stringify(config),
+    '--inputs',
+    files.inputs,
+    '--labels',
+    files.labels,
+    '--out',
+    out,
+    '--params',
+    params,
+    ...args,
   ]);
-  return { ...(JSON.parse(fs.readFileSync(out, 'utf8')) as Omit<Reference, 'params'>), params: readNpy(params).data as Float64Array };
+  return {
+    ...(JSON.parse(fs.readFileSync(out, 'utf8')) as Omit<Reference, 'params'>),
+    params: readNpy(params).data as Float64Array,
+  };
 }
 
 /** Largest |ours - reference| / max |reference| over each parameter tensor. */
@@ -112,7 +159,8 @@ async function expectSameWeights(a: Model, b: Model): Promise<void> {
   const left = await snapshotParameters(a);
   const right = await snapshotParameters(b);
   expect([...left.keys()]).toEqual([...right.keys()]);
-  for (const [name, values] of left) expect({ name, diff: maxAbsDiff(values, right.get(name)!) }).toEqual({ name, diff: 0 });
+  for (const [name, values] of left)
+    expect({ name, diff: maxAbsDiff(values, right.get(name)!) }).toEqual({ name, diff: 0 });
 }
 
 describe('finetune against eager PyTorch', () => {
@@ -130,10 +178,34 @@ describe('finetune against eager PyTorch', () => {
   it('10 AdamW steps with distillation, clipping, warm-up and cosine: loss curve and every parameter equal PyTorch (<= 1e-6 / 1e-5 relative)', async () => {
     const batches = makeBatches(10, 1);
     const files = writeBatches(batches, 'kd');
-    const options: FinetuneOptions = { teacher, data: dataOf(batches), stepsPerEpoch: 10, lr: 1e-3, batchSize: BATCH, clipNorm: 1, warmupSteps: 2, seed: 3, alpha: 0.7, temperature: 3 };
+    const options: FinetuneOptions = {
+      teacher,
+      data: dataOf(batches),
+      stepsPerEpoch: 10,
+      lr: 1e-3,
+      batchSize: BATCH,
+      clipNorm: 1,
+      warmupSteps: 2,
+      seed: 3,
+      alpha: 0.7,
+      temperature: 3,
+    };
     const before = await snapshotParameters(student);
     const { model, report } = await finetune(student, options);
-    const reference = pythonReference(studentFile, fixture('deit_scripted.pt'), files, ['--lr', '1e-3', '--clip', '1', '--warmup', '2', '--seed', '3', '--alpha', '0.7', '--temperature', '3']);
+    const reference = pythonReference(studentFile, fixture('deit_scripted.pt'), files, [
+      '--lr',
+      '1e-3',
+      '--clip',
+      '1',
+      '--warmup',
+      '2',
+      '--seed',
+      '3',
+      '--alpha',
+      '0.7',
+      '--temperature',
+      '3',
+    ]);
     expect(report.steps).toBe(10);
     expect(relativeCurveError(report.lr, reference.lr)).toBeLessThanOrEqual(1e-12);
     expect(relativeCurveError(report.loss, reference.loss)).toBeLessThanOrEqual(1e-6);
@@ -150,8 +222,22 @@ describe('finetune against eager PyTorch', () => {
   it('without a teacher (cross-entropy), constant schedule, no clipping: equal to PyTorch', async () => {
     const batches = makeBatches(6, 2);
     const files = writeBatches(batches, 'ce');
-    const { model, report } = await finetune(student, { data: dataOf(batches), schedule: 'constant', stepsPerEpoch: 6, lr: 2e-3, weightDecay: 0.05, batchSize: BATCH });
-    const reference = pythonReference(studentFile, undefined, files, ['--lr', '2e-3', '--schedule', 'constant', '--weight-decay', '0.05']);
+    const { model, report } = await finetune(student, {
+      data: dataOf(batches),
+      schedule: 'constant',
+      stepsPerEpoch: 6,
+      lr: 2e-3,
+      weightDecay: 0.05,
+      batchSize: BATCH,
+    });
+    const reference = pythonReference(studentFile, undefined, files, [
+      '--lr',
+      '2e-3',
+      '--schedule',
+      'constant',
+      '--weight-decay',
+      '0.05',
+    ]);
     expect(report.distillation.every((d) => d === 0)).toBe(true);
     expect(relativeCurveError(report.loss, reference.loss)).toBeLessThanOrEqual(1e-6);
     expect(await worstParameterError(model, reference)).toBeLessThanOrEqual(1e-5);
@@ -162,9 +248,21 @@ describe('finetune against eager PyTorch', () => {
     const model = await loadModel(fixture('deit_dropout_scripted.pt'));
     const batches = makeBatches(4, 3);
     const files = writeBatches(batches, 'dropout');
-    const { model: tuned, report } = await finetune(model, { data: dataOf(batches), stepsPerEpoch: 4, lr: 1e-3, batchSize: BATCH, seed: 11 });
+    const { model: tuned, report } = await finetune(model, {
+      data: dataOf(batches),
+      stepsPerEpoch: 4,
+      lr: 1e-3,
+      batchSize: BATCH,
+      seed: 11,
+    });
     expect(report.mode.kind).toBe('module');
-    const reference = pythonReference(fixture('deit_dropout_scripted.pt'), undefined, files, ['--lr', '1e-3', '--seed', '11'], { ...FIXTURE_CONFIG, drop_rate: 0.1 } as typeof FIXTURE_CONFIG);
+    const reference = pythonReference(
+      fixture('deit_dropout_scripted.pt'),
+      undefined,
+      files,
+      ['--lr', '1e-3', '--seed', '11'],
+      { ...FIXTURE_CONFIG, drop_rate: 0.1 } as typeof FIXTURE_CONFIG,
+    );
     expect(relativeCurveError(report.loss, reference.loss)).toBeLessThanOrEqual(1e-6);
     expect(await worstParameterError(tuned, reference)).toBeLessThanOrEqual(1e-5);
     // The reference ran in train mode with dropout: equal losses mean the masks and the mode agreed.
@@ -174,7 +272,13 @@ describe('finetune against eager PyTorch', () => {
   it('the tuned model saved by us loads in PyTorch and gives our outputs (<= 1e-5), in eval mode, with its card noting the fine-tuning', async () => {
     const carded = await student.clone();
     carded.setCard({ inputShape: [3, 32, 32], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
-    const { model } = await finetune(carded, { teacher, data: dataOf(makeBatches(3, 4)), stepsPerEpoch: 3, lr: 1e-3, batchSize: BATCH });
+    const { model } = await finetune(carded, {
+      teacher,
+      data: dataOf(makeBatches(3, 4)),
+      stepsPerEpoch: 3,
+      lr: 1e-3,
+      batchSize: BATCH,
+    });
     await carded.dispose();
     const file = path.join(dir, 'tuned.pt');
     await model.save(file);
@@ -195,7 +299,15 @@ describe('finetune faults, abort, checkpoints', () => {
   let teacher: Model;
   let student: Model;
   const batches = makeBatches(8, 5);
-  const base = (): FinetuneOptions => ({ teacher, data: dataOf(batches), stepsPerEpoch: 4, epochs: 2, lr: 1e-3, batchSize: BATCH, seed: 2 });
+  const base = (): FinetuneOptions => ({
+    teacher,
+    data: dataOf(batches),
+    stepsPerEpoch: 4,
+    epochs: 2,
+    lr: 1e-3,
+    batchSize: BATCH,
+    seed: 2,
+  });
   beforeAll(async () => {
     ({ teacher, student } = await pruned50());
   });
@@ -205,9 +317,13 @@ describe('finetune faults, abort, checkpoints', () => {
   });
 
   it('a NaN loss stops with NON_FINITE and keeps the weights of the last good step', async () => {
-    const poisoned = batches.map((b, i) => (i === 3 ? { ...b, input: { ...b.input, data: b.input.data.map((x, j) => (j === 5 ? NaN : x)) } } : b));
+    const poisoned = batches.map((b, i) =>
+      i === 3 ? { ...b, input: { ...b.input, data: b.input.data.map((x, j) => (j === 5 ? NaN : x)) } } : b,
+    );
     const constant = { ...base(), schedule: 'constant' as const, epochs: 1 };
-    const error = await finetune(student, { ...constant, data: dataOf(poisoned), stepsPerEpoch: 8 }).catch((e: unknown) => e);
+    const error = await finetune(student, { ...constant, data: dataOf(poisoned), stepsPerEpoch: 8 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(FinetuneError);
     const failure = error as FinetuneError;
     expect(failure.code).toBe('NON_FINITE');
@@ -220,7 +336,12 @@ describe('finetune faults, abort, checkpoints', () => {
 
   it('an AbortSignal stops between steps with ABORTED and the weights so far', async () => {
     const controller = new AbortController();
-    const error = (await finetune(student, { ...base(), schedule: 'constant', signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() }).catch((e: unknown) => e)) as FinetuneError;
+    const error = (await finetune(student, {
+      ...base(),
+      schedule: 'constant',
+      signal: controller.signal,
+      onProgress: (p) => p.step === 2 && controller.abort(),
+    }).catch((e: unknown) => e)) as FinetuneError;
     expect(error).toBeInstanceOf(FinetuneError);
     expect(error.code).toBe('ABORTED');
     expect(error.report?.steps).toBe(2);
@@ -233,7 +354,12 @@ describe('finetune faults, abort, checkpoints', () => {
     const { model: whole, report: wholeReport } = await finetune(student, base());
     const checkpoint = path.join(dir, 'ckpt.pt');
     const controller = new AbortController();
-    const aborted = (await finetune(student, { ...base(), checkpoint: { path: checkpoint, every: 3 }, signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch((e: unknown) => e)) as FinetuneError;
+    const aborted = (await finetune(student, {
+      ...base(),
+      checkpoint: { path: checkpoint, every: 3 },
+      signal: controller.signal,
+      onProgress: (p) => p.step === 5 && controller.abort(),
+    }).catch((e: unknown) => e)) as FinetuneError;
     expect(aborted.code).toBe('ABORTED');
     await aborted.model?.dispose();
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
@@ -254,10 +380,17 @@ describe('finetune faults, abort, checkpoints', () => {
     const checkpoint = path.join(dir, 'ckpt2.pt');
     const { model } = await finetune(student, { ...base(), epochs: 1, checkpoint: { path: checkpoint, every: 2 } });
     await model.dispose();
-    const other = await finetune(student, { ...base(), epochs: 1, lr: 5e-4, resume: checkpoint }).catch((e: Error) => e);
-    expect(other).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/lr: 0.001 in the checkpoint, 0.0005 now/) });
+    const other = await finetune(student, { ...base(), epochs: 1, lr: 5e-4, resume: checkpoint }).catch(
+      (e: Error) => e,
+    );
+    expect(other).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/lr: 0.001 in the checkpoint, 0.0005 now/),
+    });
     expect(await codeOf(finetune(teacher, { ...base(), epochs: 1, resume: checkpoint }))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(finetune(student, { ...base(), resume: fixture('deit_scripted.pt') }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(finetune(student, { ...base(), resume: fixture('deit_scripted.pt') }))).toBe(
+      'INVALID_ARGUMENT',
+    );
   });
 
   it("trainable: 'mlp' trains only fc1/fc2; the rest stays bit-identical", async () => {
@@ -283,7 +416,10 @@ describe('finetune and train/eval mode', () => {
   it('a model traced in train mode (dropout frozen on) is refused with NOT_TRAINABLE naming the ops', async () => {
     const model = await loadModel(fixture('deit_dropout_traced_train.pt'));
     const error = (await finetune(model, { data, stepsPerEpoch: 2, batchSize: BATCH }).catch((e: Error) => e)) as Error;
-    expect(error).toMatchObject({ code: 'NOT_TRAINABLE', message: expect.stringMatching(/traced in train mode.*torch\.jit\.script/s) });
+    expect(error).toMatchObject({
+      code: 'NOT_TRAINABLE',
+      message: expect.stringMatching(/traced in train mode.*torch\.jit\.script/s),
+    });
     expect(error.message).toMatch(/aten::dropout\(p=0\.1, train=true\)/);
     await model.dispose();
   });
@@ -300,7 +436,12 @@ describe('finetune and train/eval mode', () => {
   it('models whose forward does not return [batch, classes] logits are refused with NOT_TRAINABLE', async () => {
     const model = await loadModel(fixture('mlp_variants', 'c_gelu_tanh_scripted.pt'));
     const input = { data: new Float32Array(2 * 5 * 16), shape: [2, 5, 16], dtype: 'float32' as const };
-    const error = await finetune(model, { data: async function* () { yield { input, labels: new Int32Array([0, 1]) }; }, schedule: 'constant' }).catch((e: Error) => e);
+    const error = await finetune(model, {
+      data: async function* () {
+        yield { input, labels: new Int32Array([0, 1]) };
+      },
+      schedule: 'constant',
+    }).catch((e: Error) => e);
     expect(error).toMatchObject({ code: 'NOT_TRAINABLE', message: expect.stringMatching(/\[batch, classes\]/) });
     await model.dispose();
   });
@@ -318,7 +459,11 @@ describe('finetune and train/eval mode', () => {
       { data, schedule: 'constant', checkpoint: { path: 'x.pt', every: 0 } },
       { data: 42 },
     ];
-    for (const options of bad) expect({ options, code: await codeOf(finetune(model, options as unknown as FinetuneOptions)) }).toEqual({ options, code: 'INVALID_ARGUMENT' });
+    for (const options of bad)
+      expect({ options, code: await codeOf(finetune(model, options as unknown as FinetuneOptions)) }).toEqual({
+        options,
+        code: 'INVALID_ARGUMENT',
+      });
     await model.dispose();
   });
 });
@@ -327,26 +472,62 @@ describe('vbp finetune and the paper recipe', () => {
   const labels = path.join(dir, 'cli-labels.npy');
   beforeAll(() => {
     const n = readNpy(fixture('calib.npy')).shape[0];
-    fs.writeFileSync(labels, formatNpy({ data: Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), shape: [n], dtype: 'int32' }));
+    fs.writeFileSync(
+      labels,
+      formatNpy({ data: Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), shape: [n], dtype: 'int32' }),
+    );
   });
 
   it('trains from the command line, writes a model PyTorch loads, and reports as JSON; the same as the library with the same options', async () => {
     const out = path.join(dir, 'cli-tuned.pt');
-    const args = ['finetune', fixture('deit_scripted.pt'), '--teacher', fixture('deit_scripted.pt'), '--data', fixture('calib.npy'), '--raw', '--labels', labels,
-      '--batch-size', '16', '--lr', '1e-3', '--epochs', '2', '--clip-norm', '1', '--out', out, '--json'];
+    const args = [
+      'finetune',
+      fixture('deit_scripted.pt'),
+      '--teacher',
+      fixture('deit_scripted.pt'),
+      '--data',
+      fixture('calib.npy'),
+      '--raw',
+      '--labels',
+      labels,
+      '--batch-size',
+      '16',
+      '--lr',
+      '1e-3',
+      '--epochs',
+      '2',
+      '--clip-norm',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ];
     const r = vbp(args);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const result = JSON.parse(r.stdout) as { out: string; report: { steps: number; loss: number[]; epochs: unknown[] }; recipe: { alpha: number } };
+    const result = JSON.parse(r.stdout) as {
+      out: string;
+      report: { steps: number; loss: number[]; epochs: unknown[] };
+      recipe: { alpha: number };
+    };
     const items = readNpy(fixture('calib.npy')).shape[0];
     expect(result.report.steps).toBe(2 * Math.ceil(items / 16));
     expect(result.recipe.alpha).toBe(0.5);
     const python = readPythonOutput(out, fixture('input_b4.npy'));
     const tuned = await loadModel(out);
-    expect(maxAbsDiff(asTensor(await tuned.forward(readNpy(fixture('input_b4.npy')))).data as Float32Array, python.output)).toBeLessThanOrEqual(1e-5);
+    expect(
+      maxAbsDiff(asTensor(await tuned.forward(readNpy(fixture('input_b4.npy')))).data as Float32Array, python.output),
+    ).toBeLessThanOrEqual(1e-5);
     // The library with the same options (the CLI's data set: the .npy file, shuffled per epoch from seed 0).
     const student = await loadModel(fixture('deit_scripted.pt'));
-    const { model, report } = await finetune(student, { teacher: student, data: new NpyDataset(fixture('calib.npy'), labels), batchSize: 16, lr: 1e-3, epochs: 2, clipNorm: 1 });
+    const { model, report } = await finetune(student, {
+      teacher: student,
+      data: new NpyDataset(fixture('calib.npy'), labels),
+      batchSize: 16,
+      lr: 1e-3,
+      epochs: 2,
+      clipNorm: 1,
+    });
     expect(report.loss).toEqual(result.report.loss);
     await expectSameWeights(model, tuned);
     await Promise.all([model.dispose(), student.dispose(), tuned.dispose()]);
@@ -356,15 +537,48 @@ describe('vbp finetune and the paper recipe', () => {
 
   it('scripts/export_deit.py exports a timm-style DeiT (random weights, no downloads) that torch-vbp prunes and fine-tunes in train mode', async () => {
     const out = path.join(dir, 'exported.pt');
-    const config = { img_size: 32, patch_size: 8, num_classes: 10, embed_dim: 48, depth: 2, num_heads: 3, drop_rate: 0.1 };
-    const printed = JSON.parse(execFileSync(python, [path.join(repoRoot, 'scripts', 'export_deit.py'), '--module', path.join(repoRoot, 'test', 'python', 'models.py') + ':DeiT', '--config', JSON.stringify(config), '--out', out], { encoding: 'utf8' })) as { maxDiffToEager: number };
+    const config = {
+      img_size: 32,
+      patch_size: 8,
+      num_classes: 10,
+      embed_dim: 48,
+      depth: 2,
+      num_heads: 3,
+      drop_rate: 0.1,
+    };
+    const printed = JSON.parse(
+      execFileSync(
+        python,
+        [
+          path.join(repoRoot, 'scripts', 'export_deit.py'),
+          '--module',
+          path.join(repoRoot, 'test', 'python', 'models.py') + ':DeiT',
+          '--config',
+          JSON.stringify(config),
+          '--out',
+          out,
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as { maxDiffToEager: number };
     expect(printed.maxDiffToEager).toBe(0);
     const model = await loadModel(out);
-    expect(model.card).toMatchObject({ inputShape: [3, 32, 32], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], num_classes: 10 });
+    expect(model.card).toMatchObject({
+      inputShape: [3, 32, 32],
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      num_classes: 10,
+    });
     expect((await model.mlps()).map((b) => b.fc1)).toEqual(['blocks.0.mlp.fc1', 'blocks.1.mlp.fc1']);
     const stats = await gatherStats(model, calibrationBatches());
     const { model: pruned } = await prune(model, plan(stats, { ratio: 0.5 }));
-    const { model: tuned, report } = await finetune(pruned, { teacher: model, data: dataOf(makeBatches(2, 7)), stepsPerEpoch: 2, batchSize: BATCH, lr: 1e-4 });
+    const { model: tuned, report } = await finetune(pruned, {
+      teacher: model,
+      data: dataOf(makeBatches(2, 7)),
+      stepsPerEpoch: 2,
+      batchSize: BATCH,
+      lr: 1e-4,
+    });
     expect(report.mode).toMatchObject({ kind: 'module', note: expect.stringMatching(/train mode/) });
     await Promise.all([model.dispose(), pruned.dispose(), tuned.dispose()]);
   });

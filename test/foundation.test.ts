@@ -2,7 +2,19 @@
 import fs from 'node:fs';
 import { native } from '../lib/native/addon';
 import path from 'node:path';
-import { loadModel, versionInfo, cudaAvailable, cudaDeviceCount, getNumThreads, getBlasThreads, setNumThreads, setAllowTF32, getAllowTF32, tensor, type Tensor } from '../lib';
+import {
+  loadModel,
+  versionInfo,
+  cudaAvailable,
+  cudaDeviceCount,
+  getNumThreads,
+  getBlasThreads,
+  setNumThreads,
+  setAllowTF32,
+  getAllowTF32,
+  tensor,
+  type Tensor,
+} from '../lib';
 import { asTensor, fixture, maxAbsDiff, npy, tempDir } from './helpers';
 
 const MODELS = ['deit_scripted', 'deit_traced', 'vit_torchvision'];
@@ -86,10 +98,15 @@ describe('introspection, clone, save, dispose', () => {
     const info = versionInfo();
     // Here they agree (Debian's 1.13 both ways); the loaded one is read from its own build settings.
     expect(info.linkedTorch.split('.').slice(0, 2)).toEqual(info.torch.split('.').slice(0, 2));
-    const check = (config: string, compiled: string, cuda: boolean) => native().linkedTorchMismatch(config, compiled, cuda);
+    const check = (config: string, compiled: string, cuda: boolean) =>
+      native().linkedTorchMismatch(config, compiled, cuda);
     expect(check('Build settings: TORCH_VERSION=1.13.1, USE_CUDA=OFF, USE_CUDNN=OFF', '1.13.0', false)).toBe('');
-    expect(check('Build settings: TORCH_VERSION=2.5.1, USE_CUDA=ON', '1.13.0', false)).toMatch(/built against LibTorch 1\.13\.0 but the process loaded LibTorch 2\.5\.1; rebuild/);
-    expect(check('TORCH_VERSION=2.4.0, USE_CUDA=OFF', '2.4.0', true)).toMatch(/CUDA LibTorch 2\.4\.0 but the process loaded a CPU-only LibTorch 2\.4\.0/);
+    expect(check('Build settings: TORCH_VERSION=2.5.1, USE_CUDA=ON', '1.13.0', false)).toMatch(
+      /built against LibTorch 1\.13\.0 but the process loaded LibTorch 2\.5\.1; rebuild/,
+    );
+    expect(check('TORCH_VERSION=2.4.0, USE_CUDA=OFF', '2.4.0', true)).toMatch(
+      /CUDA LibTorch 2\.4\.0 but the process loaded a CPU-only LibTorch 2\.4\.0/,
+    );
     expect(check('no settings here', '1.13.0', false)).toBe('');
   });
 
@@ -116,8 +133,18 @@ describe('introspection, clone, save, dispose', () => {
       setAllowTF32({ matmul: false, cudnn: true });
     }
     expect(getAllowTF32()).toEqual({ matmul: false, cudnn: true });
-    expect(() => setAllowTF32({ cuBLAS: false } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("unknown option 'cuBLAS'") }));
-    expect(() => setAllowTF32({ matmul: 'no' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('matmul must be true or false') }));
+    expect(() => setAllowTF32({ cuBLAS: false } as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining("unknown option 'cuBLAS'"),
+      }),
+    );
+    expect(() => setAllowTF32({ matmul: 'no' } as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('matmul must be true or false'),
+      }),
+    );
   });
 
   it('tensor() checks that data fits the shape', () => {

@@ -4,13 +4,38 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, gatherStats, plan, prune, readTensors, Stats, validatePlan, VbpError, writeTensors, type ErrorCode, type Plan } from '../lib';
+import {
+  loadModel,
+  gatherStats,
+  plan,
+  prune,
+  readTensors,
+  Stats,
+  validatePlan,
+  VbpError,
+  writeTensors,
+  type ErrorCode,
+  type Plan,
+} from '../lib';
 import { writeZip, ZipReader } from '../lib/formats/zip';
 import { seededRandom } from '../lib/util/random';
 import { calibrationBatches, fixture, npy, runPython, tempDir } from './helpers';
 
 const CASES = Number(process.env.VBP_FUZZ_CASES ?? 150);
-const KNOWN: ErrorCode[] = ['MODEL_LOAD', 'MODEL_NOT_FOUND', 'INPUT_SHAPE', 'INPUT_DTYPE', 'FORWARD', 'NO_MLP', 'MLP_SPEC', 'NON_FINITE', 'STATS', 'PLAN', 'PRUNE', 'IO'];
+const KNOWN: ErrorCode[] = [
+  'MODEL_LOAD',
+  'MODEL_NOT_FOUND',
+  'INPUT_SHAPE',
+  'INPUT_DTYPE',
+  'FORWARD',
+  'NO_MLP',
+  'MLP_SPEC',
+  'NON_FINITE',
+  'STATS',
+  'PLAN',
+  'PRUNE',
+  'IO',
+];
 
 async function outcome(work: () => Promise<unknown>): Promise<string> {
   try {
@@ -61,9 +86,14 @@ describe('fuzzing', () => {
       const bytes = Buffer.from(good);
       const kind = n % 3;
       let damaged: Buffer = bytes;
-      if (kind === 0) for (let k = 0; k < 1 + Math.floor(random() * 8); k++) bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
+      if (kind === 0)
+        for (let k = 0; k < 1 + Math.floor(random() * 8); k++)
+          bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
       else if (kind === 1) damaged = bytes.subarray(0, Math.floor(random() * bytes.length));
-      else for (let k = 0; k < 4; k++) bytes[8 + Math.floor(random() * Math.min(400, bytes.length - 8))] = Math.floor(random() * 256); // the JSON header
+      else
+        for (let k = 0; k < 4; k++)
+          // the JSON header
+          bytes[8 + Math.floor(random() * Math.min(400, bytes.length - 8))] = Math.floor(random() * 256);
       const result = await outcome(async () => {
         const stats = Stats.fromBuffer(damaged, `case ${n}`);
         const p = plan(stats, { ratio: 0.3 });
@@ -97,7 +127,8 @@ describe('fuzzing', () => {
         else if (mutation === 'huge') value[i] = 1e12;
         else if (mutation === 'nan') value[i] = Number.NaN;
         else value.reverse();
-      } else if (typeof value === 'number') layer[field] = mutation === 'negative' ? -value : mutation === 'nan' ? Number.NaN : value * 1000;
+      } else if (typeof value === 'number')
+        layer[field] = mutation === 'negative' ? -value : mutation === 'nan' ? Number.NaN : value * 1000;
       if (random() < 0.2) p.version = 2 as 1;
       const result = await outcome(async () => {
         const { model: pruned } = await prune(model, validatePlan(p), { skipMacs: true });
@@ -113,8 +144,19 @@ describe('fuzzing', () => {
     const dir = tempDir('torch-vbp-fuzz-tensors-');
     runPython('testing_corpus.py', ['files', dir]);
     const files = path.join(dir, 'files');
-    await writeTensors(path.join(dir, 'ours.safetensors'), { a: { data: new Float32Array([1, 2, 3]), shape: [3] }, b: { data: new Uint16Array(4), shape: [2, 2], dtype: 'bfloat16' } });
-    const originals = ['float32-state_dict.pt', 'float16-views.pt', 'int64-dict.pt', 'bool-shared.pt', 'arrays.npz', 'arrays-compressed.npz', 'float32.npy']
+    await writeTensors(path.join(dir, 'ours.safetensors'), {
+      a: { data: new Float32Array([1, 2, 3]), shape: [3] },
+      b: { data: new Uint16Array(4), shape: [2, 2], dtype: 'bfloat16' },
+    });
+    const originals = [
+      'float32-state_dict.pt',
+      'float16-views.pt',
+      'int64-dict.pt',
+      'bool-shared.pt',
+      'arrays.npz',
+      'arrays-compressed.npz',
+      'float32.npy',
+    ]
       .map((f) => path.join(files, f))
       .concat(path.join(dir, 'ours.safetensors'));
     const random = seededRandom(14);
@@ -148,7 +190,8 @@ describe('fuzzing', () => {
           await readTensors(file);
           result = 'ok';
         } catch (error) {
-          if (!(error instanceof VbpError) || !['DATA', 'IO'].includes(error.code)) throw new Error(`${path.basename(original)} case ${n}: ${String(error)}`, { cause: error });
+          if (!(error instanceof VbpError) || !['DATA', 'IO'].includes(error.code))
+            throw new Error(`${path.basename(original)} case ${n}: ${String(error)}`, { cause: error });
           expect(error.message).toContain(file);
           result = error.code;
         }

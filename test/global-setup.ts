@@ -12,7 +12,10 @@ export default function globalSetup(): void {
   const scripts = path.join(root, 'test', 'python');
   const out = path.join(root, 'test', 'fixtures');
   const hash = crypto.createHash('sha256');
-  for (const file of fs.readdirSync(scripts).filter((f) => f.endsWith('.py')).sort()) {
+  for (const file of fs
+    .readdirSync(scripts)
+    .filter((f) => f.endsWith('.py'))
+    .sort()) {
     hash.update(file).update(fs.readFileSync(path.join(scripts, file)));
   }
   const stamp = path.join(out, '.stamp');
@@ -22,7 +25,10 @@ export default function globalSetup(): void {
   const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
   const env = process.env; // threads pinned by jest.config.js (test/support/pin-threads.js)
   fs.rmSync(out, { recursive: true, force: true });
-  execFileSync(python, [path.join(scripts, 'make_fixtures.py'), '--out', out], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(python, [path.join(scripts, 'make_fixtures.py'), '--out', out], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   execFileSync(python, [path.join(scripts, 'vbp_reference.py'), '--fixtures', out, '--out', path.join(out, 'ref')], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -89,7 +89,10 @@ export function calibrationBatches(first = 0, count = 4): Tensor[] {
   const per = 3 * 32 * 32;
   const batches: Tensor[] = [];
   for (let i = first; i < first + count; i++) {
-    batches.push({ data: (calib.data as Float32Array).slice(i * 16 * per, (i + 1) * 16 * per), shape: [16, 3, 32, 32] });
+    batches.push({
+      data: (calib.data as Float32Array).slice(i * 16 * per, (i + 1) * 16 * per),
+      shape: [16, 3, 32, 32],
+    });
   }
   return batches;
 }

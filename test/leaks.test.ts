@@ -1,5 +1,6 @@
 /**
- * Native memory: hundreds of load -> forward -> statistics -> prune -> fine-tune -> clone -> dispose cycles in a child process
+ * Native memory: hundreds of load -> forward -> statistics -> prune -> fine-tune -> clone -> dispose cycles in a child
+ * process
  * run with --expose-gc. A leak is memory the C allocator has handed out and not got back (glibc's
  * mallinfo2, reported by nativeMemory()); RSS also counts freed pages that glibc's per-thread arenas and
  * V8's heap sizing keep, so it is bounded here, not required to be flat.
@@ -30,13 +31,23 @@ describe('leaks', () => {
   let report: Report;
 
   beforeAll(() => {
-    const out = execFileSync(process.execPath, ['--expose-gc', path.join(repoRoot, 'test', 'support', 'leak-cycles.js'), fixture('deit_scripted.pt'), fixture('calib.npy'), String(cycles)], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        path.join(repoRoot, 'test', 'support', 'leak-cycles.js'),
+        fixture('deit_scripted.pt'),
+        fixture('calib.npy'),
+        String(cycles),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     report = JSON.parse(out) as Report;
   });
 
-  it('reports a model\'s native memory while it lives and nothing after dispose()', () => {
+  it("reports a model's native memory while it lives and nothing after dispose()", () => {
     expect(report.loaded.liveModels - report.before.liveModels).toBe(1);
     expect(report.loaded.modelBytes - report.before.modelBytes).toBe(95530 * 4); // the fixture's float32 parameters
     expect(report.disposed).toMatchObject({ liveModels: 0, modelBytes: 0 });

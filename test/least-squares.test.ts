@@ -4,8 +4,29 @@
  * property measured in PyTorch on the calibration data; shards; and what it refuses.
  */
 import path from 'node:path';
-import { autoCovarianceSampling, gatherStats, loadModel, plan, planCompensated, prune, Stats, type Model, type Tensor } from '../lib';
-import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, npy, readPythonOutput, runPython, tempDir, vbp } from './helpers';
+import {
+  autoCovarianceSampling,
+  gatherStats,
+  loadModel,
+  plan,
+  planCompensated,
+  prune,
+  Stats,
+  type Model,
+  type Tensor,
+} from '../lib';
+import {
+  asTensor,
+  calibrationBatches,
+  fixture,
+  json,
+  maxAbsDiff,
+  npy,
+  readPythonOutput,
+  runPython,
+  tempDir,
+  vbp,
+} from './helpers';
 
 const dir = tempDir('torch-vbp-lsq-');
 const REFERENCE_RIDGE = 1e-3; // test/python/vbp_reference.py
@@ -22,20 +43,28 @@ describe('covariance statistics', () => {
     ['deit_scripted', 'deit'],
     ['deit_traced', 'deit'],
     ['vit_torchvision', 'vit_torchvision'],
-  ])('%s: every block\'s covariance equals PyTorch\'s (<= 1e-6 of the largest entry; float32 products <= 1e-5)', async (name, ref) => {
-    const model = await loadModel(fixture(`${name}.pt`));
-    const stats = await gatherStats(model, calibrationBatches(), { covariance: true });
-    const fast = await gatherStats(model, calibrationBatches(), { covariance: true, covarianceProduct: 'float32' });
-    stats.layers.forEach((layer, i) => {
-      const expected = npy('ref', `${ref}.cov${i}.npy`).data as Float64Array;
-      expect(relativeToLargest(stats.covariance(i), expected)).toBeLessThanOrEqual(1e-6);
-      expect(relativeToLargest(fast.covariance(i), expected)).toBeLessThanOrEqual(1e-5);
-      // Its diagonal is the variance the statistics always had.
-      expect(maxAbsDiff(Float64Array.from({ length: layer.hidden }, (_, j) => stats.covariance(i)[j * layer.hidden + j]), stats.variance(i))).toBeLessThanOrEqual(1e-9);
-    });
-    expect(stats.covarianceBytes).toBe(stats.layers.reduce((n, l) => n + l.hidden * l.hidden * 8, 0));
-    await model.dispose();
-  });
+  ])(
+    "%s: every block's covariance equals PyTorch's (<= 1e-6 of the largest entry; float32 products <= 1e-5)",
+    async (name, ref) => {
+      const model = await loadModel(fixture(`${name}.pt`));
+      const stats = await gatherStats(model, calibrationBatches(), { covariance: true });
+      const fast = await gatherStats(model, calibrationBatches(), { covariance: true, covarianceProduct: 'float32' });
+      stats.layers.forEach((layer, i) => {
+        const expected = npy('ref', `${ref}.cov${i}.npy`).data as Float64Array;
+        expect(relativeToLargest(stats.covariance(i), expected)).toBeLessThanOrEqual(1e-6);
+        expect(relativeToLargest(fast.covariance(i), expected)).toBeLessThanOrEqual(1e-5);
+        // Its diagonal is the variance the statistics always had.
+        expect(
+          maxAbsDiff(
+            Float64Array.from({ length: layer.hidden }, (_, j) => stats.covariance(i)[j * layer.hidden + j]),
+            stats.variance(i),
+          ),
+        ).toBeLessThanOrEqual(1e-9);
+      });
+      expect(stats.covarianceBytes).toBe(stats.layers.reduce((n, l) => n + l.hidden * l.hidden * 8, 0));
+      await model.dispose();
+    },
+  );
 
   it('shards merge exactly into one pass (relative <= 1e-9), and survive a safetensors round trip bit for bit', async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
@@ -47,9 +76,13 @@ describe('covariance statistics', () => {
     const loaded = await Stats.load(file);
     expect(Array.from(loaded.layers[1].comoment!)).toEqual(Array.from(first.layers[1].comoment!));
     const merged = loaded.merge(second);
-    merged.layers.forEach((_, i) => expect(relativeToLargest(merged.covariance(i), whole.covariance(i))).toBeLessThanOrEqual(1e-9));
+    merged.layers.forEach((_, i) =>
+      expect(relativeToLargest(merged.covariance(i), whole.covariance(i))).toBeLessThanOrEqual(1e-9),
+    );
     const plain = await gatherStats(model, calibrationBatches(2, 2));
-    expect(() => first.merge(plain)).toThrow(expect.objectContaining({ code: 'STATS', message: expect.stringContaining('covariance') }));
+    expect(() => first.merge(plain)).toThrow(
+      expect.objectContaining({ code: 'STATS', message: expect.stringContaining('covariance') }),
+    );
     await model.dispose();
   });
 
@@ -87,7 +120,9 @@ describe('covariance statistics', () => {
       }
     }
     // 3 blocks of 192 neurons: 3 * 192 * 192 * 8 bytes = 864 KiB.
-    await expect(gatherStats(model, counted(), { covariance: true, maxCovarianceBytes: 800 * 1024 })).rejects.toMatchObject({
+    await expect(
+      gatherStats(model, counted(), { covariance: true, maxCovarianceBytes: 800 * 1024 }),
+    ).rejects.toMatchObject({
       code: 'STATS',
       message: expect.stringMatching(/needs 1 MiB, more than maxCovarianceBytes/),
     });
@@ -106,26 +141,41 @@ describe("compensation 'lsq'", () => {
     for (const ratio of [0.3, 0.5]) cases.push([name, ref, ratio]);
   }
 
-  it.each(cases)('%s (reference %s) at ratio %s: fc2 weights and biases equal the reference (<= 1e-5 relative), outputs in Node and PyTorch (<= 1e-4)', async (name, ref, ratio) => {
-    const model = await loadModel(fixture(`${name}.pt`));
-    const stats = await gatherStats(model, calibrationBatches(), { covariance: true });
-    const p = plan(stats, { ratio });
-    const { model: pruned } = await prune(model, p, { compensation: 'lsq', ridge: REFERENCE_RIDGE, stats });
-    for (const [i, layer] of p.layers.entries()) {
-      const weight = await pruned.parameter(`${layer.fc2}.weight`);
-      const bias = await pruned.parameter(`${layer.fc2}.bias`);
-      expect(weight.shape).toEqual([layer.outFeatures, layer.keep.length]);
-      expect(relativeToLargest(weight.data as Float32Array, npy('ref', `${ref}.r${ratio}.lsq.fc2_${i}.weight.npy`).data as Float32Array)).toBeLessThanOrEqual(1e-5);
-      expect(relativeToLargest(bias.data as Float32Array, npy('ref', `${ref}.r${ratio}.lsq.fc2_${i}.bias.npy`).data as Float32Array)).toBeLessThanOrEqual(1e-5);
-    }
-    const input = npy('input_b4.npy');
-    const expected = npy('ref', `${ref}.r${ratio}.lsq.out_b4.npy`).data as Float32Array;
-    expect(maxAbsDiff(asTensor(await pruned.forward(input)).data as Float32Array, expected)).toBeLessThanOrEqual(1e-4);
-    const saved = path.join(dir, `${name}-${ratio}-lsq.pt`);
-    await pruned.save(saved);
-    expect(maxAbsDiff(readPythonOutput(saved, fixture('input_b4.npy')).output, expected)).toBeLessThanOrEqual(1e-4);
-    await Promise.all([model.dispose(), pruned.dispose()]);
-  });
+  it.each(cases)(
+    '%s (reference %s) at ratio %s: fc2 weights and biases equal the reference (<= 1e-5 relative), outputs in Node and PyTorch (<= 1e-4)',
+    async (name, ref, ratio) => {
+      const model = await loadModel(fixture(`${name}.pt`));
+      const stats = await gatherStats(model, calibrationBatches(), { covariance: true });
+      const p = plan(stats, { ratio });
+      const { model: pruned } = await prune(model, p, { compensation: 'lsq', ridge: REFERENCE_RIDGE, stats });
+      for (const [i, layer] of p.layers.entries()) {
+        const weight = await pruned.parameter(`${layer.fc2}.weight`);
+        const bias = await pruned.parameter(`${layer.fc2}.bias`);
+        expect(weight.shape).toEqual([layer.outFeatures, layer.keep.length]);
+        expect(
+          relativeToLargest(
+            weight.data as Float32Array,
+            npy('ref', `${ref}.r${ratio}.lsq.fc2_${i}.weight.npy`).data as Float32Array,
+          ),
+        ).toBeLessThanOrEqual(1e-5);
+        expect(
+          relativeToLargest(
+            bias.data as Float32Array,
+            npy('ref', `${ref}.r${ratio}.lsq.fc2_${i}.bias.npy`).data as Float32Array,
+          ),
+        ).toBeLessThanOrEqual(1e-5);
+      }
+      const input = npy('input_b4.npy');
+      const expected = npy('ref', `${ref}.r${ratio}.lsq.out_b4.npy`).data as Float32Array;
+      expect(maxAbsDiff(asTensor(await pruned.forward(input)).data as Float32Array, expected)).toBeLessThanOrEqual(
+        1e-4,
+      );
+      const saved = path.join(dir, `${name}-${ratio}-lsq.pt`);
+      await pruned.save(saved);
+      expect(maxAbsDiff(readPythonOutput(saved, fixture('input_b4.npy')).output, expected)).toBeLessThanOrEqual(1e-4);
+      await Promise.all([model.dispose(), pruned.dispose()]);
+    },
+  );
 
   it('on the calibration data, every block loses less of its output with lsq (ridge -> 0) than with the mean shift, at several ratios (measured in PyTorch)', async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
@@ -134,52 +184,81 @@ describe("compensation 'lsq'", () => {
     for (const ratio of [0.3, 0.5, 0.7, 0.9]) {
       const p = plan(stats, { ratio });
       for (const compensation of ['mean', 'lsq'] as const) {
-        const { model: pruned } = await prune(model, p, compensation === 'lsq' ? { compensation, ridge: 1e-9, stats } : { compensation });
+        const { model: pruned } = await prune(
+          model,
+          p,
+          compensation === 'lsq' ? { compensation, ridge: 1e-9, stats } : { compensation },
+        );
         files[`${ratio}.${compensation}`] = path.join(dir, `property-${ratio}-${compensation}.pt`);
         await pruned.save(files[`${ratio}.${compensation}`]);
         await pruned.dispose();
       }
     }
-    const errors = JSON.parse(runPython('block_errors.py', [path.dirname(fixture('calib.npy')), ...Object.values(files)])) as Record<string, number[]>;
+    const errors = JSON.parse(
+      runPython('block_errors.py', [path.dirname(fixture('calib.npy')), ...Object.values(files)]),
+    ) as Record<string, number[]>;
     for (const ratio of [0.3, 0.5, 0.7, 0.9]) {
       const mean = errors[files[`${ratio}.mean`]];
       const lsq = errors[files[`${ratio}.lsq`]];
       expect(mean).toHaveLength(3);
       // Float32 rounding of the saved weights is the only slack (1e-6 of the error).
-      lsq.forEach((e, block) => expect({ ratio, block, better: e <= mean[block] * (1 + 1e-6) }).toEqual({ ratio, block, better: true }));
+      lsq.forEach((e, block) =>
+        expect({ ratio, block, better: e <= mean[block] * (1 + 1e-6) }).toEqual({ ratio, block, better: true }),
+      );
       expect(lsq.reduce((a, b) => a + b, 0)).toBeLessThan(0.8 * mean.reduce((a, b) => a + b, 0));
     }
     await model.dispose();
   });
 
-  it('refuses what it cannot do right: no statistics, none with covariance, another model\'s, a singular block, NaN activations, bad ridges', async () => {
+  it("refuses what it cannot do right: no statistics, none with covariance, another model's, a singular block, NaN activations, bad ridges", async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
     const stats = await gatherStats(model, calibrationBatches(0, 2), { covariance: true });
     const p = plan(stats, { ratio: 0.5 });
-    await expect(prune(model, p, { compensation: 'lsq' })).rejects.toMatchObject({ code: 'STATS', message: expect.stringContaining('`stats`') });
+    await expect(prune(model, p, { compensation: 'lsq' })).rejects.toMatchObject({
+      code: 'STATS',
+      message: expect.stringContaining('`stats`'),
+    });
     const plain = await gatherStats(model, calibrationBatches(0, 2));
-    await expect(prune(model, p, { compensation: 'lsq', stats: plain })).rejects.toMatchObject({ code: 'STATS', message: expect.stringContaining('covariance: true') });
-    await expect(prune(model, p, { compensation: 'lsq', stats, ridge: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(prune(model, p, { compensation: 'mean', ridge: 1e-3 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(prune(model, p, { compensation: 'lsq', stats: plain })).rejects.toMatchObject({
+      code: 'STATS',
+      message: expect.stringContaining('covariance: true'),
+    });
+    await expect(prune(model, p, { compensation: 'lsq', stats, ridge: -1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(prune(model, p, { compensation: 'mean', ridge: 1e-3 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     const vit = await loadModel(fixture('vit_torchvision.pt'));
     const vitStats = await gatherStats(vit, calibrationBatches(0, 1), { covariance: true });
-    await expect(prune(model, p, { compensation: 'lsq', stats: vitStats })).rejects.toMatchObject({ code: 'STATS', message: expect.stringContaining('another model') });
+    await expect(prune(model, p, { compensation: 'lsq', stats: vitStats })).rejects.toMatchObject({
+      code: 'STATS',
+      message: expect.stringContaining('another model'),
+    });
 
     // deit_constant: 24 neurons per block are constant; kept (magnitude ranking keeps them), they make
     // C[K, K] singular, which a zero ridge cannot solve.
     const constant: Model = await loadModel(fixture('deit_constant.pt'));
     const constantStats = await gatherStats(constant, calibrationBatches(), { covariance: true });
     const keepsConstant = plan(constantStats, { ratio: 0.3, criterion: 'magnitude' });
-    await expect(prune(constant, keepsConstant, { compensation: 'lsq', ridge: 0, stats: constantStats })).rejects.toMatchObject({
+    await expect(
+      prune(constant, keepsConstant, { compensation: 'lsq', ridge: 0, stats: constantStats }),
+    ).rejects.toMatchObject({
       code: 'PRUNE',
       message: expect.stringMatching(/blocks\.\d\.mlp\.fc1 -> .*singular.*ridge > 0/),
     });
-    const { model: solved } = await prune(constant, keepsConstant, { compensation: 'lsq', ridge: 1e-6, stats: constantStats });
+    const { model: solved } = await prune(constant, keepsConstant, {
+      compensation: 'lsq',
+      ridge: 1e-6,
+      stats: constantStats,
+    });
 
     const [clean, dirty] = calibrationBatches(0, 2);
     dirty.data[3] = Number.NaN;
     const nanStats = await gatherStats(model, [clean, dirty], { covariance: true });
-    await expect(prune(model, plan(stats, { ratio: 0.5 }), { compensation: 'lsq', stats: nanStats })).rejects.toMatchObject({ code: 'NON_FINITE' });
+    await expect(
+      prune(model, plan(stats, { ratio: 0.5 }), { compensation: 'lsq', stats: nanStats }),
+    ).rejects.toMatchObject({ code: 'NON_FINITE' });
     await Promise.all([model, vit, constant, solved].map((m) => m.dispose()));
   });
 });
@@ -195,61 +274,178 @@ describe('planCompensated', () => {
     expect(p.totals.pruned).toBe(Math.floor(0.3 * 576));
     // On the calibration data, the blocks lose less output than with variance ranking (both with least squares).
     const files = { variance: path.join(dir, 'sel-variance.pt'), compensated: path.join(dir, 'sel-compensated.pt') };
-    for (const [name, chosen] of [['variance', plan(stats, { ratio: 0.7 })], ['compensated', await planCompensated(model, stats, { ratio: 0.7 })]] as const) {
+    for (const [name, chosen] of [
+      ['variance', plan(stats, { ratio: 0.7 })],
+      ['compensated', await planCompensated(model, stats, { ratio: 0.7 })],
+    ] as const) {
       const { model: pruned } = await prune(model, chosen, { compensation: 'lsq', stats });
       await pruned.save(files[name]);
       await pruned.dispose();
     }
-    const errors = JSON.parse(runPython('block_errors.py', [path.dirname(fixture('calib.npy')), files.variance, files.compensated])) as Record<string, number[]>;
+    const errors = JSON.parse(
+      runPython('block_errors.py', [path.dirname(fixture('calib.npy')), files.variance, files.compensated]),
+    ) as Record<string, number[]>;
     const total = (file: string): number => errors[file].reduce((a, b) => a + b, 0);
     expect(total(files.compensated)).toBeLessThan(total(files.variance));
-    await expect(planCompensated(model, await gatherStats(model, calibrationBatches(0, 1)), { ratio: 0.3 })).rejects.toMatchObject({ code: 'STATS' });
-    await expect(planCompensated(model, stats, { ratio: 0.999 })).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('at most') });
+    await expect(
+      planCompensated(model, await gatherStats(model, calibrationBatches(0, 1)), { ratio: 0.3 }),
+    ).rejects.toMatchObject({ code: 'STATS' });
+    await expect(planCompensated(model, stats, { ratio: 0.999 })).rejects.toMatchObject({
+      code: 'PLAN',
+      message: expect.stringContaining('at most'),
+    });
     await model.dispose();
   });
 });
 
 describe('vbp and least squares', () => {
-  it('stats --covariance, then prune --compensation lsq: the library\'s model; statistics without covariance are refused with a hint', async () => {
+  it("stats --covariance, then prune --compensation lsq: the library's model; statistics without covariance are refused with a hint", async () => {
     const statsFile = path.join(dir, 'cov.safetensors');
-    const gathered = vbp(['stats', fixture('deit_scripted.pt'), '--data', fixture('calib.npy'), '--raw', '--covariance', '--batch-size', '16', '--no-shuffle', '--out', statsFile, '--json']);
+    const gathered = vbp([
+      'stats',
+      fixture('deit_scripted.pt'),
+      '--data',
+      fixture('calib.npy'),
+      '--raw',
+      '--covariance',
+      '--batch-size',
+      '16',
+      '--no-shuffle',
+      '--out',
+      statsFile,
+      '--json',
+    ]);
     expect(gathered.status).toBe(0);
     expect(JSON.parse(gathered.stdout).covarianceBytes).toBe(3 * 192 * 192 * 8);
     const out = path.join(dir, 'cli-lsq.pt');
     const planFile = path.join(dir, 'cli-lsq-plan.json');
-    const pruned = vbp(['prune', fixture('deit_scripted.pt'), '--stats', statsFile, '--ratio', '0.5', '--compensation', 'lsq', '--ridge', '0.001', '--out', out, '--plan-out', planFile]);
+    const pruned = vbp([
+      'prune',
+      fixture('deit_scripted.pt'),
+      '--stats',
+      statsFile,
+      '--ratio',
+      '0.5',
+      '--compensation',
+      'lsq',
+      '--ridge',
+      '0.001',
+      '--out',
+      out,
+      '--plan-out',
+      planFile,
+    ]);
     expect(pruned.status).toBe(0);
     expect(pruned.stdout).toContain('compensation lsq ridge 0.001');
     const model = await loadModel(fixture('deit_scripted.pt'));
     const stats = await gatherStats(model, calibrationBatches(), { covariance: true });
-    const { model: expected } = await prune(model, plan(stats, { ratio: 0.5 }), { compensation: 'lsq', ridge: 1e-3, stats });
+    const { model: expected } = await prune(model, plan(stats, { ratio: 0.5 }), {
+      compensation: 'lsq',
+      ridge: 1e-3,
+      stats,
+    });
     const fromCli = await loadModel(out);
     const input = npy('input_b4.npy');
-    expect(maxAbsDiff(asTensor(await fromCli.forward(input)).data as Float32Array, asTensor(await expected.forward(input)).data as Float32Array)).toBe(0);
+    expect(
+      maxAbsDiff(
+        asTensor(await fromCli.forward(input)).data as Float32Array,
+        asTensor(await expected.forward(input)).data as Float32Array,
+      ),
+    ).toBe(0);
     // A saved plan with the statistics for the covariance: the same model again.
     const again = path.join(dir, 'cli-lsq-again.pt');
-    expect(vbp(['prune', fixture('deit_scripted.pt'), '--plan', planFile, '--stats', statsFile, '--compensation', 'lsq', '--ridge', '0.001', '--out', again]).status).toBe(0);
+    expect(
+      vbp([
+        'prune',
+        fixture('deit_scripted.pt'),
+        '--plan',
+        planFile,
+        '--stats',
+        statsFile,
+        '--compensation',
+        'lsq',
+        '--ridge',
+        '0.001',
+        '--out',
+        again,
+      ]).status,
+    ).toBe(0);
     const fromPlan = await loadModel(again);
-    expect(maxAbsDiff(asTensor(await fromPlan.forward(input)).data as Float32Array, asTensor(await expected.forward(input)).data as Float32Array)).toBe(0);
+    expect(
+      maxAbsDiff(
+        asTensor(await fromPlan.forward(input)).data as Float32Array,
+        asTensor(await expected.forward(input)).data as Float32Array,
+      ),
+    ).toBe(0);
     const plainFile = path.join(dir, 'plain.safetensors');
-    expect(vbp(['stats', fixture('deit_scripted.pt'), '--data', fixture('calib.npy'), '--raw', '--out', plainFile]).status).toBe(0);
-    const refused = vbp(['prune', fixture('deit_scripted.pt'), '--stats', plainFile, '--ratio', '0.5', '--compensation', 'lsq', '--out', path.join(dir, 'never.pt')]);
+    expect(
+      vbp(['stats', fixture('deit_scripted.pt'), '--data', fixture('calib.npy'), '--raw', '--out', plainFile]).status,
+    ).toBe(0);
+    const refused = vbp([
+      'prune',
+      fixture('deit_scripted.pt'),
+      '--stats',
+      plainFile,
+      '--ratio',
+      '0.5',
+      '--compensation',
+      'lsq',
+      '--out',
+      path.join(dir, 'never.pt'),
+    ]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/\[STATS\].*hold no covariance.*vbp stats --covariance/);
-    const noStats = vbp(['prune', fixture('deit_scripted.pt'), '--plan', planFile, '--compensation', 'lsq', '--out', path.join(dir, 'never.pt')]);
+    const noStats = vbp([
+      'prune',
+      fixture('deit_scripted.pt'),
+      '--plan',
+      planFile,
+      '--compensation',
+      'lsq',
+      '--out',
+      path.join(dir, 'never.pt'),
+    ]);
     expect(noStats.status).toBe(2);
     expect(noStats.stderr).toContain('--compensation: lsq with --plan needs --stats');
     // Calibrating on the spot, with the selection made for least squares.
     const selected = path.join(dir, 'cli-compensated.pt');
-    const compensated = vbp(['prune', fixture('deit_scripted.pt'), '--data', fixture('calib.npy'), '--raw', '--batch-size', '16', '--no-shuffle', '--ratio', '0.3', '--criterion', 'compensated', '--compensation', 'lsq', '--out', selected, '--json']);
+    const compensated = vbp([
+      'prune',
+      fixture('deit_scripted.pt'),
+      '--data',
+      fixture('calib.npy'),
+      '--raw',
+      '--batch-size',
+      '16',
+      '--no-shuffle',
+      '--ratio',
+      '0.3',
+      '--criterion',
+      'compensated',
+      '--compensation',
+      'lsq',
+      '--out',
+      selected,
+      '--json',
+    ]);
     expect(compensated.status).toBe(0);
     const report = JSON.parse(compensated.stdout);
     const ref = json<{ pruned: Record<string, number[]> }>('ref', 'deit.r0.3.compensated.plan.json');
     expect(report.totals.pruned).toBe(Object.values(ref.pruned).reduce((n, l) => n + l.length, 0));
-    const wrong = vbp(['prune', fixture('deit_scripted.pt'), '--stats', statsFile, '--ratio', '0.3', '--criterion', 'compensated', '--out', path.join(dir, 'never.pt')]);
+    const wrong = vbp([
+      'prune',
+      fixture('deit_scripted.pt'),
+      '--stats',
+      statsFile,
+      '--ratio',
+      '0.3',
+      '--criterion',
+      'compensated',
+      '--out',
+      path.join(dir, 'never.pt'),
+    ]);
     expect(wrong.status).toBe(2);
     expect(wrong.stderr).toContain('add --compensation lsq');
     await Promise.all([model, expected, fromCli, fromPlan].map((m) => m.dispose()));
   });
 });
-

@@ -52,7 +52,9 @@ describe('MLP discovery by structure', () => {
     const qkvProj = await model.mlps([{ fc1: 'blocks.0.attn.proj', fc2: 'blocks.0.mlp.fc1' }]);
     expect(qkvProj[0].activation).toBe('unverified');
     await expect(model.mlps([{ fc1: 'blocks.0.mlp.fc1', fc2: 'head' }])).rejects.toMatchObject({ code: 'MLP_SPEC' });
-    await expect(model.mlps([{ fc1: 'blocks.0.norm1', fc2: 'blocks.0.mlp.fc2' }])).rejects.toMatchObject({ code: 'MLP_SPEC' });
+    await expect(model.mlps([{ fc1: 'blocks.0.norm1', fc2: 'blocks.0.mlp.fc2' }])).rejects.toMatchObject({
+      code: 'MLP_SPEC',
+    });
     await expect(model.mlps([{ fc1: 'nope', fc2: 'blocks.0.mlp.fc2' }])).rejects.toMatchObject({ code: 'MLP_SPEC' });
     await expect(model.mlps([{ fc1: 'blocks.0.mlp.fc1' } as never])).rejects.toMatchObject({ code: 'MLP_SPEC' });
     await expect(model.mlps([])).rejects.toMatchObject({ code: 'NO_MLP' });

@@ -4,7 +4,20 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, gatherStats, plan, prune, readModelCard, formatNpy, IdxDataset, DEBIAN_FASHION_MNIST, Stats, batches, evaluate, type ModelCard } from '../lib';
+import {
+  loadModel,
+  gatherStats,
+  plan,
+  prune,
+  readModelCard,
+  formatNpy,
+  IdxDataset,
+  DEBIAN_FASHION_MNIST,
+  Stats,
+  batches,
+  evaluate,
+  type ModelCard,
+} from '../lib';
 import { BUNDLED_MODEL } from '../lib/demo/run';
 import { fixture, readPythonOutput, tempDir, vbp } from './helpers';
 
@@ -23,13 +36,22 @@ describe('model cards in the library', () => {
 
   it('prune() keeps the card and notes the pruning; save() writes it inside and beside; PyTorch reads the inside one', async () => {
     const model = await loadModel(BUNDLED_MODEL);
-    const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', { normalise: { mean: model.card!.mean!, std: model.card!.std! } });
+    const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', {
+      normalise: { mean: model.card!.mean!, std: model.card!.std! },
+    });
     const stats = await gatherStats(model, batches(train, { batchSize: 128, limit: 256 }));
     const { model: pruned } = await prune(model, plan(stats, { ratio: 0.5 }));
     const card = pruned.card!;
     expect(card.inputShape).toEqual([1, 28, 28]);
     expect(card.mean).toEqual(bundledCard.mean);
-    expect(card.pruning).toEqual([expect.objectContaining({ tool: 'torch-vbp', criterion: 'variance', compensation: 'mean', neurons: { before: 768, after: 384 } })]);
+    expect(card.pruning).toEqual([
+      expect.objectContaining({
+        tool: 'torch-vbp',
+        criterion: 'variance',
+        compensation: 'mean',
+        neurons: { before: 768, after: 384 },
+      }),
+    ]);
     const out = path.join(dir, 'p50.pt');
     await pruned.save(out);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'p50.json'), 'utf8'))).toEqual(card);
@@ -57,7 +79,9 @@ describe('model cards in the library', () => {
     await model.save(out);
     expect(fs.existsSync(path.join(dir, 'plain.json'))).toBe(false);
     expect(readPythonOutput(out, fixture('input_b1.npy')).card).toBeNull();
-    expect(() => model.setCard({ mean: [0.5], std: [0] } as ModelCard)).toThrow(expect.objectContaining({ code: 'DATA', message: expect.stringContaining('std') }));
+    expect(() => model.setCard({ mean: [0.5], std: [0] } as ModelCard)).toThrow(
+      expect.objectContaining({ code: 'DATA', message: expect.stringContaining('std') }),
+    );
     model.setCard({ inputShape: [3, 32, 32], mean: [0.5], std: [0.25] });
     await model.save(out, { cardBeside: false });
     expect(fs.existsSync(path.join(dir, 'plain.json'))).toBe(false);
@@ -70,17 +94,35 @@ describe('model cards in the library', () => {
     const file = path.join(dir, 'badcard.pt');
     fs.copyFileSync(fixture('deit_scripted.pt'), file);
     fs.writeFileSync(path.join(dir, 'badcard.json'), '{ not json');
-    await expect(loadModel(file)).rejects.toMatchObject({ code: 'DATA', message: expect.stringContaining('badcard.json') });
+    await expect(loadModel(file)).rejects.toMatchObject({
+      code: 'DATA',
+      message: expect.stringContaining('badcard.json'),
+    });
     fs.rmSync(path.join(dir, 'badcard.json'));
     fs.mkdirSync(path.join(dir, 'badcard.json'));
-    await expect(loadModel(file)).rejects.toMatchObject({ code: 'IO', message: expect.stringContaining('badcard.json') });
+    await expect(loadModel(file)).rejects.toMatchObject({
+      code: 'IO',
+      message: expect.stringContaining('badcard.json'),
+    });
   });
 });
 
 describe('the CLI and model cards', () => {
   it('vbp prune writes the card with the model; vbp eval of the result normalises as the original (86 %, not 12 %)', async () => {
     const out = path.join(dir, 'cli-p50.pt');
-    const pruned = vbp(['prune', BUNDLED_MODEL, '--data', 'fashion-mnist', '--ratio', '0.5', '--limit', '512', '--out', out, '--json']);
+    const pruned = vbp([
+      'prune',
+      BUNDLED_MODEL,
+      '--data',
+      'fashion-mnist',
+      '--ratio',
+      '0.5',
+      '--limit',
+      '512',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(pruned.status).toBe(0);
     expect(JSON.parse(pruned.stdout).card).toBe(path.join(dir, 'cli-p50.json'));
     const evaluated = vbp(['eval', out, '--data', 'fashion-mnist', '--limit', '1000', '--json']);
@@ -89,7 +131,9 @@ describe('the CLI and model cards', () => {
     expect(result.normalisation).toBe('model card');
     // The library with the card's normalisation, on the same 1,000 images.
     const model = await loadModel(out);
-    const test = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test', { normalise: { mean: model.card!.mean!, std: model.card!.std! } });
+    const test = IdxDataset.split(DEBIAN_FASHION_MNIST, 'test', {
+      normalise: { mean: model.card!.mean!, std: model.card!.std! },
+    });
     const expected = await evaluate(model, test, { limit: 1000 });
     expect(result.correct1).toBe(expected.correct1);
     expect(result.top1).toBeGreaterThan(0.8);
@@ -108,17 +152,43 @@ describe('the CLI and model cards', () => {
       expect(r.stderr).toMatch(/\[INVALID_ARGUMENT\].*no model card.*--mean M --std S.*--raw/);
     }
     expect(fs.existsSync(path.join(dir, 'never.safetensors'))).toBe(false);
-    const raw = vbp(['stats', model, '--data', fixture('calib.npy'), '--raw', '--limit', '16', '--out', path.join(dir, 'raw.safetensors'), '--json']);
+    const raw = vbp([
+      'stats',
+      model,
+      '--data',
+      fixture('calib.npy'),
+      '--raw',
+      '--limit',
+      '16',
+      '--out',
+      path.join(dir, 'raw.safetensors'),
+      '--json',
+    ]);
     expect(raw.status).toBe(0);
     expect(JSON.parse(raw.stdout).normalisation).toBe('none (--raw)');
   });
 
-  it('statistics of the CLI with the card equal the library\'s on the same images', async () => {
+  it("statistics of the CLI with the card equal the library's on the same images", async () => {
     const out = path.join(dir, 'card-stats.safetensors');
-    const r = vbp(['stats', BUNDLED_MODEL, '--data', 'fashion-mnist', '--limit', '128', '--batch-size', '64', '--no-shuffle', '--out', out, '--json']);
+    const r = vbp([
+      'stats',
+      BUNDLED_MODEL,
+      '--data',
+      'fashion-mnist',
+      '--limit',
+      '128',
+      '--batch-size',
+      '64',
+      '--no-shuffle',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(r.status).toBe(0);
     const model = await loadModel(BUNDLED_MODEL);
-    const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', { normalise: { mean: bundledCard.mean!, std: bundledCard.std! } });
+    const train = IdxDataset.split(DEBIAN_FASHION_MNIST, 'train', {
+      normalise: { mean: bundledCard.mean!, std: bundledCard.std! },
+    });
     const direct = await gatherStats(model, batches(train, { batchSize: 64, limit: 128 }));
     const fromCli = await Stats.load(out);
     fromCli.layers.forEach((l, i) => expect(Array.from(l.m2)).toEqual(Array.from(direct.layers[i].m2)));

@@ -32,7 +32,18 @@ beforeAll(() => {
 });
 
 const DTYPE_OF: Record<string, string> = {
-  f2: 'float16', f4: 'float32', f8: 'float64', i1: 'int8', i2: 'int16', i4: 'int32', i8: 'int64', u1: 'uint8', u2: 'uint16', u4: 'uint32', u8: 'uint64', b1: 'bool',
+  f2: 'float16',
+  f4: 'float32',
+  f8: 'float64',
+  i1: 'int8',
+  i2: 'int16',
+  i4: 'int32',
+  i8: 'int64',
+  u1: 'uint8',
+  u2: 'uint16',
+  u4: 'uint32',
+  u8: 'uint64',
+  b1: 'bool',
 };
 
 /** What numpy reads but torch-vbp refuses, by design (the README lists them). */
@@ -68,7 +79,13 @@ describe('.npy files against np.load', () => {
       const got = await outcome(c.file);
       const design = refusedByDesign(c);
       if (design) {
-        if (!got.error || got.error.code !== 'DATA' || !design.test(got.error.message) || !got.error.message.includes(c.file)) wrong.push({ case: c.name, numpy: c.dtype, got: got.error?.message ?? 'read' });
+        if (
+          !got.error ||
+          got.error.code !== 'DATA' ||
+          !design.test(got.error.message) ||
+          !got.error.message.includes(c.file)
+        )
+          wrong.push({ case: c.name, numpy: c.dtype, got: got.error?.message ?? 'read' });
         continue;
       }
       if (!got.value) {
@@ -89,16 +106,22 @@ describe('.npy files against np.load', () => {
     for (const c of cases.filter((x) => !x.ok)) {
       const got = await outcome(c.file);
       if (!got.error) wrong.push({ case: c.name, numpy: c.error, read: `${got.value?.dtype} [${got.value?.shape}]` });
-      else if (got.error.code !== 'DATA' || !got.error.message.includes(c.file)) wrong.push({ case: c.name, message: got.error.message });
+      else if (got.error.code !== 'DATA' || !got.error.message.includes(c.file))
+        wrong.push({ case: c.name, message: got.error.message });
     }
     expect(wrong).toEqual([]);
   });
 
   it('names what was expected and what was found', async () => {
-    const message = async (name: string): Promise<string> => (await outcome(cases.find((c) => c.name === name)!.file)).error?.message ?? 'read';
-    expect(await message('version 1.1')).toMatch(/format version 1\.1 is not supported \(np\.load reads 1\.0, 2\.0 and 3\.0\)/);
+    const message = async (name: string): Promise<string> =>
+      (await outcome(cases.find((c) => c.name === name)!.file)).error?.message ?? 'read';
+    expect(await message('version 1.1')).toMatch(
+      /format version 1\.1 is not supported \(np\.load reads 1\.0, 2\.0 and 3\.0\)/,
+    );
     expect(await message('header is a list')).toMatch(/header is \['descr', '<f8'\], not a dictionary/);
-    expect(await message('extra key')).toMatch(/header has the keys 'descr', 'fortran_order', 'shape', 'x', expected exactly 'descr', 'fortran_order' and 'shape'/);
+    expect(await message('extra key')).toMatch(
+      /header has the keys 'descr', 'fortran_order', 'shape', 'x', expected exactly 'descr', 'fortran_order' and 'shape'/,
+    );
     expect(await message('missing closing brace')).toMatch(/cannot parse header .*a bracket that is not closed/);
     expect(await message('shape a float')).toMatch(/shape is \(a float, 3\), not a tuple of ints/);
     expect(await message('fortran_order 0')).toMatch(/fortran_order is 0, not a bool/);
@@ -108,7 +131,9 @@ describe('.npy files against np.load', () => {
   });
 
   it('with duplicate keys the last counts, as in numpy (descr <i8 then <f8 is float64)', async () => {
-    const t = (await readTensors(cases.find((c) => c.name === 'duplicate descr <i8 then <f8 (last wins)')!.file)) as Tensor;
+    const t = (await readTensors(
+      cases.find((c) => c.name === 'duplicate descr <i8 then <f8 (last wins)')!.file,
+    )) as Tensor;
     expect(t.dtype).toBe('float64');
     expect(Array.from(t.data as Float64Array)).toEqual([0, 1, 2, 3, 4, 5]);
   });
@@ -120,14 +145,18 @@ describe('.npy files against np.load', () => {
     const big = (await readTensors(cases.find((c) => c.name === "descr '>i4'")!.file)) as Tensor;
     expect(big.dtype).toBe('int32');
     expect((big.data as Int32Array)[0]).toBe(0x00010203);
-    const bools = (await readTensors(cases.find((c) => c.name === 'np.save bool with values 2 and 255')!.file)) as Tensor;
+    const bools = (await readTensors(
+      cases.find((c) => c.name === 'np.save bool with values 2 and 255')!.file,
+    )) as Tensor;
     expect(Array.from(bools.data as Uint8Array)).toEqual([0, 1, 1, 1]);
   });
 
   it('readNpyShape reads the shape of the same headers', () => {
     const c = cases.find((x) => x.name === 'shape Python 2 longs')!;
     expect(readNpyShape(c.file)).toEqual([2, 3]);
-    expect(() => readNpyShape(cases.find((x) => x.name === 'header is a str')!.file)).toThrow(expect.objectContaining({ code: 'DATA' }));
+    expect(() => readNpyShape(cases.find((x) => x.name === 'header is a str')!.file)).toThrow(
+      expect.objectContaining({ code: 'DATA' }),
+    );
   });
 
   it('writes uint16/32/64 that numpy reads back, and refuses bfloat16 and float8', async () => {
@@ -138,15 +167,24 @@ describe('.npy files against np.load', () => {
     };
     for (const [name, t] of Object.entries(value)) {
       await writeTensors(path.join(dir, `${name}.npy`), t);
-      expect(parseNpy(fs.readFileSync(path.join(dir, `${name}.npy`)))).toEqual({ ...t, dtype: t.dtype ?? name.replace('u', 'uint') });
+      expect(parseNpy(fs.readFileSync(path.join(dir, `${name}.npy`)))).toEqual({
+        ...t,
+        dtype: t.dtype ?? name.replace('u', 'uint'),
+      });
     }
-    const numpy = JSON.parse(runPython('npy_cases.py', ['describe', ...Object.keys(value).map((n) => path.join(dir, `${n}.npy`))])) as Case[];
+    const numpy = JSON.parse(
+      runPython('npy_cases.py', ['describe', ...Object.keys(value).map((n) => path.join(dir, `${n}.npy`))]),
+    ) as Case[];
     expect(numpy.map((c) => [c.dtype, c.shape, c.hex])).toEqual([
       ['<u2', [2], '0100ffff'],
       ['<u4', [2], '01000000ffffffff'],
       ['<u8', [2], '0100000000000000ffffffffffffffff'],
     ]);
-    await expect(writeTensors(path.join(dir, 'b.npy'), { data: new Uint16Array(1), shape: [1], dtype: 'bfloat16' })).rejects.toMatchObject({ code: 'INPUT_DTYPE' });
-    await expect(writeTensors(path.join(dir, 'f8.npy'), { data: new Uint8Array(1), shape: [1], dtype: 'float8_e4m3fn' })).rejects.toMatchObject({ code: 'INPUT_DTYPE' });
+    await expect(
+      writeTensors(path.join(dir, 'b.npy'), { data: new Uint16Array(1), shape: [1], dtype: 'bfloat16' }),
+    ).rejects.toMatchObject({ code: 'INPUT_DTYPE' });
+    await expect(
+      writeTensors(path.join(dir, 'f8.npy'), { data: new Uint8Array(1), shape: [1], dtype: 'float8_e4m3fn' }),
+    ).rejects.toMatchObject({ code: 'INPUT_DTYPE' });
   });
 });

@@ -20,7 +20,9 @@ function manifestOf(dir: string): BundleManifest {
   return JSON.parse(fs.readFileSync(path.join(dir, 'torch-vbp.build.json'), 'utf8')) as BundleManifest;
 }
 
-/** An installed copy of the package (compiled library, package.json, dependencies) with `prebuilds` in it and no build/. */
+/**
+ * An installed copy of the package (compiled library, package.json, dependencies) with `prebuilds` in it and no build/.
+ */
 function installedPackage(dir: string): void {
   fs.cpSync(path.join(repoRoot, 'dist', 'lib'), path.join(dir, 'dist', 'lib'), { recursive: true });
   fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
@@ -42,20 +44,39 @@ describe('prebuild', () => {
       const addon = require(file);
       console.log(JSON.stringify({ file, torch: addon.versionInfo().torch }));`;
     const out = JSON.parse(
-      execFileSync(process.execPath, ['-e', script], { cwd: repoRoot, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8' }),
+      execFileSync(process.execPath, ['-e', script], {
+        cwd: repoRoot,
+        env: { ...process.env, PREBUILDS_ONLY: '1' },
+        encoding: 'utf8',
+      }),
     ) as { file: string; torch: string };
     expect(out.file).toBe(written);
     expect(out.torch).toMatch(/^\d+\.\d+/);
     // The prebuild records the LibTorch it was built with.
     const record = manifestOf(dir);
-    expect(record).toMatchObject({ addon: files[0], bundled: false, torch: versionInfo().torch, cuda: versionInfo().cuda ? expect.any(String) : null });
-    expect(fs.existsSync(path.join(record.libtorchDir, fs.readdirSync(record.libtorchDir).find((f) => f.startsWith('libtorch_cpu')) ?? 'none'))).toBe(true);
+    expect(record).toMatchObject({
+      addon: files[0],
+      bundled: false,
+      torch: versionInfo().torch,
+      cuda: versionInfo().cuda ? expect.any(String) : null,
+    });
+    expect(
+      fs.existsSync(
+        path.join(
+          record.libtorchDir,
+          fs.readdirSync(record.libtorchDir).find((f) => f.startsWith('libtorch_cpu')) ?? 'none',
+        ),
+      ),
+    ).toBe(true);
     // The local build is back in place after prebuildify moved it away.
     expect(fs.existsSync(path.join(repoRoot, 'build', 'Release', 'torch_vbp.node'))).toBe(true);
   });
 
   it('refuses unknown options with exit code 2', () => {
-    const result = spawnSync('npm', ['run', '--silent', 'prebuildify', '--', '--bundle-libtorc'], { cwd: repoRoot, encoding: 'utf8' });
+    const result = spawnSync('npm', ['run', '--silent', 'prebuildify', '--', '--bundle-libtorc'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("unknown option '--bundle-libtorc'");
   });
@@ -72,9 +93,16 @@ describe('prebuild', () => {
 
     it('places the addon, every non-host library it loads and a manifest in one folder, with RPATH $ORIGIN only', () => {
       const dir = path.join(built, 'prebuilds', platform);
-      expect(manifest).toMatchObject({ addon: 'torch-vbp.node', bundled: true, torch: versionInfo().torch, linkedTorch: versionInfo().torch });
+      expect(manifest).toMatchObject({
+        addon: 'torch-vbp.node',
+        bundled: true,
+        torch: versionInfo().torch,
+        linkedTorch: versionInfo().torch,
+      });
       const names = manifest.libraries.map((library) => library.file);
-      expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/^libtorch_cpu\./), expect.stringMatching(/^libc10\./)]));
+      expect(names).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^libtorch_cpu\./), expect.stringMatching(/^libc10\./)]),
+      );
       for (const library of manifest.libraries) {
         expect(fs.statSync(path.join(dir, library.file)).size).toBe(library.bytes);
         expect(isHostLibrary(library.file)).toBe(false);
@@ -136,10 +164,13 @@ describe('prebuild', () => {
       expect(maxAbsDiff(asTensor(await reloaded.forward(input)).data as Float32Array, result.pruned)).toBe(0);
       for (const m of [model, pruned, reloaded]) m.dispose();
 
-      // A prebuild whose LibTorch is not there (its libc10 asked for under another version) is a coded error naming the build.
+      // A prebuild whose LibTorch is not there (its libc10 asked for under another version) is a coded error naming the
+      // build.
       const addon = path.join(own, 'torch-vbp.node');
       const bytes = fs.readFileSync(addon);
-      const needed = /Shared library: \[(libc10[^\]]*)\]/.exec(execFileSync('readelf', ['-d', addon], { encoding: 'utf8' }))?.[1] as string;
+      const needed = /Shared library: \[(libc10[^\]]*)\]/.exec(
+        execFileSync('readelf', ['-d', addon], { encoding: 'utf8' }),
+      )?.[1] as string;
       const renamed = needed.replace(/\.so\.(.+)$/, (_, version: string) => `.so.${version.replace(/\d/g, '9')}`); // as if built against another version
       expect(renamed).not.toBe(needed);
       const at = bytes.indexOf(Buffer.from(`\0${needed}\0`));
@@ -148,7 +179,10 @@ describe('prebuild', () => {
       fs.writeFileSync(addon, bytes);
       const failed = spawnSync(
         process.execPath,
-        ['-e', `try { require(${JSON.stringify(path.join(pkg, 'dist', 'lib'))}).versionInfo(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`],
+        [
+          '-e',
+          `try { require(${JSON.stringify(path.join(pkg, 'dist', 'lib'))}).versionInfo(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
+        ],
         { encoding: 'utf8' },
       );
       const error = JSON.parse(failed.stdout) as { code: string; message: string };

@@ -1,4 +1,6 @@
-/** Pruned models: against the PyTorch reference, in Node and after torch.jit.load of our file; what the core refuses. */
+/**
+ * Pruned models: against the PyTorch reference, in Node and after torch.jit.load of our file; what the core refuses.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -7,7 +9,11 @@ import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, npy, readPytho
 
 const dir = tempDir();
 
-async function pruneFixture(name: string, ratio: number, compensation: Compensation): Promise<{ source: Model; pruned: Model }> {
+async function pruneFixture(
+  name: string,
+  ratio: number,
+  compensation: Compensation,
+): Promise<{ source: Model; pruned: Model }> {
   const source = await loadModel(fixture(`${name}.pt`));
   const stats = await gatherStats(source, calibrationBatches());
   const { model: pruned } = await prune(source, plan(stats, { ratio }), { compensation });
@@ -21,26 +27,30 @@ describe('prune', () => {
     ['deit_traced', 'deit'],
     ['vit_torchvision', 'vit_torchvision'],
   ]) {
-    for (const ratio of [0.3, 0.5]) for (const comp of ['mean', 'none'] as Compensation[]) cases.push([name, ref, ratio, comp]);
+    for (const ratio of [0.3, 0.5])
+      for (const comp of ['mean', 'none'] as Compensation[]) cases.push([name, ref, ratio, comp]);
   }
 
-  it.each(cases)('%s (reference %s) at ratio %s, compensation %s: Node and PyTorch outputs match the reference (<= 1e-4)', async (name, ref, ratio, comp) => {
-    const { source, pruned } = await pruneFixture(name, ratio, comp);
-    const input = npy('input_b4.npy');
-    const expected = npy('ref', `${ref}.r${ratio}.${comp}.out_b4.npy`).data as Float32Array;
-    const output = asTensor(await pruned.forward(input));
-    expect(maxAbsDiff(output.data as Float32Array, expected)).toBeLessThanOrEqual(1e-4);
+  it.each(cases)(
+    '%s (reference %s) at ratio %s, compensation %s: Node and PyTorch outputs match the reference (<= 1e-4)',
+    async (name, ref, ratio, comp) => {
+      const { source, pruned } = await pruneFixture(name, ratio, comp);
+      const input = npy('input_b4.npy');
+      const expected = npy('ref', `${ref}.r${ratio}.${comp}.out_b4.npy`).data as Float32Array;
+      const output = asTensor(await pruned.forward(input));
+      expect(maxAbsDiff(output.data as Float32Array, expected)).toBeLessThanOrEqual(1e-4);
 
-    const file = path.join(dir, `${name}-${ratio}-${comp}.pt`);
-    await pruned.save(file);
-    const python = readPythonOutput(file, fixture('input_b4.npy'));
-    expect(maxAbsDiff(python.output, expected)).toBeLessThanOrEqual(1e-4);
-    // Genuinely smaller: the saved Linear weights have the kept widths.
-    const fc1 = Object.entries(python.linear).find(([p]) => p.endsWith('mlp.fc1') || p.endsWith('mlp.0'))!;
-    expect(fc1[1].weight_shape[0]).toBeLessThan(name.startsWith('vit') ? 64 : 192);
-    source.dispose();
-    pruned.dispose();
-  });
+      const file = path.join(dir, `${name}-${ratio}-${comp}.pt`);
+      await pruned.save(file);
+      const python = readPythonOutput(file, fixture('input_b4.npy'));
+      expect(maxAbsDiff(python.output, expected)).toBeLessThanOrEqual(1e-4);
+      // Genuinely smaller: the saved Linear weights have the kept widths.
+      const fc1 = Object.entries(python.linear).find(([p]) => p.endsWith('mlp.fc1') || p.endsWith('mlp.0'))!;
+      expect(fc1[1].weight_shape[0]).toBeLessThan(name.startsWith('vit') ? 64 : 192);
+      source.dispose();
+      pruned.dispose();
+    },
+  );
 
   it('updates in_features/out_features of scripted Linears to the new widths', async () => {
     const { source, pruned } = await pruneFixture('deit_scripted', 0.5, 'mean');
@@ -159,18 +169,25 @@ describe('prune', () => {
     await expect(prune(model, p, { measureMacs: true })).rejects.toMatchObject({ code: 'FORWARD' });
     expect(nativeMemory().liveModels).toBe(before);
     const { model: pruned, report } = await prune(model, p);
-    expect(report.macs).toMatchObject({ source: 'plan', before: p.modelMacs, after: p.modelMacs - p.totals.macsRemoved });
+    expect(report.macs).toMatchObject({
+      source: 'plan',
+      before: p.modelMacs,
+      after: p.modelMacs - p.totals.macsRemoved,
+    });
     // The plan's figure equals a count of the pruned model's ops (on a batch it accepts).
     expect(report.macs.after).toBe((await pruned.macs(x.shape)).total / x.shape[0]);
     expect(nativeMemory().liveModels).toBe(before + 1);
-    await expect(prune(model, p, { measureMacs: true, skipMacs: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(prune(model, p, { measureMacs: true, skipMacs: true })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await Promise.all([model.dispose(), pruned.dispose()]);
   });
 
   it('the native core checks the cuts it is given: one cut per layer, whole-number indices, finite means', async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
     // The raw addon handle, below prune()'s own checks: what a caller that skipped them would pass.
-    const handle = (model as unknown as { handle: { prune(cuts: unknown, compensation: string): Promise<unknown> } }).handle;
+    const handle = (model as unknown as { handle: { prune(cuts: unknown, compensation: string): Promise<unknown> } })
+      .handle;
     // Arguments are checked on the calling thread (a synchronous throw), the cuts against the model in the job.
     const attempt = (cuts: unknown[]): Promise<unknown> => Promise.resolve().then(() => handle.prune(cuts, 'mean'));
     const cut = (keep: ArrayLike<number>, fc1 = 'blocks.0.mlp.fc1', fc2 = 'blocks.0.mlp.fc2') => ({
@@ -180,9 +197,18 @@ describe('prune', () => {
       prunedMeans: new Float64Array(192 - keep.length),
     });
     const half = Array.from({ length: 96 }, (_, i) => 2 * i);
-    await expect(attempt([cut(half), cut(half)])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('more than once') });
-    await expect(attempt([cut([0, Number.NaN, 5])])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('not a neuron index') });
-    await expect(attempt([cut([0, 2.5, 5])])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('not a neuron index') });
+    await expect(attempt([cut(half), cut(half)])).rejects.toMatchObject({
+      code: 'PLAN',
+      message: expect.stringContaining('more than once'),
+    });
+    await expect(attempt([cut([0, Number.NaN, 5])])).rejects.toMatchObject({
+      code: 'PLAN',
+      message: expect.stringContaining('not a neuron index'),
+    });
+    await expect(attempt([cut([0, 2.5, 5])])).rejects.toMatchObject({
+      code: 'PLAN',
+      message: expect.stringContaining('not a neuron index'),
+    });
     const nanMeans = { ...cut(half), prunedMeans: new Float64Array(96).fill(Number.NaN) };
     await expect(attempt([nanMeans])).rejects.toMatchObject({ code: 'PLAN', message: expect.stringContaining('NaN') });
     await model.dispose();

@@ -31,7 +31,9 @@ describe("the README's Using the library section", () => {
     fs.mkdirSync(path.join(dir, 'node_modules'));
     fs.symlinkSync(repoRoot, path.join(dir, 'node_modules', 'torch-vbp'), 'dir');
     fs.symlinkSync(path.join(repoRoot, 'models'), path.join(dir, 'models'), 'dir');
-    const js = ts.transpileModule(example, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+    const js = ts.transpileModule(example, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
     fs.writeFileSync(path.join(dir, 'example.mjs'), js);
     const r = spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8' });
     expect(r.stderr).toBe('');
@@ -39,7 +41,10 @@ describe("the README's Using the library section", () => {
     // Every comment that shows a printed line: describeTarget's, and the accuracies and fidelity.
     const target = /console\.log\(describeTarget\(p\)\); \/\/ (.*)$/m.exec(example)![1];
     expect(r.stdout).toContain(target);
-    const [, top1, top1Pruned, error, agreement] = /console\.log\(original\.top1.*\/\/ ([\d.]+) ([\d.]+) \{ relativeError: ([\d.]+)\.\.\., agreement: ([\d.]+) \}/.exec(example)!;
+    const [, top1, top1Pruned, error, agreement] =
+      /console\.log\(original\.top1.*\/\/ ([\d.]+) ([\d.]+) \{ relativeError: ([\d.]+)\.\.\., agreement: ([\d.]+) \}/.exec(
+        example,
+      )!;
     const printed = /^([\d.]+) ([\d.]+) \{ relativeError: ([\d.]+), agreement: ([\d.]+) \}$/m.exec(r.stdout);
     expect(printed).not.toBeNull();
     expect(printed![1]).toBe(top1);

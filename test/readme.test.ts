@@ -26,15 +26,27 @@ function project(): string {
 describe("the README's Testing against PyTorch section", () => {
   it('has a Python side, a jest test file, a node:test file and the CLI', () => {
     expect(codeBlocks('python')[0]).toContain('torch.save(');
-    expect(codeBlocks('js').map((b) => b.split('\n')[0])).toEqual([expect.stringContaining('model.test.js'), expect.stringContaining('close.test.js')]);
+    expect(codeBlocks('js').map((b) => b.split('\n')[0])).toEqual([
+      expect.stringContaining('model.test.js'),
+      expect.stringContaining('close.test.js'),
+    ]);
   });
 
   it('its jest test file passes under jest against files made by PyTorch', () => {
     const dir = project();
     runPython('testing_corpus.py', ['model', dir]);
     fs.writeFileSync(path.join(dir, 'model.test.js'), codeBlocks('js')[0]);
-    const config = JSON.stringify({ rootDir: dir, testEnvironment: 'node', transform: {}, testMatch: ['**/model.test.js'] });
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--config', config, '--ci', '--no-cache'], { cwd: dir, encoding: 'utf8' });
+    const config = JSON.stringify({
+      rootDir: dir,
+      testEnvironment: 'node',
+      transform: {},
+      testMatch: ['**/model.test.js'],
+    });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--config', config, '--ci', '--no-cache'],
+      { cwd: dir, encoding: 'utf8' },
+    );
     expect(r.stderr).toMatch(/Tests:\s+2 passed, 2 total/);
     expect(r.status).toBe(0);
   });
@@ -48,9 +60,12 @@ describe("the README's Testing against PyTorch section", () => {
   });
 
   it('the package exports its root and ./jest, with typings', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string; default: string }>;
+    };
     for (const entry of ['.', './jest']) {
-      for (const file of [pkg.exports[entry].types, pkg.exports[entry].default]) expect(fs.existsSync(path.join(repoRoot, file))).toBe(true);
+      for (const file of [pkg.exports[entry].types, pkg.exports[entry].default])
+        expect(fs.existsSync(path.join(repoRoot, file))).toBe(true);
     }
     expect(fs.readFileSync(path.join(repoRoot, pkg.exports['./jest'].types), 'utf8')).toContain('toBeCloseToTensor');
   });

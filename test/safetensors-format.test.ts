@@ -19,17 +19,44 @@ interface Case {
   error?: string;
 }
 
-const corpus = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test', 'python', 'corpus', 'safetensors-cases.json'), 'utf8')) as { safetensors: string; cases: Case[] };
+const corpus = JSON.parse(
+  fs.readFileSync(path.join(repoRoot, 'test', 'python', 'corpus', 'safetensors-cases.json'), 'utf8'),
+) as { safetensors: string; cases: Case[] };
 const dir = tempDir('torch-vbp-safetensors-');
 
 const DTYPE_OF: Record<string, DType> = {
-  F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
-  U16: 'uint16', U32: 'uint32', U64: 'uint64', F8_E4M3: 'float8_e4m3fn', F8_E5M2: 'float8_e5m2', F8_E8M0: 'float8_e8m0fnu',
-  F8_E4M3FNUZ: 'float8_e4m3fnuz', F8_E5M2FNUZ: 'float8_e5m2fnuz',
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+  U16: 'uint16',
+  U32: 'uint32',
+  U64: 'uint64',
+  F8_E4M3: 'float8_e4m3fn',
+  F8_E5M2: 'float8_e5m2',
+  F8_E8M0: 'float8_e8m0fnu',
+  F8_E4M3FNUZ: 'float8_e4m3fnuz',
+  F8_E5M2FNUZ: 'float8_e5m2fnuz',
 };
 const ARRAY_OF: Record<string, string> = {
-  float64: 'Float64Array', float32: 'Float32Array', float16: 'Uint16Array', bfloat16: 'Uint16Array', int64: 'BigInt64Array', int32: 'Int32Array',
-  int16: 'Int16Array', int8: 'Int8Array', uint8: 'Uint8Array', bool: 'Uint8Array', uint16: 'Uint16Array', uint32: 'Uint32Array',
+  float64: 'Float64Array',
+  float32: 'Float32Array',
+  float16: 'Uint16Array',
+  bfloat16: 'Uint16Array',
+  int64: 'BigInt64Array',
+  int32: 'Int32Array',
+  int16: 'Int16Array',
+  int8: 'Int8Array',
+  uint8: 'Uint8Array',
+  bool: 'Uint8Array',
+  uint16: 'Uint16Array',
+  uint32: 'Uint32Array',
   uint64: 'BigUint64Array',
 };
 /** Valid in the format, refused by torch-vbp (documented in the README). */
@@ -67,7 +94,13 @@ describe('.safetensors files against the safetensors package', () => {
       const tensors = c.tensors ?? [];
       const unread = tensors.find((t) => NOT_READ.includes(t[1]));
       if (unread) {
-        if (!got.error || got.error.code !== 'DATA' || !got.error.message.includes(file) || !got.error.message.includes(`dtype ${unread[1]}`)) wrong.push({ case: c.name, got: got.error?.message ?? 'read' });
+        if (
+          !got.error ||
+          got.error.code !== 'DATA' ||
+          !got.error.message.includes(file) ||
+          !got.error.message.includes(`dtype ${unread[1]}`)
+        )
+          wrong.push({ case: c.name, got: got.error?.message ?? 'read' });
         continue;
       }
       if (got.error) {
@@ -76,11 +109,20 @@ describe('.safetensors files against the safetensors package', () => {
       }
       const value = got.value as Record<string, Tensor>;
       // The package returns its tensors in hash-map order: compare by name.
-      const expected = Object.fromEntries(tensors.map(([name, dtype, shape, hex]) => [name, { dtype: DTYPE_OF[dtype], shape, hex }]));
+      const expected = Object.fromEntries(
+        tensors.map(([name, dtype, shape, hex]) => [name, { dtype: DTYPE_OF[dtype], shape, hex }]),
+      );
       const actual = Object.fromEntries(
         Object.keys(value).map((name) => {
           const t = value[name];
-          return [name, { dtype: t.dtype as string, shape: t.shape, hex: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('hex') }];
+          return [
+            name,
+            {
+              dtype: t.dtype as string,
+              shape: t.shape,
+              hex: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('hex'),
+            },
+          ];
         }),
       );
       if (JSON.stringify(Object.keys(actual).sort()) !== JSON.stringify(Object.keys(expected).sort())) {
@@ -88,7 +130,8 @@ describe('.safetensors files against the safetensors package', () => {
         continue;
       }
       for (const name of Object.keys(expected)) {
-        if (JSON.stringify(actual[name]) !== JSON.stringify(expected[name])) wrong.push({ case: c.name, name, got: actual[name], expected: expected[name] });
+        if (JSON.stringify(actual[name]) !== JSON.stringify(expected[name]))
+          wrong.push({ case: c.name, name, got: actual[name], expected: expected[name] });
         const t = value[name];
         const tag = Object.prototype.toString.call(t.data).slice(8, -1);
         const holds = t.dtype?.startsWith('float8') ? 'Uint8Array' : ARRAY_OF[t.dtype as string];
@@ -106,7 +149,8 @@ describe('.safetensors files against the safetensors package', () => {
       const file = fileOf(c, i);
       const got = await outcome(file);
       if (!got.error) wrong.push({ case: c.name, package: c.error, read: Object.keys(got.value ?? {}) });
-      else if (got.error.code !== 'DATA' || !got.error.message.includes(`'${file}' is not a valid safetensors file: `)) wrong.push({ case: c.name, message: got.error.message });
+      else if (got.error.code !== 'DATA' || !got.error.message.includes(`'${file}' is not a valid safetensors file: `))
+        wrong.push({ case: c.name, message: got.error.message });
       else refused++;
     }
     expect(wrong).toEqual([]);
@@ -118,16 +162,26 @@ describe('.safetensors files against the safetensors package', () => {
       const i = corpus.cases.findIndex((c) => c.name === name);
       return (await outcome(fileOf(corpus.cases[i], i))).error?.message ?? 'read';
     };
-    expect(await message('overlapping tensors')).toMatch(/tensor 'b' has data_offsets \[4, 12\] that overlaps the data before it \(which ends at 8\)/);
+    expect(await message('overlapping tensors')).toMatch(
+      /tensor 'b' has data_offsets \[4, 12\] that overlaps the data before it \(which ends at 8\)/,
+    );
     expect(await message('tensors sharing bytes')).toMatch(/data_offsets \[0, 8\] that overlaps the data before it/);
     expect(await message('bytes left uncovered between tensors')).toMatch(/leaves bytes 4 to 8 of the data uncovered/);
-    expect(await message('trailing data')).toMatch(/cover 8 of the 9 bytes of data after the header \(trailing bytes\)/);
-    expect(await message('end offset written 8.0')).toMatch(/the end offset of tensor 'a' is the number 8\.0, expected a non-negative JSON integer/);
+    expect(await message('trailing data')).toMatch(
+      /cover 8 of the 9 bytes of data after the header \(trailing bytes\)/,
+    );
+    expect(await message('end offset written 8.0')).toMatch(
+      /the end offset of tensor 'a' is the number 8\.0, expected a non-negative JSON integer/,
+    );
     expect(await message('dimension written 2e0')).toMatch(/dimension 0 of the shape of tensor 'a' is the number 2e0/);
-    expect(await message('__metadata__ is a number value')).toMatch(/__metadata__ maps 'x' to the number 1, expected a string/);
+    expect(await message('__metadata__ is a number value')).toMatch(
+      /__metadata__ maps 'x' to the number 1, expected a string/,
+    );
     expect(await message('invalid UTF-8: a stray byte 0xff')).toMatch(/header is not valid UTF-8/);
     expect(await message('name with a lone leading surrogate')).toMatch(/lone leading surrogate/);
-    expect(await message('dtype F4 (two per byte)')).toMatch(/tensor 't' is of dtype F4 \(a 4-bit float \(two per byte\)\), which torch-vbp does not read/);
+    expect(await message('dtype F4 (two per byte)')).toMatch(
+      /tensor 't' is of dtype F4 \(a 4-bit float \(two per byte\)\), which torch-vbp does not read/,
+    );
   });
 });
 
@@ -157,9 +211,21 @@ describe('the dtypes of PyTorch >= 2.3 in .safetensors files', () => {
       e5m2fnuz: { data: new Uint8Array([0x40]), shape: [1], dtype: 'float8_e5m2fnuz' },
     };
     await writeTensors(file, value);
-    const header = JSON.parse(fs.readFileSync(file).subarray(8, 8 + fs.readFileSync(file).readUInt32LE(0)).toString()) as Record<string, { dtype: string }>;
+    const header = JSON.parse(
+      fs
+        .readFileSync(file)
+        .subarray(8, 8 + fs.readFileSync(file).readUInt32LE(0))
+        .toString(),
+    ) as Record<string, { dtype: string }>;
     expect(Object.fromEntries(Object.keys(value).map((k) => [k, header[k].dtype]))).toEqual({
-      u16: 'U16', u32: 'U32', u64: 'U64', e4m3: 'F8_E4M3', e5m2: 'F8_E5M2', e8m0: 'F8_E8M0', e4m3fnuz: 'F8_E4M3FNUZ', e5m2fnuz: 'F8_E5M2FNUZ',
+      u16: 'U16',
+      u32: 'U32',
+      u64: 'U64',
+      e4m3: 'F8_E4M3',
+      e5m2: 'F8_E5M2',
+      e8m0: 'F8_E8M0',
+      e4m3fnuz: 'F8_E4M3FNUZ',
+      e5m2fnuz: 'F8_E5M2FNUZ',
     });
     const back = (await readTensors(file)) as Record<string, Tensor>;
     expect(back.u16).toEqual({ ...value.u16 });

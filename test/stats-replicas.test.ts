@@ -13,7 +13,10 @@ const dir = tempDir('torch-vbp-replicas-');
 function eightBatches(): Tensor[] {
   const calib = npy('calib.npy');
   const per = 3 * 32 * 32;
-  return Array.from({ length: 8 }, (_, i) => ({ data: (calib.data as Float32Array).slice(i * 8 * per, (i + 1) * 8 * per), shape: [8, 3, 32, 32] }));
+  return Array.from({ length: 8 }, (_, i) => ({
+    data: (calib.data as Float32Array).slice(i * 8 * per, (i + 1) * 8 * per),
+    shape: [8, 3, 32, 32],
+  }));
 }
 
 /** Largest difference relative to the largest magnitude: for statistics of activations computed in float32. */
@@ -22,7 +25,12 @@ function scaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 function expectSameStats(a: Stats, b: Stats, tolerance = 1e-12): void {
-  expect(a.info).toMatchObject({ batches: b.info.batches, items: b.info.items, modelMacs: b.info.modelMacs, modelParams: b.info.modelParams });
+  expect(a.info).toMatchObject({
+    batches: b.info.batches,
+    items: b.info.items,
+    modelMacs: b.info.modelMacs,
+    modelParams: b.info.modelParams,
+  });
   a.layers.forEach((layer, i) => {
     const other = b.layers[i];
     expect(layer.count).toBe(other.count);
@@ -46,7 +54,11 @@ describe('gatherStats on several devices', () => {
     const single = await gatherStats(model, batches, { covariance: true });
     const live = nativeMemory().liveModels;
     const progress: number[] = [];
-    const spread = await gatherStats(model, batches, { covariance: true, devices: ['cpu', 'cpu'], onProgress: (p) => progress.push(p.batches) });
+    const spread = await gatherStats(model, batches, {
+      covariance: true,
+      devices: ['cpu', 'cpu'],
+      onProgress: (p) => progress.push(p.batches),
+    });
     expectSameStats(spread, single);
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(nativeMemory().liveModels).toBe(live);
@@ -57,10 +69,17 @@ describe('gatherStats on several devices', () => {
     const limited = await gatherStats(model, batches, { devices: ['cpu', 'cpu'], maxBatches: 3 });
     expect(limited.info.batches).toBe(3);
     const controller = new AbortController();
-    const error = await gatherStats(model, batches, { devices: ['cpu', 'cpu', 'cpu'], signal: controller.signal, onProgress: (p) => p.batches === 2 && controller.abort() }).catch((e: { code: string; partial?: Stats }) => e);
+    const error = await gatherStats(model, batches, {
+      devices: ['cpu', 'cpu', 'cpu'],
+      signal: controller.signal,
+      onProgress: (p) => p.batches === 2 && controller.abort(),
+    }).catch((e: { code: string; partial?: Stats }) => e);
     expect((error as { code: string }).code).toBe('ABORTED');
     expect((error as { partial?: Stats }).partial?.info.batches).toBeGreaterThanOrEqual(2);
-    for (const devices of [[], ['tpu'], 'cpu', [1]]) expect(await codeOf(gatherStats(model, batches, { devices: devices as string[] }))).toMatch(/INVALID_ARGUMENT|DEVICE/);
+    for (const devices of [[], ['tpu'], 'cpu', [1]])
+      expect(await codeOf(gatherStats(model, batches, { devices: devices as string[] }))).toMatch(
+        /INVALID_ARGUMENT|DEVICE/,
+      );
     expect(await codeOf(gatherStats(model, batches, { devices: ['cpu'], resume: limited }))).toBe('INVALID_ARGUMENT');
   });
 });
@@ -73,13 +92,33 @@ describe('vbp stats --shard and --devices', () => {
   it('shards 0/3, 1/3 and 2/3 merged with vbp merge equal the statistics of the whole data set (to float32 forward rounding: the batches differ)', async () => {
     expect(vbp(['stats', fixture('deit_scripted.pt'), ...common, '--out', out('all.safetensors')]).status).toBe(0);
     for (const i of [0, 1, 2]) {
-      const r = vbp(['stats', fixture('deit_scripted.pt'), ...common, '--shard', `${i}/3`, '--out', out(`shard-${i}.safetensors`)]);
+      const r = vbp([
+        'stats',
+        fixture('deit_scripted.pt'),
+        ...common,
+        '--shard',
+        `${i}/3`,
+        '--out',
+        out(`shard-${i}.safetensors`),
+      ]);
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
     }
-    const merge = vbp(['merge', out('shard-0.safetensors'), out('shard-1.safetensors'), out('shard-2.safetensors'), '--out', out('merged.safetensors'), '--quiet']);
+    const merge = vbp([
+      'merge',
+      out('shard-0.safetensors'),
+      out('shard-1.safetensors'),
+      out('shard-2.safetensors'),
+      '--out',
+      out('merged.safetensors'),
+      '--quiet',
+    ]);
     expect(merge.status).toBe(0);
-    const [all, merged, first] = await Promise.all([Stats.load(out('all.safetensors')), Stats.load(out('merged.safetensors')), Stats.load(out('shard-0.safetensors'))]);
+    const [all, merged, first] = await Promise.all([
+      Stats.load(out('all.safetensors')),
+      Stats.load(out('merged.safetensors')),
+      Stats.load(out('shard-0.safetensors')),
+    ]);
     expect(first.info.items).toBe(Math.ceil(all.info.items / 3));
     expect(merged.info.items).toBe(all.info.items);
     merged.layers.forEach((layer, i) => {
@@ -91,12 +130,25 @@ describe('vbp stats --shard and --devices', () => {
   });
 
   it('--devices cpu,cpu gives the statistics of one pass; bad values exit 2 naming the option', async () => {
-    expect(vbp(['stats', fixture('deit_scripted.pt'), ...common, '--devices', 'cpu,cpu', '--out', out('two.safetensors')]).status).toBe(0);
+    expect(
+      vbp(['stats', fixture('deit_scripted.pt'), ...common, '--devices', 'cpu,cpu', '--out', out('two.safetensors')])
+        .status,
+    ).toBe(0);
     // The same batches as the single pass, each through one of the replicas: equal to float64 rounding.
     expectSameStats(await Stats.load(out('two.safetensors')), await Stats.load(out('all.safetensors')));
-    for (const [flag, value] of [['--shard', '3/3'], ['--shard', 'x'], ['--devices', 'cpu,,cpu'], ['--devices', 'gpu']]) {
+    for (const [flag, value] of [
+      ['--shard', '3/3'],
+      ['--shard', 'x'],
+      ['--devices', 'cpu,,cpu'],
+      ['--devices', 'gpu'],
+    ]) {
       const r = vbp(['stats', fixture('deit_scripted.pt'), ...common, flag, value, '--out', out('bad.safetensors')]);
-      expect({ flag, value, status: r.status, names: r.stderr.includes(flag) }).toEqual({ flag, value, status: 2, names: true });
+      expect({ flag, value, status: r.status, names: r.stderr.includes(flag) }).toEqual({
+        flag,
+        value,
+        status: 2,
+        names: true,
+      });
     }
   });
 });

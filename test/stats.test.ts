@@ -1,7 +1,20 @@
-/** Activation statistics: against the eager-PyTorch reference (test/python/vbp_reference.py), merging, resuming, failures. */
+/**
+ * Activation statistics: against the eager-PyTorch reference (test/python/vbp_reference.py), merging, resuming,
+ * failures.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
-import { gatherStats, loadModel, plan, prune, batches, Stats, CalibrationError, type Dataset, type Tensor } from '../lib';
+import {
+  gatherStats,
+  loadModel,
+  plan,
+  prune,
+  batches,
+  Stats,
+  CalibrationError,
+  type Dataset,
+  type Tensor,
+} from '../lib';
 import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, tempDir } from './helpers';
 
 interface RefStats {
@@ -83,7 +96,10 @@ describe('gatherStats', () => {
     });
     // The header is plain safetensors: an 8-byte length and JSON with F64 tensors.
     const bytes = fs.readFileSync(file);
-    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as Record<string, { dtype: string }>;
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()) as Record<
+      string,
+      { dtype: string }
+    >;
     expect(header['layers.0.mean'].dtype).toBe('F64');
     expect(loaded.merge(stats).info.batches).toBe(4);
     model.dispose();
@@ -94,7 +110,9 @@ describe('gatherStats', () => {
     const constant = await loadModel(fixture('deit_constant.pt')); // same architecture, other weights
     const a = await gatherStats(deit, calibrationBatches(0, 1));
     const b = await gatherStats(constant, calibrationBatches(0, 1));
-    expect(() => a.merge(b)).toThrow(expect.objectContaining({ code: 'STATS', message: expect.stringContaining('weights differ') }));
+    expect(() => a.merge(b)).toThrow(
+      expect.objectContaining({ code: 'STATS', message: expect.stringContaining('weights differ') }),
+    );
     deit.dispose();
     constant.dispose();
   });
@@ -168,21 +186,24 @@ describe('gatherStats', () => {
   it.each([
     ['seq_first', '[T, B, D]'],
     ['flattened', '[B * T, D]'],
-  ])('%s (MLP input %s): tokens per item come from the batches, and plans count the MACs LibTorch measures', async (name) => {
-    const model = await loadModel(fixture('layouts', `${name}.pt`));
-    const x = npy('layouts', 'layout_input.npy'); // [4 items, 6 tokens, 16]
-    const stats = await gatherStats(model, [x, x]);
-    expect(stats.info.items).toBe(8);
-    expect(stats.layers[0].count).toBe(48);
-    expect(stats.tokensPerItem(0)).toBe(6);
-    const p = plan(stats, { ratio: 0.5 });
-    const { model: pruned, report } = await prune(model, p);
-    expect(report.macs.before - report.macs.after).toBe(p.totals.macsRemoved);
-    expect(report.layers[0].macsBefore - report.layers[0].macsAfter).toBe(p.totals.macsRemoved);
-    await Promise.all([model.dispose(), pruned.dispose()]);
-  });
+  ])(
+    '%s (MLP input %s): tokens per item come from the batches, and plans count the MACs LibTorch measures',
+    async (name) => {
+      const model = await loadModel(fixture('layouts', `${name}.pt`));
+      const x = npy('layouts', 'layout_input.npy'); // [4 items, 6 tokens, 16]
+      const stats = await gatherStats(model, [x, x]);
+      expect(stats.info.items).toBe(8);
+      expect(stats.layers[0].count).toBe(48);
+      expect(stats.tokensPerItem(0)).toBe(6);
+      const p = plan(stats, { ratio: 0.5 });
+      const { model: pruned, report } = await prune(model, p);
+      expect(report.macs.before - report.macs.after).toBe(p.totals.macsRemoved);
+      expect(report.layers[0].macsBefore - report.layers[0].macsAfter).toBe(p.totals.macsRemoved);
+      await Promise.all([model.dispose(), pruned.dispose()]);
+    },
+  );
 
-  it('counts the model\'s MACs during the first batch, without a forward of its own: a model that fails at batch 1 calibrates fully', async () => {
+  it("counts the model's MACs during the first batch, without a forward of its own: a model that fails at batch 1 calibrates fully", async () => {
     // needs_batch asserts a batch of two or more; MACs used to be counted by a separate forward of one item.
     const model = await loadModel(fixture('layouts', 'needs_batch.pt'));
     const x = npy('layouts', 'layout_input.npy');
@@ -204,8 +225,14 @@ describe('gatherStats', () => {
 
   it('rejects what is not a batch sequence, and unknown options, with INVALID_ARGUMENT', async () => {
     const model = await loadModel(fixture('deit_scripted.pt'));
-    await expect(gatherStats(model, 5 as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('iterable') });
-    await expect(gatherStats(model, calibrationBatches(), { maxBatch: 2 } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("'maxBatch'") });
+    await expect(gatherStats(model, 5 as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('iterable'),
+    });
+    await expect(gatherStats(model, calibrationBatches(), { maxBatch: 2 } as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining("'maxBatch'"),
+    });
     model.dispose();
   });
 

@@ -10,7 +10,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert';
-import { readTensors, writeTensors, isTensor, assertClose, isClose, VbpError, type Tensor, type Value, type CloseOptions } from '../lib';
+import {
+  readTensors,
+  writeTensors,
+  isTensor,
+  assertClose,
+  isClose,
+  VbpError,
+  type Tensor,
+  type Value,
+  type CloseOptions,
+} from '../lib';
 import { float8ToNumber } from '../lib/formats/dtypes';
 import { repoRoot, tempDir } from './helpers';
 
@@ -27,9 +37,15 @@ interface ManifestTensor {
   shape: number[];
   hex: string;
 }
-type Manifest = ManifestTensor | Manifest[] | { __dict__: Array<[string, Manifest]> } | number | string | boolean | null;
+type Manifest =
+  ManifestTensor | Manifest[] | { __dict__: Array<[string, Manifest]> } | number | string | boolean | null;
 
-const ARRAY_OF: Record<string, string> = { uint16: 'Uint16Array', uint32: 'Uint32Array', uint64: 'BigUint64Array', float32: 'Float32Array' };
+const ARRAY_OF: Record<string, string> = {
+  uint16: 'Uint16Array',
+  uint32: 'Uint32Array',
+  uint64: 'BigUint64Array',
+  float32: 'Float32Array',
+};
 
 function differences(value: Value, expected: Manifest, at = ''): string[] {
   if (expected !== null && typeof expected === 'object' && '__tensor__' in expected) {
@@ -37,18 +53,30 @@ function differences(value: Value, expected: Manifest, at = ''): string[] {
     const bytes = Buffer.from(value.data.buffer, value.data.byteOffset, value.data.byteLength).toString('hex');
     const tag = Object.prototype.toString.call(value.data).slice(8, -1);
     const holds = expected.dtype.startsWith('float8') ? 'Uint8Array' : ARRAY_OF[expected.dtype];
-    const same = value.dtype === expected.dtype && value.shape.join() === expected.shape.join() && bytes === expected.hex && tag === holds;
-    return same ? [] : [`${at}: ${value.dtype} ${tag} [${value.shape}] ${bytes} differs from ${expected.dtype} [${expected.shape}] ${expected.hex}`];
+    const same =
+      value.dtype === expected.dtype &&
+      value.shape.join() === expected.shape.join() &&
+      bytes === expected.hex &&
+      tag === holds;
+    return same
+      ? []
+      : [
+          `${at}: ${value.dtype} ${tag} [${value.shape}] ${bytes} differs from ${expected.dtype} [${expected.shape}] ${expected.hex}`,
+        ];
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(value) || value.length !== expected.length) return [`${at}: not a list of ${expected.length}`];
     return expected.flatMap((item, i) => differences(value[i], item, `${at}[${i}]`));
   }
   if (expected !== null && typeof expected === 'object') {
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || isTensor(value)) return [`${at}: not a dict`];
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || isTensor(value))
+      return [`${at}: not a dict`];
     const keys = expected.__dict__.map(([k]) => k);
-    if (Object.keys(value).join('\n') !== keys.join('\n')) return [`${at}: keys ${Object.keys(value)} instead of ${keys}`];
-    return expected.__dict__.flatMap(([k, item]) => differences((value as Record<string, Value>)[k], item, `${at}.${k}`));
+    if (Object.keys(value).join('\n') !== keys.join('\n'))
+      return [`${at}: keys ${Object.keys(value)} instead of ${keys}`];
+    return expected.__dict__.flatMap(([k, item]) =>
+      differences((value as Record<string, Value>)[k], item, `${at}.${k}`),
+    );
   }
   return value === expected ? [] : [`${at}: ${String(value)} instead of ${String(expected)}`];
 }
@@ -57,16 +85,28 @@ const readable = manifest.files.filter((f) => f.value !== undefined);
 
 describe('torch.save files of uint16/32/64 and float8 (PyTorch >= 2.3, _rebuild_tensor_v3)', () => {
   it('the corpus was written by PyTorch >= 2.3 and covers every new dtype', () => {
-    expect(Number(manifest.torch.split('.')[0]) * 100 + Number(manifest.torch.split('.')[1])).toBeGreaterThanOrEqual(203);
+    expect(Number(manifest.torch.split('.')[0]) * 100 + Number(manifest.torch.split('.')[1])).toBeGreaterThanOrEqual(
+      203,
+    );
     const names = readable.map((f) => f.file).join(' ');
-    for (const dtype of ['uint16', 'uint32', 'uint64', 'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu']) {
+    for (const dtype of [
+      'uint16',
+      'uint32',
+      'uint64',
+      'float8_e4m3fn',
+      'float8_e5m2',
+      'float8_e4m3fnuz',
+      'float8_e5m2fnuz',
+      'float8_e8m0fnu',
+    ]) {
       expect(names).toContain(`${dtype}-structures.pt`);
     }
   });
 
   it('reads every tensor bit for bit: typed arrays for the unsigned kinds, raw bits with the dtype for float8', async () => {
     const wrong: string[] = [];
-    for (const { file, value } of readable) wrong.push(...differences(await readTensors(path.join(corpus, file)), value as Manifest, file));
+    for (const { file, value } of readable)
+      wrong.push(...differences(await readTensors(path.join(corpus, file)), value as Manifest, file));
     expect(wrong).toEqual([]);
   });
 
@@ -79,14 +119,19 @@ describe('torch.save files of uint16/32/64 and float8 (PyTorch >= 2.3, _rebuild_
     expect(t.transposed.data.buffer).not.toBe(t.tensor.data.buffer); // gathered
   });
 
-  it.each(manifest.files.filter((f) => f.refused !== undefined).map((f) => [f.file, f.refused as string]))('%s: dtype %s is refused with DATA naming the file and the dtype', async (file, dtype) => {
-    const target = path.join(corpus, file);
-    const error = (await readTensors(target).catch((e: unknown) => e)) as VbpError;
-    expect(error).toBeInstanceOf(VbpError);
-    expect(error.code).toBe('DATA');
-    expect(error.message).toContain(target);
-    expect(error.message).toMatch(dtype === 'complex64' ? /ComplexFloatStorage/ : new RegExp(`torch\\.${dtype}, which is not read`));
-  });
+  it.each(manifest.files.filter((f) => f.refused !== undefined).map((f) => [f.file, f.refused as string]))(
+    '%s: dtype %s is refused with DATA naming the file and the dtype',
+    async (file, dtype) => {
+      const target = path.join(corpus, file);
+      const error = (await readTensors(target).catch((e: unknown) => e)) as VbpError;
+      expect(error).toBeInstanceOf(VbpError);
+      expect(error.code).toBe('DATA');
+      expect(error.message).toContain(target);
+      expect(error.message).toMatch(
+        dtype === 'complex64' ? /ComplexFloatStorage/ : new RegExp(`torch\\.${dtype}, which is not read`),
+      );
+    },
+  );
 
   it('writes them as PyTorch >= 2.3 does (UntypedStorage, _rebuild_tensor_v3) and reads them back bit for bit', async () => {
     const pairs: Array<[string, Manifest]> = [];
@@ -104,7 +149,11 @@ describe('torch.save files of uint16/32/64 and float8 (PyTorch >= 2.3, _rebuild_
     if (!python) return; // torch.load of these needs PyTorch >= 2.3, which the suite does not require
     const listing = path.join(dir, 'written.json');
     fs.writeFileSync(listing, JSON.stringify(pairs));
-    const results = JSON.parse(execFileSync(python, [path.join(repoRoot, 'test', 'python', 'torch2_corpus.py'), 'check-written', listing], { encoding: 'utf8' })) as Array<{ written: string; equal: unknown; weightsOnly: unknown }>;
+    const results = JSON.parse(
+      execFileSync(python, [path.join(repoRoot, 'test', 'python', 'torch2_corpus.py'), 'check-written', listing], {
+        encoding: 'utf8',
+      }),
+    ) as Array<{ written: string; equal: unknown; weightsOnly: unknown }>;
     expect(results.filter((r) => r.equal !== true || r.weightsOnly !== true)).toEqual([]);
   });
 });
@@ -124,7 +173,11 @@ describe('assertClose and isClose on the new dtypes, as PyTorch 2.13 decides and
   beforeAll(async () => {
     cases = (await readTensors(path.join(corpus, 'closeness.pt'))) as unknown as Case[];
   });
-  const optionsOf = (c: Case): CloseOptions => ({ equalNan: c.equal_nan, checkDtype: c.check_dtype, ...(c.rtol !== undefined ? { rtol: c.rtol, atol: c.atol } : {}) });
+  const optionsOf = (c: Case): CloseOptions => ({
+    equalNan: c.equal_nan,
+    checkDtype: c.check_dtype,
+    ...(c.rtol !== undefined ? { rtol: c.rtol, atol: c.atol } : {}),
+  });
 
   it('the same decision and message (uint16/32/64 as int64, float8 by value with "not \'equal\'"), and the same mask', () => {
     expect(cases.length).toBeGreaterThanOrEqual(100);
@@ -138,10 +191,12 @@ describe('assertClose and isClose on the new dtypes, as PyTorch 2.13 decides and
         expect(error).toBeInstanceOf(assert.AssertionError);
         message = (error as Error).message;
       }
-      if (message !== c.message) wrong.push({ case: i, dtypes: [c.actual.dtype, c.expected.dtype], got: message, pytorch: c.message });
+      if (message !== c.message)
+        wrong.push({ case: i, dtypes: [c.actual.dtype, c.expected.dtype], got: message, pytorch: c.message });
       if (c.mask) {
         const mask = Buffer.from(isClose(c.actual, c.expected, optionsOf(c)).data).toString('hex');
-        if (mask !== Buffer.from(c.mask.data as Uint8Array).toString('hex')) wrong.push({ case: i, mask, pytorch: Buffer.from(c.mask.data as Uint8Array).toString('hex') });
+        if (mask !== Buffer.from(c.mask.data as Uint8Array).toString('hex'))
+          wrong.push({ case: i, mask, pytorch: Buffer.from(c.mask.data as Uint8Array).toString('hex') });
       }
     }
     expect(wrong).toEqual([]);
@@ -149,17 +204,31 @@ describe('assertClose and isClose on the new dtypes, as PyTorch 2.13 decides and
 
   it('float8 against another dtype is INPUT_DTYPE (PyTorch cannot promote float8)', () => {
     const a: Tensor = { data: new Uint8Array([0x38]), shape: [1], dtype: 'float8_e4m3fn' };
-    expect(() => assertClose(a, { data: new Float32Array([1]), shape: [1] }, { checkDtype: false })).toThrow(expect.objectContaining({ code: 'INPUT_DTYPE' }));
-    expect(() => isClose(a, { data: new Uint8Array([0x3c]), shape: [1], dtype: 'float8_e5m2' }, { checkDtype: false })).toThrow(expect.objectContaining({ code: 'INPUT_DTYPE' }));
+    expect(() => assertClose(a, { data: new Float32Array([1]), shape: [1] }, { checkDtype: false })).toThrow(
+      expect.objectContaining({ code: 'INPUT_DTYPE' }),
+    );
+    expect(() =>
+      isClose(a, { data: new Uint8Array([0x3c]), shape: [1], dtype: 'float8_e5m2' }, { checkDtype: false }),
+    ).toThrow(expect.objectContaining({ code: 'INPUT_DTYPE' }));
   });
 
   it('decodes every float8 bit pattern as PyTorch does', () => {
-    const values = JSON.parse(fs.readFileSync(path.join(corpus, 'float8-values.json'), 'utf8')) as Record<string, Array<number | string>>;
+    const values = JSON.parse(fs.readFileSync(path.join(corpus, 'float8-values.json'), 'utf8')) as Record<
+      string,
+      Array<number | string>
+    >;
     const wrong: unknown[] = [];
     for (const [dtype, list] of Object.entries(values)) {
       list.forEach((expected, bits) => {
         const got = float8ToNumber(bits, dtype as never);
-        const want = expected === 'nan' ? NaN : expected === 'inf' ? Infinity : expected === '-inf' ? -Infinity : (expected as number);
+        const want =
+          expected === 'nan'
+            ? NaN
+            : expected === 'inf'
+              ? Infinity
+              : expected === '-inf'
+                ? -Infinity
+                : (expected as number);
         if (!Object.is(got, want)) wrong.push({ dtype, bits, got, want });
       });
     }

@@ -8,8 +8,12 @@ import { calibrationBatches, fixture, python, repoRoot, tempDir } from './helper
 
 /** What stock PyTorch says of a saved model's parameters: how many, and how many require grad. */
 function requiresGradInPyTorch(file: string): { parameters: number; requiresGrad: number } {
-  const script = 'import json, sys, torch\nm = torch.jit.load(sys.argv[1])\nps = list(m.parameters())\nprint(json.dumps({"parameters": len(ps), "requiresGrad": sum(p.requires_grad for p in ps)}))';
-  return JSON.parse(execFileSync(python, ['-c', script, file], { encoding: 'utf8' }).trim()) as { parameters: number; requiresGrad: number };
+  const script =
+    'import json, sys, torch\nm = torch.jit.load(sys.argv[1])\nps = list(m.parameters())\nprint(json.dumps({"parameters": len(ps), "requiresGrad": sum(p.requires_grad for p in ps)}))';
+  return JSON.parse(execFileSync(python, ['-c', script, file], { encoding: 'utf8' }).trim()) as {
+    parameters: number;
+    requiresGrad: number;
+  };
 }
 
 describe('requires_grad in written models (C13)', () => {
@@ -32,7 +36,13 @@ describe('requires_grad in written models (C13)', () => {
     const data = async function* () {
       yield { input: batch as Tensor<Float32Array>, labels };
     };
-    const { model: tuned } = await finetune(model, { data, epochs: 1, lr: 1e-4, schedule: 'constant', trainable: 'mlp' });
+    const { model: tuned } = await finetune(model, {
+      data,
+      epochs: 1,
+      lr: 1e-4,
+      schedule: 'constant',
+      trainable: 'mlp',
+    });
     const file = path.join(tempDir(), 'tuned.pt');
     await tuned.save(file);
     await Promise.all([model.dispose(), tuned.dispose()]);
@@ -44,7 +54,10 @@ describe("a pruned model's card (C14)", () => {
   it('updates the parameter count and MLP widths, and keeps the original measurements under the pruning note', async () => {
     const model = await loadModel(path.join(repoRoot, 'models', 'deit_fmnist.pt'));
     const original = model.card!;
-    const calibration = { data: new Float32Array(32 * 28 * 28).map((_, i) => Math.sin(i) * 0.5), shape: [32, 1, 28, 28] };
+    const calibration = {
+      data: new Float32Array(32 * 28 * 28).map((_, i) => Math.sin(i) * 0.5),
+      shape: [32, 1, 28, 28],
+    };
     const stats = await gatherStats(model, [calibration]);
     const { model: pruned } = await prune(model, plan(stats, { ratio: 0.5, scope: 'per-layer' }));
     try {
@@ -63,7 +76,11 @@ describe("a pruned model's card (C14)", () => {
         mlp_hidden: (original.architecture as Record<string, unknown>).mlp_hidden,
       });
       // What the model expects is unchanged.
-      expect({ mean: card.mean, std: card.std, classes: card.classes }).toEqual({ mean: original.mean, std: original.std, classes: original.classes });
+      expect({ mean: card.mean, std: card.std, classes: card.classes }).toEqual({
+        mean: original.mean,
+        std: original.std,
+        classes: original.classes,
+      });
     } finally {
       await Promise.all([model.dispose(), pruned.dispose()]);
     }

@@ -43,14 +43,20 @@ export async function readingInput<T>(option: string | undefined, open: () => Pr
     return await open();
   } catch (error) {
     if (error instanceof UsageError || !(error instanceof VbpError) || ENVIRONMENT_CODES.has(error.code)) throw error;
-    throw new UsageError(error.code, option ? `${option}: ${error.message}` : error.message, { cause: error, detail: error.detail });
+    throw new UsageError(error.code, option ? `${option}: ${error.message}` : error.message, {
+      cause: error,
+      detail: error.detail,
+    });
   }
 }
 
 export function parseInteger(value: string, option: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = /^[+-]?\d+$/.test(String(value).trim()) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw usageError(option, `must be an integer${max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : ` >= ${min}`}, got '${value}'`);
+    throw usageError(
+      option,
+      `must be an integer${max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : ` >= ${min}`}, got '${value}'`,
+    );
   }
   return n;
 }
@@ -59,7 +65,8 @@ export function parseInteger(value: string, option: string, min = 0, max = Numbe
 export function parseFraction(value: string, option: string): number {
   const text = String(value).trim();
   const n = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
-  if (text === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw usageError(option, `must be a fraction in [0, 1) such as 0.5 or 50%, got '${value}'`);
+  if (text === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+    throw usageError(option, `must be a fraction in [0, 1) such as 0.5 or 50%, got '${value}'`);
   return n;
 }
 
@@ -68,7 +75,8 @@ export function parseNumber(value: string, option: string, min: number, max = In
   const text = String(value).trim();
   const n = Number(text);
   if (text === '' || !Number.isFinite(n) || n < min || n > max || (exclusiveMin && n === min)) {
-    const range = max === Infinity ? `${exclusiveMin ? '>' : '>='} ${min}` : `in ${exclusiveMin ? '(' : '['}${min}, ${max}]`;
+    const range =
+      max === Infinity ? `${exclusiveMin ? '>' : '>='} ${min}` : `in ${exclusiveMin ? '(' : '['}${min}, ${max}]`;
     throw usageError(option, `must be a number ${range}, got '${value}'`);
   }
   return n;
@@ -77,12 +85,15 @@ export function parseNumber(value: string, option: string, min: number, max = In
 /** A share in (0, 1]. */
 export function parseShare(value: string, option: string): number {
   const n = Number(String(value).trim());
-  if (String(value).trim() === '' || !(n > 0 && n <= 1)) throw usageError(option, `must be a number in (0, 1], got '${value}'`);
+  if (String(value).trim() === '' || !(n > 0 && n <= 1))
+    throw usageError(option, `must be a number in (0, 1], got '${value}'`);
   return n;
 }
 
 export function parseNumberList(value: string, option: string): number[] {
-  const items = String(value).split(',').map((v) => v.trim());
+  const items = String(value)
+    .split(',')
+    .map((v) => v.trim());
   const numbers = items.map(Number);
   if (items.some((v) => v === '') || numbers.some((v) => !Number.isFinite(v))) {
     throw usageError(option, `must be comma-separated numbers, got '${value}'`);
@@ -93,8 +104,10 @@ export function parseNumberList(value: string, option: string): number[] {
 /** A shape such as 3,224,224: positive integers. */
 export function parseShape(value: string, option: string, rank?: number): number[] {
   const shape = parseNumberList(value, option);
-  if (shape.some((d) => !Number.isInteger(d) || d < 1)) throw usageError(option, `sizes must be positive integers, got '${value}'`);
-  if (rank !== undefined && shape.length !== rank) throw usageError(option, `needs ${rank} sizes (C,H,W), got '${value}'`);
+  if (shape.some((d) => !Number.isInteger(d) || d < 1))
+    throw usageError(option, `sizes must be positive integers, got '${value}'`);
+  if (rank !== undefined && shape.length !== rank)
+    throw usageError(option, `needs ${rank} sizes (C,H,W), got '${value}'`);
   return shape;
 }
 
@@ -105,7 +118,8 @@ export function parseChoice<T extends string>(value: string, option: string, cho
 
 /** 'cpu', 'cuda' or 'cuda:N': the form is checked here; whether the device exists, when the model loads. */
 export function parseDevice(value: string, option = '--device'): string {
-  if (!/^(cpu|cuda(:\d{1,4})?)$/.test(value)) throw usageError(option, `must be 'cpu', 'cuda' or 'cuda:N', got '${value}'`);
+  if (!/^(cpu|cuda(:\d{1,4})?)$/.test(value))
+    throw usageError(option, `must be 'cpu', 'cuda' or 'cuda:N', got '${value}'`);
   return value;
 }
 
@@ -114,7 +128,9 @@ export function parseThreads(value: string, option: string, warn: (message: stri
   const threads = parseInteger(value, option, 1, 4096);
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   if (threads > cores) {
-    warn(`${option} ${threads} is more than the ${cores} core(s) of this machine: LibTorch runs much slower with more threads than cores`);
+    warn(
+      `${option} ${threads} is more than the ${cores} core(s) of this machine: LibTorch runs much slower with more threads than cores`,
+    );
   }
   return threads;
 }

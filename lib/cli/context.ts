@@ -38,7 +38,7 @@ const DEFAULT_CALIBRATION_ITEMS = 2048;
 export function withCommon(command: Command): Command {
   return command
     .option('--device <device>', "'cpu', 'cuda' or 'cuda:N'", 'cpu')
-    .option('--threads <n>', 'LibTorch and OpenBLAS intra-op threads (default: LibTorch\'s)')
+    .option('--threads <n>', "LibTorch and OpenBLAS intra-op threads (default: LibTorch's)")
     .option('--json', 'print one JSON document on stdout')
     .option('--quiet', 'print nothing but errors');
 }
@@ -47,7 +47,12 @@ export function withCommon(command: Command): Command {
  * --data and how to read it; `calibration` adds shuffling (stats, prune) to the options every data command has.
  * `batchSize` and `limitHelp` are for commands whose batches and limit mean something else (finetune).
  */
-export function withData(command: Command, defaultSplit: 'train' | 'test', calibration: boolean, own: { batchSize?: string; limitHelp?: string } = {}): Command {
+export function withData(
+  command: Command,
+  defaultSplit: 'train' | 'test',
+  calibration: boolean,
+  own: { batchSize?: string; limitHelp?: string } = {},
+): Command {
   command
     .option('--data <source>', "'fashion-mnist', a folder of IDX files, an .npy file or an ImageFolder tree")
     .option('--split <split>', `IDX data: train or test (default: ${defaultSplit})`)
@@ -55,13 +60,22 @@ export function withData(command: Command, defaultSplit: 'train' | 'test', calib
     .option('--input-shape <C,H,W>', '.npy data: shape of one item (default: from the model card)')
     .option('--mean <list>', 'per-channel mean after scaling pixels to [0, 1] (default: from the model card)')
     .option('--std <list>', 'per-channel std (default: from the model card)')
-    .option('--raw', 'no normalisation (when the model has no card and the data needs none, e.g. already normalised .npy data)')
-    .option('--scale <s>', '.npy data: divide item values by s before normalising, e.g. 255 for float pixels in 0..255 (default: 255 for uint8, 1 for float items)')
-    .option('--crop <px>', 'image folders: center crop size (default: the model card\'s, else 224)')
+    .option(
+      '--raw',
+      'no normalisation (when the model has no card and the data needs none, e.g. already normalised .npy data)',
+    )
+    .option(
+      '--scale <s>',
+      '.npy data: divide item values by s before normalising, e.g. 255 for float pixels in 0..255 (default: 255 for uint8, 1 for float items)',
+    )
+    .option('--crop <px>', "image folders: center crop size (default: the model card's, else 224)")
     .option('--resize <px>', 'image folders: shorter side before cropping (default: crop / 0.875)')
     .option('--interpolation <kind>', 'image folders: bicubic (default), bilinear or nearest')
-    .option('--channels <n>', 'image folders: 3 (RGB) or 1 (grey) (default: the model card\'s, else 3)')
-    .option('--class-map <file.json>', "image folders: JSON object from folder name to the model card's class name (or class index), e.g. {\"T-shirt_top\": \"T-shirt/top\"}")
+    .option('--channels <n>', "image folders: 3 (RGB) or 1 (grey) (default: the model card's, else 3)")
+    .option(
+      '--class-map <file.json>',
+      'image folders: JSON object from folder name to the model card\'s class name (or class index), e.g. {"T-shirt_top": "T-shirt/top"}',
+    )
     .option('--skip-bad-images', 'skip images that cannot be decoded (counted and reported) instead of stopping')
     .option('--batch-size <n>', 'items per batch', own.batchSize ?? '64');
   if (calibration) {
@@ -106,7 +120,10 @@ export class SkipLog {
 }
 
 /** The calibration options, checked (before any work). */
-export function calibrationSettings(options: CalibrationOptions, dataset: Dataset): { limit: number; batchSize: number; seed: number; shuffle: boolean } {
+export function calibrationSettings(
+  options: CalibrationOptions,
+  dataset: Dataset,
+): { limit: number; batchSize: number; seed: number; shuffle: boolean } {
   const limit = Math.min(parseInteger(String(options.limit ?? DEFAULT_CALIBRATION_ITEMS), '--limit', 1), dataset.size);
   return {
     limit,
@@ -130,10 +147,14 @@ export async function calibrate(
   if (covariance.resume) progress.update(covariance.resume.info.items);
   try {
     return await withShapeHint(dataset, () =>
-      gatherStats(model, batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }), {
-        ...covariance,
-        onProgress: (p) => progress.update(p.items),
-      }),
+      gatherStats(
+        model,
+        batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }),
+        {
+          ...covariance,
+          onProgress: (p) => progress.update(p.items),
+        },
+      ),
     );
   } finally {
     progress.stop();
@@ -145,7 +166,10 @@ export function itemShapeOf(options: Options, card: ModelCard | undefined): numb
   if (options.inputShape === undefined) return card?.inputShape;
   const shape = parseShape(String(options.inputShape), '--input-shape');
   if (card?.inputShape && card.inputShape.length !== shape.length) {
-    throw usageError('--input-shape', `[${shape}] has ${shape.length} sizes; the model card says items are [${card.inputShape}]`);
+    throw usageError(
+      '--input-shape',
+      `[${shape}] has ${shape.length} sizes; the model card says items are [${card.inputShape}]`,
+    );
   }
   return shape;
 }
@@ -157,7 +181,10 @@ export async function withItemShapeHint<T>(shape: number[], fromOption: boolean,
   } catch (error) {
     if (!(error instanceof VbpError) || error.code !== 'INPUT_SHAPE') throw error;
     const source = fromOption ? '--input-shape' : "the model card's inputShape";
-    throw new VbpError(error.code, `${error.message} (items of shape [${shape}] from ${source} do not fit the model)`, { cause: error, detail: error.detail });
+    throw new VbpError(error.code, `${error.message} (items of shape [${shape}] from ${source} do not fit the model)`, {
+      cause: error,
+      detail: error.detail,
+    });
   }
 }
 

@@ -23,7 +23,9 @@ function onSignal(signal: NodeJS.Signals): void {
   if (controller && !controller.signal.aborted) {
     received = signal;
     controller.abort(new VbpError('ABORTED', `interrupted by ${signalName(signal)}`));
-    process.stderr.write(`\nvbp: ${signalName(signal)}: stopping after the current step to keep what is done (${signalName(signal)} again quits at once)\n`);
+    process.stderr.write(
+      `\nvbp: ${signalName(signal)}: stopping after the current step to keep what is done (${signalName(signal)} again quits at once)\n`,
+    );
     return;
   }
   if (terminalTouched) process.stderr.write(TERMINAL_RESTORE);

@@ -1,5 +1,6 @@
 /**
- * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench, demo and check (one file each in commands/).
+ * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench, demo and check (one file each in
+ * commands/).
  * Errors print one line, `vbp: error [CODE]: message`. Exit codes follow one rule (README, "Exit codes"):
  * 2 for bad usage and inputs that cannot be read (found before any work), 1 for failures of the work,
  * 130 / 143 when Ctrl-C / SIGTERM stopped it. --json prints one JSON document on stdout and nothing else,
@@ -24,7 +25,9 @@ import { KeptWorkError, SIGNAL_EXIT, TERMINAL_RESTORE, interruptedBy, terminalWa
 /** `vbp --version`: torch-vbp's version and what the addon was built against; throws when the addon cannot load. */
 function versionText(): string {
   const info = versionInfo();
-  const cuda = info.cuda ? `CUDA ${info.cudaVersion || '(version unknown)'}, ${info.cudaDeviceCount} GPU(s) visible` : 'CPU only (no CUDA)';
+  const cuda = info.cuda
+    ? `CUDA ${info.cudaVersion || '(version unknown)'}, ${info.cudaDeviceCount} GPU(s) visible`
+    : 'CPU only (no CUDA)';
   return `torch-vbp ${info.version}\nLibTorch ${info.torch}, ${cuda}\nNode.js ${process.version}, N-API ${info.napiVersion}\naddon ${info.addon}`;
 }
 
@@ -48,7 +51,18 @@ export function buildProgram(run: (options: Options, job: () => Promise<void>) =
     .option('-V, --version', "torch-vbp's version, and the LibTorch and CUDA it was built against")
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerInspect, registerStats, registerMerge, registerPrune, registerFinetune, registerEval, registerBench, registerDemo, registerCheck]) register(program, run);
+  for (const register of [
+    registerInspect,
+    registerStats,
+    registerMerge,
+    registerPrune,
+    registerFinetune,
+    registerEval,
+    registerBench,
+    registerDemo,
+    registerCheck,
+  ])
+    register(program, run);
   program.on('option:version', () => printVersion());
   for (const command of program.commands) command.exitOverride();
   return program;
@@ -90,17 +104,25 @@ export async function main(argv: string[]): Promise<number> {
     } else if (error instanceof CommanderError) {
       // --help ends here too, with exit code 0; commander printed its message.
       exitCode = error.exitCode === 0 ? 0 : 2;
-      if (exitCode !== 0 && wantsJson(argv, parsed)) printJsonError('INVALID_ARGUMENT', error.message.replace(/^error: /, ''), exitCode);
+      if (exitCode !== 0 && wantsJson(argv, parsed))
+        printJsonError('INVALID_ARGUMENT', error.message.replace(/^error: /, ''), exitCode);
     } else {
       const e = asVbpError(error);
       // A bug, not a user error: the stack helps a report, but only when asked for.
-      const detail = e.code === 'INTERNAL' ? (process.env.VBP_DEBUG ? `\n${(error as Error).stack ?? ''}` : ' (set VBP_DEBUG=1 for a stack trace)') : '';
+      const detail =
+        e.code === 'INTERNAL'
+          ? process.env.VBP_DEBUG
+            ? `\n${(error as Error).stack ?? ''}`
+            : ' (set VBP_DEBUG=1 for a stack trace)'
+          : '';
       process.stderr.write(`vbp: error [${e.code}]: ${e.message}${detail}\n`);
       exitCode = exitCodeOf(e);
-      if (wantsJson(argv, parsed)) printJsonError(e.code, e.message, exitCode, e instanceof KeptWorkError ? e.kept : {});
+      if (wantsJson(argv, parsed))
+        printJsonError(e.code, e.message, exitCode, e instanceof KeptWorkError ? e.kept : {});
     }
   }
-  // After an interruption the last bytes on stderr give the terminal back its cursor and line wrap, whatever came after the bar.
+  // After an interruption the last bytes on stderr give the terminal back its cursor and line wrap, whatever came after
+  // the bar.
   if (interruptedBy() && terminalWasTouched()) process.stderr.write(TERMINAL_RESTORE);
   return exitCode;
 }

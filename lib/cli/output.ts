@@ -24,7 +24,12 @@ export function warn(options: OutputOptions, message: string): void {
  * Checks an output path before any work: not an input of the command, its folder writable, not a folder
  * itself, and not existing unless --force. Returns the resolved path.
  */
-export function checkOutput(out: string | undefined, option: string, inputs: string[], force: boolean | undefined): string {
+export function checkOutput(
+  out: string | undefined,
+  option: string,
+  inputs: string[],
+  force: boolean | undefined,
+): string {
   if (!out) throw usageError(option, 'a file name is required');
   const resolved = path.resolve(out);
   if (inputs.some((input) => path.resolve(input) === resolved)) {

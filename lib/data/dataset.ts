@@ -87,7 +87,9 @@ export function batches(dataset: Dataset, options: BatchOptions = {}): Batches {
   return {
     batchSize,
     skipBatches: (count: number) =>
-      options.skipBadItems ? skipping(generate(dataset, batchSize, options), count) : batches(dataset, { ...options, offset: (options.offset ?? 0) + count * batchSize }),
+      options.skipBadItems
+        ? skipping(generate(dataset, batchSize, options), count)
+        : batches(dataset, { ...options, offset: (options.offset ?? 0) + count * batchSize }),
     [Symbol.asyncIterator]: () => generate(dataset, batchSize, options),
   };
 }
@@ -98,12 +100,17 @@ async function* skipping<T>(source: AsyncIterable<T>, count: number): AsyncGener
 }
 
 async function* generate(dataset: Dataset, batchSize: number, options: BatchOptions): AsyncGenerator<Batch> {
-  const order = options.shuffle ? shuffledOrder(dataset.size, options.seed ?? 0) : Int32Array.from({ length: dataset.size }, (_, i) => i);
+  const order = options.shuffle
+    ? shuffledOrder(dataset.size, options.seed ?? 0)
+    : Int32Array.from({ length: dataset.size }, (_, i) => i);
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
   const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));
-  const reads = concurrency === 1 ? readInTurn(dataset, order, options.offset ?? 0, total) : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
-  for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0; ) {
+  const reads =
+    concurrency === 1
+      ? readInTurn(dataset, order, options.offset ?? 0, total)
+      : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
+  for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0;) {
     const data = new Float32Array(Math.min(batchSize, remaining) * itemSize);
     const labels: number[] = [];
     const indices: number[] = [];
@@ -125,7 +132,11 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
     if (indices.length === 0) break;
     const n = indices.length;
     yield {
-      input: { data: n * itemSize === data.length ? data : data.slice(0, n * itemSize), shape: [n, ...dataset.itemShape], dtype: 'float32' },
+      input: {
+        data: n * itemSize === data.length ? data : data.slice(0, n * itemSize),
+        shape: [n, ...dataset.itemShape],
+        dtype: 'float32',
+      },
       labels: Int32Array.from(labels),
       indices: Int32Array.from(indices),
     };
@@ -150,7 +161,14 @@ function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: 
  * Items read `concurrency` at a time, in order: a sliding window of reads in flight (image decoding on
  * libuv's threads), reaching into the next batch while the caller works on this one.
  */
-async function* readAhead(dataset: Dataset, order: Int32Array, start: number, total: number, itemSize: number, concurrency: number): AsyncGenerator<ItemRead> {
+async function* readAhead(
+  dataset: Dataset,
+  order: Int32Array,
+  start: number,
+  total: number,
+  itemSize: number,
+  concurrency: number,
+): AsyncGenerator<ItemRead> {
   const inFlight: Array<{ index: number; buffer: Float32Array; read: Promise<number> }> = [];
   let next = start;
   const launch = (): void => {

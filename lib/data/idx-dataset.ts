@@ -6,7 +6,18 @@ import { readIdx, type IdxArray } from '../formats/idx';
 import type { Dataset } from './dataset';
 import { checkNormalisation, normaliseInto, type Normalisation } from './normalisation';
 
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 export const DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
 export interface IdxDatasetOptions {
@@ -17,12 +28,18 @@ export interface IdxDatasetOptions {
 
 function findFile(dir: string, stem: string): string {
   for (const name of [`${stem}.gz`, stem]) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
-  throw new VbpError('DATA', `'${dir}' has no ${stem}(.gz); expected MNIST-style IDX files (Debian: apt-get install dataset-fashion-mnist)`);
+  throw new VbpError(
+    'DATA',
+    `'${dir}' has no ${stem}(.gz); expected MNIST-style IDX files (Debian: apt-get install dataset-fashion-mnist)`,
+  );
 }
 
 /** Whether `dir` is a folder holding IDX files. */
 export function isIdxFolder(dir: string): boolean {
-  return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true && fs.readdirSync(dir).some((f) => /idx\d-ubyte(\.gz)?$/.test(f));
+  return (
+    fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true &&
+    fs.readdirSync(dir).some((f) => /idx\d-ubyte(\.gz)?$/.test(f))
+  );
 }
 
 /**
@@ -41,7 +58,10 @@ export class IdxDataset implements Dataset {
   constructor(imagesFile: string, labelsFile: string | undefined, options: IdxDatasetOptions = {}) {
     this.images = readIdx(imagesFile);
     if (this.images.shape.length !== 3) {
-      throw new VbpError('DATA', `'${imagesFile}' holds an array of shape [${this.images.shape}], expected images [N, H, W]`);
+      throw new VbpError(
+        'DATA',
+        `'${imagesFile}' holds an array of shape [${this.images.shape}], expected images [N, H, W]`,
+      );
     }
     if (labelsFile) {
       const labels = readIdx(labelsFile);
@@ -60,7 +80,11 @@ export class IdxDataset implements Dataset {
   /** The train or test split of an MNIST-style folder (train-images-idx3-ubyte(.gz), t10k-...). */
   static split(dir: string, split: 'train' | 'test', options: IdxDatasetOptions = {}): IdxDataset {
     const prefix = split === 'train' ? 'train' : 't10k';
-    return new IdxDataset(findFile(dir, `${prefix}-images-idx3-ubyte`), findFile(dir, `${prefix}-labels-idx1-ubyte`), options);
+    return new IdxDataset(
+      findFile(dir, `${prefix}-images-idx3-ubyte`),
+      findFile(dir, `${prefix}-labels-idx1-ubyte`),
+      options,
+    );
   }
 
   get labelled(): boolean {
@@ -69,7 +93,13 @@ export class IdxDataset implements Dataset {
 
   async read(index: number, target: Float32Array): Promise<number> {
     const pixels = this.itemShape[1] * this.itemShape[2];
-    normaliseInto(target, this.images.data.subarray(index * pixels, (index + 1) * pixels), 1, 1 / 255, this.normalisation);
+    normaliseInto(
+      target,
+      this.images.data.subarray(index * pixels, (index + 1) * pixels),
+      1,
+      1 / 255,
+      this.normalisation,
+    );
     return this.labels ? this.labels[index] : -1;
   }
 }

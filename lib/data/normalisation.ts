@@ -11,18 +11,24 @@ export interface Normalisation {
 }
 
 /** Throws INVALID_ARGUMENT unless `n` fits items with `channels` channels. Returns per-channel arrays. */
-export function checkNormalisation(n: Normalisation, channels: number, source = 'normalisation'): { mean: Float64Array; std: Float64Array } {
+export function checkNormalisation(
+  n: Normalisation,
+  channels: number,
+  source = 'normalisation',
+): { mean: Float64Array; std: Float64Array } {
   const fail = (why: string): never => {
     throw new VbpError('INVALID_ARGUMENT', `${source}: ${why}`);
   };
-  const fits = (values: number[]): boolean => Array.isArray(values) && (values.length === 1 || values.length === channels);
+  const fits = (values: number[]): boolean =>
+    Array.isArray(values) && (values.length === 1 || values.length === channels);
   const wanted = channels === 1 ? 'give one value' : `give one value per channel (${channels}) or one for all`;
   const items = channels === 1 ? 'the items have 1 channel' : `the items have ${channels} channels`;
   if (!fits(n.mean)) fail(`mean has ${n.mean?.length ?? 0} values but ${items}: ${wanted}`);
   if (!fits(n.std)) fail(`std has ${n.std?.length ?? 0} values but ${items}: ${wanted}`);
   if (!n.mean.every(Number.isFinite)) fail(`mean must be finite numbers, got [${n.mean}]`);
   if (!n.std.every((s) => Number.isFinite(s) && s > 0)) fail(`std must be positive numbers, got [${n.std}]`);
-  const expand = (values: number[]): Float64Array => Float64Array.from({ length: channels }, (_, c) => values[values.length === 1 ? 0 : c]);
+  const expand = (values: number[]): Float64Array =>
+    Float64Array.from({ length: channels }, (_, c) => values[values.length === 1 ? 0 : c]);
   return { mean: expand(n.mean), std: expand(n.std) };
 }
 

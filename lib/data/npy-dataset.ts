@@ -30,7 +30,10 @@ const ITEM_TYPES = ['float32', 'float64', 'uint8'];
 /** How far outside [0, 1] float items may lie before normalisation refuses them (rounding, resampling overshoot). */
 const RANGE_TOLERANCE = 0.05;
 
-/** Float items outside [0, 1] with a normalisation that expects [0, 1]: what was found, for a message that fits the caller. */
+/**
+ * Float items outside [0, 1] with a normalisation that expects [0, 1]: what was found, for a message that fits the
+ * caller.
+ */
 export class ValueRangeError extends VbpError {
   constructor(
     readonly file: string,
@@ -39,9 +42,16 @@ export class ValueRangeError extends VbpError {
     readonly max: number,
     readonly normalisation: Normalisation,
     /** How to say the fix: the library's options by default, the CLI's flags for vbp. */
-    fixes: { pixels: string; normalised: string; asIs: string } = { pixels: 'give scale: 255', normalised: 'give no normalisation', asIs: 'give scale: 1' },
+    fixes: { pixels: string; normalised: string; asIs: string } = {
+      pixels: 'give scale: 255',
+      normalised: 'give no normalisation',
+      asIs: 'give scale: 1',
+    },
   ) {
-    super('DATA', `${ValueRangeError.found(file, dtype, min, max, normalisation)}: ${ValueRangeError.advice(min, max, fixes)}`);
+    super(
+      'DATA',
+      `${ValueRangeError.found(file, dtype, min, max, normalisation)}: ${ValueRangeError.advice(min, max, fixes)}`,
+    );
     this.name = 'ValueRangeError';
   }
 
@@ -51,8 +61,10 @@ export class ValueRangeError extends VbpError {
   }
 
   static advice(min: number, max: number, fixes: { pixels: string; normalised: string; asIs: string }): string {
-    if (min >= -RANGE_TOLERANCE && max <= 255 + RANGE_TOLERANCE) return `if they are pixels in 0..255, ${fixes.pixels}; to take them as they are, ${fixes.asIs}`;
-    if (min < -RANGE_TOLERANCE && max <= 255) return `if they are already normalised, ${fixes.normalised}; to take them as they are, ${fixes.asIs}`;
+    if (min >= -RANGE_TOLERANCE && max <= 255 + RANGE_TOLERANCE)
+      return `if they are pixels in 0..255, ${fixes.pixels}; to take them as they are, ${fixes.asIs}`;
+    if (min < -RANGE_TOLERANCE && max <= 255)
+      return `if they are already normalised, ${fixes.normalised}; to take them as they are, ${fixes.asIs}`;
     return `give the value that stands for a white pixel (${fixes.pixels.replace(/255/, 'S')}), or ${fixes.normalised} if they are already normalised`;
   }
 }
@@ -74,9 +86,15 @@ function rangeOf(values: ArrayLike<number>): { min: number; max: number } {
  */
 export function fitItemShape(expected: number[], fileShape: number[], file: string): number[] {
   const fileItemShape = fileShape.slice(1);
-  const missingChannel = expected.length === fileItemShape.length + 1 && expected[0] === 1 && expected.slice(1).join() === fileItemShape.join();
+  const missingChannel =
+    expected.length === fileItemShape.length + 1 &&
+    expected[0] === 1 &&
+    expected.slice(1).join() === fileItemShape.join();
   if (expected.join() !== fileItemShape.join() && !missingChannel) {
-    throw new VbpError('DATA', `'${file}' holds items of shape [${fileItemShape}]; the model expects [${expected}] (file shape [${fileShape}])`);
+    throw new VbpError(
+      'DATA',
+      `'${file}' holds items of shape [${fileItemShape}]; the model expects [${expected}] (file shape [${fileShape}])`,
+    );
   }
   return [...expected];
 }
@@ -94,7 +112,8 @@ export class NpyDataset implements Dataset {
   constructor(itemsFile: string, labelsFile?: string, options: NpyDatasetOptions = {}) {
     this.items = readNpy(itemsFile);
     const [count, ...fileItemShape] = this.items.shape;
-    if (this.items.shape.length < 2) throw new VbpError('DATA', `'${itemsFile}' has shape [${this.items.shape}]; expected [N, ...] items`);
+    if (this.items.shape.length < 2)
+      throw new VbpError('DATA', `'${itemsFile}' has shape [${this.items.shape}]; expected [N, ...] items`);
     if (!ITEM_TYPES.includes(this.items.dtype ?? '')) {
       throw new VbpError('DATA', `'${itemsFile}' holds ${this.items.dtype}; expected float32, float64 or uint8 items`);
     }
@@ -102,13 +121,20 @@ export class NpyDataset implements Dataset {
     if (labelsFile) {
       this.labels = readNpy(labelsFile);
       if (this.labels.shape.length !== 1 || this.labels.shape[0] !== count) {
-        throw new VbpError('DATA', `'${labelsFile}' has shape [${this.labels.shape}] for ${count} items; expected [${count}]`);
+        throw new VbpError(
+          'DATA',
+          `'${labelsFile}' has shape [${this.labels.shape}] for ${count} items; expected [${count}]`,
+        );
       }
-      if (!LABEL_TYPES.includes(this.labels.dtype ?? '')) throw new VbpError('DATA', `'${labelsFile}' holds ${this.labels.dtype}; expected integer class indices`);
+      if (!LABEL_TYPES.includes(this.labels.dtype ?? ''))
+        throw new VbpError('DATA', `'${labelsFile}' holds ${this.labels.dtype}; expected integer class indices`);
     }
     const channels = this.itemShape.length >= 3 ? this.itemShape[0] : 1;
     this.normalisation = options.normalise ? checkNormalisation(options.normalise, channels) : undefined;
-    if (options.scale !== undefined && !(typeof options.scale === 'number' && Number.isFinite(options.scale) && options.scale > 0)) {
+    if (
+      options.scale !== undefined &&
+      !(typeof options.scale === 'number' && Number.isFinite(options.scale) && options.scale > 0)
+    ) {
       throw new VbpError('INVALID_ARGUMENT', `scale must be a positive number, got ${String(options.scale)}`);
     }
     this.scale = options.scale ?? (this.items.dtype === 'uint8' ? 255 : 1);
@@ -131,7 +157,13 @@ export class NpyDataset implements Dataset {
   async read(index: number, target: Float32Array): Promise<number> {
     const n = target.length;
     const channels = this.itemShape.length >= 3 ? this.itemShape[0] : 1;
-    normaliseInto(target, this.items.data.subarray(index * n, (index + 1) * n) as ArrayLike<number>, channels, 1 / this.scale, this.normalisation);
+    normaliseInto(
+      target,
+      this.items.data.subarray(index * n, (index + 1) * n) as ArrayLike<number>,
+      channels,
+      1 / this.scale,
+      this.normalisation,
+    );
     return this.labels ? Number(this.labels.data[index]) : -1;
   }
 }

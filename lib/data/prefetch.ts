@@ -9,7 +9,10 @@
  */
 export async function* prefetch<T>(source: AsyncIterable<T> | Iterable<T>, limit = Infinity): AsyncGenerator<T> {
   if (limit <= 0) return;
-  const iterator: AsyncIterator<T> | Iterator<T> = Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as Iterable<T>)[Symbol.iterator]();
+  const iterator: AsyncIterator<T> | Iterator<T> =
+    Symbol.asyncIterator in source
+      ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : (source as Iterable<T>)[Symbol.iterator]();
   const request = (): Promise<IteratorResult<T>> => {
     const pending = Promise.resolve(iterator.next());
     pending.catch(() => undefined); // rejected reads are rethrown where they are awaited

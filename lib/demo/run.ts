@@ -47,7 +47,10 @@ type DemoMethod = 'original' | 'vbp' | 'variance-no-shift' | 'magnitude' | 'lsq'
 
 type PruningMethod = Exclude<DemoMethod, 'original' | 'vbp-finetuned'>;
 
-const METHODS: Record<PruningMethod, { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }> = {
+const METHODS: Record<
+  PruningMethod,
+  { label: string; criterion: Criterion | 'compensated'; compensation: Compensation }
+> = {
   vbp: { label: 'VBP (variance + mean-shift)', criterion: 'variance', compensation: 'mean' },
   'variance-no-shift': { label: 'variance, no mean-shift', criterion: 'variance', compensation: 'none' },
   magnitude: { label: 'magnitude + mean-shift', criterion: 'magnitude', compensation: 'mean' },
@@ -60,7 +63,14 @@ export const DEMO_RATIOS = [0.2, 0.35, 0.5, 0.7, 0.9];
 const FINETUNED_LABEL = 'VBP + fine-tuning (distillation)';
 
 /** The demo's recovery step: the recipe measured on this model (the README's Fine-tuning section), on a short epoch. */
-export const DEMO_FINETUNE = { items: 12800, batchSize: 128, lr: 1e-4, alpha: 0.5, temperature: 2, schedule: 'cosine' as const };
+export const DEMO_FINETUNE = {
+  items: 12800,
+  batchSize: 128,
+  lr: 1e-4,
+  alpha: 0.5,
+  temperature: 2,
+  schedule: 'cosine' as const,
+};
 
 export interface DemoRow {
   method: DemoMethod;
@@ -115,32 +125,58 @@ interface DemoContext {
 function demoCard(model: Model, file: string): ModelCard & { inputShape: number[]; mean: number[]; std: number[] } {
   const card = model.card;
   if (!card?.mean || !card.std || !card.inputShape) {
-    throw new VbpError('DATA', `the demo needs a model card for '${file}' (inside the model or beside it) with input shape and normalisation`);
+    throw new VbpError(
+      'DATA',
+      `the demo needs a model card for '${file}' (inside the model or beside it) with input shape and normalisation`,
+    );
   }
   return card as ModelCard & { inputShape: number[]; mean: number[]; std: number[] };
 }
 
-async function calibrate(model: Model, train: IdxDataset, options: DemoOptions, stage: DemoContext['stage']): Promise<{ stats: Stats; ms: number }> {
+async function calibrate(
+  model: Model,
+  train: IdxDataset,
+  options: DemoOptions,
+  stage: DemoContext['stage'],
+): Promise<{ stats: Stats; ms: number }> {
   const images = options.calibrationImages ?? 2048;
   stage('calibrating', 0, images);
   const started = performance.now();
-  const stats = await gatherStats(model, batches(train, { batchSize: 128, shuffle: true, seed: options.seed ?? 0, limit: images }), {
-    covariance: true,
-    onProgress: (p) => stage('calibrating', p.items, images),
-  });
+  const stats = await gatherStats(
+    model,
+    batches(train, { batchSize: 128, shuffle: true, seed: options.seed ?? 0, limit: images }),
+    {
+      covariance: true,
+      onProgress: (p) => stage('calibrating', p.items, images),
+    },
+  );
   return { stats, ms: performance.now() - started };
 }
 
-function evaluateTest(context: Pick<DemoContext, 'test' | 'testImages' | 'stage'>, model: Model, what: string): Promise<Evaluation> {
-  return evaluate(model, context.test, { limit: context.testImages, keepLogits: true, onProgress: (p) => context.stage(what, p.items, p.total) });
+function evaluateTest(
+  context: Pick<DemoContext, 'test' | 'testImages' | 'stage'>,
+  model: Model,
+  what: string,
+): Promise<Evaluation> {
+  return evaluate(model, context.test, {
+    limit: context.testImages,
+    keepLogits: true,
+    onProgress: (p) => context.stage(what, p.items, p.total),
+  });
 }
 
-async function speedupOf(context: DemoContext, pruned: Model, ratio: number): Promise<{ batch1: SpeedUp; batch256: SpeedUp }> {
+async function speedupOf(
+  context: DemoContext,
+  pruned: Model,
+  ratio: number,
+): Promise<{ batch1: SpeedUp; batch256: SpeedUp }> {
   const runs = context.options.latencyRuns ?? 50;
   context.stage(`timing ${Math.round(ratio * 100)} %`, 0, 1);
   return {
     batch1: await compareLatency(context.model, pruned, context.card.inputShape, 1, { runs }),
-    batch256: await compareLatency(context.model, pruned, context.card.inputShape, 256, { runs: Math.max(6, Math.round(runs / 5)) }),
+    batch256: await compareLatency(context.model, pruned, context.card.inputShape, 256, {
+      runs: Math.max(6, Math.round(runs / 5)),
+    }),
   };
 }
 
@@ -149,7 +185,11 @@ async function methodRows(context: DemoContext, ratio: number, method: PruningMe
   const spec = METHODS[method];
   const { stats } = context;
   const p = await planPruning(context.model, stats, { ratio, criterion: spec.criterion });
-  const { model: pruned, report } = await prune(context.model, p, spec.compensation === 'lsq' ? { compensation: 'lsq', stats } : { compensation: spec.compensation });
+  const { model: pruned, report } = await prune(
+    context.model,
+    p,
+    spec.compensation === 'lsq' ? { compensation: 'lsq', stats } : { compensation: spec.compensation },
+  );
   try {
     const result = await evaluateTest(context, pruned, `${method} ${Math.round(ratio * 100)} %`);
     const row: DemoRow = {
@@ -164,7 +204,9 @@ async function methodRows(context: DemoContext, ratio: number, method: PruningMe
       keptPerLayer: p.layers.map((l) => l.keep.length),
       ...(method === 'vbp' ? { speedup: await speedupOf(context, pruned, ratio) } : {}),
     };
-    return method === 'vbp' && finetuneRatios(context).includes(ratio) ? [row, await finetunedRow(context, pruned, row)] : [row];
+    return method === 'vbp' && finetuneRatios(context).includes(ratio)
+      ? [row, await finetunedRow(context, pruned, row)]
+      : [row];
   } finally {
     await pruned.dispose();
   }
@@ -232,14 +274,30 @@ function varianceSummaries(stats: Stats): DemoResult['layers'] {
       fc1: l.fc1,
       fc2: l.fc2,
       hidden: l.hidden,
-      variance: { min: Math.min(...v), p10: quantile(v, 0.1), p25: quantile(v, 0.25), median: quantile(v, 0.5), p75: quantile(v, 0.75), p90: quantile(v, 0.9), max: Math.max(...v) },
+      variance: {
+        min: Math.min(...v),
+        p10: quantile(v, 0.1),
+        p25: quantile(v, 0.25),
+        median: quantile(v, 0.5),
+        p75: quantile(v, 0.75),
+        p90: quantile(v, 0.9),
+        max: Math.max(...v),
+      },
     };
   });
 }
 
 function machine(device: string): DemoResult['machine'] {
   const info = versionInfo();
-  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads: getNumThreads(), torch: info.torch, cuda: info.cuda, device, node: process.version };
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    threads: getNumThreads(),
+    torch: info.torch,
+    cuda: info.cuda,
+    device,
+    node: process.version,
+  };
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
@@ -259,7 +317,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const context: DemoContext = { model, card, test, train, testImages, original, stats, options, stage };
     const rows = [originalRow(context)];
     for (const ratio of options.ratios ?? DEMO_RATIOS) {
-      for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>) rows.push(...(await methodRows(context, ratio, method)));
+      for (const method of Object.keys(METHODS) as Array<keyof typeof METHODS>)
+        rows.push(...(await methodRows(context, ratio, method)));
     }
     return {
       createdAt: new Date().toISOString(),

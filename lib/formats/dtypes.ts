@@ -35,7 +35,13 @@ export const DTYPES: Record<DType, { bytes: number; array: string; make: Make }>
 };
 
 /** The float8 kinds (raw bits in a Uint8Array). */
-const FLOAT8_DTYPES: readonly DType[] = ['float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'float8_e8m0fnu'];
+const FLOAT8_DTYPES: readonly DType[] = [
+  'float8_e4m3fn',
+  'float8_e5m2',
+  'float8_e4m3fnuz',
+  'float8_e5m2fnuz',
+  'float8_e8m0fnu',
+];
 
 // By tag, not instanceof: arrays made by the addon or another vm context are of another realm.
 const ARRAY_DTYPES: Record<string, DType> = {
@@ -59,11 +65,16 @@ export function dtypeOfTensor(t: Tensor, what = 'tensor'): DType {
   const implied = ARRAY_DTYPES[tag];
   if (t.dtype === undefined) {
     if (implied) return implied;
-    throw new VbpError('INPUT_DTYPE', `${what}: ${tag.slice(8, -1)} data needs a dtype ('float16', 'bfloat16' or 'uint16' for a Uint16Array)`);
+    throw new VbpError(
+      'INPUT_DTYPE',
+      `${what}: ${tag.slice(8, -1)} data needs a dtype ('float16', 'bfloat16' or 'uint16' for a Uint16Array)`,
+    );
   }
-  if (!Object.prototype.hasOwnProperty.call(DTYPES, t.dtype)) throw new VbpError('INPUT_DTYPE', `${what}: unknown dtype '${String(t.dtype)}'`);
+  if (!Object.prototype.hasOwnProperty.call(DTYPES, t.dtype))
+    throw new VbpError('INPUT_DTYPE', `${what}: unknown dtype '${String(t.dtype)}'`);
   const holds = DTYPES[t.dtype].array;
-  if (tag !== `[object ${holds}]`) throw new VbpError('INPUT_DTYPE', `${what}: dtype '${t.dtype}' needs ${holds} data, not ${tag.slice(8, -1)}`);
+  if (tag !== `[object ${holds}]`)
+    throw new VbpError('INPUT_DTYPE', `${what}: dtype '${t.dtype}' needs ${holds} data, not ${tag.slice(8, -1)}`);
   return t.dtype;
 }
 
@@ -74,7 +85,10 @@ export function checkTensor(t: Tensor, what = 'tensor'): DType {
     throw new VbpError('INPUT_SHAPE', `${what}: shape must be an array of non-negative integers`);
   }
   if (numel(t.shape) !== t.data.length) {
-    throw new VbpError('INPUT_SHAPE', `${what}: shape [${t.shape.join(', ')}] needs ${numel(t.shape)} elements but data has ${t.data.length}`);
+    throw new VbpError(
+      'INPUT_SHAPE',
+      `${what}: shape [${t.shape.join(', ')}] needs ${numel(t.shape)} elements but data has ${t.data.length}`,
+    );
   }
   return dtype;
 }
@@ -132,8 +146,10 @@ export function elementValue(t: Tensor, dtype: DType, i: number): number {
 export function floatValues(t: Tensor, dtype: DType): Float64Array {
   const out = new Float64Array(t.data.length);
   if (dtype === 'float16') for (let i = 0; i < out.length; i++) out[i] = halfToNumber((t.data as Uint16Array)[i]);
-  else if (dtype === 'bfloat16') for (let i = 0; i < out.length; i++) out[i] = bfloat16ToNumber((t.data as Uint16Array)[i]);
-  else if (isFloat8(dtype)) for (let i = 0; i < out.length; i++) out[i] = float8ToNumber((t.data as Uint8Array)[i], dtype);
+  else if (dtype === 'bfloat16')
+    for (let i = 0; i < out.length; i++) out[i] = bfloat16ToNumber((t.data as Uint16Array)[i]);
+  else if (isFloat8(dtype))
+    for (let i = 0; i < out.length; i++) out[i] = float8ToNumber((t.data as Uint8Array)[i], dtype);
   else if (dtype === 'int64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigInt64Array)[i]);
   else if (dtype === 'uint64') for (let i = 0; i < out.length; i++) out[i] = Number((t.data as BigUint64Array)[i]);
   else for (let i = 0; i < out.length; i++) out[i] = (t.data as Float32Array)[i];

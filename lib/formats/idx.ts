@@ -29,7 +29,8 @@ export function parseIdx(bytes: Buffer, file = '<buffer>'): IdxArray {
   const shape = Array.from({ length: rank }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = 4 + 4 * rank;
-  if (bytes.length - offset !== count) fail(`shape [${shape.join(', ')}] needs ${count} bytes of data, the file has ${bytes.length - offset}`);
+  if (bytes.length - offset !== count)
+    fail(`shape [${shape.join(', ')}] needs ${count} bytes of data, the file has ${bytes.length - offset}`);
   return { shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset, count) };
 }
 

@@ -36,12 +36,16 @@ export function checkModelCard(card: ModelCard, source: string): ModelCard {
   if (card.inputShape !== undefined && !isNumberList(card.inputShape, (n) => Number.isInteger(n) && n > 0)) {
     fail(`inputShape must be a list of positive integers, got ${JSON.stringify(card.inputShape)}`);
   }
-  if (card.mean !== undefined && !isNumberList(card.mean, Number.isFinite)) fail(`mean must be a list of numbers, got ${JSON.stringify(card.mean)}`);
+  if (card.mean !== undefined && !isNumberList(card.mean, Number.isFinite))
+    fail(`mean must be a list of numbers, got ${JSON.stringify(card.mean)}`);
   if (card.std !== undefined && !isNumberList(card.std, (n) => Number.isFinite(n) && n > 0)) {
     fail(`std must be a list of positive numbers, got ${JSON.stringify(card.std)}`);
   }
   if ((card.mean === undefined) !== (card.std === undefined)) fail('mean and std come together');
-  if (card.classes !== undefined && !(Array.isArray(card.classes) && card.classes.every((c) => typeof c === 'string'))) {
+  if (
+    card.classes !== undefined &&
+    !(Array.isArray(card.classes) && card.classes.every((c) => typeof c === 'string'))
+  ) {
     fail('classes must be a list of strings');
   }
   return card;
@@ -56,7 +60,8 @@ export function parseModelCard(text: string, source: string): ModelCard {
   } catch (error) {
     throw new VbpError('DATA', `model card ${source} is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof card !== 'object' || card === null || Array.isArray(card)) throw new VbpError('DATA', `model card ${source} is not a JSON object`);
+  if (typeof card !== 'object' || card === null || Array.isArray(card))
+    throw new VbpError('DATA', `model card ${source} is not a JSON object`);
   const resolved: ModelCard = { ...card };
   const inputShape = card.inputShape ?? card.input?.shape;
   const mean = card.mean ?? card.input?.normalization?.mean ?? card.normalization?.mean;
@@ -67,7 +72,9 @@ export function parseModelCard(text: string, source: string): ModelCard {
   return checkModelCard(resolved, source);
 }
 
-/** The card beside `modelPath`, or undefined when there is none. A card that cannot be read is IO; a malformed one DATA. */
+/**
+ * The card beside `modelPath`, or undefined when there is none. A card that cannot be read is IO; a malformed one DATA.
+ */
 export function readModelCard(modelPath: string): ModelCard | undefined {
   const file = modelCardPath(modelPath);
   if (file === modelPath || !fs.existsSync(file)) return undefined;

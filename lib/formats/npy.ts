@@ -50,15 +50,62 @@ const KINDS: Record<string, Kind> = {
  * (f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1) or one of numpy's one-letter codes; dtype names take none.
  */
 const DESCR_CODES: Record<string, string> = {
-  '?': 'b1', b: 'i1', B: 'u1', h: 'i2', H: 'u2', i: 'i4', I: 'u4', q: 'i8', Q: 'u8', e: 'f2', f: 'f4', d: 'f8',
+  '?': 'b1',
+  b: 'i1',
+  B: 'u1',
+  h: 'i2',
+  H: 'u2',
+  i: 'i4',
+  I: 'u4',
+  q: 'i8',
+  Q: 'u8',
+  e: 'f2',
+  f: 'f4',
+  d: 'f8',
 };
 const DESCR_NAMES: Record<string, string> = {
-  bool: 'b1', bool_: 'b1', float16: 'f2', half: 'f2', float32: 'f4', single: 'f4', float64: 'f8', double: 'f8', float: 'f8', float_: 'f8',
-  int8: 'i1', byte: 'i1', int16: 'i2', short: 'i2', int32: 'i4', intc: 'i4', int64: 'i8', longlong: 'i8',
-  uint8: 'u1', ubyte: 'u1', uint16: 'u2', ushort: 'u2', uint32: 'u4', uintc: 'u4', uint64: 'u8', ulonglong: 'u8',
+  bool: 'b1',
+  bool_: 'b1',
+  float16: 'f2',
+  half: 'f2',
+  float32: 'f4',
+  single: 'f4',
+  float64: 'f8',
+  double: 'f8',
+  float: 'f8',
+  float_: 'f8',
+  int8: 'i1',
+  byte: 'i1',
+  int16: 'i2',
+  short: 'i2',
+  int32: 'i4',
+  intc: 'i4',
+  int64: 'i8',
+  longlong: 'i8',
+  uint8: 'u1',
+  ubyte: 'u1',
+  uint16: 'u2',
+  ushort: 'u2',
+  uint32: 'u4',
+  uintc: 'u4',
+  uint64: 'u8',
+  ulonglong: 'u8',
 };
 /** Spellings whose size depends on the platform that wrote the file (C long, pointer size): refused. */
-const PLATFORM_DEPENDENT = new Set(['l', 'L', 'p', 'P', 'int', 'uint', 'intp', 'uintp', 'long', 'ulong', 'int_', 'uint_']);
+const PLATFORM_DEPENDENT = new Set([
+  'l',
+  'L',
+  'p',
+  'P',
+  'int',
+  'uint',
+  'intp',
+  'uintp',
+  'long',
+  'ulong',
+  'int_',
+  'uint_',
+]);
 
 const NATIVE_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -120,7 +167,12 @@ function tokenize(source: string, dropLongSuffix: boolean): Token[] {
         // indentation of a line after the first: an unexpected indent in eval mode, unless the line is blank
         let end = at;
         while (end < source.length && ' \t\f'.includes(source[end])) end++;
-        if (end < source.length && !'\r\n#'.includes(source[end]) && !(source[end] === '\\' && '\r\n'.includes(source[end + 1] ?? ''))) fail('an unexpected indent');
+        if (
+          end < source.length &&
+          !'\r\n#'.includes(source[end]) &&
+          !(source[end] === '\\' && '\r\n'.includes(source[end + 1] ?? ''))
+        )
+          fail('an unexpected indent');
       }
       at++;
       continue;
@@ -131,7 +183,8 @@ function tokenize(source: string, dropLongSuffix: boolean): Token[] {
     }
     if (c === '\n' || c === '\r') {
       at += c === '\r' && source[at + 1] === '\n' ? 2 : 1;
-      if (depth === 0 && tokens.length > 0 && tokens[tokens.length - 1].kind !== 'newline') tokens.push({ kind: 'newline', at });
+      if (depth === 0 && tokens.length > 0 && tokens[tokens.length - 1].kind !== 'newline')
+        tokens.push({ kind: 'newline', at });
       lastWasNumber = false;
       lineStart = true;
       afterNewline = true;
@@ -145,7 +198,12 @@ function tokenize(source: string, dropLongSuffix: boolean): Token[] {
     lineStart = false;
     const start = at;
     const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(source.slice(at, at + 64));
-    const prefix = word && /^(?:[rRuUbBfF]|[bB][rR]|[rR][bB]|[fF][rR]|[rR][fF])$/.test(word[0]) && (source[at + word[0].length] === "'" || source[at + word[0].length] === '"') ? word[0] : undefined;
+    const prefix =
+      word &&
+      /^(?:[rRuUbBfF]|[bB][rR]|[rR][bB]|[fF][rR]|[rR][fF])$/.test(word[0]) &&
+      (source[at + word[0].length] === "'" || source[at + word[0].length] === '"')
+        ? word[0]
+        : undefined;
     if (c === "'" || c === '"' || prefix !== undefined) {
       const flags = (prefix ?? '').toLowerCase();
       at += flags.length;
@@ -225,7 +283,20 @@ function stringValue(raw: string, flags: string, fail: (why: string) => never): 
       continue;
     }
     const e = raw[++i];
-    const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\n': '', '\r': '' };
+    const simple: Record<string, string> = {
+      '\\': '\\',
+      "'": "'",
+      '"': '"',
+      a: '\x07',
+      b: '\b',
+      f: '\f',
+      n: '\n',
+      r: '\r',
+      t: '\t',
+      v: '\v',
+      '\n': '',
+      '\r': '',
+    };
     if (Object.prototype.hasOwnProperty.call(simple, e)) {
       if (e === '\r' && raw[i + 1] === '\n') i++;
       out += simple[e];
@@ -289,7 +360,8 @@ function literalEval(source: string, dropLongSuffix: boolean): Py {
       const negative = isOp('-');
       i++;
       const operand = atom();
-      if (operand.type !== 'int' && operand.type !== 'float' && operand.type !== 'complex') fail('a sign on something that is not a number');
+      if (operand.type !== 'int' && operand.type !== 'float' && operand.type !== 'complex')
+        fail('a sign on something that is not a number');
       value = operand.type === 'int' && negative ? { type: 'int', value: -operand.value } : operand;
     } else {
       value = atom();
@@ -297,7 +369,8 @@ function literalEval(source: string, dropLongSuffix: boolean): Py {
     if (isOp('+') || isOp('-')) {
       i++;
       const right = atom();
-      if ((value.type !== 'int' && value.type !== 'float') || right.type !== 'complex') fail('an addition or subtraction, which is not a literal');
+      if ((value.type !== 'int' && value.type !== 'float') || right.type !== 'complex')
+        fail('an addition or subtraction, which is not a literal');
       value = { type: 'complex' };
     }
     return value;
@@ -312,7 +385,8 @@ function literalEval(source: string, dropLongSuffix: boolean): Py {
       while (peek().kind === 'string') {
         const next = peek() as Extract<Token, { kind: 'string' }>;
         if ((value.type === 'bytes') !== (next.value.type === 'bytes')) fail('bytes and str literals side by side');
-        if (value.type === 'str' && next.value.type === 'str') value = { type: 'str', value: value.value + next.value.value };
+        if (value.type === 'str' && next.value.type === 'str')
+          value = { type: 'str', value: value.value + next.value.value };
         fstring ||= next.fstring;
         i++;
       }
@@ -373,10 +447,15 @@ function literalEval(source: string, dropLongSuffix: boolean): Py {
         key = expression();
       }
       expect('}');
-      for (const [k] of entries) if (k.type === 'list' || k.type === 'dict' || k.type === 'set') fail(`an unhashable dict key (a ${k.type})`);
+      for (const [k] of entries)
+        if (k.type === 'list' || k.type === 'dict' || k.type === 'set') fail(`an unhashable dict key (a ${k.type})`);
       return { type: 'dict', entries };
     }
-    return fail(t.kind === 'end' || t.kind === 'newline' ? 'the end of the header where a value is expected' : 'a token that does not start a literal');
+    return fail(
+      t.kind === 'end' || t.kind === 'newline'
+        ? 'the end of the header where a value is expected'
+        : 'a token that does not start a literal',
+    );
   };
 
   while (peek().kind === 'newline') i++;
@@ -389,12 +468,18 @@ function literalEval(source: string, dropLongSuffix: boolean): Py {
 
 function pyRepr(value: Py): string {
   switch (value.type) {
-    case 'str': return `'${value.value}'`;
-    case 'int': return String(value.value);
-    case 'bool': return value.value ? 'True' : 'False';
-    case 'tuple': return `(${value.items.map(pyRepr).join(', ')}${value.items.length === 1 ? ',' : ''})`;
-    case 'list': return `[${value.items.map(pyRepr).join(', ')}]`;
-    default: return `a ${value.type}`;
+    case 'str':
+      return `'${value.value}'`;
+    case 'int':
+      return String(value.value);
+    case 'bool':
+      return value.value ? 'True' : 'False';
+    case 'tuple':
+      return `(${value.items.map(pyRepr).join(', ')}${value.items.length === 1 ? ',' : ''})`;
+    case 'list':
+      return `[${value.items.map(pyRepr).join(', ')}]`;
+    default:
+      return `a ${value.type}`;
   }
 }
 
@@ -418,7 +503,10 @@ function parseDescr(descr: Py, file: string): { kind: Kind; little: boolean; tex
   const text = descr.value;
   const supported = 'the dtypes read are float16/32/64, int8/16/32/64, uint8/16/32/64 and bool';
   if (PLATFORM_DEPENDENT.has(text) || (/^[<>=|]/.test(text) && PLATFORM_DEPENDENT.has(text.slice(1)))) {
-    fail(file, `descr '${text}' has a size that depends on the platform that wrote it, which is not read (write a sized dtype such as '<i8')`);
+    fail(
+      file,
+      `descr '${text}' has a size that depends on the platform that wrote it, which is not read (write a sized dtype such as '<i8')`,
+    );
   }
   let order = '';
   let code: string | undefined = DESCR_NAMES[text];
@@ -428,7 +516,17 @@ function parseDescr(descr: Py, file: string): { kind: Kind; little: boolean; tex
     code = KINDS[rest] ? rest : DESCR_CODES[rest];
   }
   if (code === undefined || !KINDS[code]) {
-    const what = /^[<>=|]?[cF]|complex/.test(text) ? 'complex numbers' : /^[<>=|]?[gG]|f1[026]|longdouble|float128|float96/.test(text) ? 'extended-precision floats' : /^[<>=|]?[mM]|datetime|timedelta/.test(text) ? 'dates and times' : /^[<>=|]?[SUaV]|str|bytes|void/.test(text) ? 'strings, bytes and void' : /^[<>=|]?O|object/.test(text) ? 'Python objects' : 'this dtype';
+    const what = /^[<>=|]?[cF]|complex/.test(text)
+      ? 'complex numbers'
+      : /^[<>=|]?[gG]|f1[026]|longdouble|float128|float96/.test(text)
+        ? 'extended-precision floats'
+        : /^[<>=|]?[mM]|datetime|timedelta/.test(text)
+          ? 'dates and times'
+          : /^[<>=|]?[SUaV]|str|bytes|void/.test(text)
+            ? 'strings, bytes and void'
+            : /^[<>=|]?O|object/.test(text)
+              ? 'Python objects'
+              : 'this dtype';
     fail(file, `descr '${text}' (${what}) is not read: ${supported}`);
   }
   const kind = KINDS[code];
@@ -440,13 +538,16 @@ function parseDescr(descr: Py, file: string): { kind: Kind; little: boolean; tex
 function parseHeader(buffer: Buffer, file: string): NpyHeader {
   if (buffer.length < 8 || !buffer.subarray(0, 6).equals(MAGIC)) fail(file, 'missing \\x93NUMPY magic');
   const [major, minor] = [buffer[6], buffer[7]];
-  if (!((major === 1 || major === 2 || major === 3) && minor === 0)) fail(file, `format version ${major}.${minor} is not supported (np.load reads 1.0, 2.0 and 3.0)`);
+  if (!((major === 1 || major === 2 || major === 3) && minor === 0))
+    fail(file, `format version ${major}.${minor} is not supported (np.load reads 1.0, 2.0 and 3.0)`);
   const headerStart = major === 1 ? 10 : 12;
   if (buffer.length < headerStart) fail(file, 'it ends inside the header length');
   const headerLength = major === 1 ? buffer.readUInt16LE(8) : buffer.readUInt32LE(8);
   // no header of more bytes can decode to MAX_HEADER_CHARS characters or fewer (UTF-8: at most 4 bytes each)
-  if (headerLength > (major === 3 ? 4 : 1) * MAX_HEADER_CHARS) fail(file, `its header length ${headerLength} is over np.load's limit of ${MAX_HEADER_CHARS} characters`);
-  if (headerStart + headerLength > buffer.length) fail(file, `its header (${headerLength} bytes) runs past the end of the file`);
+  if (headerLength > (major === 3 ? 4 : 1) * MAX_HEADER_CHARS)
+    fail(file, `its header length ${headerLength} is over np.load's limit of ${MAX_HEADER_CHARS} characters`);
+  if (headerStart + headerLength > buffer.length)
+    fail(file, `its header (${headerLength} bytes) runs past the end of the file`);
   const bytes = buffer.subarray(headerStart, headerStart + headerLength);
   let header: string;
   if (major === 3) {
@@ -459,10 +560,12 @@ function parseHeader(buffer: Buffer, file: string): NpyHeader {
     header = bytes.toString('latin1');
   }
   const characters = major === 3 ? [...header].length : header.length; // Python counts code points
-  if (characters > MAX_HEADER_CHARS) fail(file, `its header has ${characters} characters, more than np.load's limit of ${MAX_HEADER_CHARS}`);
+  if (characters > MAX_HEADER_CHARS)
+    fail(file, `its header has ${characters} characters, more than np.load's limit of ${MAX_HEADER_CHARS}`);
   // numpy's filter of version 1.0 and 2.0 headers (tokenize, then untokenize) fails on a header that
   // starts with a lone carriage return
-  if (major <= 2 && /^\r(?!\n)/.test(header)) fail(file, "its header starts with a lone carriage return, which np.load's header filter refuses");
+  if (major <= 2 && /^\r(?!\n)/.test(header))
+    fail(file, "its header starts with a lone carriage return, which np.load's header filter refuses");
   let value: Py;
   try {
     value = literalEval(header, major <= 2);
@@ -480,17 +583,28 @@ function parseHeader(buffer: Buffer, file: string): NpyHeader {
   }
   const keys = [...fields.keys()];
   if (others.length || keys.length !== 3 || !['descr', 'fortran_order', 'shape'].every((k) => fields.has(k))) {
-    fail(file, `header has the keys ${[...keys.map((k) => `'${k}'`), ...others].sort().join(', ')}, expected exactly 'descr', 'fortran_order' and 'shape'`);
+    fail(
+      file,
+      `header has the keys ${[...keys.map((k) => `'${k}'`), ...others].sort().join(', ')}, expected exactly 'descr', 'fortran_order' and 'shape'`,
+    );
   }
   const shapeValue = fields.get('shape') as Py;
-  if (shapeValue.type !== 'tuple' || !shapeValue.items.every((d) => d.type === 'int')) fail(file, `shape is ${pyRepr(shapeValue)}, not a tuple of ints`);
+  if (shapeValue.type !== 'tuple' || !shapeValue.items.every((d) => d.type === 'int'))
+    fail(file, `shape is ${pyRepr(shapeValue)}, not a tuple of ints`);
   const dims = shapeValue.items.map((d) => (d as { value: bigint }).value);
   if (dims.some((d) => d < 0n)) fail(file, `shape ${pyRepr(shapeValue)} has a negative dimension`);
   if (dims.some((d) => d > BigInt(Number.MAX_SAFE_INTEGER))) fail(file, `shape ${pyRepr(shapeValue)} is too large`);
   const fortranValue = fields.get('fortran_order') as Py;
   if (fortranValue.type !== 'bool') fail(file, `fortran_order is ${pyRepr(fortranValue)}, not a bool`);
   const { kind, little, text } = parseDescr(fields.get('descr') as Py, file);
-  return { kind, little, fortran: fortranValue.value, shape: dims.map(Number), offset: headerStart + headerLength, descr: text };
+  return {
+    kind,
+    little,
+    fortran: fortranValue.value,
+    shape: dims.map(Number),
+    offset: headerStart + headerLength,
+    descr: text,
+  };
 }
 
 /** Parses a .npy file's bytes into a tensor (the data is copied into its own aligned buffer, in C order). */
@@ -557,16 +671,31 @@ export function readNpy(file: string): Tensor {
 }
 
 const WRITE_DESCR: Partial<Record<DType, string>> = {
-  float16: '<f2', float32: '<f4', float64: '<f8', int8: '|i1', int16: '<i2', int32: '<i4', int64: '<i8',
-  uint8: '|u1', uint16: '<u2', uint32: '<u4', uint64: '<u8', bool: '|b1',
+  float16: '<f2',
+  float32: '<f4',
+  float64: '<f8',
+  int8: '|i1',
+  int16: '<i2',
+  int32: '<i4',
+  int64: '<i8',
+  uint8: '|u1',
+  uint16: '<u2',
+  uint32: '<u4',
+  uint64: '<u8',
+  bool: '|b1',
 };
 
 /** Serialises a tensor as a version 1.0 .npy file. */
 export function formatNpy(t: Tensor): Buffer {
   const dtype = dtypeOfTensor(t);
   const descr = WRITE_DESCR[dtype];
-  if (!descr) throw new VbpError('INPUT_DTYPE', `a ${dtype} tensor cannot be stored in a .npy file (NumPy has no bfloat16 nor float8)`);
-  if (!NATIVE_LITTLE && descr !== '|b1' && descr !== '|i1' && descr !== '|u1') throw new VbpError('INTERNAL', '.npy files are written on little-endian machines only');
+  if (!descr)
+    throw new VbpError(
+      'INPUT_DTYPE',
+      `a ${dtype} tensor cannot be stored in a .npy file (NumPy has no bfloat16 nor float8)`,
+    );
+  if (!NATIVE_LITTLE && descr !== '|b1' && descr !== '|i1' && descr !== '|u1')
+    throw new VbpError('INTERNAL', '.npy files are written on little-endian machines only');
   const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const total = 10 + header.length + 1;
@@ -576,5 +705,9 @@ export function formatNpy(t: Tensor): Buffer {
   prefix[6] = 1;
   prefix[7] = 0;
   prefix.writeUInt16LE(header.length, 8);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]);
+  return Buffer.concat([
+    prefix,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  ]);
 }

@@ -15,9 +15,15 @@ export function readNpz(zip: ZipReader, file: string): Record<string, Tensor> {
     const name = entry.name.slice(0, -4);
     if (Object.prototype.hasOwnProperty.call(arrays, name)) zip.fail(`it holds '${entry.name}' twice`);
     // defineProperty: an array named __proto__ is an entry like any other
-    Object.defineProperty(arrays, name, { value: parseNpy(zip.read(entry), `${file}:${entry.name}`), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(arrays, name, {
+      value: parseNpy(zip.read(entry), `${file}:${entry.name}`),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
-  if (zip.entries.length === 0) throw new VbpError('DATA', `'${file}' is an empty zip archive, not a .npz file of arrays`);
+  if (zip.entries.length === 0)
+    throw new VbpError('DATA', `'${file}' is an empty zip archive, not a .npz file of arrays`);
   return arrays;
 }
 

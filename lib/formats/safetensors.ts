@@ -12,13 +12,39 @@
 import { VbpError, type ErrorCode } from '../errors';
 
 export type SafeDType =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL'
-  | 'U16' | 'U32' | 'U64' | 'F8_E4M3' | 'F8_E5M2' | 'F8_E8M0' | 'F8_E4M3FNUZ' | 'F8_E5M2FNUZ';
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U8'
+  | 'BOOL'
+  | 'U16'
+  | 'U32'
+  | 'U64'
+  | 'F8_E4M3'
+  | 'F8_E5M2'
+  | 'F8_E8M0'
+  | 'F8_E4M3FNUZ'
+  | 'F8_E5M2FNUZ';
 
 export interface SafeTensor {
   dtype: SafeDType;
   shape: number[];
-  data: Float64Array | Float32Array | BigInt64Array | BigUint64Array | Int32Array | Uint32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
+  data:
+    | Float64Array
+    | Float32Array
+    | BigInt64Array
+    | BigUint64Array
+    | Int32Array
+    | Uint32Array
+    | Int16Array
+    | Int8Array
+    | Uint8Array
+    | Uint16Array;
 }
 
 /** Bytes per element and the typed array that holds each safetensors dtype (F16, BF16 and F8 as raw bits). */
@@ -68,20 +94,33 @@ function dtypeOf(data: SafeTensor['data']): SafeDType {
 
 function makeArray(dtype: SafeDType, buffer: ArrayBuffer): SafeTensor['data'] {
   switch (KINDS[dtype].array) {
-    case 'Float64Array': return new Float64Array(buffer);
-    case 'Float32Array': return new Float32Array(buffer);
-    case 'BigInt64Array': return new BigInt64Array(buffer);
-    case 'BigUint64Array': return new BigUint64Array(buffer);
-    case 'Int32Array': return new Int32Array(buffer);
-    case 'Uint32Array': return new Uint32Array(buffer);
-    case 'Int16Array': return new Int16Array(buffer);
-    case 'Int8Array': return new Int8Array(buffer);
-    case 'Uint16Array': return new Uint16Array(buffer);
-    default: return new Uint8Array(buffer);
+    case 'Float64Array':
+      return new Float64Array(buffer);
+    case 'Float32Array':
+      return new Float32Array(buffer);
+    case 'BigInt64Array':
+      return new BigInt64Array(buffer);
+    case 'BigUint64Array':
+      return new BigUint64Array(buffer);
+    case 'Int32Array':
+      return new Int32Array(buffer);
+    case 'Uint32Array':
+      return new Uint32Array(buffer);
+    case 'Int16Array':
+      return new Int16Array(buffer);
+    case 'Int8Array':
+      return new Int8Array(buffer);
+    case 'Uint16Array':
+      return new Uint16Array(buffer);
+    default:
+      return new Uint8Array(buffer);
   }
 }
 
-export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | SafeTensor>, metadata: Record<string, string>): Buffer {
+export function encodeSafetensors(
+  tensors: Record<string, SafeTensor['data'] | SafeTensor>,
+  metadata: Record<string, string>,
+): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
   const chunks: Buffer[] = [];
   let offset = 0;
@@ -90,7 +129,8 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor['data'] | S
     const shape = ArrayBuffer.isView(value) ? [data.length] : value.shape;
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const dtype = ArrayBuffer.isView(value) ? dtypeOf(data) : value.dtype;
-    if (Object.prototype.toString.call(data) !== `[object ${KINDS[dtype].array}]`) throw new VbpError('INTERNAL', `safetensors ${dtype} needs a ${KINDS[dtype].array}`);
+    if (Object.prototype.toString.call(data) !== `[object ${KINDS[dtype].array}]`)
+      throw new VbpError('INTERNAL', `safetensors ${dtype} needs a ${KINDS[dtype].array}`);
     header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
     offset += bytes.length;
@@ -154,7 +194,11 @@ class JsonParser {
     }
     if (c === '"') return { kind: 'string', value: this.string() };
     if (c === '-' || (c >= '0' && c <= '9')) return { kind: 'number', text: this.number() };
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.text.startsWith(word, this.at)) {
         this.at += word.length;
         return { kind: 'literal', value };
@@ -231,7 +275,16 @@ class JsonParser {
       }
       const e = this.text[this.at + 1];
       this.at += 2;
-      const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+      const simple: Record<string, string> = {
+        '"': '"',
+        '\\': '\\',
+        '/': '/',
+        b: '\b',
+        f: '\f',
+        n: '\n',
+        r: '\r',
+        t: '\t',
+      };
       if (e !== undefined && Object.prototype.hasOwnProperty.call(simple, e)) {
         out += simple[e];
         continue;
@@ -261,7 +314,12 @@ function describeJson(value: Json): string {
 }
 
 /** Parses a safetensors file; failures are `code` errors saying the file is not a valid `what`. */
-export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCode = 'DATA', what = 'safetensors file'): DecodedSafetensors {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  file: string,
+  code: ErrorCode = 'DATA',
+  what = 'safetensors file',
+): DecodedSafetensors {
   const fail: (why: string) => never = (why) => {
     throw new VbpError(code, `'${file}' is not a valid ${what}: ${why}`);
   };
@@ -270,7 +328,8 @@ export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCo
   const declared = buffer.readBigUInt64LE(0);
   if (declared > 100_000_000n) fail(`its header length ${declared} is over the format's limit of 100000000 bytes`);
   const headerLength = Number(declared);
-  if (headerLength > buffer.length - 8) fail(`its header length ${headerLength} runs past the end of the file (${buffer.length} bytes)`);
+  if (headerLength > buffer.length - 8)
+    fail(`its header length ${headerLength} runs past the end of the file (${buffer.length} bytes)`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buffer.subarray(8, 8 + headerLength));
@@ -310,34 +369,51 @@ export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCo
     const fields = new Map<string, Json>();
     if (entry.kind === 'array') {
       // serde reads a struct from an array of its fields in order, as the package does
-      if (entry.items.length !== 3) fail(`tensor '${name}' is an array of ${entry.items.length} values, expected [dtype, shape, data_offsets]`);
+      if (entry.items.length !== 3)
+        fail(`tensor '${name}' is an array of ${entry.items.length} values, expected [dtype, shape, data_offsets]`);
       entry.items.forEach((value, i) => fields.set(['dtype', 'shape', 'data_offsets'][i], value));
     } else if (entry.kind === 'object') {
       for (const [key, value] of entry.members) {
-        if (fields.has(key) && (key === 'dtype' || key === 'shape' || key === 'data_offsets')) fail(`tensor '${name}' has the field ${key} twice`);
+        if (fields.has(key) && (key === 'dtype' || key === 'shape' || key === 'data_offsets'))
+          fail(`tensor '${name}' has the field ${key} twice`);
         fields.set(key, value);
       }
     } else {
       return fail(`tensor '${name}' is ${describeJson(entry)}, expected an object with dtype, shape and data_offsets`);
     }
-    for (const key of ['dtype', 'shape', 'data_offsets']) if (!fields.has(key)) fail(`tensor '${name}' has no field ${key}`);
+    for (const key of ['dtype', 'shape', 'data_offsets'])
+      if (!fields.has(key)) fail(`tensor '${name}' has no field ${key}`);
     let dtypeValue = fields.get('dtype') as Json;
     // serde's map form of an enum's unit variant, {"F32": null}, is read as the package reads it
-    if (dtypeValue.kind === 'object' && dtypeValue.members.length === 1 && dtypeValue.members[0][1].kind === 'literal' && dtypeValue.members[0][1].value === null) {
+    if (
+      dtypeValue.kind === 'object' &&
+      dtypeValue.members.length === 1 &&
+      dtypeValue.members[0][1].kind === 'literal' &&
+      dtypeValue.members[0][1].value === null
+    ) {
       dtypeValue = { kind: 'string', value: dtypeValue.members[0][0] };
     }
-    if (dtypeValue.kind !== 'string') return fail(`tensor '${name}' has a dtype that is ${describeJson(dtypeValue)}, expected a string`);
+    if (dtypeValue.kind !== 'string')
+      return fail(`tensor '${name}' has a dtype that is ${describeJson(dtypeValue)}, expected a string`);
     const dtype = dtypeValue.value;
     if (Object.prototype.hasOwnProperty.call(NOT_READ, dtype)) {
-      fail(`tensor '${name}' is of dtype ${dtype} (${NOT_READ[dtype]}), which torch-vbp does not read (it reads ${Object.keys(KINDS).join(', ')})`);
+      fail(
+        `tensor '${name}' is of dtype ${dtype} (${NOT_READ[dtype]}), which torch-vbp does not read (it reads ${Object.keys(KINDS).join(', ')})`,
+      );
     }
-    if (!Object.prototype.hasOwnProperty.call(KINDS, dtype)) fail(`tensor '${name}' has the unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(KINDS).join(', ')})`);
+    if (!Object.prototype.hasOwnProperty.call(KINDS, dtype))
+      fail(
+        `tensor '${name}' has the unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(KINDS).join(', ')})`,
+      );
     const shapeValue = fields.get('shape') as Json;
-    if (shapeValue.kind !== 'array') return fail(`tensor '${name}' has a shape that is ${describeJson(shapeValue)}, expected an array of integers`);
+    if (shapeValue.kind !== 'array')
+      return fail(`tensor '${name}' has a shape that is ${describeJson(shapeValue)}, expected an array of integers`);
     const dims = shapeValue.items.map((d, i) => integer(d, `dimension ${i} of the shape of tensor '${name}'`));
     const offsetsValue = fields.get('data_offsets') as Json;
     if (offsetsValue.kind !== 'array' || offsetsValue.items.length !== 2) {
-      return fail(`tensor '${name}' has data_offsets that are ${offsetsValue.kind === 'array' ? `${offsetsValue.items.length} numbers` : describeJson(offsetsValue)}, expected [begin, end]`);
+      return fail(
+        `tensor '${name}' has data_offsets that are ${offsetsValue.kind === 'array' ? `${offsetsValue.items.length} numbers` : describeJson(offsetsValue)}, expected [begin, end]`,
+      );
     }
     const begin = integer(offsetsValue.items[0], `the begin offset of tensor '${name}'`);
     const end = integer(offsetsValue.items[1], `the end offset of tensor '${name}'`);
@@ -346,33 +422,59 @@ export function decodeSafetensors(bytes: Uint8Array, file: string, code: ErrorCo
       count *= d;
       if (count > U64_MAX) fail(`the shape [${dims.join(', ')}] of tensor '${name}' overflows 64 bits`);
     }
-    if (count * BigInt(KINDS[dtype as SafeDType].bytes) > U64_MAX) fail(`the shape [${dims.join(', ')}] of tensor '${name}' overflows 64 bits in bytes`);
-    const shape = dims.map((d) => (d <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(d) : fail(`tensor '${name}' has a dimension of ${d}, too large to read`)));
+    if (count * BigInt(KINDS[dtype as SafeDType].bytes) > U64_MAX)
+      fail(`the shape [${dims.join(', ')}] of tensor '${name}' overflows 64 bits in bytes`);
+    const shape = dims.map((d) =>
+      d <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(d)
+        : fail(`tensor '${name}' has a dimension of ${d}, too large to read`),
+    );
     entries.delete(name);
     entries.set(name, { dtype: dtype as SafeDType, shape, begin, end, order: entries.size });
   }
 
   // The data, sorted by offsets, must cover the data section exactly, tensor after tensor.
-  const sorted = [...entries.entries()].sort(([, a], [, b]) => (a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end !== b.end ? (a.end < b.end ? -1 : 1) : a.order - b.order));
+  const sorted = [...entries.entries()].sort(([, a], [, b]) =>
+    a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end !== b.end ? (a.end < b.end ? -1 : 1) : a.order - b.order,
+  );
   let covered = 0n;
   for (const [name, t] of sorted) {
     if (t.begin !== covered || t.end < t.begin) {
-      const why = t.end < t.begin ? 'ends before it begins' : t.begin < covered ? `overlaps the data before it (which ends at ${covered})` : `leaves bytes ${covered} to ${t.begin} of the data uncovered`;
-      fail(`tensor '${name}' has data_offsets [${t.begin}, ${t.end}] that ${why}; the tensors must cover the data exactly, one after another`);
+      const why =
+        t.end < t.begin
+          ? 'ends before it begins'
+          : t.begin < covered
+            ? `overlaps the data before it (which ends at ${covered})`
+            : `leaves bytes ${covered} to ${t.begin} of the data uncovered`;
+      fail(
+        `tensor '${name}' has data_offsets [${t.begin}, ${t.end}] that ${why}; the tensors must cover the data exactly, one after another`,
+      );
     }
     const bytesNeeded = BigInt(t.shape.reduce((a, b) => a * b, 1)) * BigInt(KINDS[t.dtype].bytes);
-    if (t.end - t.begin !== bytesNeeded) fail(`tensor '${name}' (${t.dtype} [${t.shape.join(', ')}]) needs ${bytesNeeded} bytes, its data_offsets [${t.begin}, ${t.end}] give ${t.end - t.begin}`);
+    if (t.end - t.begin !== bytesNeeded)
+      fail(
+        `tensor '${name}' (${t.dtype} [${t.shape.join(', ')}]) needs ${bytesNeeded} bytes, its data_offsets [${t.begin}, ${t.end}] give ${t.end - t.begin}`,
+      );
     covered = t.end;
   }
   if (covered !== dataLength) {
-    fail(covered > dataLength ? `its tensors need ${covered} bytes of data, the file has ${dataLength}` : `its tensors cover ${covered} of the ${dataLength} bytes of data after the header (trailing bytes)`);
+    fail(
+      covered > dataLength
+        ? `its tensors need ${covered} bytes of data, the file has ${dataLength}`
+        : `its tensors cover ${covered} of the ${dataLength} bytes of data after the header (trailing bytes)`,
+    );
   }
   const tensors: Record<string, SafeTensor> = {};
   for (const [name, t] of sorted) {
     const copy = new ArrayBuffer(Number(t.end - t.begin));
     new Uint8Array(copy).set(buffer.subarray(dataStart + Number(t.begin), dataStart + Number(t.end)));
     // defineProperty: a tensor named __proto__ is an entry like any other
-    Object.defineProperty(tensors, name, { value: { dtype: t.dtype, shape: t.shape, data: makeArray(t.dtype, copy) }, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(tensors, name, {
+      value: { dtype: t.dtype, shape: t.shape, data: makeArray(t.dtype, copy) },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return { metadata: metadata ?? {}, tensors };
 }

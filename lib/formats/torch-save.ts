@@ -27,18 +27,46 @@ const STORAGES: Record<string, DType> = {
   BoolStorage: 'bool',
 };
 /** What torch.save files are read with, for messages. */
-const READ_DTYPES = 'the dtypes read are float16/32/64, bfloat16, int8/16/32/64, uint8/16/32/64, bool and float8_e4m3fn/e5m2/e4m3fnuz/e5m2fnuz/e8m0fnu';
+const READ_DTYPES =
+  'the dtypes read are float16/32/64, bfloat16, int8/16/32/64, uint8/16/32/64, bool and float8_e4m3fn/e5m2/e4m3fnuz/e5m2fnuz/e8m0fnu';
 
-const STORAGE_OF = Object.fromEntries(Object.entries(STORAGES).map(([name, dtype]) => [dtype, name])) as Partial<Record<DType, string>>;
+const STORAGE_OF = Object.fromEntries(Object.entries(STORAGES).map(([name, dtype]) => [dtype, name])) as Partial<
+  Record<DType, string>
+>;
 
 /**
  * torch dtypes that a pickle may name (as the dtype of _rebuild_tensor_v3) but that are not read: they are
  * inert values, refused with DATA when a tensor is built with one.
  */
 const OTHER_TORCH_DTYPES = [
-  'complex32', 'complex64', 'complex128', 'float4_e2m1fn_x2', 'bits1x8', 'bits2x4', 'bits4x2', 'bits8', 'bits16',
-  'qint8', 'quint8', 'qint32', 'quint4x2', 'quint2x4', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5', 'uint6', 'uint7',
-  'int1', 'int2', 'int3', 'int4', 'int5', 'int6', 'int7',
+  'complex32',
+  'complex64',
+  'complex128',
+  'float4_e2m1fn_x2',
+  'bits1x8',
+  'bits2x4',
+  'bits4x2',
+  'bits8',
+  'bits16',
+  'qint8',
+  'quint8',
+  'qint32',
+  'quint4x2',
+  'quint2x4',
+  'uint1',
+  'uint2',
+  'uint3',
+  'uint4',
+  'uint5',
+  'uint6',
+  'uint7',
+  'int1',
+  'int2',
+  'int3',
+  'int4',
+  'int5',
+  'int6',
+  'int7',
 ];
 
 // ---------------------------------------------------------------------------------------------- reading
@@ -129,7 +157,8 @@ class Unpickler {
     return text;
   }
   private pop(): unknown {
-    if (this.stack.length === 0 || (this.marks.length && this.stack.length <= this.marks[this.marks.length - 1])) this.fail('its pickle pops an empty stack');
+    if (this.stack.length === 0 || (this.marks.length && this.stack.length <= this.marks[this.marks.length - 1]))
+      this.fail('its pickle pops an empty stack');
     return this.stack.pop();
   }
   private top(): unknown {
@@ -156,7 +185,8 @@ class Unpickler {
     let value = 0n;
     for (let i = bytes.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]);
     if (bytes[bytes.length - 1] & 0x80) value -= 1n << BigInt(8 * bytes.length);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`the integer ${value} does not fit a JavaScript number`);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER))
+      this.fail(`the integer ${value} does not fit a JavaScript number`);
     return Number(value);
   }
 
@@ -173,9 +203,13 @@ class Unpickler {
         // (storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
         if (a.length < 7) this.fail('_rebuild_tensor_v3 gets too few arguments');
         const dtype = a[6];
-        if (!(dtype instanceof Global) || dtype.module !== 'torch') this.fail('_rebuild_tensor_v3 gets a dtype that is not a torch dtype');
+        if (!(dtype instanceof Global) || dtype.module !== 'torch')
+          this.fail('_rebuild_tensor_v3 gets a dtype that is not a torch dtype');
         if (!Object.prototype.hasOwnProperty.call(DTYPES, dtype.name)) {
-          throw new VbpError('DATA', `'${this.file}' holds a tensor of dtype torch.${dtype.name}, which is not read (${READ_DTYPES})`);
+          throw new VbpError(
+            'DATA',
+            `'${this.file}' holds a tensor of dtype torch.${dtype.name}, which is not read (${READ_DTYPES})`,
+          );
         }
         return this.rebuildTensor(a[0], a[1], a[2], a[3], dtype.name as DType);
       }
@@ -187,7 +221,12 @@ class Unpickler {
         const dict = new PyDict();
         if (a.length > 0) {
           const pairs = a[0];
-          const items = pairs instanceof PyTuple ? pairs.items : Array.isArray(pairs) ? pairs : this.fail('OrderedDict gets a non-sequence');
+          const items =
+            pairs instanceof PyTuple
+              ? pairs.items
+              : Array.isArray(pairs)
+                ? pairs
+                : this.fail('OrderedDict gets a non-sequence');
           for (const pair of items) {
             const kv = pair instanceof PyTuple ? pair.items : Array.isArray(pair) ? pair : [];
             if (kv.length !== 2) this.fail('OrderedDict gets an item that is not a pair');
@@ -209,17 +248,31 @@ class Unpickler {
     if (!isStorage(typed)) this.fail('a tensor is built from something that is not a storage');
     let storage: { dtype: DType; buffer: ArrayBuffer; length: number };
     if (typed.dtype === 'untyped') {
-      if (dtype === undefined) this.fail('a tensor is built by _rebuild_tensor_v2 from an untyped storage (which needs _rebuild_tensor_v3 and its dtype)');
+      if (dtype === undefined)
+        this.fail(
+          'a tensor is built by _rebuild_tensor_v2 from an untyped storage (which needs _rebuild_tensor_v3 and its dtype)',
+        );
       storage = { dtype, buffer: typed.buffer, length: Math.floor(typed.length / DTYPES[dtype].bytes) };
     } else {
-      if (dtype !== undefined && dtype !== typed.dtype) this.fail(`a tensor of dtype ${dtype} is built from a ${typed.dtype} storage`);
+      if (dtype !== undefined && dtype !== typed.dtype)
+        this.fail(`a tensor of dtype ${dtype} is built from a ${typed.dtype} storage`);
       storage = { dtype: typed.dtype, buffer: typed.buffer, length: typed.length };
     }
     const sizes = size instanceof PyTuple ? size.items : this.fail('a tensor size is not a tuple');
     const strides = stride instanceof PyTuple ? stride.items : this.fail('a tensor stride is not a tuple');
-    const ints = (values: unknown[]): values is number[] => values.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
-    if (!ints(sizes) || !ints(strides) || sizes.length !== strides.length || typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-      this.fail(`a tensor has a bad size, stride or offset (size (${sizes.join(', ')}), stride (${strides.join(', ')}), offset ${String(offset)})`);
+    const ints = (values: unknown[]): values is number[] =>
+      values.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+    if (
+      !ints(sizes) ||
+      !ints(strides) ||
+      sizes.length !== strides.length ||
+      typeof offset !== 'number' ||
+      !Number.isSafeInteger(offset) ||
+      offset < 0
+    ) {
+      this.fail(
+        `a tensor has a bad size, stride or offset (size (${sizes.join(', ')}), stride (${strides.join(', ')}), offset ${String(offset)})`,
+      );
     }
     const shape = sizes as number[];
     const steps = strides as number[];
@@ -229,7 +282,9 @@ class Unpickler {
     let last = offset;
     for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * steps[d];
     if (last >= storage.length) {
-      this.fail(`a tensor of shape [${shape.join(', ')}] reaches element ${last} of a ${storage.dtype} storage of ${storage.length} elements`);
+      this.fail(
+        `a tensor of shape [${shape.join(', ')}] reaches element ${last} of a ${storage.dtype} storage of ${storage.length} elements`,
+      );
     }
     let contiguous = true;
     for (let d = shape.length - 1, expected = 1; d >= 0; d--) {
@@ -262,39 +317,112 @@ class Unpickler {
     for (;;) {
       const op = this.u8();
       switch (op) {
-        case 0x80: this.u8(); break; // PROTO
-        case 0x95: this.need(8); break; // FRAME
-        case 0x2e: { // STOP
+        case 0x80:
+          this.u8();
+          break; // PROTO
+        case 0x95:
+          this.need(8);
+          break; // FRAME
+        case 0x2e: {
+          // STOP
           if (this.stack.length !== 1) this.fail('its pickle ends with a malformed stack');
           return this.stack[0];
         }
-        case 0x28: this.marks.push(this.stack.length); break; // MARK
-        case 0x30: this.pop(); break; // POP
-        case 0x31: this.popMark(); break; // POP_MARK
-        case 0x32: this.stack.push(this.top()); break; // DUP
-        case 0x4e: this.stack.push(null); break; // NONE
-        case 0x88: this.stack.push(true); break; // NEWTRUE
-        case 0x89: this.stack.push(false); break; // NEWFALSE
-        case 0x4a: this.stack.push(d.readInt32LE(this.need(4))); break; // BININT
-        case 0x4b: this.stack.push(this.u8()); break; // BININT1
-        case 0x4d: this.stack.push(this.u16()); break; // BININT2
-        case 0x8a: { const n = this.u8(); const s = this.need(n); this.stack.push(this.long(d.subarray(s, s + n))); break; } // LONG1
-        case 0x8b: { const n = this.u32(); const s = this.need(n); this.stack.push(this.long(d.subarray(s, s + n))); break; } // LONG4
-        case 0x47: this.stack.push(d.readDoubleBE(this.need(8))); break; // BINFLOAT
-        case 0x58: this.stack.push(this.text(this.u32())); break; // BINUNICODE
-        case 0x8c: this.stack.push(this.text(this.u8())); break; // SHORT_BINUNICODE
-        case 0x8d: this.stack.push(this.text(this.u64())); break; // BINUNICODE8
-        case 0x54: this.stack.push(this.text(this.u32(), 'latin1')); break; // BINSTRING
-        case 0x55: this.stack.push(this.text(this.u8(), 'latin1')); break; // SHORT_BINSTRING
-        case 0x5d: this.stack.push([]); break; // EMPTY_LIST
-        case 0x7d: this.stack.push(new PyDict()); break; // EMPTY_DICT
-        case 0x29: this.stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-        case 0x74: this.stack.push(new PyTuple(this.popMark())); break; // TUPLE
-        case 0x85: { const a = this.pop(); this.stack.push(new PyTuple([a])); break; } // TUPLE1
-        case 0x86: { const b = this.pop(); const a = this.pop(); this.stack.push(new PyTuple([a, b])); break; } // TUPLE2
-        case 0x87: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-        case 0x6c: this.stack.push(this.popMark()); break; // LIST
-        case 0x64: { // DICT
+        case 0x28:
+          this.marks.push(this.stack.length);
+          break; // MARK
+        case 0x30:
+          this.pop();
+          break; // POP
+        case 0x31:
+          this.popMark();
+          break; // POP_MARK
+        case 0x32:
+          this.stack.push(this.top());
+          break; // DUP
+        case 0x4e:
+          this.stack.push(null);
+          break; // NONE
+        case 0x88:
+          this.stack.push(true);
+          break; // NEWTRUE
+        case 0x89:
+          this.stack.push(false);
+          break; // NEWFALSE
+        case 0x4a:
+          this.stack.push(d.readInt32LE(this.need(4)));
+          break; // BININT
+        case 0x4b:
+          this.stack.push(this.u8());
+          break; // BININT1
+        case 0x4d:
+          this.stack.push(this.u16());
+          break; // BININT2
+        case 0x8a: {
+          const n = this.u8();
+          const s = this.need(n);
+          this.stack.push(this.long(d.subarray(s, s + n)));
+          break;
+        } // LONG1
+        case 0x8b: {
+          const n = this.u32();
+          const s = this.need(n);
+          this.stack.push(this.long(d.subarray(s, s + n)));
+          break;
+        } // LONG4
+        case 0x47:
+          this.stack.push(d.readDoubleBE(this.need(8)));
+          break; // BINFLOAT
+        case 0x58:
+          this.stack.push(this.text(this.u32()));
+          break; // BINUNICODE
+        case 0x8c:
+          this.stack.push(this.text(this.u8()));
+          break; // SHORT_BINUNICODE
+        case 0x8d:
+          this.stack.push(this.text(this.u64()));
+          break; // BINUNICODE8
+        case 0x54:
+          this.stack.push(this.text(this.u32(), 'latin1'));
+          break; // BINSTRING
+        case 0x55:
+          this.stack.push(this.text(this.u8(), 'latin1'));
+          break; // SHORT_BINSTRING
+        case 0x5d:
+          this.stack.push([]);
+          break; // EMPTY_LIST
+        case 0x7d:
+          this.stack.push(new PyDict());
+          break; // EMPTY_DICT
+        case 0x29:
+          this.stack.push(new PyTuple([]));
+          break; // EMPTY_TUPLE
+        case 0x74:
+          this.stack.push(new PyTuple(this.popMark()));
+          break; // TUPLE
+        case 0x85: {
+          const a = this.pop();
+          this.stack.push(new PyTuple([a]));
+          break;
+        } // TUPLE1
+        case 0x86: {
+          const b = this.pop();
+          const a = this.pop();
+          this.stack.push(new PyTuple([a, b]));
+          break;
+        } // TUPLE2
+        case 0x87: {
+          const c = this.pop();
+          const b = this.pop();
+          const a = this.pop();
+          this.stack.push(new PyTuple([a, b, c]));
+          break;
+        } // TUPLE3
+        case 0x6c:
+          this.stack.push(this.popMark());
+          break; // LIST
+        case 0x64: {
+          // DICT
           const items = this.popMark();
           if (items.length % 2) this.fail('its pickle builds a dict from an odd number of items');
           const dict = new PyDict();
@@ -302,40 +430,87 @@ class Unpickler {
           this.stack.push(dict);
           break;
         }
-        case 0x61: { const item = this.pop(); this.appendTo(this.top(), [item]); break; } // APPEND
-        case 0x65: { const items = this.popMark(); this.appendTo(this.top(), items); break; } // APPENDS
-        case 0x73: { const value = this.pop(); const key = this.pop(); this.setItems(this.top(), [key, value]); break; } // SETITEM
-        case 0x75: { const items = this.popMark(); this.setItems(this.top(), items); break; } // SETITEMS
-        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
-        case 0x68: this.stack.push(this.get(this.u8())); break; // BINGET
-        case 0x6a: this.stack.push(this.get(this.u32())); break; // LONG_BINGET
-        case 0x63: { const module = this.line(); const name = this.line(); this.stack.push(this.global(module, name)); break; } // GLOBAL
-        case 0x93: { // STACK_GLOBAL
+        case 0x61: {
+          const item = this.pop();
+          this.appendTo(this.top(), [item]);
+          break;
+        } // APPEND
+        case 0x65: {
+          const items = this.popMark();
+          this.appendTo(this.top(), items);
+          break;
+        } // APPENDS
+        case 0x73: {
+          const value = this.pop();
+          const key = this.pop();
+          this.setItems(this.top(), [key, value]);
+          break;
+        } // SETITEM
+        case 0x75: {
+          const items = this.popMark();
+          this.setItems(this.top(), items);
+          break;
+        } // SETITEMS
+        case 0x71:
+          this.memo.set(this.u8(), this.top());
+          break; // BINPUT
+        case 0x72:
+          this.memo.set(this.u32(), this.top());
+          break; // LONG_BINPUT
+        case 0x94:
+          this.memo.set(this.memo.size, this.top());
+          break; // MEMOIZE
+        case 0x68:
+          this.stack.push(this.get(this.u8()));
+          break; // BINGET
+        case 0x6a:
+          this.stack.push(this.get(this.u32()));
+          break; // LONG_BINGET
+        case 0x63: {
+          const module = this.line();
+          const name = this.line();
+          this.stack.push(this.global(module, name));
+          break;
+        } // GLOBAL
+        case 0x93: {
+          // STACK_GLOBAL
           const name = this.pop();
           const module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL gets names that are not strings');
+          if (typeof module !== 'string' || typeof name !== 'string')
+            this.fail('STACK_GLOBAL gets names that are not strings');
           this.stack.push(this.global(module, name));
           break;
         }
-        case 0x52: { const args = this.pop(); const fn = this.pop(); this.stack.push(this.call(fn, args)); break; } // REDUCE
-        case 0x81: { // NEWOBJ
+        case 0x52: {
+          const args = this.pop();
+          const fn = this.pop();
+          this.stack.push(this.call(fn, args));
+          break;
+        } // REDUCE
+        case 0x81: {
+          // NEWOBJ
           const args = this.pop();
           const cls = this.pop();
-          if (!(cls instanceof Global) || `${cls.module}.${cls.name}` !== 'collections.OrderedDict') this.fail('its pickle builds an object of a class that is not read');
+          if (!(cls instanceof Global) || `${cls.module}.${cls.name}` !== 'collections.OrderedDict')
+            this.fail('its pickle builds an object of a class that is not read');
           this.stack.push(this.call(cls, args));
           break;
         }
-        case 0x62: { // BUILD: the state of an OrderedDict (a state_dict's _metadata) or of a parameter is dropped
+        case 0x62: {
+          // BUILD: the state of an OrderedDict (a state_dict's _metadata) or of a parameter is dropped
           this.pop();
           const target = this.top();
-          if (!(target instanceof PyDict) && !isTensorLike(target)) this.fail('its pickle sets the state of an object that is not read');
+          if (!(target instanceof PyDict) && !isTensorLike(target))
+            this.fail('its pickle sets the state of an object that is not read');
           break;
         }
-        case 0x51: this.stack.push(this.loadStorage(this.pop())); break; // BINPERSID
+        case 0x51:
+          this.stack.push(this.loadStorage(this.pop()));
+          break; // BINPERSID
         default:
-          return this.fail(`its pickle uses opcode 0x${op.toString(16).padStart(2, '0')} at offset ${this.at - 1}, which is not read (sets, bytes, class instances and the like are not tensors)`);
+          return this.fail(
+            `its pickle uses opcode 0x${op.toString(16).padStart(2, '0')} at offset ${this.at - 1}, which is not read (sets, bytes, class instances and the like are not tensors)`,
+          );
       }
     }
   }
@@ -356,17 +531,28 @@ class Unpickler {
 }
 
 function isStorage(value: unknown): value is Storage {
-  return typeof value === 'object' && value !== null && (value as Storage).buffer instanceof ArrayBuffer && typeof (value as Storage).dtype === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Storage).buffer instanceof ArrayBuffer &&
+    typeof (value as Storage).dtype === 'string'
+  );
 }
 
 function isTensorLike(value: unknown): value is Tensor {
-  return typeof value === 'object' && value !== null && ArrayBuffer.isView((value as Tensor).data) && Array.isArray((value as Tensor).shape);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    ArrayBuffer.isView((value as Tensor).data) &&
+    Array.isArray((value as Tensor).shape)
+  );
 }
 
 /** Turns the pickle's values into ours: tuples and lists become arrays, dicts objects (keys as strings). */
 function toValue(value: unknown, file: string, seen = new Map<unknown, Value>(), depth = 0): Value {
   if (depth > 1000) throw new VbpError('DATA', `'${file}' holds values nested deeper than 1000 levels`);
-  if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string')
+    return value;
   if (isTensorLike(value)) return value;
   const known = seen.get(value);
   if (known !== undefined) return known;
@@ -387,7 +573,10 @@ function toValue(value: unknown, file: string, seen = new Map<unknown, Value>(),
     }
     return out;
   }
-  throw new VbpError('DATA', `'${file}' holds a value that is not a tensor, list, tuple, dict, string, number, boolean or None (a storage type used as a value?)`);
+  throw new VbpError(
+    'DATA',
+    `'${file}' holds a value that is not a tensor, list, tuple, dict, string, number, boolean or None (a storage type used as a value?)`,
+  );
 }
 
 /** Whether `bytes` is a torch.save zip archive (a zip with a `<archive>/data.pkl` and no TorchScript code). */
@@ -401,7 +590,10 @@ export function readTorchSave(zip: ZipReader, file: string): Value {
   if (!pickle) zip.fail('no data.pkl record (not a torch.save archive)');
   const prefix = pickle.name.slice(0, pickle.name.length - 'data.pkl'.length);
   if (zip.entries.some((e) => e.name.startsWith(`${prefix}code/`) || e.name === `${prefix}constants.pkl`)) {
-    throw new VbpError('DATA', `'${file}' is a TorchScript model (torch.jit.save), not a torch.save file of tensors: load it with loadModel`);
+    throw new VbpError(
+      'DATA',
+      `'${file}' is a TorchScript model (torch.jit.save), not a torch.save file of tensors: load it with loadModel`,
+    );
   }
   const byteorder = zip.find(`${prefix}byteorder`);
   if (byteorder && zip.read(byteorder).toString('latin1').trim() !== 'little') {
@@ -411,24 +603,53 @@ export function readTorchSave(zip: ZipReader, file: string): Value {
   const loadStorage = (pid: unknown): Storage => {
     const fields = pid instanceof PyTuple ? pid.items : [];
     const [kind, type, key, , count] = fields;
-    if (fields.length < 5 || kind !== 'storage' || !(type instanceof Global) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
-      throw new VbpError('DATA', `'${file}' is not a valid torch.save file: a persistent id is not ('storage', type, key, location, size)`);
+    if (
+      fields.length < 5 ||
+      kind !== 'storage' ||
+      !(type instanceof Global) ||
+      typeof key !== 'string' ||
+      typeof count !== 'number' ||
+      !Number.isSafeInteger(count) ||
+      count < 0
+    ) {
+      throw new VbpError(
+        'DATA',
+        `'${file}' is not a valid torch.save file: a persistent id is not ('storage', type, key, location, size)`,
+      );
     }
     const untyped = type.module === 'torch.storage' && type.name === 'UntypedStorage';
-    const dtype: DType | 'untyped' | undefined = untyped ? 'untyped' : type.module === 'torch' ? STORAGES[type.name] : undefined;
+    const dtype: DType | 'untyped' | undefined = untyped
+      ? 'untyped'
+      : type.module === 'torch'
+        ? STORAGES[type.name]
+        : undefined;
     if (!dtype) {
-      throw new VbpError('DATA', `'${file}' holds a ${type.module}.${type.name}, not a storage of float16/32/64, bfloat16, int8/16/32/64, uint8 or bool (nor an UntypedStorage of ${READ_DTYPES})`);
+      throw new VbpError(
+        'DATA',
+        `'${file}' holds a ${type.module}.${type.name}, not a storage of float16/32/64, bfloat16, int8/16/32/64, uint8 or bool (nor an UntypedStorage of ${READ_DTYPES})`,
+      );
     }
     const cached = storages.get(key);
     if (cached) {
-      if (cached.dtype !== dtype) throw new VbpError('DATA', `'${file}' is not a valid torch.save file: storage ${key} is read as ${cached.dtype} and as ${dtype}`);
+      if (cached.dtype !== dtype)
+        throw new VbpError(
+          'DATA',
+          `'${file}' is not a valid torch.save file: storage ${key} is read as ${cached.dtype} and as ${dtype}`,
+        );
       return cached;
     }
     const entry = zip.find(`${prefix}data/${key}`);
-    if (!entry) throw new VbpError('DATA', `'${file}' is not a valid torch.save file: the record of storage '${key}' (${prefix}data/${key}) is missing`);
+    if (!entry)
+      throw new VbpError(
+        'DATA',
+        `'${file}' is not a valid torch.save file: the record of storage '${key}' (${prefix}data/${key}) is missing`,
+      );
     const bytes = count * (dtype === 'untyped' ? 1 : DTYPES[dtype].bytes);
     if (entry.size < bytes) {
-      throw new VbpError('DATA', `'${file}' is not a valid torch.save file: storage '${key}' needs ${bytes} bytes (${count} ${dtype === 'untyped' ? 'bytes' : dtype}) but its record holds ${entry.size}`);
+      throw new VbpError(
+        'DATA',
+        `'${file}' is not a valid torch.save file: storage '${key}' needs ${bytes} bytes (${count} ${dtype === 'untyped' ? 'bytes' : dtype}) but its record holds ${entry.size}`,
+      );
     }
     const record = zip.read(entry);
     const buffer = new ArrayBuffer(bytes);
@@ -445,7 +666,10 @@ export function readTorchSave(zip: ZipReader, file: string): Value {
 export function parseTorchSave(bytes: Uint8Array, file: string): Value {
   if (!isZip(bytes)) {
     if (bytes.length >= 2 && bytes[0] === 0x80) {
-      throw new VbpError('DATA', `'${file}' is a torch.save file in the legacy format (before PyTorch 1.6), which is not read: save it again with torch.save's default zip format`);
+      throw new VbpError(
+        'DATA',
+        `'${file}' is a torch.save file in the legacy format (before PyTorch 1.6), which is not read: save it again with torch.save's default zip format`,
+      );
     }
     throw new VbpError('DATA', `'${file}' is not a torch.save file: it is not a zip archive`);
   }
@@ -538,7 +762,8 @@ class Pickler {
   }
 
   value(v: unknown, path: string, depth = 0): void {
-    if (depth > 100) throw new VbpError('INVALID_ARGUMENT', `${path}: the value nests deeper than 100 levels (a cycle?)`);
+    if (depth > 100)
+      throw new VbpError('INVALID_ARGUMENT', `${path}: the value nests deeper than 100 levels (a cycle?)`);
     if (v === null || v === undefined) return this.op(0x4e);
     if (v === true) return this.op(0x88);
     if (v === false) return this.op(0x89);
@@ -555,7 +780,10 @@ class Pickler {
       return;
     }
     if (typeof v === 'object' && Object.getPrototypeOf(v) !== null && Object.getPrototypeOf(v) !== Object.prototype) {
-      throw new VbpError('INVALID_ARGUMENT', `${path} is a ${(v as object).constructor?.name ?? 'object'}, not a tensor { data, shape }, array or plain object`);
+      throw new VbpError(
+        'INVALID_ARGUMENT',
+        `${path} is a ${(v as object).constructor?.name ?? 'object'}, not a tensor { data, shape }, array or plain object`,
+      );
     }
     if (typeof v === 'object') {
       this.op(0x7d);
@@ -570,7 +798,10 @@ class Pickler {
       }
       return;
     }
-    throw new VbpError('INVALID_ARGUMENT', `${path} is a ${typeof v}, which torch.save files do not hold here (tensors, arrays, plain objects, numbers, strings, booleans, null)`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `${path} is a ${typeof v}, which torch.save files do not hold here (tensors, arrays, plain objects, numbers, strings, booleans, null)`,
+    );
   }
 
   finish(): Buffer {

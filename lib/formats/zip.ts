@@ -24,7 +24,8 @@ const LOCATOR64 = 0x07064b50;
 let table: Uint32Array | undefined;
 
 function crc32(data: Uint8Array): number {
-  if (typeof (zlib as { crc32?: unknown }).crc32 === 'function') return (zlib as unknown as { crc32: (d: Uint8Array) => number }).crc32(data) >>> 0;
+  if (typeof (zlib as { crc32?: unknown }).crc32 === 'function')
+    return (zlib as unknown as { crc32: (d: Uint8Array) => number }).crc32(data) >>> 0;
   if (!table) {
     table = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -83,11 +84,15 @@ export class ZipReader {
       size = this.safeNumber(b.readBigUInt64LE(end64 + 40));
       offset = this.safeNumber(b.readBigUInt64LE(end64 + 48));
     }
-    if (offset + size > b.length) this.fail(`central directory (offset ${offset}, ${size} bytes) runs past the end of the file (${b.length} bytes)`);
+    if (offset + size > b.length)
+      this.fail(
+        `central directory (offset ${offset}, ${size} bytes) runs past the end of the file (${b.length} bytes)`,
+      );
     const entries: ZipEntry[] = [];
     let at = offset;
     for (let i = 0; i < count; i++) {
-      if (at + 46 > offset + size || b.readUInt32LE(at) !== CENTRAL) this.fail(`central directory entry ${i} is damaged`);
+      if (at + 46 > offset + size || b.readUInt32LE(at) !== CENTRAL)
+        this.fail(`central directory entry ${i} is damaged`);
       const flags = b.readUInt16LE(at + 8);
       const method = b.readUInt16LE(at + 10);
       const crc = b.readUInt32LE(at + 16);
@@ -97,7 +102,8 @@ export class ZipReader {
       const extraLength = b.readUInt16LE(at + 30);
       const commentLength = b.readUInt16LE(at + 32);
       let headerOffset = b.readUInt32LE(at + 42);
-      if (at + 46 + nameLength + extraLength > b.length) this.fail(`central directory entry ${i} runs past the end of the file`);
+      if (at + 46 + nameLength + extraLength > b.length)
+        this.fail(`central directory entry ${i} runs past the end of the file`);
       const name = b.toString(flags & 0x800 ? 'utf8' : 'latin1', at + 46, at + 46 + nameLength);
       // ZIP64 sizes and offset, in this order, for the fields set to 0xffffffff.
       let extra = at + 46 + nameLength;
@@ -138,15 +144,19 @@ export class ZipReader {
   read(entry: ZipEntry): Buffer {
     const b = this.buffer;
     const at = entry.headerOffset;
-    if (at + 30 > b.length || b.readUInt32LE(at) !== LOCAL) this.fail(`the local header of '${entry.name}' is missing (bad offset ${at})`);
+    if (at + 30 > b.length || b.readUInt32LE(at) !== LOCAL)
+      this.fail(`the local header of '${entry.name}' is missing (bad offset ${at})`);
     const start = at + 30 + b.readUInt16LE(at + 26) + b.readUInt16LE(at + 28);
     if (start + entry.compressedSize > b.length) {
-      this.fail(`'${entry.name}' needs ${entry.compressedSize} bytes at offset ${start}, past the end of the file (${b.length} bytes)`);
+      this.fail(
+        `'${entry.name}' needs ${entry.compressedSize} bytes at offset ${start}, past the end of the file (${b.length} bytes)`,
+      );
     }
     const raw = b.subarray(start, start + entry.compressedSize);
     let data: Buffer;
     if (entry.method === 0) {
-      if (entry.size !== entry.compressedSize) this.fail(`stored entry '${entry.name}' has different sizes (${entry.size} and ${entry.compressedSize})`);
+      if (entry.size !== entry.compressedSize)
+        this.fail(`stored entry '${entry.name}' has different sizes (${entry.size} and ${entry.compressedSize})`);
       data = raw;
     } else if (entry.method === 8) {
       try {
@@ -154,9 +164,12 @@ export class ZipReader {
       } catch (error) {
         return this.fail(`deflated entry '${entry.name}' cannot be inflated (${(error as Error).message})`);
       }
-      if (data.length !== entry.size) this.fail(`'${entry.name}' inflates to ${data.length} bytes, its header says ${entry.size}`);
+      if (data.length !== entry.size)
+        this.fail(`'${entry.name}' inflates to ${data.length} bytes, its header says ${entry.size}`);
     } else {
-      return this.fail(`'${entry.name}' uses compression method ${entry.method} (only stored and deflated entries are read)`);
+      return this.fail(
+        `'${entry.name}' uses compression method ${entry.method} (only stored and deflated entries are read)`,
+      );
     }
     const crc = crc32(data);
     if (crc !== entry.crc32) this.fail(`'${entry.name}' fails its CRC-32 check (damaged data)`);

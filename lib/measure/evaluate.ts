@@ -42,9 +42,16 @@ export interface Evaluation {
 
 /** Runs `model` over labelled data. Items without a label (-1) count towards neither accuracy. */
 export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Evaluation> {
-  checkOptionKeys(options, ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits', 'checkNormalisation'], 'evaluate()');
+  checkOptionKeys(
+    options,
+    ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits', 'checkNormalisation'],
+    'evaluate()',
+  );
   if (data.labelled === false) {
-    throw new VbpError('DATA', `${data.description} has no labels: evaluate() measures accuracy against labels (for .npy data, give a labels file)`);
+    throw new VbpError(
+      'DATA',
+      `${data.description} has no labels: evaluate() measures accuracy against labels (for .npy data, give a labels file)`,
+    );
   }
   const total = itemCount(data, options);
   const started = performance.now();
@@ -55,7 +62,12 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   let classes = 0;
   const predictions = new Int32Array(total);
   let logits: Float32Array | undefined;
-  const stream = batches(data, { batchSize: options.batchSize ?? 256, limit: options.limit, skipBadItems: options.skipBadItems, onSkip: options.onSkip });
+  const stream = batches(data, {
+    batchSize: options.batchSize ?? 256,
+    limit: options.limit,
+    skipBadItems: options.skipBadItems,
+    onSkip: options.onSkip,
+  });
   // The next batch is read while the model runs on this one.
   let first = options.checkNormalisation !== false;
   for await (const batch of prefetch(stream)) {
@@ -64,7 +76,10 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     first = false;
     const output = expectTensor(await model.forward(batch.input));
     if (output.shape.length !== 2 || output.shape[0] !== batch.labels.length) {
-      throw new VbpError('FORWARD', `expected class scores [${batch.labels.length}, classes], the model returned [${output.shape}]`);
+      throw new VbpError(
+        'FORWARD',
+        `expected class scores [${batch.labels.length}, classes], the model returned [${output.shape}]`,
+      );
     }
     classes = output.shape[1];
     const scores = output.data as Float32Array;
@@ -80,7 +95,10 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
       const label = batch.labels[i];
       if (label < 0) continue;
       if (label >= classes) {
-        throw new VbpError('DATA', `item ${batch.indices[i]} of ${data.description} has label ${label}, but the model scores ${classes} classes`);
+        throw new VbpError(
+          'DATA',
+          `item ${batch.indices[i]} of ${data.description} has label ${label}, but the model scores ${classes} classes`,
+        );
       }
       labelled++;
       if (best === label) correct1++;
@@ -93,7 +111,8 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     options.onProgress?.({ items, total, elapsedMs: performance.now() - started });
   }
   const elapsedMs = performance.now() - started;
-  if (items > 0 && labelled === 0) throw new VbpError('DATA', `${data.description}: no item has a label, so there is no accuracy to measure`);
+  if (items > 0 && labelled === 0)
+    throw new VbpError('DATA', `${data.description}: no item has a label, so there is no accuracy to measure`);
   return {
     items,
     top1: labelled ? correct1 / labelled : 0,
@@ -118,7 +137,14 @@ const RANGE_SLACK = 0.05;
  */
 function checkAgainstCard(model: Model, data: Dataset, input: { data: Float32Array; shape: number[] }): void {
   const { mean, std } = model.card ?? {};
-  if (!Array.isArray(mean) || !Array.isArray(std) || mean.length === 0 || mean.length !== std.length || input.shape.length < 2) return;
+  if (
+    !Array.isArray(mean) ||
+    !Array.isArray(std) ||
+    mean.length === 0 ||
+    mean.length !== std.length ||
+    input.shape.length < 2
+  )
+    return;
   const channels = input.shape.length >= 4 ? input.shape[1] : 1;
   if (mean.length !== 1 && mean.length !== channels) return;
   const per = mean.length === 1 ? input.data.length : input.data.length / input.shape[0] / channels;
@@ -142,17 +168,27 @@ function checkAgainstCard(model: Model, data: Dataset, input: { data: Float32Arr
   const seen = Array.from(min, (m, c) => `[${f(m)}, ${f(max[c])}]`).join(', ');
   const expected = lo.map((l, c) => `[${f(l)}, ${f(hi[c])}]`).join(', ');
   const card = `the model card's normalisation (mean [${mean}], std [${std}])`;
-  const fix = 'give the data set that normalisation (e.g. IdxDataset.split(dir, split, { normalise: { mean, std } }) with the card\'s mean and std), or pass checkNormalisation: false if the data is prepared that way on purpose';
+  const fix =
+    "give the data set that normalisation (e.g. IdxDataset.split(dir, split, { normalise: { mean, std } }) with the card's mean and std), or pass checkNormalisation: false if the data is prepared that way on purpose";
   const outside = lo.some((l, c) => {
     const slack = RANGE_SLACK * (hi[c] - l);
     return min[c] < l - slack || max[c] > hi[c] + slack;
   });
   if (outside) {
-    throw new VbpError('DATA', `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, outside ${expected}, the range ${card} gives pixels in [0, 1] (pixels in 0..255? normalised twice?): ${fix}`);
+    throw new VbpError(
+      'DATA',
+      `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, outside ${expected}, the range ${card} gives pixels in [0, 1] (pixels in 0..255? normalised twice?): ${fix}`,
+    );
   }
-  const unnormalised = lo.some((l) => l < -0.1) && Array.from(min).every((m) => m >= -RANGE_SLACK) && Array.from(max).every((m) => m <= 1 + RANGE_SLACK);
+  const unnormalised =
+    lo.some((l) => l < -0.1) &&
+    Array.from(min).every((m) => m >= -RANGE_SLACK) &&
+    Array.from(max).every((m) => m <= 1 + RANGE_SLACK);
   if (unnormalised) {
-    throw new VbpError('DATA', `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, as pixels in [0, 1] before normalisation, but ${card} maps them to ${expected}: ${fix}`);
+    throw new VbpError(
+      'DATA',
+      `evaluate(): the first batch of ${data.description} holds values ${seen} per channel, as pixels in [0, 1] before normalisation, but ${card} maps them to ${expected}: ${fix}`,
+    );
   }
 }
 

@@ -16,7 +16,12 @@ export interface Latency {
   itemsPerSecond: number;
 }
 
-export async function measureLatency(model: Model, itemShape: number[], batchSize: number, options: LatencyOptions = {}): Promise<Latency> {
+export async function measureLatency(
+  model: Model,
+  itemShape: number[],
+  batchSize: number,
+  options: LatencyOptions = {},
+): Promise<Latency> {
   const input = probeInput([batchSize, ...itemShape]);
   for (let i = 0; i < (options.warmup ?? 5); i++) await model.forward(input);
   const runs = options.runs ?? 30;
@@ -27,7 +32,14 @@ export async function measureLatency(model: Model, itemShape: number[], batchSiz
     times.push(performance.now() - started);
   }
   const medianMs = median(times);
-  return { batchSize, runs, medianMs, p10Ms: quantile(times, 0.1), p90Ms: quantile(times, 0.9), itemsPerSecond: (batchSize * 1000) / medianMs };
+  return {
+    batchSize,
+    runs,
+    medianMs,
+    p10Ms: quantile(times, 0.1),
+    p90Ms: quantile(times, 0.9),
+    itemsPerSecond: (batchSize * 1000) / medianMs,
+  };
 }
 
 export interface SpeedUp {
@@ -48,7 +60,13 @@ export interface SpeedUp {
  * How much faster `candidate` runs than `baseline`, timed in alternating pairs so that drifts of the
  * machine's speed hit both alike: the median of the per-pair ratios and their interquartile range.
  */
-export async function compareLatency(baseline: Model, candidate: Model, itemShape: number[], batchSize: number, options: LatencyOptions = {}): Promise<SpeedUp> {
+export async function compareLatency(
+  baseline: Model,
+  candidate: Model,
+  itemShape: number[],
+  batchSize: number,
+  options: LatencyOptions = {},
+): Promise<SpeedUp> {
   const input = probeInput([batchSize, ...itemShape]);
   for (let i = 0; i < (options.warmup ?? 5); i++) {
     await baseline.forward(input);
@@ -80,5 +98,14 @@ export async function compareLatency(baseline: Model, candidate: Model, itemShap
   }
   const low = quantile(ratios, 0.25);
   const high = quantile(ratios, 0.75);
-  return { batchSize, runs, baselineMs: median(base), candidateMs: median(cand), speedup: median(ratios), low, high, significant: low > 1 || high < 1 };
+  return {
+    batchSize,
+    runs,
+    baselineMs: median(base),
+    candidateMs: median(cand),
+    speedup: median(ratios),
+    low,
+    high,
+    significant: low > 1 || high < 1,
+  };
 }

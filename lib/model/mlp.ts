@@ -37,7 +37,8 @@ function signatureMismatch(expected: ModelSignature, actual: ModelSignature): st
   for (let i = 0; i < expected.layers.length; i++) {
     const e = expected.layers[i];
     const a = actual.layers[i];
-    if (e.fc1 !== a.fc1 || e.fc2 !== a.fc2) return `block ${i} is ${e.fc1} -> ${e.fc2} there, ${a.fc1} -> ${a.fc2} here`;
+    if (e.fc1 !== a.fc1 || e.fc2 !== a.fc2)
+      return `block ${i} is ${e.fc1} -> ${e.fc2} there, ${a.fc1} -> ${a.fc2} here`;
     if (e.hidden !== a.hidden || e.inFeatures !== a.inFeatures || e.outFeatures !== a.outFeatures) {
       return `${e.fc1}: widths ${e.inFeatures}/${e.hidden}/${e.outFeatures} there, ${a.inFeatures}/${a.hidden}/${a.outFeatures} here`;
     }
@@ -49,7 +50,13 @@ function signatureMismatch(expected: ModelSignature, actual: ModelSignature): st
 }
 
 /** Throws `code` saying that `what` (e.g. 'the plan', or 'the statistics' with plural) belongs to another model. */
-export function checkSignature(expected: ModelSignature, actual: ModelSignature, what: string, code: 'STATS' | 'PLAN', plural = false): void {
+export function checkSignature(
+  expected: ModelSignature,
+  actual: ModelSignature,
+  what: string,
+  code: 'STATS' | 'PLAN',
+  plural = false,
+): void {
   const mismatch = signatureMismatch(expected, actual);
   if (mismatch) throw new VbpError(code, `${what} ${plural ? 'belong' : 'belongs'} to another model: ${mismatch}`);
 }

@@ -8,7 +8,14 @@
  */
 import fs from 'node:fs';
 import { VbpError, callNative, callNativeSync } from '../errors';
-import { checkModelCard, formatModelCard, modelCardPath, parseModelCard, readModelCard, type ModelCard } from '../formats/model-card';
+import {
+  checkModelCard,
+  formatModelCard,
+  modelCardPath,
+  parseModelCard,
+  readModelCard,
+  type ModelCard,
+} from '../formats/model-card';
 import { native, type NativeModel } from '../native/addon';
 import type { Device } from '../native/runtime';
 import type { Tensor, Value } from '../tensor';
@@ -187,7 +194,10 @@ export class Model {
   forwardSync(input: Tensor | Tensor[]): Value {
     const handle = this.handle;
     if (this.#pending > 0) {
-      throw new VbpError('BUSY', `forwardSync(): ${this.#pending} call(s) on this model are queued or running; await them first (or use forward())`);
+      throw new VbpError(
+        'BUSY',
+        `forwardSync(): ${this.#pending} call(s) on this model are queued or running; await them first (or use forward())`,
+      );
     }
     return callNativeSync(() => handle.forwardSync(input) as Value);
   }
@@ -211,8 +221,11 @@ export class Model {
   /** @internal The files save() writes, for commands that write them together with others. */
   outputsFor(file: string, options: Pick<SaveOptions, 'cardBeside'> = {}): PendingOutput[] {
     const card = this.#card ? formatModelCard(this.#card) : undefined;
-    const outputs: PendingOutput[] = [{ target: file, write: (temporary) => this.enqueue((h) => h.save(temporary, card)) }];
-    if (card && options.cardBeside !== false) outputs.push({ target: modelCardPath(file), write: (temporary) => fs.promises.writeFile(temporary, card) });
+    const outputs: PendingOutput[] = [
+      { target: file, write: (temporary) => this.enqueue((h) => h.save(temporary, card)) },
+    ];
+    if (card && options.cardBeside !== false)
+      outputs.push({ target: modelCardPath(file), write: (temporary) => fs.promises.writeFile(temporary, card) });
     return outputs;
   }
 
@@ -273,7 +286,8 @@ export class Model {
   dispose(): Promise<void> {
     if (!this.#released) {
       this.#disposed = true;
-      const leasesDone = this.#leases === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#leasesDone.push(resolve));
+      const leasesDone =
+        this.#leases === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#leasesDone.push(resolve));
       this.#released = leasesDone
         .then(() => this.#queue)
         .then(() => {
@@ -291,14 +305,19 @@ export async function mlpsOf(access: ModelAccess, specs?: MlpSpec[]): Promise<Ml
   if (blocks.length === 0) {
     throw new VbpError(
       'NO_MLP',
-      specs ? 'the list of MLP blocks is empty' : 'no MLP block (Linear -> element-wise ops -> Linear) was found in this model',
+      specs
+        ? 'the list of MLP blocks is empty'
+        : 'no MLP block (Linear -> element-wise ops -> Linear) was found in this model',
     );
   }
   return blocks;
 }
 
 /** @internal Per-neuron squared weight norms of the blocks. */
-export function neuronNormsOf(access: ModelAccess, blocks: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>> {
+export function neuronNormsOf(
+  access: ModelAccess,
+  blocks: MlpSpec[],
+): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>> {
   return access.enqueue((h) => h.neuronNorms(blocks.map(({ fc1, fc2 }) => ({ fc1, fc2 }))));
 }
 
@@ -320,7 +339,14 @@ export function parametersOf(access: ModelAccess): ParameterInfo[] {
 
 /** A fixed, input-independent probe tensor (values in [-1, 1)) for shape-only work such as counting MACs. */
 export function probeInput(shape: number[]): Tensor<Float32Array> {
-  return { data: uniformArray(shape.reduce((a, b) => a * b, 1), 0x9e3779b9), shape: [...shape], dtype: 'float32' };
+  return {
+    data: uniformArray(
+      shape.reduce((a, b) => a * b, 1),
+      0x9e3779b9,
+    ),
+    shape: [...shape],
+    dtype: 'float32',
+  };
 }
 
 /** The model card of a file: `override`, else the one beside it, else the one inside the archive. */

@@ -33,14 +33,26 @@ export interface NativeModel {
   device(): string;
   dispose(): void;
   mlps(specs?: MlpSpec[]): Promise<MlpBlock[]>;
-  /** `optimizeGraph`: batches through the graph executor's optimised plan instead of op by op (measured slower for a calibration). */
-  createStatsSession(specs?: MlpSpec[], options?: { covariance: boolean; productType: 'float64' | 'float32'; sampling: number; optimizeGraph?: boolean }): Promise<NativeStatsSession>;
+  /**
+   * `optimizeGraph`: batches through the graph executor's optimised plan instead of op by op (measured slower for a
+   * calibration).
+   */
+  createStatsSession(
+    specs?: MlpSpec[],
+    options?: { covariance: boolean; productType: 'float64' | 'float32'; sampling: number; optimizeGraph?: boolean },
+  ): Promise<NativeStatsSession>;
   neuronNorms(specs?: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>>;
   prune(layers: NativeCut[], compensation: 'mean' | 'none' | 'lsq', ridge?: number): Promise<NativeModel>;
   /** Neurons to remove per block, greedily by the output error least squares cannot recover. */
-  compensatedSelection(blocks: Array<{ fc2: string; covariance: Float64Array }>, count: number, ridge: number): Promise<Int32Array[]>;
+  compensatedSelection(
+    blocks: Array<{ fc2: string; covariance: Float64Array }>,
+    count: number,
+    ridge: number,
+  ): Promise<Int32Array[]>;
   countMacs(inputs: NativeTensor | NativeTensor[]): Promise<{ total: number; byKind: Record<string, number> }>;
-  /** A trainer on a deep copy of this model; `resume`: with the optimizer state of the checkpoint it was loaded from. */
+  /**
+   * A trainer on a deep copy of this model; `resume`: with the optimizer state of the checkpoint it was loaded from.
+   */
   createTrainer(options: NativeTrainerOptions, resume: boolean): Promise<NativeTrainer>;
   /** The training state (JSON) of the checkpoint this model was loaded from, if it was one. */
   checkpointState(): string | null;
@@ -71,7 +83,13 @@ export interface NativeStepResult {
 }
 
 export interface NativeTrainer {
-  step(input: NativeTensor | NativeTensor[], labels: Int32Array, teacherLogits: NativeTensor | null, lr: number, step: number): Promise<NativeStepResult>;
+  step(
+    input: NativeTensor | NativeTensor[],
+    labels: Int32Array,
+    teacherLogits: NativeTensor | null,
+    lr: number,
+    step: number,
+  ): Promise<NativeStepResult>;
   snapshot(): Promise<NativeModel>;
   /** Writes the model (eval mode) with the card, `state` and the optimizer's state inside. */
   checkpoint(path: string, card: string, state: string): Promise<void>;
@@ -84,7 +102,10 @@ export interface NativeCut {
   fc2: string;
   keep: Int32Array;
   prunedMeans?: Float64Array;
-  /** Least squares: the means of every neuron and their covariance or any positive multiple (the co-moment), [hidden * hidden]. */
+  /**
+   * Least squares: the means of every neuron and their covariance or any positive multiple (the co-moment), [hidden *
+   * hidden].
+   */
   means?: Float64Array;
   covariance?: Float64Array;
 }
@@ -94,7 +115,10 @@ interface NativeLayerSnapshot {
   nonFinite: number;
   mean: Float64Array;
   m2: Float64Array;
-  /** With covariance: sum of outer products of deviations, [hidden * hidden], of comomentCount samples with mean comomentMean. */
+  /**
+   * With covariance: sum of outer products of deviations, [hidden * hidden], of comomentCount samples with mean
+   * comomentMean.
+   */
   comoment?: Float64Array;
   comomentCount?: number;
   comomentMean?: Float64Array;
@@ -102,7 +126,10 @@ interface NativeLayerSnapshot {
 
 export interface NativeStatsSession {
   /** With `countMacs`, resolves to the multiply-accumulates of this batch's forward. */
-  run(inputs: NativeTensor | NativeTensor[], countMacs?: boolean): Promise<{ total: number; byKind: Record<string, number> } | undefined>;
+  run(
+    inputs: NativeTensor | NativeTensor[],
+    countMacs?: boolean,
+  ): Promise<{ total: number; byKind: Record<string, number> } | undefined>;
   snapshot(): Promise<NativeLayerSnapshot[]>;
   mlps(): MlpBlock[];
   dispose(): void;
@@ -173,11 +200,14 @@ export function native(): NativeBinding {
  * The build record (scripts/prebuildify.ts) beside the addon node-gyp-build picked, when that addon is a
  * prebuild that has one (a local build in build/Release has none).
  */
-function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?: string; bundled?: boolean } | undefined {
+function prebuildRecord():
+  { torch?: string; cuda?: string | null; libtorchDir?: string; bundled?: boolean } | undefined {
   try {
     const addon = nativePath();
     if (path.basename(path.dirname(path.dirname(addon))) !== 'prebuilds') return undefined;
-    return JSON.parse(fs.readFileSync(path.join(path.dirname(addon), 'torch-vbp.build.json'), 'utf8')) as ReturnType<typeof prebuildRecord>;
+    return JSON.parse(fs.readFileSync(path.join(path.dirname(addon), 'torch-vbp.build.json'), 'utf8')) as ReturnType<
+      typeof prebuildRecord
+    >;
   } catch {
     return undefined;
   }
@@ -189,11 +219,18 @@ function prebuildRecord(): { torch?: string; cuda?: string | null; libtorchDir?:
  * the prebuild was built with when it says so.
  */
 function loadFailure(error: unknown): VbpError {
-  if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH') return new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
+  if ((error as { code?: string }).code === 'LIBTORCH_MISMATCH')
+    return new VbpError('LIBTORCH_MISMATCH', (error as Error).message, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   // A LibTorch library named in the message, or a missing symbol of LibTorch's namespaces (c10::, at::, torch::).
-  const torchLibrary = /lib(torch|c10)[\w.-]*\.(so|dylib)/i.test(message) || /symbol:? _ZN(3c10|2at|5torch)/.test(message);
-  if (torchLibrary && /cannot open shared object|image not found|undefined symbol|symbol not found|version `[^']*' not found/i.test(message)) {
+  const torchLibrary =
+    /lib(torch|c10)[\w.-]*\.(so|dylib)/i.test(message) || /symbol:? _ZN(3c10|2at|5torch)/.test(message);
+  if (
+    torchLibrary &&
+    /cannot open shared object|image not found|undefined symbol|symbol not found|version `[^']*' not found/i.test(
+      message,
+    )
+  ) {
     const record = prebuildRecord();
     const builtWith = record?.torch
       ? ` The prebuild was built against LibTorch ${record.torch} (${record.cuda ? `CUDA ${record.cuda}` : 'CPU'})${record.libtorchDir ? ` from ${record.libtorchDir}` : ''}.`
@@ -205,8 +242,11 @@ function loadFailure(error: unknown): VbpError {
       { cause: error },
     );
   }
-  if (/No native build was found/i.test(message)) return new VbpError('ADDON_NOT_BUILT', `torch-vbp's native addon is not built: ${buildAdvice()}`, { cause: error });
-  return new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${buildAdvice()}`, { cause: error });
+  if (/No native build was found/i.test(message))
+    return new VbpError('ADDON_NOT_BUILT', `torch-vbp's native addon is not built: ${buildAdvice()}`, { cause: error });
+  return new VbpError('INTERNAL', `torch-vbp native addon could not be loaded: ${message}\n${buildAdvice()}`, {
+    cause: error,
+  });
 }
 
 /**
@@ -216,7 +256,7 @@ function loadFailure(error: unknown): VbpError {
 function buildAdvice(): string {
   if (packageRoot.split(path.sep).includes('node_modules')) {
     return (
-      'npm builds it from source when it installs torch-vbp, if it may run torch-vbp\'s install script: ' +
+      "npm builds it from source when it installs torch-vbp, if it may run torch-vbp's install script: " +
       '`npm install-scripts approve torch-vbp && npm rebuild torch-vbp` (npm 11; needs a C++ compiler, make, python3 and LibTorch; ' +
       'set LIBTORCH, Torch_DIR or PYTHON to choose the LibTorch). README, "Installing as a dependency".'
     );

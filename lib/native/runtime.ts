@@ -69,7 +69,11 @@ export function setNumThreads(n: number): void {
  */
 export function manualSeed(seed: number | bigint): void {
   const value = typeof seed === 'bigint' ? seed : Number.isSafeInteger(seed) && seed >= 0 ? BigInt(seed) : -1n;
-  if (value < 0n || value >= 2n ** 64n) throw new VbpError('INVALID_ARGUMENT', `manualSeed(seed): seed must be an integer in [0, 2^64), got ${String(seed)}`);
+  if (value < 0n || value >= 2n ** 64n)
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `manualSeed(seed): seed must be an integer in [0, 2^64), got ${String(seed)}`,
+    );
   callNativeSync(() => native().manualSeed(value));
 }
 
@@ -88,7 +92,8 @@ export interface TF32Settings {
 export function setAllowTF32(settings: Partial<TF32Settings>): TF32Settings {
   checkOptionKeys(settings, ['matmul', 'cudnn'], 'setAllowTF32()');
   for (const [key, value] of Object.entries(settings ?? {})) {
-    if (typeof value !== 'boolean') throw new VbpError('INVALID_ARGUMENT', `setAllowTF32(): ${key} must be true or false, got ${String(value)}`);
+    if (typeof value !== 'boolean')
+      throw new VbpError('INVALID_ARGUMENT', `setAllowTF32(): ${key} must be true or false, got ${String(value)}`);
   }
   return callNativeSync(() => native().tf32(settings));
 }

@@ -35,17 +35,27 @@ export async function planCompensated(model: Model, stats: Stats, options: Compe
   checkOptionKeys(options, ['ratio', 'ridge'], 'planCompensated()', 'PLAN');
   const { ratio } = options;
   const ridge = options.ridge ?? DEFAULT_SELECTION_RIDGE;
-  if (typeof ratio !== 'number' || !(ratio >= 0 && ratio < 1)) throw new VbpError('PLAN', `ratio must be a number in [0, 1), got ${String(ratio)}`);
-  if (!(typeof ridge === 'number' && ridge > 0 && Number.isFinite(ridge))) throw new VbpError('PLAN', `ridge must be a positive number, got ${String(ridge)}`);
+  if (typeof ratio !== 'number' || !(ratio >= 0 && ratio < 1))
+    throw new VbpError('PLAN', `ratio must be a number in [0, 1), got ${String(ratio)}`);
+  if (!(typeof ridge === 'number' && ridge > 0 && Number.isFinite(ridge)))
+    throw new VbpError('PLAN', `ridge must be a positive number, got ${String(ridge)}`);
   const target = { kind: 'ratio' as const, value: ratio };
   checkStats(stats, target);
   stats.requireCovariance('planCompensated()');
   const count = Math.floor(ratio * stats.totalNeurons);
   const most = stats.totalNeurons - stats.layers.length;
-  if (count > most) throw new VbpError('PLAN', `cannot remove ${(ratio * 100).toFixed(1)} % of the MLP neurons: at most ${((most / stats.totalNeurons) * 100).toFixed(1)} % is possible (every block keeps at least one neuron)`);
+  if (count > most)
+    throw new VbpError(
+      'PLAN',
+      `cannot remove ${(ratio * 100).toFixed(1)} % of the MLP neurons: at most ${((most / stats.totalNeurons) * 100).toFixed(1)} % is possible (every block keeps at least one neuron)`,
+    );
   await checkStatsFit(model, stats);
   // The co-moment as it is: costs scale alike and the ridge is relative, so the order is that of the covariance.
   const blocks = stats.layers.map((l) => ({ fc2: l.fc2, covariance: l.comoment! }));
   const removed = await model.enqueue((h) => h.compensatedSelection(blocks, count, ridge));
-  return assemblePlan(stats, { criterion: 'compensated', scope: 'global', target, roundTo: 1 }, removed.map((r) => Array.from(r)));
+  return assemblePlan(
+    stats,
+    { criterion: 'compensated', scope: 'global', target, roundTo: 1 },
+    removed.map((r) => Array.from(r)),
+  );
 }

@@ -15,7 +15,10 @@ interface ScoreContext {
   random: () => number;
 }
 
-export const CRITERIA: Record<Criterion, { description: string; score: (neuron: number, context: ScoreContext) => number }> = {
+export const CRITERIA: Record<
+  Criterion,
+  { description: string; score: (neuron: number, context: ScoreContext) => number }
+> = {
   variance: {
     description: "the paper's VBP: variance of the neuron's post-activation values",
     score: (j, { variance }) => variance[j],

@@ -5,7 +5,10 @@ import { readFileChecked, writeAllAtomically, type PendingOutput, type WriteOpti
 import type { Plan } from './plan';
 
 function isIndexList(value: unknown, hidden: number): value is number[] {
-  return Array.isArray(value) && value.every((v, i) => Number.isInteger(v) && v >= 0 && v < hidden && (i === 0 || v > value[i - 1]));
+  return (
+    Array.isArray(value) &&
+    value.every((v, i) => Number.isInteger(v) && v >= 0 && v < hidden && (i === 0 || v > value[i - 1]))
+  );
 }
 
 /** Checks that a value (e.g. parsed from a file) is a well-formed plan; throws PLAN naming what is wrong. */
@@ -31,12 +34,17 @@ export function validatePlan(value: unknown, source = 'plan'): Plan {
     if (typeof l.fc1 !== 'string' || typeof l.fc2 !== 'string') fail(`${where}: fc1 and fc2 must be strings`);
     if (!Number.isInteger(l.hidden) || l.hidden < 1) fail(`${where}: hidden must be a positive integer`);
     if (!isIndexList(l.keep, l.hidden)) fail(`${where}.keep must hold ascending, unique indices in [0, ${l.hidden})`);
-    if (!isIndexList(l.pruned, l.hidden)) fail(`${where}.pruned must hold ascending, unique indices in [0, ${l.hidden})`);
+    if (!isIndexList(l.pruned, l.hidden))
+      fail(`${where}.pruned must hold ascending, unique indices in [0, ${l.hidden})`);
     if (l.keep.length === 0) fail(`${where} keeps no neuron; at least one must stay`);
     if (l.keep.length + l.pruned.length !== l.hidden || l.keep.some((j) => l.pruned.includes(j))) {
       fail(`${where}: keep and pruned must split the ${l.hidden} neurons`);
     }
-    if (!Array.isArray(l.prunedMeans) || l.prunedMeans.length !== l.pruned.length || !l.prunedMeans.every(Number.isFinite)) {
+    if (
+      !Array.isArray(l.prunedMeans) ||
+      l.prunedMeans.length !== l.pruned.length ||
+      !l.prunedMeans.every(Number.isFinite)
+    ) {
       fail(`${where}.prunedMeans must hold one finite mean per pruned neuron`);
     }
   });

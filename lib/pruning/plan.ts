@@ -18,7 +18,10 @@ export type { Scope } from './selection';
 export interface PlanOptions {
   /** variance (default, the paper's VBP), magnitude, wifv or random. */
   criterion?: Criterion;
-  /** global (default) ranks all neurons of all blocks together (the paper's); per-layer removes the same fraction from each block. */
+  /**
+   * global (default) ranks all neurons of all blocks together (the paper's); per-layer removes the same fraction from
+   * each block.
+   */
   scope?: Scope;
   /** Fraction of all MLP hidden neurons to remove, in [0, 1). */
   ratio?: number;
@@ -105,7 +108,8 @@ function checkOptions(options: PlanOptions): Target {
   if (options.roundTo !== undefined && (!Number.isInteger(options.roundTo) || options.roundTo < 1)) {
     planError(`roundTo must be a positive integer, got ${String(options.roundTo)}`);
   }
-  if (options.seed !== undefined && !Number.isInteger(options.seed)) planError(`seed must be an integer, got ${String(options.seed)}`);
+  if (options.seed !== undefined && !Number.isInteger(options.seed))
+    planError(`seed must be an integer, got ${String(options.seed)}`);
   return { kind, value };
 }
 
@@ -113,11 +117,16 @@ function checkOptions(options: PlanOptions): Target {
 export function checkStats(stats: Stats, target: Target): void {
   const bad = stats.nonFiniteLayers();
   if (bad.length > 0) {
-    throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => `${l.fc1} (${l.nonFinite} values)`).join(', ')}; check the calibration data and the model`);
+    throw new VbpError(
+      'NON_FINITE',
+      `the statistics hold NaN/Inf activations in ${bad.map((l) => `${l.fc1} (${l.nonFinite} values)`).join(', ')}; check the calibration data and the model`,
+    );
   }
   if (stats.layers.some((l) => l.count === 0)) planError('the statistics are empty (no calibration samples)');
-  if (target.kind === 'macs' && !(stats.info.modelMacs > 0)) planError('a MAC target needs statistics that know the model\'s MACs (gathered with gatherStats())');
-  if (target.kind === 'params' && !(stats.info.modelParams > 0)) planError('a parameter target needs statistics that know the model\'s parameters (gathered with gatherStats())');
+  if (target.kind === 'macs' && !(stats.info.modelMacs > 0))
+    planError("a MAC target needs statistics that know the model's MACs (gathered with gatherStats())");
+  if (target.kind === 'params' && !(stats.info.modelParams > 0))
+    planError("a parameter target needs statistics that know the model's parameters (gathered with gatherStats())");
 }
 
 /** Neuron indices of a block from the lowest score up (ties by index). */
@@ -125,7 +134,9 @@ function ascending(scores: Float64Array): number[] {
   return Array.from({ length: scores.length }, (_, j) => j).sort((a, b) => scores[a] - scores[b] || a - b);
 }
 
-/** Decides which neurons to remove. Every block keeps at least one neuron (or `roundTo`); the target is met or refused. */
+/**
+ * Decides which neurons to remove. Every block keeps at least one neuron (or `roundTo`); the target is met or refused.
+ */
 export function plan(stats: Stats, options: PlanOptions = {}): Plan {
   const target = checkOptions(options);
   const criterion = options.criterion ?? 'variance';
@@ -134,7 +145,11 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
   checkStats(stats, target);
   const scores = neuronScores(stats, criterion, options.seed ?? 0);
   const removed = selectRemovals({
-    blocks: stats.layers.map((l, i) => ({ hidden: l.hidden, macsPerNeuron: macsPerNeuron(l, stats.tokensPerItem(i)), paramsPerNeuron: l.paramsPerNeuron })),
+    blocks: stats.layers.map((l, i) => ({
+      hidden: l.hidden,
+      macsPerNeuron: macsPerNeuron(l, stats.tokensPerItem(i)),
+      paramsPerNeuron: l.paramsPerNeuron,
+    })),
     scores,
     target,
     scope,
@@ -143,11 +158,19 @@ export function plan(stats: Stats, options: PlanOptions = {}): Plan {
     modelParams: stats.info.modelParams,
   });
   const prunedSets = scores.map((s, i) => ascending(s).slice(0, removed[i]));
-  return assemblePlan(stats, { criterion, scope, target, roundTo, ...(criterion === 'random' ? { seed: options.seed ?? 0 } : {}) }, prunedSets);
+  return assemblePlan(
+    stats,
+    { criterion, scope, target, roundTo, ...(criterion === 'random' ? { seed: options.seed ?? 0 } : {}) },
+    prunedSets,
+  );
 }
 
 /** @internal A plan from the neurons chosen per block (any order within a block). */
-export function assemblePlan(stats: Stats, how: Pick<Plan, 'criterion' | 'scope' | 'target' | 'roundTo' | 'seed'>, prunedSets: number[][]): Plan {
+export function assemblePlan(
+  stats: Stats,
+  how: Pick<Plan, 'criterion' | 'scope' | 'target' | 'roundTo' | 'seed'>,
+  prunedSets: number[][],
+): Plan {
   const layers = stats.layers;
   const planLayers: PlanLayer[] = layers.map((l, i) => {
     const prunedSet = new Set(prunedSets[i]);
@@ -193,7 +216,10 @@ export function assemblePlan(stats: Stats, how: Pick<Plan, 'criterion' | 'scope'
   };
 }
 
-/** "asked 20.0 % of the MLP neurons, removed 20.8 % (... neurons; MACs -12.1 %, parameters -13.0 %)": what a plan achieved against its target. */
+/**
+ * "asked 20.0 % of the MLP neurons, removed 20.8 % (... neurons; MACs -12.1 %, parameters -13.0 %)": what a plan
+ * achieved against its target.
+ */
 export function describeTarget(p: Plan): string {
   const got = { ratio: p.totals.ratio, macs: p.totals.macsReduction, params: p.totals.paramsReduction }[p.target.kind];
   return `asked ${targetText(p.target)}, removed ${(got * 100).toFixed(1)} % (${p.totals.pruned} of ${p.totals.neurons} neurons; MACs ${reduction(p.totals.macsReduction)}, parameters ${reduction(p.totals.paramsReduction)})`;

@@ -27,9 +27,14 @@ export async function planPruning(model: Model, stats: Stats, options: PlanningO
     return plan(stats, { ...rest, ...(criterion !== undefined ? { criterion } : {}) });
   }
   const { ratio, ...others } = rest;
-  const given = Object.entries(others).filter(([key, value]) => value !== undefined && !(key === 'scope' && value === 'global'));
+  const given = Object.entries(others).filter(
+    ([key, value]) => value !== undefined && !(key === 'scope' && value === 'global'),
+  );
   if (given.length > 0) {
-    throw new VbpError('PLAN', `criterion 'compensated' takes a ratio (and a ridge) only, not ${given.map(([key]) => key).join(', ')}`);
+    throw new VbpError(
+      'PLAN',
+      `criterion 'compensated' takes a ratio (and a ridge) only, not ${given.map(([key]) => key).join(', ')}`,
+    );
   }
   return planCompensated(model, stats, { ratio: ratio as number, ...(ridge !== undefined ? { ridge } : {}) });
 }

@@ -65,7 +65,13 @@ export interface PruneReport {
    * Whole-model MACs for one input of the calibration shape: from the plan (the model's MACs counted during
    * calibration, less the removed neurons' fc1 and fc2 MACs), or counted by forwards with measureMacs.
    */
-  macs: { before: number; after: number; reduction: number; inputShape: number[]; source: 'plan' | 'measured' | 'skipped' };
+  macs: {
+    before: number;
+    after: number;
+    reduction: number;
+    inputShape: number[];
+    source: 'plan' | 'measured' | 'skipped';
+  };
   layers: LayerReport[];
 }
 
@@ -76,28 +82,42 @@ export interface PruneResult {
 
 export async function prune(model: Model, plan: Plan, options: PruneOptions = {}): Promise<PruneResult> {
   checkOptionKeys(options, ['compensation', 'ridge', 'stats', 'skipMacs', 'measureMacs'], 'prune()');
-  if (options.skipMacs && options.measureMacs) throw new VbpError('INVALID_ARGUMENT', 'prune(): skipMacs and measureMacs exclude each other');
+  if (options.skipMacs && options.measureMacs)
+    throw new VbpError('INVALID_ARGUMENT', 'prune(): skipMacs and measureMacs exclude each other');
   const compensation = options.compensation ?? 'mean';
   if (!COMPENSATIONS.includes(compensation)) {
-    throw new VbpError('INVALID_ARGUMENT', `compensation must be one of ${COMPENSATIONS.join(', ')}, got '${String(compensation)}'`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `compensation must be one of ${COMPENSATIONS.join(', ')}, got '${String(compensation)}'`,
+    );
   }
   validatePlan(plan);
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   if (compensation === 'lsq') checkLeastSquaresInputs(plan, options.stats, ridge);
-  else if (options.ridge !== undefined || options.stats !== undefined) throw new VbpError('INVALID_ARGUMENT', "ridge and stats are options of compensation 'lsq'");
-  const macs: MacSource = options.skipMacs ? 'skipped' : options.measureMacs || !(plan.modelMacs > 0) ? 'measured' : 'plan';
+  else if (options.ridge !== undefined || options.stats !== undefined)
+    throw new VbpError('INVALID_ARGUMENT', "ridge and stats are options of compensation 'lsq'");
+  const macs: MacSource = options.skipMacs
+    ? 'skipped'
+    : options.measureMacs || !(plan.modelMacs > 0)
+      ? 'measured'
+      : 'plan';
   return model.withLease((lease) => pruneWith(lease, model, plan, { compensation, ridge, stats: options.stats }, macs));
 }
 
 function checkLeastSquaresInputs(plan: Plan, stats: Stats | undefined, ridge: number): asserts stats is Stats {
-  if (!(typeof ridge === 'number' && Number.isFinite(ridge) && ridge >= 0)) throw new VbpError('INVALID_ARGUMENT', `ridge must be a number >= 0, got ${String(ridge)}`);
+  if (!(typeof ridge === 'number' && Number.isFinite(ridge) && ridge >= 0))
+    throw new VbpError('INVALID_ARGUMENT', `ridge must be a number >= 0, got ${String(ridge)}`);
   if (!(stats instanceof Stats)) {
-    throw new VbpError('STATS', "compensation 'lsq' needs the statistics the plan was made from, gathered with { covariance: true }: pass them as `stats`");
+    throw new VbpError(
+      'STATS',
+      "compensation 'lsq' needs the statistics the plan was made from, gathered with { covariance: true }: pass them as `stats`",
+    );
   }
   checkSignature(plan.model, stats.signature, stats.described, 'STATS', true);
   stats.requireCovariance("compensation 'lsq'");
   const bad = stats.nonFiniteLayers();
-  if (bad.length > 0) throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => l.fc1).join(', ')}`);
+  if (bad.length > 0)
+    throw new VbpError('NON_FINITE', `the statistics hold NaN/Inf activations in ${bad.map((l) => l.fc1).join(', ')}`);
 }
 
 interface CompensationChoice {
@@ -109,7 +129,12 @@ interface CompensationChoice {
 /** What the native core needs per block: the cut, and for least squares every neuron's mean and the covariance. */
 function cutsFor(plan: Plan, choice: CompensationChoice): NativeCut[] {
   return plan.layers.map((l) => {
-    const cut: NativeCut = { fc1: l.fc1, fc2: l.fc2, keep: Int32Array.from(l.keep), prunedMeans: Float64Array.from(l.prunedMeans) };
+    const cut: NativeCut = {
+      fc1: l.fc1,
+      fc2: l.fc2,
+      keep: Int32Array.from(l.keep),
+      prunedMeans: Float64Array.from(l.prunedMeans),
+    };
     if (choice.compensation === 'lsq') {
       const layer = choice.stats!.layers.find((s) => s.fc1 === l.fc1 && s.fc2 === l.fc2)!;
       cut.means = layer.mean;
@@ -128,7 +153,12 @@ const MEASURED_KEY = /^(test|val|validation|eval)_|^(top1|top5|accuracy)$/;
  * are updated, and the input's measurements (test top-1, ...) move into the pruning note as "of the
  * original", since they are not the pruned model's.
  */
-function prunedCard(card: ModelCard | undefined, plan: Plan, choice: CompensationChoice, parameters: number): ModelCard | undefined {
+function prunedCard(
+  card: ModelCard | undefined,
+  plan: Plan,
+  choice: CompensationChoice,
+  parameters: number,
+): ModelCard | undefined {
   if (!card) return undefined;
   const history = Array.isArray(card.pruning) ? card.pruning : card.pruning ? [card.pruning] : [];
   const { compensation, ridge } = choice;
@@ -140,7 +170,12 @@ function prunedCard(card: ModelCard | undefined, plan: Plan, choice: Compensatio
   }
   if (typeof card.parameters === 'number') kept.parameters = parameters;
   const architecture = card.architecture;
-  if (architecture && typeof architecture === 'object' && !Array.isArray(architecture) && 'mlp_hidden' in architecture) {
+  if (
+    architecture &&
+    typeof architecture === 'object' &&
+    !Array.isArray(architecture) &&
+    'mlp_hidden' in architecture
+  ) {
     const widths = plan.layers.map((l) => l.keep.length);
     original.mlp_hidden = (architecture as Record<string, unknown>).mlp_hidden;
     kept.architecture = { ...architecture, mlp_hidden: widths.every((w) => w === widths[0]) ? widths[0] : widths };
@@ -166,7 +201,13 @@ function prunedCard(card: ModelCard | undefined, plan: Plan, choice: Compensatio
 
 type MacSource = PruneReport['macs']['source'];
 
-async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: CompensationChoice, macs: MacSource): Promise<PruneResult> {
+async function pruneWith(
+  lease: ModelLease,
+  model: Model,
+  plan: Plan,
+  choice: CompensationChoice,
+  macs: MacSource,
+): Promise<PruneResult> {
   const { compensation } = choice;
   const specs = plan.layers.map(({ fc1, fc2 }) => ({ fc1, fc2 }));
   const signature = await signatureOf(lease, specs).catch((error: VbpError) => {
@@ -188,14 +229,25 @@ async function pruneWith(lease: ModelLease, model: Model, plan: Plan, choice: Co
 }
 
 /** Whole-model MACs before and after, by `source`: no forward unless measured. */
-async function macsBeforeAfter(lease: ModelLease, pruned: Model, plan: Plan, source: MacSource): Promise<[number, number]> {
+async function macsBeforeAfter(
+  lease: ModelLease,
+  pruned: Model,
+  plan: Plan,
+  source: MacSource,
+): Promise<[number, number]> {
   if (source === 'skipped') return [0, 0];
   if (source === 'plan') return [plan.modelMacs, plan.modelMacs - plan.totals.macsRemoved];
   const inputShape = [1, ...plan.inputShape];
   return [(await macsOf(lease, inputShape)).total, (await pruned.macs(inputShape)).total];
 }
 
-async function reportOf(lease: ModelLease, pruned: Model, plan: Plan, compensation: Compensation, source: MacSource): Promise<PruneReport> {
+async function reportOf(
+  lease: ModelLease,
+  pruned: Model,
+  plan: Plan,
+  compensation: Compensation,
+  source: MacSource,
+): Promise<PruneReport> {
   const inputShape = [1, ...plan.inputShape];
   const [macsBefore, macsAfter] = await macsBeforeAfter(lease, pruned, plan, source);
   const before = parametersOf(lease);
@@ -206,8 +258,18 @@ async function reportOf(lease: ModelLease, pruned: Model, plan: Plan, compensati
       before: plan.layers.reduce((s, l) => s + l.hidden, 0),
       after: plan.layers.reduce((s, l) => s + l.keep.length, 0),
     },
-    parameters: { before: totalParams(before), after: totalParams(after), reduction: 1 - totalParams(after) / totalParams(before) },
-    macs: { before: macsBefore, after: macsAfter, reduction: macsBefore > 0 ? 1 - macsAfter / macsBefore : 0, inputShape, source },
+    parameters: {
+      before: totalParams(before),
+      after: totalParams(after),
+      reduction: 1 - totalParams(after) / totalParams(before),
+    },
+    macs: {
+      before: macsBefore,
+      after: macsAfter,
+      reduction: macsBefore > 0 ? 1 - macsAfter / macsBefore : 0,
+      inputShape,
+      source,
+    },
     layers: plan.layers.map((l) => ({
       fc1: l.fc1,
       fc2: l.fc2,

@@ -54,7 +54,11 @@ function removedFor(block: BlockCosts, wanted: number, roundTo: number): number 
 
 function amounts(problem: SelectionProblem, removed: number[]): { neurons: number; macs: number; params: number } {
   return removed.reduce(
-    (t, k, i) => ({ neurons: t.neurons + k, macs: t.macs + k * problem.blocks[i].macsPerNeuron, params: t.params + k * problem.blocks[i].paramsPerNeuron }),
+    (t, k, i) => ({
+      neurons: t.neurons + k,
+      macs: t.macs + k * problem.blocks[i].macsPerNeuron,
+      params: t.params + k * problem.blocks[i].paramsPerNeuron,
+    }),
     { neurons: 0, macs: 0, params: 0 },
   );
 }
@@ -62,14 +66,17 @@ function amounts(problem: SelectionProblem, removed: number[]): { neurons: numbe
 function reached(problem: SelectionProblem, removed: number[]): boolean {
   const { target } = problem;
   const got = amounts(problem, removed);
-  if (target.kind === 'ratio') return got.neurons >= Math.floor(target.value * problem.blocks.reduce((s, b) => s + b.hidden, 0));
+  if (target.kind === 'ratio')
+    return got.neurons >= Math.floor(target.value * problem.blocks.reduce((s, b) => s + b.hidden, 0));
   if (target.kind === 'macs') return got.macs >= target.value * problem.modelMacs;
   return got.params >= target.value * problem.modelParams;
 }
 
 /** A target in words: "20.0 % of the MLP neurons", "30.0 % of the model's MACs". */
 export function targetText(target: Target): string {
-  const what = { ratio: 'of the MLP neurons', macs: "of the model's MACs", params: "of the model's parameters" }[target.kind];
+  const what = { ratio: 'of the MLP neurons', macs: "of the model's MACs", params: "of the model's parameters" }[
+    target.kind
+  ];
   return `${(target.value * 100).toFixed(1)} % ${what}`;
 }
 
@@ -77,7 +84,11 @@ function unreachable(problem: SelectionProblem): never {
   const most = problem.blocks.map((b) => b.hidden - minimumWidth(b.hidden, problem.roundTo));
   const got = amounts(problem, most);
   const total = problem.blocks.reduce((s, b) => s + b.hidden, 0);
-  const share = { ratio: got.neurons / total, macs: got.macs / problem.modelMacs, params: got.params / problem.modelParams }[problem.target.kind];
+  const share = {
+    ratio: got.neurons / total,
+    macs: got.macs / problem.modelMacs,
+    params: got.params / problem.modelParams,
+  }[problem.target.kind];
   const rounding = problem.roundTo > 1 ? ` with kept widths rounded to multiples of ${problem.roundTo}` : '';
   throw new VbpError(
     'PLAN',
@@ -106,7 +117,9 @@ function selectGlobal(problem: SelectionProblem): number[] {
   return unreachable(problem);
 }
 
-/** Per layer: the same fraction of every block (rounded down per block), the smallest fraction that meets the target. */
+/**
+ * Per layer: the same fraction of every block (rounded down per block), the smallest fraction that meets the target.
+ */
 function selectPerLayer(problem: SelectionProblem): number[] {
   const { blocks, roundTo } = problem;
   const countsAt = (ratio: number): number[] | undefined => {
@@ -119,7 +132,9 @@ function selectPerLayer(problem: SelectionProblem): number[] {
     if (!counts) return unreachable(problem);
     return counts;
   }
-  const candidates = [...new Set(blocks.flatMap((b) => Array.from({ length: b.hidden }, (_, k) => k / b.hidden)))].sort((a, b) => a - b);
+  const candidates = [...new Set(blocks.flatMap((b) => Array.from({ length: b.hidden }, (_, k) => k / b.hidden)))].sort(
+    (a, b) => a - b,
+  );
   for (const ratio of candidates) {
     const counts = countsAt(ratio);
     if (!counts) break;

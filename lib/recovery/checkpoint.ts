@@ -31,8 +31,21 @@ export interface CheckpointState {
 
 const FORMAT = 'torch-vbp-finetune';
 
-export function checkpointState(settings: CheckpointSettings, report: FinetuneReport, epoch: number, partialEpoch: PartialEpoch | undefined): CheckpointState {
-  return { format: FORMAT, version: 1, settings, step: report.steps, epoch, ...(partialEpoch ? { partialEpoch } : {}), report };
+export function checkpointState(
+  settings: CheckpointSettings,
+  report: FinetuneReport,
+  epoch: number,
+  partialEpoch: PartialEpoch | undefined,
+): CheckpointState {
+  return {
+    format: FORMAT,
+    version: 1,
+    settings,
+    step: report.steps,
+    epoch,
+    ...(partialEpoch ? { partialEpoch } : {}),
+    report,
+  };
 }
 
 function differences(saved: CheckpointSettings, current: CheckpointSettings): string[] {
@@ -42,25 +55,50 @@ function differences(saved: CheckpointSettings, current: CheckpointSettings): st
 }
 
 /** The state inside a loaded checkpoint, checked against this run's settings and student. */
-export function readCheckpointState(checkpoint: Model, file: string, settings: CheckpointSettings, student: Model): CheckpointState {
+export function readCheckpointState(
+  checkpoint: Model,
+  file: string,
+  settings: CheckpointSettings,
+  student: Model,
+): CheckpointState {
   const text = callNativeSync(() => checkpoint.handle.checkpointState());
-  if (text === null) throw new VbpError('INVALID_ARGUMENT', `resume: '${file}' is a model, not a fine-tuning checkpoint (it holds no training state)`);
+  if (text === null)
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `resume: '${file}' is a model, not a fine-tuning checkpoint (it holds no training state)`,
+    );
   let state: CheckpointState;
   try {
     state = JSON.parse(text) as CheckpointState;
   } catch (error) {
     throw new VbpError('DATA', `resume: the training state inside '${file}' is not valid JSON`, { cause: error });
   }
-  if (state?.format !== FORMAT || state.version !== 1 || !Number.isInteger(state.step) || !Number.isInteger(state.epoch) || typeof state.report !== 'object') {
+  if (
+    state?.format !== FORMAT ||
+    state.version !== 1 ||
+    !Number.isInteger(state.step) ||
+    !Number.isInteger(state.epoch) ||
+    typeof state.report !== 'object'
+  ) {
     throw new VbpError('DATA', `resume: the training state inside '${file}' is not a ${FORMAT} version 1 state`);
   }
   const changed = differences(state.settings, settings);
   if (changed.length > 0) {
-    throw new VbpError('INVALID_ARGUMENT', `resume: '${file}' was written by a run with other settings (${changed.join('; ')}); pass the same options to continue it`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `resume: '${file}' was written by a run with other settings (${changed.join('; ')}); pass the same options to continue it`,
+    );
   }
-  const shapes = (m: Model) => m.parameters().map((p) => `${p.name}:${p.shape.join('x')}`).join(',');
+  const shapes = (m: Model) =>
+    m
+      .parameters()
+      .map((p) => `${p.name}:${p.shape.join('x')}`)
+      .join(',');
   if (shapes(checkpoint) !== shapes(student)) {
-    throw new VbpError('INVALID_ARGUMENT', `resume: '${file}' belongs to another model (its parameters differ from the student's)`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `resume: '${file}' belongs to another model (its parameters differ from the student's)`,
+    );
   }
   return state;
 }

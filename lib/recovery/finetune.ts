@@ -15,9 +15,18 @@ import { settingsOf, stepsPerEpochOf, type CheckpointSettings, type FinetuneOpti
 import { TrainingRun } from './training-run';
 
 export { FINETUNE_DEFAULTS, type FinetuneOptions } from './settings';
-export { FinetuneError, type EpochReport, type FinetuneProgress, type FinetuneReport, type FinetuneResult } from './report';
+export {
+  FinetuneError,
+  type EpochReport,
+  type FinetuneProgress,
+  type FinetuneReport,
+  type FinetuneResult,
+} from './report';
 
-async function trainablePrefixes(student: Model, trainable: CheckpointSettings['trainable']): Promise<string[] | undefined> {
+async function trainablePrefixes(
+  student: Model,
+  trainable: CheckpointSettings['trainable'],
+): Promise<string[] | undefined> {
   if (trainable === 'all') return undefined;
   if (trainable === 'mlp') return (await student.mlps()).flatMap((b) => [b.fc1, b.fc2]);
   return trainable;
@@ -28,8 +37,10 @@ async function trainablePrefixes(student: Model, trainable: CheckpointSettings['
  * FinetuneError (NON_FINITE for a NaN/Inf loss, ABORTED for the signal) holding the last good weights.
  */
 export async function finetune(student: Model, options: FinetuneOptions): Promise<FinetuneResult> {
-  if (!(student instanceof Model)) throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): student must be a Model');
-  if (typeof options !== 'object' || options === null) throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): options must be an object with data');
+  if (!(student instanceof Model))
+    throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): student must be a Model');
+  if (typeof options !== 'object' || options === null)
+    throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): options must be an object with data');
   const settings = settingsOf(options);
   const perEpoch = stepsPerEpochOf(settings, options.data);
   const totalSteps = perEpoch === undefined ? undefined : perEpoch * settings.epochs;
@@ -47,7 +58,14 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
     }
   }
   const { weightDecay, temperature, alpha, clipNorm, seed } = settings;
-  const nativeOptions: NativeTrainerOptions = { weightDecay, temperature, alpha, clipNorm, seed, ...(prefixes ? { trainable: prefixes } : {}) };
+  const nativeOptions: NativeTrainerOptions = {
+    weightDecay,
+    temperature,
+    alpha,
+    clipNorm,
+    seed,
+    ...(prefixes ? { trainable: prefixes } : {}),
+  };
   let trainer: NativeTrainer;
   try {
     trainer = await source.enqueue((h) => h.createTrainer(nativeOptions, state !== undefined));

@@ -60,7 +60,12 @@ export class FinetuneError extends VbpError {
   readonly report?: FinetuneReport;
   readonly checkpoint?: { path: string; step: number };
 
-  constructor(error: VbpError, model: Model | undefined, report: FinetuneReport | undefined, checkpoint?: { path: string; step: number }) {
+  constructor(
+    error: VbpError,
+    model: Model | undefined,
+    report: FinetuneReport | undefined,
+    checkpoint?: { path: string; step: number },
+  ) {
     super(error.code, error.message, { cause: error.cause ?? error, detail: error.detail });
     this.name = 'FinetuneError';
     this.model = model;
@@ -96,6 +101,8 @@ export function modeOf(info: ReturnType<NativeTrainer['info']>): FinetuneReport[
   return {
     kind: 'module',
     frozenOff: [],
-    note: info.honoursTrainMode ? 'trained in train mode (the scripted code reads `training`)' : 'no op of this graph depends on train/eval mode',
+    note: info.honoursTrainMode
+      ? 'trained in train mode (the scripted code reads `training`)'
+      : 'no op of this graph depends on train/eval mode',
   };
 }

@@ -82,12 +82,35 @@ export interface CheckpointSettings {
 }
 
 const OPTIONS = [
-  'teacher', 'data', 'epochs', 'stepsPerEpoch', 'batchSize', 'lr', 'weightDecay', 'schedule', 'warmupSteps', 'temperature',
-  'alpha', 'clipNorm', 'trainable', 'seed', 'signal', 'onProgress', 'checkpoint', 'resume', 'skipBadItems', 'onSkip',
+  'teacher',
+  'data',
+  'epochs',
+  'stepsPerEpoch',
+  'batchSize',
+  'lr',
+  'weightDecay',
+  'schedule',
+  'warmupSteps',
+  'temperature',
+  'alpha',
+  'clipNorm',
+  'trainable',
+  'seed',
+  'signal',
+  'onProgress',
+  'checkpoint',
+  'resume',
+  'skipBadItems',
+  'onSkip',
 ];
 
 export function isDataset(data: unknown): data is Dataset {
-  return typeof data === 'object' && data !== null && typeof (data as Dataset).read === 'function' && typeof (data as Dataset).size === 'number';
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    typeof (data as Dataset).read === 'function' &&
+    typeof (data as Dataset).size === 'number'
+  );
 }
 
 function requireNumber(value: unknown, name: string, check: (n: number) => boolean, expected: string): void {
@@ -117,7 +140,8 @@ export function settingsOf(options: FinetuneOptions): CheckpointSettings {
   };
   const integer = (n: number, min: number) => Number.isInteger(n) && n >= min;
   requireNumber(s.epochs, 'epochs', (n) => integer(n, 1), 'an integer >= 1');
-  if (s.stepsPerEpoch !== null) requireNumber(s.stepsPerEpoch, 'stepsPerEpoch', (n) => integer(n, 1), 'an integer >= 1');
+  if (s.stepsPerEpoch !== null)
+    requireNumber(s.stepsPerEpoch, 'stepsPerEpoch', (n) => integer(n, 1), 'an integer >= 1');
   requireNumber(s.batchSize, 'batchSize', (n) => integer(n, 1), 'an integer >= 1');
   requireNumber(s.lr, 'lr', (n) => n > 0, 'a number > 0');
   requireNumber(s.weightDecay, 'weightDecay', (n) => n >= 0, 'a number >= 0');
@@ -126,24 +150,46 @@ export function settingsOf(options: FinetuneOptions): CheckpointSettings {
   requireNumber(s.alpha, 'alpha', (n) => n >= 0 && n <= 1, 'a number in [0, 1]');
   requireNumber(s.clipNorm, 'clipNorm', (n) => n >= 0, 'a number >= 0 (0: no clipping)');
   requireNumber(s.seed, 'seed', (n) => integer(n, 0) && n < 2 ** 32, 'an integer in [0, 2^32)');
-  if (!SCHEDULES.includes(s.schedule)) throw new VbpError('INVALID_ARGUMENT', `finetune(): schedule must be one of ${SCHEDULES.join(', ')}, got '${String(s.schedule)}'`);
-  if (!(s.trainable === 'all' || s.trainable === 'mlp' || (Array.isArray(s.trainable) && s.trainable.length > 0 && s.trainable.every((p) => typeof p === 'string' && p.length > 0)))) {
-    throw new VbpError('INVALID_ARGUMENT', "finetune(): trainable must be 'all', 'mlp' or a non-empty array of parameter-name prefixes");
+  if (!SCHEDULES.includes(s.schedule))
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `finetune(): schedule must be one of ${SCHEDULES.join(', ')}, got '${String(s.schedule)}'`,
+    );
+  if (!(
+    s.trainable === 'all' ||
+    s.trainable === 'mlp' ||
+    (Array.isArray(s.trainable) &&
+      s.trainable.length > 0 &&
+      s.trainable.every((p) => typeof p === 'string' && p.length > 0))
+  )) {
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      "finetune(): trainable must be 'all', 'mlp' or a non-empty array of parameter-name prefixes",
+    );
   }
   if (!options.teacher && options.alpha !== undefined && options.alpha !== 0) {
     throw new VbpError('INVALID_ARGUMENT', 'finetune(): alpha weighs the distillation term, which needs a teacher');
   }
-  if (options.teacher !== undefined && !(options.teacher instanceof Model)) throw new VbpError('INVALID_ARGUMENT', 'finetune(): teacher must be a Model');
+  if (options.teacher !== undefined && !(options.teacher instanceof Model))
+    throw new VbpError('INVALID_ARGUMENT', 'finetune(): teacher must be a Model');
   if (!isDataset(options.data) && typeof options.data !== 'function') {
-    throw new VbpError('INVALID_ARGUMENT', 'finetune(): data must be a Dataset or a function (epoch) => AsyncIterable<{ input, labels }>');
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      'finetune(): data must be a Dataset or a function (epoch) => AsyncIterable<{ input, labels }>',
+    );
   }
-  if (isDataset(options.data) && options.data.labelled === false) throw new VbpError('DATA', `finetune(): ${options.data.description} has no labels`);
+  if (isDataset(options.data) && options.data.labelled === false)
+    throw new VbpError('DATA', `finetune(): ${options.data.description} has no labels`);
   if (typeof options.data === 'function' && s.schedule === 'cosine' && s.stepsPerEpoch === null) {
-    throw new VbpError('INVALID_ARGUMENT', 'finetune(): with data as a function the number of steps is unknown: give stepsPerEpoch (or schedule: constant)');
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      'finetune(): with data as a function the number of steps is unknown: give stepsPerEpoch (or schedule: constant)',
+    );
   }
   if (options.checkpoint !== undefined) {
     checkOptionKeys(options.checkpoint, ['path', 'every', 'atAbort'], 'finetune() checkpoint');
-    if (typeof options.checkpoint.path !== 'string' || options.checkpoint.path.length === 0) throw new VbpError('INVALID_ARGUMENT', 'finetune(): checkpoint.path must be a file path');
+    if (typeof options.checkpoint.path !== 'string' || options.checkpoint.path.length === 0)
+      throw new VbpError('INVALID_ARGUMENT', 'finetune(): checkpoint.path must be a file path');
     requireNumber(options.checkpoint.every, 'checkpoint.every', (n) => integer(n, 1), 'an integer >= 1');
   }
   if (options.resume !== undefined && (typeof options.resume !== 'string' || options.resume.length === 0)) {

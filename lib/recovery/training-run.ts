@@ -13,7 +13,14 @@ import { isTensor, type Tensor } from '../tensor';
 import { writeAtomically } from '../util/files';
 import { median } from '../util/quantiles';
 import { checkpointState, type CheckpointState, type PartialEpoch } from './checkpoint';
-import { emptyReport, FinetuneError, modeOf, type EpochReport, type FinetuneReport, type FinetuneResult } from './report';
+import {
+  emptyReport,
+  FinetuneError,
+  modeOf,
+  type EpochReport,
+  type FinetuneReport,
+  type FinetuneResult,
+} from './report';
 import { learningRate } from './schedule';
 import { isDataset, type CheckpointSettings, type FinetuneOptions } from './settings';
 
@@ -31,11 +38,22 @@ function epochSeed(seed: number, epoch: number): number {
 }
 
 /** The batches of one epoch, after the first `skip`. */
-function epochBatches(options: FinetuneOptions, settings: CheckpointSettings, epoch: number, skip: number): AsyncIterable<LabelledBatch> {
+function epochBatches(
+  options: FinetuneOptions,
+  settings: CheckpointSettings,
+  epoch: number,
+  skip: number,
+): AsyncIterable<LabelledBatch> {
   const data = options.data;
   if (isDataset(data)) {
     const { skipBadItems, onSkip } = options;
-    return batches(data, { batchSize: settings.batchSize, shuffle: true, seed: epochSeed(settings.seed, epoch), skipBadItems, onSkip }).skipBatches(skip);
+    return batches(data, {
+      batchSize: settings.batchSize,
+      shuffle: true,
+      seed: epochSeed(settings.seed, epoch),
+      skipBadItems,
+      onSkip,
+    }).skipBatches(skip);
   }
   return (async function* () {
     let seen = 0;
@@ -48,13 +66,21 @@ function checkBatch(batch: LabelledBatch): void {
     throw new VbpError('DATA', 'finetune(): each batch must be { input: Tensor, labels: Int32Array }');
   }
   if (batch.labels.length !== batch.input.shape[0]) {
-    throw new VbpError('DATA', `finetune(): a batch has ${batch.input.shape[0]} items but ${batch.labels.length} labels`);
+    throw new VbpError(
+      'DATA',
+      `finetune(): a batch has ${batch.input.shape[0]} items but ${batch.labels.length} labels`,
+    );
   }
   if (batch.labels.some((l) => l < 0)) throw new VbpError('DATA', 'finetune(): a batch has items without a label (-1)');
 }
 
 /** The student's card with a note of the fine-tuning. */
-function tunedCard(card: ModelCard | undefined, settings: CheckpointSettings, report: FinetuneReport, teacher: Model | undefined): ModelCard | undefined {
+function tunedCard(
+  card: ModelCard | undefined,
+  settings: CheckpointSettings,
+  report: FinetuneReport,
+  teacher: Model | undefined,
+): ModelCard | undefined {
   if (!card) return undefined;
   const history = Array.isArray(card.finetuning) ? card.finetuning : card.finetuning ? [card.finetuning] : [];
   const { stepsPerEpoch, ...recipe } = settings;
@@ -62,7 +88,14 @@ function tunedCard(card: ModelCard | undefined, settings: CheckpointSettings, re
     ...card,
     finetuning: [
       ...history,
-      { tool: 'torch-vbp', ...recipe, ...(stepsPerEpoch === null ? {} : { stepsPerEpoch }), steps: report.steps, items: report.items, ...(teacher?.source ? { teacherFile: teacher.source } : {}) },
+      {
+        tool: 'torch-vbp',
+        ...recipe,
+        ...(stepsPerEpoch === null ? {} : { stepsPerEpoch }),
+        steps: report.steps,
+        items: report.items,
+        ...(teacher?.source ? { teacherFile: teacher.source } : {}),
+      },
     ],
   };
 }
@@ -91,7 +124,8 @@ class EpochFeed {
     checkBatch(next.value);
     const teacher = this.run.options.teacher;
     const logits = teacher ? await teacher.forward(next.value.input) : null;
-    if (logits !== null && !isTensor(logits)) throw new VbpError('DATA', "finetune(): the teacher's forward must return one tensor of logits");
+    if (logits !== null && !isTensor(logits))
+      throw new VbpError('DATA', "finetune(): the teacher's forward must return one tensor of logits");
     return { batch: next.value, logits: logits as Tensor | null };
   }
 
@@ -109,7 +143,14 @@ class EpochTally {
 
   constructor(epoch: number, resumed: PartialEpoch | undefined) {
     this.started = Date.now() - (resumed?.ms ?? 0);
-    this.report = { epoch, steps: resumed?.steps ?? 0, items: resumed?.items ?? 0, meanLoss: 0, trainAccuracy: 0, ms: 0 };
+    this.report = {
+      epoch,
+      steps: resumed?.steps ?? 0,
+      items: resumed?.items ?? 0,
+      meanLoss: 0,
+      trainAccuracy: 0,
+      ms: 0,
+    };
     this.correct = resumed?.correct ?? 0;
     this.lossSum = resumed?.lossSum ?? 0;
   }
@@ -123,7 +164,13 @@ class EpochTally {
 
   /** The epoch so far, as a checkpoint records it. */
   partial(): PartialEpoch {
-    return { steps: this.report.steps, items: this.report.items, correct: this.correct, lossSum: this.lossSum, ms: Date.now() - this.started };
+    return {
+      steps: this.report.steps,
+      items: this.report.items,
+      correct: this.correct,
+      lossSum: this.lossSum,
+      ms: Date.now() - this.started,
+    };
   }
 
   finish(): EpochReport {
@@ -185,7 +232,8 @@ export class TrainingRun {
 
   /** Every epoch (from the checkpoint's, when resumed), then the final checkpoint and the tuned model. */
   async run(): Promise<FinetuneResult> {
-    for (let epoch = this.state?.epoch ?? 0; epoch < this.settings.epochs; epoch++) this.report.epochs.push(await this.runEpoch(epoch));
+    for (let epoch = this.state?.epoch ?? 0; epoch < this.settings.epochs; epoch++)
+      this.report.epochs.push(await this.runEpoch(epoch));
     this.report.timings = {
       totalMs: Date.now() - this.started,
       medianStepMs: this.stepTimes.length > 0 ? median(this.stepTimes) : 0,
@@ -205,7 +253,8 @@ export class TrainingRun {
       for (;;) {
         const current = await pending;
         if (!current) break;
-        if (this.options.signal?.aborted) throw new VbpError('ABORTED', `fine-tuning was cancelled after ${this.step} steps`);
+        if (this.options.signal?.aborted)
+          throw new VbpError('ABORTED', `fine-tuning was cancelled after ${this.step} steps`);
         // Reading the next batch, and the teacher's logits for it, overlaps the current step.
         await this.trainStep(current, epoch, tally, () => {
           pending = feed.next();
@@ -224,11 +273,24 @@ export class TrainingRun {
    * One optimizer step on a prepared batch (`prepareNext` starts reading the next one once the step's
    * clock runs), recorded in the report, reported, and checkpointed when due.
    */
-  private async trainStep(current: PreparedBatch, epoch: number, tally: EpochTally, prepareNext: () => void): Promise<void> {
-    const lr = learningRate(this.settings.schedule, this.settings.lr, this.step, this.totalSteps ?? this.step + 1, this.settings.warmupSteps);
+  private async trainStep(
+    current: PreparedBatch,
+    epoch: number,
+    tally: EpochTally,
+    prepareNext: () => void,
+  ): Promise<void> {
+    const lr = learningRate(
+      this.settings.schedule,
+      this.settings.lr,
+      this.step,
+      this.totalSteps ?? this.step + 1,
+      this.settings.warmupSteps,
+    );
     const stepStarted = performance.now();
     prepareNext();
-    const result = await callNative(() => this.trainer.step(current.batch.input, current.batch.labels, current.logits, lr, this.step));
+    const result = await callNative(() =>
+      this.trainer.step(current.batch.input, current.batch.labels, current.logits, lr, this.step),
+    );
     this.stepTimes.push(performance.now() - stepStarted);
     this.step++;
     this.record(result, lr);
@@ -260,7 +322,10 @@ export class TrainingRun {
       lr,
       imagesPerSecond: this.report.items / Math.max(elapsedMs / 1000, 1e-9),
       elapsedMs,
-      etaMs: totalSteps === undefined ? undefined : ((Date.now() - this.runStarted) / (step - this.firstStep)) * (totalSteps - step),
+      etaMs:
+        totalSteps === undefined
+          ? undefined
+          : ((Date.now() - this.runStarted) / (step - this.firstStep)) * (totalSteps - step),
     });
   }
 
@@ -270,7 +335,11 @@ export class TrainingRun {
     this.report.timings.totalMs = Date.now() - this.started;
     const stateJson = JSON.stringify(checkpointState(this.settings, this.report, epoch, partialEpoch));
     const card = this.student.card ? JSON.stringify(this.student.card) : '';
-    await writeAtomically(checkpoint.path, (temporary) => callNative(() => this.trainer.checkpoint(temporary, card, stateJson)), { overwrite: true });
+    await writeAtomically(
+      checkpoint.path,
+      (temporary) => callNative(() => this.trainer.checkpoint(temporary, card, stateJson)),
+      { overwrite: true },
+    );
   }
 
   /**
@@ -285,7 +354,13 @@ export class TrainingRun {
         await this.writeCheckpoint(epoch, tally.partial());
       } catch (writeError) {
         const why = writeError instanceof Error ? writeError.message : String(writeError);
-        return this.fail(new VbpError('ABORTED', `${error.message}; writing the checkpoint '${checkpoint.path}' at the interruption failed: ${why}`, { cause: writeError }));
+        return this.fail(
+          new VbpError(
+            'ABORTED',
+            `${error.message}; writing the checkpoint '${checkpoint.path}' at the interruption failed: ${why}`,
+            { cause: writeError },
+          ),
+        );
       }
       return this.fail(error, { path: checkpoint.path, step: this.report.steps });
     }
@@ -300,6 +375,10 @@ export class TrainingRun {
   /** The student's weights now, as a new model with the card noting the fine-tuning. */
   private async tunedModel(): Promise<Model> {
     const handle = await callNative(() => this.trainer.snapshot());
-    return new Model(handle, this.student.source, tunedCard(this.student.card, this.settings, this.report, this.options.teacher));
+    return new Model(
+      handle,
+      this.student.source,
+      tunedCard(this.student.card, this.settings, this.report, this.options.teacher),
+    );
   }
 }

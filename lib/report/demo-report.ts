@@ -30,7 +30,21 @@ export function demoTable(result: DemoResult): string {
     `${(original.macs / r.macs).toFixed(2)}x`,
     speedup(r),
   ]);
-  return table(['method', 'pruned', 'top-1 %', 'Δ top-1', 'logit err', 'agree %', 'params', 'MACs', 'MAC ratio', 'speed-up b1 / b256'], rows);
+  return table(
+    [
+      'method',
+      'pruned',
+      'top-1 %',
+      'Δ top-1',
+      'logit err',
+      'agree %',
+      'params',
+      'MACs',
+      'MAC ratio',
+      'speed-up b1 / b256',
+    ],
+    rows,
+  );
 }
 
 /** What the fine-tuned rows ran: one short epoch of distillation each. */
@@ -47,7 +61,10 @@ export function demoHtml(result: DemoResult): string {
   const kept = barChart(
     'Kept neurons per MLP block (VBP)',
     layerNames,
-    [{ name: 'original', values: result.layers.map((l) => l.hidden) }, ...vbp.map((r) => ({ name: `${Math.round(r.ratio * 100)} % pruned`, values: r.keptPerLayer }))],
+    [
+      { name: 'original', values: result.layers.map((l) => l.hidden) },
+      ...vbp.map((r) => ({ name: `${Math.round(r.ratio * 100)} % pruned`, values: r.keptPerLayer })),
+    ],
     'hidden neurons kept',
   );
   const variance = boxPlot(
@@ -64,23 +81,30 @@ export function demoHtml(result: DemoResult): string {
         name: result.rows.find((r) => r.method === m)!.label,
         points: [
           [0, 100 * result.rows[0].top1] as [number, number],
-          ...ratios.flatMap((ratio) => result.rows.filter((r) => r.method === m && r.ratio === ratio).map((r) => [ratio * 100, 100 * r.top1] as [number, number])),
+          ...ratios.flatMap((ratio) =>
+            result.rows
+              .filter((r) => r.method === m && r.ratio === ratio)
+              .map((r) => [ratio * 100, 100 * r.top1] as [number, number]),
+          ),
         ],
       })),
     'MLP neurons pruned (%)',
     'test top-1 (%)',
   );
   const tuned = result.rows.filter((r) => r.method === 'vbp-finetuned');
-  const recovery = tuned.length === 0 ? '' : `<figure>${barChart(
-    'Recovery by fine-tuning (VBP)',
-    tuned.map((r) => `${Math.round(r.ratio * 100)} % pruned`),
-    [
-      { name: 'original', values: tuned.map(() => 100 * result.rows[0].top1) },
-      { name: 'right after pruning', values: tuned.map((r) => 100 * r.finetune!.top1Before) },
-      { name: 'after fine-tuning', values: tuned.map((r) => 100 * r.top1) },
-    ],
-    'test top-1 (%)',
-  )}<figcaption>${escape(finetuneCaption(tuned))}</figcaption></figure>`;
+  const recovery =
+    tuned.length === 0
+      ? ''
+      : `<figure>${barChart(
+          'Recovery by fine-tuning (VBP)',
+          tuned.map((r) => `${Math.round(r.ratio * 100)} % pruned`),
+          [
+            { name: 'original', values: tuned.map(() => 100 * result.rows[0].top1) },
+            { name: 'right after pruning', values: tuned.map((r) => 100 * r.finetune!.top1Before) },
+            { name: 'after fine-tuning', values: tuned.map((r) => 100 * r.top1) },
+          ],
+          'test top-1 (%)',
+        )}<figcaption>${escape(finetuneCaption(tuned))}</figcaption></figure>`;
   const rows = result.rows
     .map(
       (r) =>

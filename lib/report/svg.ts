@@ -35,7 +35,12 @@ function niceTicks(min: number, max: number, count = 5): number[] {
   return ticks;
 }
 
-function axes(f: Frame, yTicks: Array<{ value: number; y: number; label: string }>, xLabel: string, yLabel: string): string {
+function axes(
+  f: Frame,
+  yTicks: Array<{ value: number; y: number; label: string }>,
+  xLabel: string,
+  yLabel: string,
+): string {
   const plotRight = f.width - f.right;
   const plotBottom = f.height - f.bottom;
   return [
@@ -53,7 +58,10 @@ function axes(f: Frame, yTicks: Array<{ value: number; y: number; label: string 
 function legend(f: Frame, names: string[]): string {
   const x = f.width - f.right + 12;
   return names
-    .map((name, i) => `<rect x="${x}" y="${f.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${f.top + i * 18 + 10}" font-size="${LEGEND_FONT_PX}">${escape(name)}</text>`)
+    .map(
+      (name, i) =>
+        `<rect x="${x}" y="${f.top + i * 18}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${f.top + i * 18 + 10}" font-size="${LEGEND_FONT_PX}">${escape(name)}</text>`,
+    )
     .join('');
 }
 
@@ -62,7 +70,12 @@ function svg(f: Frame, title: string, body: string): string {
 }
 
 /** Grouped bars: one group per category, one bar per series. */
-export function barChart(title: string, categories: string[], series: Array<{ name: string; values: number[] }>, yLabel: string): string {
+export function barChart(
+  title: string,
+  categories: string[],
+  series: Array<{ name: string; values: number[] }>,
+  yLabel: string,
+): string {
   const f = frameFor(series.map((s) => s.name));
   const max = Math.max(...series.flatMap((s) => s.values), 1);
   const ticks = niceTicks(0, max);
@@ -78,13 +91,31 @@ export function barChart(title: string, categories: string[], series: Array<{ na
       return `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(bar - 1).toFixed(1)}" height="${(f.top + plotH - y(v)).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"><title>${escape(`${s.name}, ${categories[ci]}: ${v}`)}</title></rect>`;
     }),
   );
-  const labels = categories.map((c, ci) => `<text x="${(f.left + ci * group + group / 2).toFixed(1)}" y="${f.top + plotH + 16}" text-anchor="middle" font-size="11">${escape(c)}</text>`);
+  const labels = categories.map(
+    (c, ci) =>
+      `<text x="${(f.left + ci * group + group / 2).toFixed(1)}" y="${f.top + plotH + 16}" text-anchor="middle" font-size="11">${escape(c)}</text>`,
+  );
   const yTicks = ticks.map((t) => ({ value: t, y: y(t), label: String(t) }));
-  return svg(f, title, axes(f, yTicks, '', yLabel) + bars.join('') + labels.join('') + legend(f, series.map((s) => s.name)));
+  return svg(
+    f,
+    title,
+    axes(f, yTicks, '', yLabel) +
+      bars.join('') +
+      labels.join('') +
+      legend(
+        f,
+        series.map((s) => s.name),
+      ),
+  );
 }
 
 /** Lines over a numeric x axis. */
-export function lineChart(title: string, series: Array<{ name: string; points: Array<[number, number]> }>, xLabel: string, yLabel: string): string {
+export function lineChart(
+  title: string,
+  series: Array<{ name: string; points: Array<[number, number]> }>,
+  xLabel: string,
+  yLabel: string,
+): string {
   const f = frameFor(series.map((s) => s.name));
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
@@ -98,17 +129,49 @@ export function lineChart(title: string, series: Array<{ name: string; points: A
   const lines = series.map((s, si) => {
     const color = COLORS[si % COLORS.length];
     const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
-    const dots = s.points.map((p) => `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${color}"><title>${escape(`${s.name}: ${p[1].toFixed(2)} at ${p[0]}`)}</title></circle>`);
+    const dots = s.points.map(
+      (p) =>
+        `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${color}"><title>${escape(`${s.name}: ${p[1].toFixed(2)} at ${p[0]}`)}</title></circle>`,
+    );
     return `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>${dots.join('')}`;
   });
-  const xTicks = [...new Set(xs)].sort((a, b) => a - b).map((v) => `<text x="${x(v).toFixed(1)}" y="${f.height - f.bottom + 16}" text-anchor="middle" font-size="11">${v}</text>`);
-  return svg(f, title, axes(f, yTicks.map((t) => ({ value: t, y: y(t), label: String(t) })), xLabel, yLabel) + lines.join('') + xTicks.join('') + legend(f, series.map((s) => s.name)));
+  const xTicks = [...new Set(xs)]
+    .sort((a, b) => a - b)
+    .map(
+      (v) =>
+        `<text x="${x(v).toFixed(1)}" y="${f.height - f.bottom + 16}" text-anchor="middle" font-size="11">${v}</text>`,
+    );
+  return svg(
+    f,
+    title,
+    axes(
+      f,
+      yTicks.map((t) => ({ value: t, y: y(t), label: String(t) })),
+      xLabel,
+      yLabel,
+    ) +
+      lines.join('') +
+      xTicks.join('') +
+      legend(
+        f,
+        series.map((s) => s.name),
+      ),
+  );
 }
 
 /** Box plots on a log10 axis: whiskers p10-p90, box p25-p75, median line, min/max dots. */
 export function boxPlot(
   title: string,
-  boxes: Array<{ name: string; min: number; p10: number; p25: number; median: number; p75: number; p90: number; max: number }>,
+  boxes: Array<{
+    name: string;
+    min: number;
+    p10: number;
+    p25: number;
+    median: number;
+    p75: number;
+    p90: number;
+    max: number;
+  }>,
   yLabel: string,
 ): string {
   const f = { ...FRAME, right: 20 };
@@ -132,6 +195,10 @@ export function boxPlot(
       `<title>${escape(`${b.name}: median ${b.median.toExponential(2)}`)}</title>`,
     ].join('');
   });
-  const ticks = Array.from({ length: hi - lo + 1 }, (_, k) => lo + k).map((p) => ({ value: p, y: y(10 ** p), label: `1e${p}` }));
+  const ticks = Array.from({ length: hi - lo + 1 }, (_, k) => lo + k).map((p) => ({
+    value: p,
+    y: y(10 ** p),
+    label: `1e${p}`,
+  }));
   return svg(f, title, axes(f, ticks, 'MLP block', yLabel) + body.join(''));
 }

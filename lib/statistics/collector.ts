@@ -9,7 +9,13 @@ import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLeas
 import type { NativeStatsSession } from '../native/addon';
 import type { Tensor } from '../tensor';
 import { checkOptionKeys } from '../util/options';
-import { autoCovarianceSampling, checkCovarianceMemory, checkCovarianceOptions, COVARIANCE_OPTIONS, type CovarianceOptions } from './options';
+import {
+  autoCovarianceSampling,
+  checkCovarianceMemory,
+  checkCovarianceOptions,
+  COVARIANCE_OPTIONS,
+  type CovarianceOptions,
+} from './options';
 import { Stats } from './stats';
 
 export type CalibrationBatch = Tensor | { input: Tensor };
@@ -67,7 +73,8 @@ export class StatsCollector {
   /** Holds `model` open (a dispose() waits) until finish() or dispose(). */
   static async create(model: Model, options: CollectorOptions = {}): Promise<StatsCollector> {
     checkOptionKeys(options, ['mlps', 'resume', ...COVARIANCE_OPTIONS], 'StatsCollector.create()');
-    if (options.resume !== undefined && !(options.resume instanceof Stats)) throw new VbpError('INVALID_ARGUMENT', 'resume must be a Stats object');
+    if (options.resume !== undefined && !(options.resume instanceof Stats))
+      throw new VbpError('INVALID_ARGUMENT', 'resume must be a Stats object');
     const covariance = checkCovarianceOptions(options);
     const lease = model.lease();
     try {
@@ -77,14 +84,39 @@ export class StatsCollector {
       const norms = await neuronNormsOf(lease, specs);
       const parameters = parametersOf(lease);
       if (options.resume) {
-        checkSignature(options.resume.signature, signatureFromNorms(blocks, norms), 'the statistics to resume', 'STATS', true);
+        checkSignature(
+          options.resume.signature,
+          signatureFromNorms(blocks, norms),
+          'the statistics to resume',
+          'STATS',
+          true,
+        );
         if (options.resume.hasCovariance !== covariance.covariance) {
-          throw new VbpError('STATS', `the statistics to resume were gathered ${options.resume.hasCovariance ? 'with' : 'without'} covariance; resume them the same way`);
+          throw new VbpError(
+            'STATS',
+            `the statistics to resume were gathered ${options.resume.hasCovariance ? 'with' : 'without'} covariance; resume them the same way`,
+          );
         }
       }
-      const sampling = covariance.covarianceSampling === 'auto' ? autoCovarianceSampling(Math.max(...blocks.map((b) => b.hidden))) : covariance.covarianceSampling;
-      const session = await lease.enqueue((h) => h.createStatsSession(specs, { covariance: covariance.covariance, productType: covariance.covarianceProduct, sampling }));
-      return new StatsCollector(lease, blocks, norms, blocks.map((b) => paramsPerNeuron(b, parameters)), session, options.resume);
+      const sampling =
+        covariance.covarianceSampling === 'auto'
+          ? autoCovarianceSampling(Math.max(...blocks.map((b) => b.hidden)))
+          : covariance.covarianceSampling;
+      const session = await lease.enqueue((h) =>
+        h.createStatsSession(specs, {
+          covariance: covariance.covariance,
+          productType: covariance.covarianceProduct,
+          sampling,
+        }),
+      );
+      return new StatsCollector(
+        lease,
+        blocks,
+        norms,
+        blocks.map((b) => paramsPerNeuron(b, parameters)),
+        session,
+        options.resume,
+      );
     } catch (error) {
       lease.release();
       throw error;
@@ -105,7 +137,10 @@ export class StatsCollector {
     const input = batchInput(batch);
     const shape = input.shape.slice(1);
     if (this.inputShape && this.inputShape.join() !== shape.join()) {
-      throw new VbpError('INPUT_SHAPE', `calibration batch ${this.batchCount} has items of shape [${shape}], earlier ones [${this.inputShape}]`);
+      throw new VbpError(
+        'INPUT_SHAPE',
+        `calibration batch ${this.batchCount} has items of shape [${shape}], earlier ones [${this.inputShape}]`,
+      );
     }
     // The first batch also counts the model's MACs: no separate forward is needed for them.
     const macs = await this.lease.enqueue(() => this.session.run(input, this.macsPerItem === undefined));
@@ -133,7 +168,13 @@ export class StatsCollector {
         fc1RowSq: this.norms[i].fc1RowSq,
         fc2ColSq: this.norms[i].fc2ColSq,
         paramsPerNeuron: this.paramsPerNeuron[i],
-        ...(layers[i].comoment ? { comoment: layers[i].comoment, comomentCount: layers[i].comomentCount, comomentMean: layers[i].comomentMean } : {}),
+        ...(layers[i].comoment
+          ? {
+              comoment: layers[i].comoment,
+              comomentCount: layers[i].comomentCount,
+              comomentMean: layers[i].comomentMean,
+            }
+          : {}),
       })),
       { inputShape: this.inputShape, batches: this.batchCount, items: this.itemCount, modelMacs: 0, modelParams: 0 },
     );
@@ -149,8 +190,13 @@ export class StatsCollector {
     try {
       stats = await this.snapshot();
       if (!stats || !this.inputShape) throw new VbpError('STATS', 'no calibration batch was given');
-      const modelMacs = this.macsPerItem ?? (this.resume?.info.modelMacs || (await macsOf(this.lease, [1, ...this.inputShape])).total);
-      return new Stats([...stats.layers], { ...stats.info, modelMacs, modelParams: totalParams(parametersOf(this.lease)) });
+      const modelMacs =
+        this.macsPerItem ?? (this.resume?.info.modelMacs || (await macsOf(this.lease, [1, ...this.inputShape])).total);
+      return new Stats([...stats.layers], {
+        ...stats.info,
+        modelMacs,
+        modelParams: totalParams(parametersOf(this.lease)),
+      });
     } catch (error) {
       throw new CalibrationError(asVbpError(error), stats);
     } finally {

@@ -41,7 +41,10 @@ function isIterable(value: unknown): value is AsyncIterable<CalibrationBatch> | 
 }
 
 /** The batch sequence after its first `count` batches: batches() skips them without reading them. */
-function skipBatches(source: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>, count: number): AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch> {
+function skipBatches(
+  source: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>,
+  count: number,
+): AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch> {
   if (count === 0) return source;
   const skippable = source as { skipBatches?: (n: number) => AsyncIterable<CalibrationBatch> };
   if (typeof skippable.skipBatches === 'function') return skippable.skipBatches(count);
@@ -62,14 +65,21 @@ export async function gatherStats(
 ): Promise<Stats> {
   checkOptionKeys(options, GATHER_OPTIONS, 'gatherStats()');
   if (!isIterable(batches)) {
-    throw new VbpError('INVALID_ARGUMENT', 'gatherStats(model, batches): batches must be an iterable or async iterable of tensors or { input } batches');
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      'gatherStats(model, batches): batches must be an iterable or async iterable of tensors or { input } batches',
+    );
   }
   if (options.maxBatches !== undefined && (!Number.isInteger(options.maxBatches) || options.maxBatches < 1)) {
     throw new VbpError('INVALID_ARGUMENT', `maxBatches must be a positive integer, got ${String(options.maxBatches)}`);
   }
   if (options.devices !== undefined) {
     checkDevices(options.devices);
-    if (options.resume) throw new VbpError('INVALID_ARGUMENT', 'resume and devices cannot be combined: resume a run on the device it ran on');
+    if (options.resume)
+      throw new VbpError(
+        'INVALID_ARGUMENT',
+        'resume and devices cannot be combined: resume a run on the device it ran on',
+      );
     const { devices, resume: _resume, ...rest } = options;
     return gatherOnReplicas(model, devices, batches, rest);
   }
@@ -90,7 +100,11 @@ export async function gatherStats(
     for await (const batch of prefetch(skipBatches(batches, resumed), remaining)) {
       if (options.signal?.aborted) throw aborted();
       await collector.add(batch);
-      options.onProgress?.({ batches: resumed + collector.batches, items: (options.resume?.info.items ?? 0) + collector.items, elapsedMs: Date.now() - started });
+      options.onProgress?.({
+        batches: resumed + collector.batches,
+        items: (options.resume?.info.items ?? 0) + collector.items,
+        elapsedMs: Date.now() - started,
+      });
     }
     if (options.signal?.aborted) throw aborted();
     return await collector.finish();

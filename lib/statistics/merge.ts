@@ -10,13 +10,23 @@ export function mergeLayer(a: LayerStats, b: LayerStats): LayerStats {
   const delta = b.mean.map((m, j) => m - a.mean[j]); // Chan's formula per neuron
   const mean = a.mean.map((m, j) => m + (delta[j] * b.count) / n);
   const m2 = a.m2.map((m, j) => m + b.m2[j] + delta[j] * delta[j] * weight);
-  const merged: LayerStats = { ...a, count: n, items: a.items + b.items, nonFinite: a.nonFinite + b.nonFinite, mean, m2 };
+  const merged: LayerStats = {
+    ...a,
+    count: n,
+    items: a.items + b.items,
+    nonFinite: a.nonFinite + b.nonFinite,
+    mean,
+    m2,
+  };
   if (a.comoment && b.comoment) Object.assign(merged, mergeCovariances(a, b));
   return merged;
 }
 
 /** Chan's formula for co-moment matrices, each of its own samples: A + B + delta delta^T * na nb / n. */
-function mergeCovariances(a: LayerStats, b: LayerStats): Pick<LayerStats, 'comoment' | 'comomentCount' | 'comomentMean'> {
+function mergeCovariances(
+  a: LayerStats,
+  b: LayerStats,
+): Pick<LayerStats, 'comoment' | 'comomentCount' | 'comomentMean'> {
   const na = a.comomentCount ?? a.count;
   const nb = b.comomentCount ?? b.count;
   const meanA = a.comomentMean ?? a.mean;
@@ -30,7 +40,8 @@ function mergeCovariances(a: LayerStats, b: LayerStats): Pick<LayerStats, 'comom
   const merged = new Float64Array(hidden * hidden);
   for (let r = 0; r < hidden; r++) {
     const scaled = delta[r] * weight;
-    for (let c = 0, at = r * hidden; c < hidden; c++, at++) merged[at] = a.comoment![at] + b.comoment![at] + scaled * delta[c];
+    for (let c = 0, at = r * hidden; c < hidden; c++, at++)
+      merged[at] = a.comoment![at] + b.comoment![at] + scaled * delta[c];
   }
   return { comoment: merged, comomentCount: n, comomentMean: meanA.map((m, j) => m + (delta[j] * nb) / n) };
 }

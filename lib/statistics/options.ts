@@ -40,14 +40,24 @@ export const COVARIANCE_OPTIONS = ['covariance', 'covarianceProduct', 'maxCovari
 
 export function checkCovarianceOptions(options: CovarianceOptions): Required<CovarianceOptions> {
   const product = options.covarianceProduct ?? 'float64';
-  if (product !== 'float64' && product !== 'float32') throw new VbpError('INVALID_ARGUMENT', `covarianceProduct must be 'float64' or 'float32', got '${String(product)}'`);
+  if (product !== 'float64' && product !== 'float32')
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `covarianceProduct must be 'float64' or 'float32', got '${String(product)}'`,
+    );
   const limit = options.maxCovarianceBytes ?? DEFAULT_MAX_COVARIANCE_BYTES;
-  if (!(typeof limit === 'number' && limit > 0)) throw new VbpError('INVALID_ARGUMENT', `maxCovarianceBytes must be a positive number, got ${String(limit)}`);
+  if (!(typeof limit === 'number' && limit > 0))
+    throw new VbpError('INVALID_ARGUMENT', `maxCovarianceBytes must be a positive number, got ${String(limit)}`);
   const sampling = options.covarianceSampling ?? 'auto';
   if (sampling !== 'auto' && !(typeof sampling === 'number' && sampling > 0 && sampling <= 1)) {
     throw new VbpError('INVALID_ARGUMENT', `covarianceSampling must be 'auto' or in (0, 1], got ${String(sampling)}`);
   }
-  return { covariance: Boolean(options.covariance), covarianceProduct: product, maxCovarianceBytes: limit, covarianceSampling: sampling };
+  return {
+    covariance: Boolean(options.covariance),
+    covarianceProduct: product,
+    maxCovarianceBytes: limit,
+    covarianceSampling: sampling,
+  };
 }
 
 /** Refuses, before any batch, covariance matrices that would take more than `limit` bytes. */

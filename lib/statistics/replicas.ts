@@ -37,7 +37,10 @@ async function replicasOf(model: Model, devices: string[]): Promise<Model[]> {
       } else if (model.source) {
         replicas.push(await loadModel(model.source, { device, card: model.card ?? false }));
       } else {
-        throw new VbpError('INVALID_ARGUMENT', `devices: a replica on ${device} is loaded from the model's file, and this model (on ${model.device}) has none`);
+        throw new VbpError(
+          'INVALID_ARGUMENT',
+          `devices: a replica on ${device} is loaded from the model's file, and this model (on ${model.device}) has none`,
+        );
       }
     }
   } catch (error) {
@@ -49,7 +52,10 @@ async function replicasOf(model: Model, devices: string[]): Promise<Model[]> {
 
 export function checkDevices(devices: unknown): asserts devices is string[] {
   if (!Array.isArray(devices) || devices.length === 0 || !devices.every((d) => typeof d === 'string' && d.length > 0)) {
-    throw new VbpError('INVALID_ARGUMENT', "devices must be a non-empty array of device names, e.g. ['cuda:0', 'cuda:1'] or ['cpu', 'cpu']");
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      "devices must be a non-empty array of device names, e.g. ['cuda:0', 'cuda:1'] or ['cpu', 'cpu']",
+    );
   }
 }
 
@@ -64,7 +70,12 @@ async function mergedStats(collectors: StatsCollector[], partial: boolean): Prom
   return merged;
 }
 
-export async function gatherOnReplicas(model: Model, devices: string[], batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>, options: ReplicaOptions): Promise<Stats> {
+export async function gatherOnReplicas(
+  model: Model,
+  devices: string[],
+  batches: AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch>,
+  options: ReplicaOptions,
+): Promise<Stats> {
   const started = Date.now();
   const replicas = await replicasOf(model, devices);
   const collectors: StatsCollector[] = [];

@@ -39,7 +39,8 @@ export function decodeStats(bytes: Uint8Array, file: string): { layers: LayerSta
     throw new VbpError('STATS', `'${file}' is not a valid statistics file: ${why}`);
   };
   if (metadata.format !== FORMAT) fail(`format is '${metadata.format ?? 'missing'}', expected '${FORMAT}'`);
-  if (metadata.version !== FORMAT_VERSION) fail(`version ${metadata.version} is not supported (expected ${FORMAT_VERSION})`);
+  if (metadata.version !== FORMAT_VERSION)
+    fail(`version ${metadata.version} is not supported (expected ${FORMAT_VERSION})`);
   let info: StatsInfo;
   let layerInfo: Array<Omit<LayerStats, 'mean' | 'm2' | 'fc1RowSq' | 'fc2ColSq' | 'comoment' | 'comomentMean'>>;
   try {
@@ -54,14 +55,22 @@ export function decodeStats(bytes: Uint8Array, file: string): { layers: LayerSta
     const get = (name: string): Float64Array => {
       const t = tensors[`layers.${i}.${name}`];
       if (!t || !(t.data instanceof Float64Array)) return fail(`layers.${i}.${name} is missing or not F64`);
-      if (t.data.length !== l.hidden) return fail(`layers.${i}.${name} has ${t.data.length} values for ${l.hidden} neurons`);
+      if (t.data.length !== l.hidden)
+        return fail(`layers.${i}.${name} has ${t.data.length} values for ${l.hidden} neurons`);
       return t.data;
     };
     if (typeof l.fc1 !== 'string' || typeof l.fc2 !== 'string' || !Number.isInteger(l.hidden) || l.hidden <= 0) {
       fail(`layer ${i} is malformed`);
     }
-    if (!Number.isFinite(l.count) || l.count < 0 || !Number.isFinite(l.items) || l.items < 0) fail(`layer ${i} has a bad count`);
-    const layer: LayerStats = { ...l, mean: get('mean'), m2: get('m2'), fc1RowSq: get('fc1_row_sq'), fc2ColSq: get('fc2_col_sq') };
+    if (!Number.isFinite(l.count) || l.count < 0 || !Number.isFinite(l.items) || l.items < 0)
+      fail(`layer ${i} has a bad count`);
+    const layer: LayerStats = {
+      ...l,
+      mean: get('mean'),
+      m2: get('m2'),
+      fc1RowSq: get('fc1_row_sq'),
+      fc2ColSq: get('fc2_col_sq'),
+    };
     const comoment = tensors[`layers.${i}.comoment`];
     if (comoment) {
       if (!(comoment.data instanceof Float64Array) || comoment.data.length !== l.hidden * l.hidden) {

@@ -31,10 +31,15 @@ export class Stats {
     return this.source === undefined ? 'the statistics' : `the statistics '${this.source}'`;
   }
 
-  /** @internal Refuses statistics without covariance for `what` (e.g. "compensation 'lsq'"), saying how to gather them. */
+  /**
+   * @internal Refuses statistics without covariance for `what` (e.g. "compensation 'lsq'"), saying how to gather them.
+   */
   requireCovariance(what: string): void {
     if (!this.hasCovariance) {
-      throw new VbpError('STATS', `${this.described} hold no covariance, which ${what} needs: gather them with { covariance: true } (vbp stats --covariance)`);
+      throw new VbpError(
+        'STATS',
+        `${this.described} hold no covariance, which ${what} needs: gather them with { covariance: true } (vbp stats --covariance)`,
+      );
     }
   }
 
@@ -72,7 +77,10 @@ export class Stats {
   covariance(layer: number): Float64Array {
     const l = this.layers[layer];
     if (!l.comoment) {
-      throw new VbpError('STATS', `the statistics of ${l.fc1} hold no covariance: gather them with { covariance: true } (vbp stats --covariance)`);
+      throw new VbpError(
+        'STATS',
+        `the statistics of ${l.fc1} hold no covariance: gather them with { covariance: true } (vbp stats --covariance)`,
+      );
     }
     const n = l.comomentCount ?? l.count;
     return l.comoment.map((m) => (n > 0 ? m / n : 0));
@@ -82,10 +90,16 @@ export class Stats {
   merge(other: Stats): Stats {
     checkSignature(this.signature, other.signature, 'the other statistics', 'STATS', true);
     if (this.info.inputShape.join() !== other.info.inputShape.join()) {
-      throw new VbpError('STATS', `cannot merge statistics of inputs [${this.info.inputShape}] and [${other.info.inputShape}]`);
+      throw new VbpError(
+        'STATS',
+        `cannot merge statistics of inputs [${this.info.inputShape}] and [${other.info.inputShape}]`,
+      );
     }
     if (this.hasCovariance !== other.hasCovariance) {
-      throw new VbpError('STATS', 'cannot merge statistics gathered with covariance and without: gather every shard with { covariance: true }');
+      throw new VbpError(
+        'STATS',
+        'cannot merge statistics gathered with covariance and without: gather every shard with { covariance: true }',
+      );
     }
     const layers = this.layers.map((a, i) => mergeLayer(a, other.layers[i]));
     return new Stats(layers, {

@@ -88,7 +88,8 @@ function convertFloat(x: number, dtype: DType): number {
 function intValues(t: Tensor, dtype: DType): BigInt64Array {
   if (dtype === 'int64') return t.data as BigInt64Array;
   const out = new BigInt64Array(t.data.length);
-  if (dtype === 'uint64') for (let i = 0; i < out.length; i++) out[i] = BigInt.asIntN(64, (t.data as BigUint64Array)[i]);
+  if (dtype === 'uint64')
+    for (let i = 0; i < out.length; i++) out[i] = BigInt.asIntN(64, (t.data as BigUint64Array)[i]);
   else for (let i = 0; i < out.length; i++) out[i] = BigInt((t.data as Int32Array)[i]);
   return out;
 }
@@ -106,7 +107,10 @@ function toFloat32(v: bigint): number {
 function promoteTypes(a: DType, b: DType): DType {
   if (a === b) return a;
   if (isFloat8(a) || isFloat8(b)) {
-    throw new VbpError('INPUT_DTYPE', `a ${a} tensor cannot be compared with a ${b} tensor: PyTorch does not promote float8 dtypes (compare float8 tensors of one dtype, or convert them)`);
+    throw new VbpError(
+      'INPUT_DTYPE',
+      `a ${a} tensor cannot be compared with a ${b} tensor: PyTorch does not promote float8 dtypes (compare float8 tensors of one dtype, or convert them)`,
+    );
   }
   if (isFloat(a) && isFloat(b)) {
     if (a === 'float64' || b === 'float64') return 'float64';
@@ -141,7 +145,10 @@ export function pyFloat(x: number): string {
   return negative ? `-${text}` : text;
 }
 
-/** Python's repr of a str: quotes as Python picks them, backslash escapes for the unprintable (ASCII and C1 controls, line and paragraph separators). */
+/**
+ * Python's repr of a str: quotes as Python picks them, backslash escapes for the unprintable (ASCII and C1 controls,
+ * line and paragraph separators).
+ */
 function pyStr(s: string): string {
   const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = '';
@@ -152,8 +159,10 @@ function pyStr(s: string): string {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (code < 0x20 || (code >= 0x7f && code <= 0xa0) || code === 0xad) out += `\\x${code.toString(16).padStart(2, '0')}`;
-    else if (code === 0x2028 || code === 0x2029 || (code >= 0xd800 && code <= 0xdfff)) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else if (code < 0x20 || (code >= 0x7f && code <= 0xa0) || code === 0xad)
+      out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code === 0x2028 || code === 0x2029 || (code >= 0xd800 && code <= 0xdfff))
+      out += `\\u${code.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return `${quote}${out}${quote}`;
@@ -174,7 +183,9 @@ function decompose(x: number): { mantissa: bigint; exponent: number } {
   const bits = view.getBigUint64(0);
   const biased = Number(bits >> 52n);
   const fraction = bits & ((1n << 52n) - 1n);
-  return biased === 0 ? { mantissa: fraction, exponent: -1074 } : { mantissa: fraction | (1n << 52n), exponent: biased - 1075 };
+  return biased === 0
+    ? { mantissa: fraction, exponent: -1074 }
+    : { mantissa: fraction | (1n << 52n), exponent: biased - 1075 };
 }
 
 /** n / d rounded half to even (n >= 0, d > 0). */
@@ -203,7 +214,9 @@ function pyFixed(x: number, digits: number): string {
     q = exponent >= 0 ? scaled << BigInt(exponent) : roundHalfEven(scaled, 1n << BigInt(-exponent));
   }
   const text = q.toString().padStart(digits + 1, '0');
-  return digits === 0 ? `${sign}${text}` : `${sign}${text.slice(0, text.length - digits)}.${text.slice(text.length - digits)}`;
+  return digits === 0
+    ? `${sign}${text}`
+    : `${sign}${text.slice(0, text.length - digits)}.${text.slice(text.length - digits)}`;
 }
 
 /** Python's '{:.Ne}'.format(x), rounded half to even on the exact value. */
@@ -257,16 +270,27 @@ function resolveOptions(options: CloseOptions | undefined, where: string): Toler
   checkOptionKeys(options, OPTION_KEYS, where);
   const o = options ?? {};
   if ((o.rtol === undefined) !== (o.atol === undefined)) {
-    throw new VbpError('INVALID_ARGUMENT', `${where}: both 'rtol' and 'atol' must be either specified or omitted, but got no ${o.rtol === undefined ? 'rtol' : 'atol'}`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `${where}: both 'rtol' and 'atol' must be either specified or omitted, but got no ${o.rtol === undefined ? 'rtol' : 'atol'}`,
+    );
   }
   for (const key of ['rtol', 'atol'] as const) {
     const v = o[key];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw new VbpError('INVALID_ARGUMENT', `${where}: ${key} must be a finite number >= 0`);
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v)))
+      throw new VbpError('INVALID_ARGUMENT', `${where}: ${key} must be a finite number >= 0`);
   }
   for (const key of ['equalNan', 'checkDtype'] as const) {
-    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new VbpError('INVALID_ARGUMENT', `${where}: ${key} must be true or false`);
+    if (o[key] !== undefined && typeof o[key] !== 'boolean')
+      throw new VbpError('INVALID_ARGUMENT', `${where}: ${key} must be true or false`);
   }
-  return { rtol: o.rtol ?? 0, atol: o.atol ?? 0, equalNan: o.equalNan ?? false, checkDtype: o.checkDtype ?? true, given: o.rtol !== undefined };
+  return {
+    rtol: o.rtol ?? 0,
+    atol: o.atol ?? 0,
+    equalNan: o.equalNan ?? false,
+    checkDtype: o.checkDtype ?? true,
+    given: o.rtol !== undefined,
+  };
 }
 
 /** The outcome of comparing two tensors. */
@@ -294,14 +318,19 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   const ad = checkTensor(actual, 'actual');
   const ed = checkTensor(expected, 'expected');
   if (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i])) {
-    throw new Mismatch(`The values for attribute 'shape' do not match: ${pySize(actual.shape)} != ${pySize(expected.shape)}.`);
+    throw new Mismatch(
+      `The values for attribute 'shape' do not match: ${pySize(actual.shape)} != ${pySize(expected.shape)}.`,
+    );
   }
-  if (t.checkDtype && ad !== ed) throw new Mismatch(`The values for attribute 'dtype' do not match: torch.${ad} != torch.${ed}.`);
+  if (t.checkDtype && ad !== ed)
+    throw new Mismatch(`The values for attribute 'dtype' do not match: torch.${ad} != torch.${ed}.`);
   const rtol = t.given ? t.rtol : Math.max(DEFAULT_TOLERANCES[ad].rtol, DEFAULT_TOLERANCES[ed].rtol);
   const atol = t.given ? t.atol : Math.max(DEFAULT_TOLERANCES[ad].atol, DEFAULT_TOLERANCES[ed].atol);
   const promoted = promoteTypes(ad, ed);
   if (isFloat8(promoted) && (rtol !== 0 || atol !== 0)) {
-    throw new Mismatch(`Rtol=${pyFloat(rtol)} and atol=${pyFloat(atol)} are not supported for bitwise comparison of low dimensional floats. Please use rtol=0.0 and atol=0.0.`);
+    throw new Mismatch(
+      `Rtol=${pyFloat(rtol)} and atol=${pyFloat(atol)} are not supported for bitwise comparison of low dimensional floats. Please use rtol=0.0 and atol=0.0.`,
+    );
   }
   const n = actual.data.length;
   const mask = new Uint8Array(n);
@@ -313,11 +342,13 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
   let maxRelAt = 0;
   let firstMismatch = -1;
   // torch.max: the first NaN, else the first greatest.
-  const greater = (v: number, best: number): boolean => (Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best);
+  const greater = (v: number, best: number): boolean =>
+    Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best;
   let worst = 0;
   let scalar: { abs: number | bigint; rel: number } | undefined;
   if (isFloat(promoted)) {
-    const convert = (values: Float64Array, from: DType): Float64Array => (from === promoted || isFloat(from) ? values : values.map((v) => convertFloat(v, promoted)));
+    const convert = (values: Float64Array, from: DType): Float64Array =>
+      from === promoted || isFloat(from) ? values : values.map((v) => convertFloat(v, promoted));
     const a = convert(floatValues(actual, ad), ad);
     const e = convert(floatValues(expected, ed), ed);
     for (let i = 0; i < n; i++) {
@@ -332,7 +363,8 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
       const rel = diff / Math.abs(e[i]);
       if (greater(diff, maxAbs as number)) [maxAbs, maxAbsAt] = [diff, i];
       if (greater(rel, maxRel)) [maxRel, maxRelAt] = [rel, i];
-      if (n === 1 && actual.shape.length === 0) scalar = { abs: diff, rel: e[i] === 0 ? Infinity : diff / Math.abs(e[i]) };
+      if (n === 1 && actual.shape.length === 0)
+        scalar = { abs: diff, rel: e[i] === 0 ? Infinity : diff / Math.abs(e[i]) };
     }
   } else {
     const a = intValues(actual, ad);
@@ -360,7 +392,8 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
       const rel = Math.fround(Math.fround(Number(diff)) / Math.fround(Number(BigInt.asIntN(64, magnitude))));
       if (diff > (maxAbs as bigint)) [maxAbs, maxAbsAt] = [diff, i];
       if (greater(rel, maxRel)) [maxRel, maxRelAt] = [rel, i];
-      if (n === 1 && actual.shape.length === 0) scalar = { abs: diff, rel: e[i] === 0n ? Infinity : Number(diff) / Number(magnitude) };
+      if (n === 1 && actual.shape.length === 0)
+        scalar = { abs: diff, rel: e[i] === 0n ? Infinity : Number(diff) / Number(magnitude) };
     }
   }
   const result: TensorComparison = {
@@ -429,7 +462,9 @@ function pyRepr(v: Value | undefined, depth = 0): string {
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   if (typeof v === 'string') return pyStr(v);
   if (Array.isArray(v)) return `[${v.map((item) => pyRepr(item, depth + 1)).join(', ')}]`;
-  return `{${Object.entries(v).map(([k, item]) => `${pyStr(k)}: ${pyRepr(item, depth + 1)}`).join(', ')}}`;
+  return `{${Object.entries(v)
+    .map(([k, item]) => `${pyStr(k)}: ${pyRepr(item, depth + 1)}`)
+    .join(', ')}}`;
 }
 
 /**
@@ -467,7 +502,8 @@ function torchRepr(t: Tensor): string {
     const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
     const floating = isFloat(dtype);
     const valueAt = (i: number): number => elementValue(t, dtype, i);
-    const textAt = (i: number): string => (dtype === 'bool' ? (t.data[i] ? 'True' : 'False') : floating ? '' : String(t.data[i]));
+    const textAt = (i: number): string =>
+      dtype === 'bool' ? (t.data[i] ? 'True' : 'False') : floating ? '' : String(t.data[i]);
     // the elements the formatter sees: all, or the edge items of every dimension when summarized
     const seen: number[] = [];
     const collect = (offset: number, d: number): void => {
@@ -497,7 +533,11 @@ function torchRepr(t: Tensor): string {
         intMode = values.every((v) => v === Math.ceil(v));
         sciMode = max / min > 1000 || max > 1e8 || (!intMode && min < 1e-4);
         for (const v of values) {
-          const text = sciMode ? pyExponent(v, PRINT.precision) : intMode ? `${pyFixed(v, 0)}.` : pyFixed(v, PRINT.precision);
+          const text = sciMode
+            ? pyExponent(v, PRINT.precision)
+            : intMode
+              ? `${pyFixed(v, 0)}.`
+              : pyFixed(v, PRINT.precision);
           width = Math.max(width, text.length);
         }
       }
@@ -571,11 +611,15 @@ class Unsupported extends Error {}
 function originatePairs(actual: Value, expected: Value, path: Path, out: Pair[], depth = 0): void {
   if (depth > 1000) throw new Mismatch('The values nest deeper than 1000 levels');
   if (Array.isArray(actual) && Array.isArray(expected)) {
-    if (actual.length !== expected.length) throw new Mismatch(`The length of the sequences mismatch: ${actual.length} != ${expected.length}`, { cause: path });
+    if (actual.length !== expected.length)
+      throw new Mismatch(`The length of the sequences mismatch: ${actual.length} != ${expected.length}`, {
+        cause: path,
+      });
     actual.forEach((item, i) => originatePairs(item, expected[i], [...path, i], out, depth + 1));
     return;
   }
-  const isMapping = (v: Value): v is { [key: string]: Value } => typeof v === 'object' && v !== null && !Array.isArray(v) && !isTensor(v);
+  const isMapping = (v: Value): v is { [key: string]: Value } =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) && !isTensor(v);
   if (isMapping(actual) && isMapping(expected)) {
     const a = Object.keys(actual);
     const e = Object.keys(expected);
@@ -593,11 +637,16 @@ function originatePairs(actual: Value, expected: Value, path: Path, out: Pair[],
   // torch's pairs in their order: None, booleans, numbers, tensors; any other inputs no pair handles
   const none = (v: Value): boolean => v === null || v === undefined;
   const handled =
-    none(actual) || none(expected) ||
+    none(actual) ||
+    none(expected) ||
     (typeof actual === 'boolean' && typeof expected === 'boolean') ||
     (typeof actual === 'number' && typeof expected === 'number') ||
     (isTensor(actual) && isTensor(expected));
-  if (!handled) throw new Unsupported(`No comparison pair was able to handle inputs of type ${pyType(actual)} and ${pyType(expected)}.`, { cause: path });
+  if (!handled)
+    throw new Unsupported(
+      `No comparison pair was able to handle inputs of type ${pyType(actual)} and ${pyType(expected)}.`,
+      { cause: path },
+    );
   out.push({ actual, expected, path });
 }
 
@@ -615,7 +664,8 @@ function comparePair(pair: Pair, t: Tolerances): void {
   }
   if (typeof actual === 'number') {
     const e = expected as number;
-    if (t.checkDtype && isPyInt(actual) !== isPyInt(e)) throw new Mismatch(`The (d)types do not match: ${pyType(actual)} != ${pyType(e)}.`);
+    if (t.checkDtype && isPyInt(actual) !== isPyInt(e))
+      throw new Mismatch(`The (d)types do not match: ${pyType(actual)} != ${pyType(e)}.`);
     // int with int: int64's tolerances (exact); otherwise float64's
     const integers = isPyInt(actual) && isPyInt(e);
     const rtol = t.given ? t.rtol : integers ? 0 : 1e-7;
@@ -632,7 +682,8 @@ function comparePair(pair: Pair, t: Tolerances): void {
     );
   }
   if (typeof actual === 'boolean') {
-    if (actual !== expected) throw new Mismatch(`Booleans mismatch: ${actual ? 'True' : 'False'} is not ${expected ? 'True' : 'False'}`);
+    if (actual !== expected)
+      throw new Mismatch(`Booleans mismatch: ${actual ? 'True' : 'False'} is not ${expected ? 'True' : 'False'}`);
   }
 }
 
@@ -642,13 +693,22 @@ function withPath(message: string, path: Path): string {
 }
 
 /** The failure torch.testing.assert_close would raise, or undefined: its message, and whether it is a TypeError. */
-function closeFailure(actual: Value, expected: Value, options: CloseOptions | undefined, where: string): { message: string; typeError: boolean } | undefined {
+function closeFailure(
+  actual: Value,
+  expected: Value,
+  options: CloseOptions | undefined,
+  where: string,
+): { message: string; typeError: boolean } | undefined {
   const t = resolveOptions(options, where);
   const pairs: Pair[] = [];
   try {
     originatePairs(actual, expected, [], pairs);
   } catch (error) {
-    if (error instanceof Mismatch || error instanceof Unsupported) return { message: withPath(error.message, (error.cause as Path | undefined) ?? []), typeError: error instanceof Unsupported };
+    if (error instanceof Mismatch || error instanceof Unsupported)
+      return {
+        message: withPath(error.message, (error.cause as Path | undefined) ?? []),
+        typeError: error instanceof Unsupported,
+      };
     throw error;
   }
   for (const pair of pairs) {
@@ -666,7 +726,12 @@ function closeFailure(actual: Value, expected: Value, options: CloseOptions | un
  * The failure message torch.testing.assert_close would give for these values, or undefined when they are
  * close. Throws VbpError for bad options or malformed tensors.
  */
-export function closeMismatch(actual: Value, expected: Value, options?: CloseOptions, where = 'assertClose'): string | undefined {
+export function closeMismatch(
+  actual: Value,
+  expected: Value,
+  options?: CloseOptions,
+  where = 'assertClose',
+): string | undefined {
   return closeFailure(actual, expected, options, where)?.message;
 }
 
@@ -679,7 +744,9 @@ export function closeMismatch(actual: Value, expected: Value, options?: CloseOpt
 export function assertClose(actual: Value, expected: Value, options?: CloseOptions): void {
   const failure = closeFailure(actual, expected, options, 'assertClose');
   if (failure === undefined) return;
-  const error = failure.typeError ? new TypeError(failure.message) : new AssertionError({ message: failure.message, actual, expected, operator: 'assertClose' });
+  const error = failure.typeError
+    ? new TypeError(failure.message)
+    : new AssertionError({ message: failure.message, actual, expected, operator: 'assertClose' });
   Error.captureStackTrace?.(error, assertClose);
   throw error;
 }
@@ -691,11 +758,16 @@ export function assertClose(actual: Value, expected: Value, options?: CloseOptio
  */
 export function isClose(actual: Tensor, expected: Tensor, options?: CloseOptions): Tensor<Uint8Array> {
   const t = resolveOptions(options, 'isClose');
-  if (!isTensor(actual) || !isTensor(expected)) throw new VbpError('INPUT', 'isClose(actual, expected): both must be tensors { data, shape }');
+  if (!isTensor(actual) || !isTensor(expected))
+    throw new VbpError('INPUT', 'isClose(actual, expected): both must be tensors { data, shape }');
   try {
     return { data: compareTensors(actual, expected, t).mask, shape: [...actual.shape], dtype: 'bool' };
   } catch (error) {
-    if (error instanceof Mismatch) throw new VbpError(error.message.includes("'shape'") ? 'INPUT_SHAPE' : 'INPUT_DTYPE', `isClose: ${error.message}`);
+    if (error instanceof Mismatch)
+      throw new VbpError(
+        error.message.includes("'shape'") ? 'INPUT_SHAPE' : 'INPUT_DTYPE',
+        `isClose: ${error.message}`,
+      );
     throw error;
   }
 }

@@ -19,7 +19,11 @@ declare global {
 
 interface MatcherUtils {
   isNot?: boolean;
-  utils: { matcherHint: (name: string, received?: string, expected?: string, options?: { isNot?: boolean }) => string; RECEIVED_COLOR: (s: string) => string; EXPECTED_COLOR: (s: string) => string };
+  utils: {
+    matcherHint: (name: string, received?: string, expected?: string, options?: { isNot?: boolean }) => string;
+    RECEIVED_COLOR: (s: string) => string;
+    EXPECTED_COLOR: (s: string) => string;
+  };
 }
 
 function element(t: Tensor, i: number): string {
@@ -27,7 +31,13 @@ function element(t: Tensor, i: number): string {
 }
 
 /** The first mismatched elements of two tensors of one shape, as "index  expected  received" rows. */
-function mismatchTable(received: Value, expected: Value, options: CloseOptions | undefined, utils: MatcherUtils['utils'], limit = 10): string {
+function mismatchTable(
+  received: Value,
+  expected: Value,
+  options: CloseOptions | undefined,
+  utils: MatcherUtils['utils'],
+  limit = 10,
+): string {
   if (!isTensor(received) || !isTensor(expected) || received.shape.join() !== expected.shape.join()) return '';
   let mask: Uint8Array;
   try {
@@ -41,9 +51,13 @@ function mismatchTable(received: Value, expected: Value, options: CloseOptions |
   for (let i = 0; i < mask.length && rows.length < limit; i++) {
     if (mask[i]) continue;
     const index = strides.map((s, d) => Math.floor(i / s) % received.shape[d]);
-    rows.push(`  [${index.join(', ')}]  ${utils.EXPECTED_COLOR(element(expected, i))}  ${utils.RECEIVED_COLOR(element(received, i))}`);
+    rows.push(
+      `  [${index.join(', ')}]  ${utils.EXPECTED_COLOR(element(expected, i))}  ${utils.RECEIVED_COLOR(element(received, i))}`,
+    );
   }
-  return rows.length ? `\n\nFirst mismatched elements (index, ${utils.EXPECTED_COLOR('expected')}, ${utils.RECEIVED_COLOR('received')}):\n${rows.join('\n')}` : '';
+  return rows.length
+    ? `\n\nFirst mismatched elements (index, ${utils.EXPECTED_COLOR('expected')}, ${utils.RECEIVED_COLOR('received')}):\n${rows.join('\n')}`
+    : '';
 }
 
 export const matchers = {
@@ -53,7 +67,10 @@ export const matchers = {
     if (mismatch === undefined) {
       return { pass: true, message: () => `${hint}\n\nExpected the values not to be close, but they are.` };
     }
-    return { pass: false, message: () => `${hint}\n\n${mismatch}${mismatchTable(received, expected, options, this.utils)}` };
+    return {
+      pass: false,
+      message: () => `${hint}\n\n${mismatch}${mismatchTable(received, expected, options, this.utils)}`,
+    };
   },
 };
 

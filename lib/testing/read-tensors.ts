@@ -14,9 +14,24 @@ import { isZip, ZipReader } from '../formats/zip';
 import { readFailure } from '../util/files';
 
 const SAFE_DTYPES: Record<SafeDType, DType> = {
-  F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
-  U16: 'uint16', U32: 'uint32', U64: 'uint64', F8_E4M3: 'float8_e4m3fn', F8_E5M2: 'float8_e5m2', F8_E8M0: 'float8_e8m0fnu',
-  F8_E4M3FNUZ: 'float8_e4m3fnuz', F8_E5M2FNUZ: 'float8_e5m2fnuz',
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+  U16: 'uint16',
+  U32: 'uint32',
+  U64: 'uint64',
+  F8_E4M3: 'float8_e4m3fn',
+  F8_E5M2: 'float8_e5m2',
+  F8_E8M0: 'float8_e8m0fnu',
+  F8_E4M3FNUZ: 'float8_e4m3fnuz',
+  F8_E5M2FNUZ: 'float8_e5m2fnuz',
 };
 
 function looksLikeSafetensors(bytes: Uint8Array, file: string): boolean {
@@ -26,7 +41,11 @@ function looksLikeSafetensors(bytes: Uint8Array, file: string): boolean {
   if (length === 0n || length > BigInt(bytes.length - 8)) return false;
   // the header's first character after JSON whitespace is '{'
   let at = 8;
-  while (at < 8 + Number(length) && (bytes[at] === 0x20 || bytes[at] === 0x09 || bytes[at] === 0x0a || bytes[at] === 0x0d)) at++;
+  while (
+    at < 8 + Number(length) &&
+    (bytes[at] === 0x20 || bytes[at] === 0x09 || bytes[at] === 0x0a || bytes[at] === 0x0d)
+  )
+    at++;
   return bytes[at] === 0x7b;
 }
 
@@ -37,20 +56,37 @@ function parseTensorFile(bytes: Uint8Array, file: string): { format: Format; val
   if (isZip(bytes)) {
     const zip = new ZipReader(bytes, file, 'torch.save or .npz file');
     if (isTorchSaveZip(zip)) return { format: 'torch.save', value: readTorchSave(zip, file) };
-    if (zip.entries.length > 0 && zip.entries.every((e) => e.name.endsWith('.npy'))) return { format: 'npz', value: readNpz(zip, file) };
-    throw new VbpError('DATA', `'${file}' is a zip archive but neither a torch.save file (no data.pkl) nor a .npz file (entries other than .npy)`);
+    if (zip.entries.length > 0 && zip.entries.every((e) => e.name.endsWith('.npy')))
+      return { format: 'npz', value: readNpz(zip, file) };
+    throw new VbpError(
+      'DATA',
+      `'${file}' is a zip archive but neither a torch.save file (no data.pkl) nor a .npz file (entries other than .npy)`,
+    );
   }
-  if (bytes.length >= 6 && bytes[0] === 0x93 && Buffer.from(bytes.buffer, bytes.byteOffset, 6).toString('latin1', 1) === 'NUMPY') return { format: 'npy', value: parseNpy(bytes, file) };
+  if (
+    bytes.length >= 6 &&
+    bytes[0] === 0x93 &&
+    Buffer.from(bytes.buffer, bytes.byteOffset, 6).toString('latin1', 1) === 'NUMPY'
+  )
+    return { format: 'npy', value: parseNpy(bytes, file) };
   if (looksLikeSafetensors(bytes, file)) {
     const { tensors } = decodeSafetensors(bytes, file);
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) {
-      Object.defineProperty(out, name, { value: { data: t.data, shape: t.shape, dtype: SAFE_DTYPES[t.dtype] }, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, name, {
+        value: { data: t.data, shape: t.shape, dtype: SAFE_DTYPES[t.dtype] },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return { format: 'safetensors', value: out };
   }
   if (bytes.length >= 2 && bytes[0] === 0x80) return { format: 'torch.save', value: parseTorchSave(bytes, file) };
-  throw new VbpError('DATA', `'${file}' is not a tensor file: expected a torch.save zip archive, .npy, .npz or .safetensors file`);
+  throw new VbpError(
+    'DATA',
+    `'${file}' is not a tensor file: expected a torch.save zip archive, .npy, .npz or .safetensors file`,
+  );
 }
 
 async function readTensorFile(file: string): Promise<{ format: Format; value: Value }> {
@@ -86,7 +122,8 @@ export async function readTensors(file: string): Promise<Value> {
 function describe(value: Value): string {
   if (Array.isArray(value)) return `a list of ${value.length} values`;
   if (value === null) return 'None';
-  if (typeof value === 'object') return `a dict of ${Object.keys(value).length} entries (${Object.keys(value).slice(0, 5).join(', ')}${Object.keys(value).length > 5 ? ', ...' : ''})`;
+  if (typeof value === 'object')
+    return `a dict of ${Object.keys(value).length} entries (${Object.keys(value).slice(0, 5).join(', ')}${Object.keys(value).length > 5 ? ', ...' : ''})`;
   return `a ${typeof value}`;
 }
 
@@ -98,7 +135,13 @@ export async function readTensor(file: string): Promise<Tensor> {
   const { format, value } = await readTensorFile(file);
   if (isTensor(value)) return value;
   // .npz and .safetensors files are always objects of arrays by name; a torch.save dict is a structure.
-  const only = typeof value === 'object' && value !== null && (format === 'npz' || format === 'safetensors') ? Object.values(value) : [];
+  const only =
+    typeof value === 'object' && value !== null && (format === 'npz' || format === 'safetensors')
+      ? Object.values(value)
+      : [];
   if (only.length === 1 && isTensor(only[0])) return only[0];
-  throw new VbpError('DATA', `'${file}' holds ${describe(value)}, not a single tensor (use readTensors for structures)`);
+  throw new VbpError(
+    'DATA',
+    `'${file}' holds ${describe(value)}, not a single tensor (use readTensors for structures)`,
+  );
 }

@@ -20,15 +20,33 @@ export interface WriteTensorsOptions {
 }
 
 const SAFE: Record<DType, SafeDType> = {
-  float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
-  uint16: 'U16', uint32: 'U32', uint64: 'U64', float8_e4m3fn: 'F8_E4M3', float8_e5m2: 'F8_E5M2', float8_e8m0fnu: 'F8_E8M0',
-  float8_e4m3fnuz: 'F8_E4M3FNUZ', float8_e5m2fnuz: 'F8_E5M2FNUZ',
+  float64: 'F64',
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  int16: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
+  uint16: 'U16',
+  uint32: 'U32',
+  uint64: 'U64',
+  float8_e4m3fn: 'F8_E4M3',
+  float8_e5m2: 'F8_E5M2',
+  float8_e8m0fnu: 'F8_E8M0',
+  float8_e4m3fnuz: 'F8_E4M3FNUZ',
+  float8_e5m2fnuz: 'F8_E5M2FNUZ',
 };
 
 function tensorsByName(file: string, value: Value, format: string): Record<string, Tensor> {
   if (isTensor(value)) return { [format === '.npz' ? 'arr_0' : 'tensor']: value };
   if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every(isTensor)) {
-    throw new VbpError('INVALID_ARGUMENT', `writeTensors('${file}'): a ${format} file holds a tensor or an object of tensors by name (use a .pt file for other structures)`);
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `writeTensors('${file}'): a ${format} file holds a tensor or an object of tensors by name (use a .pt file for other structures)`,
+    );
   }
   return value as Record<string, Tensor>;
 }
@@ -37,7 +55,8 @@ function tensorsByName(file: string, value: Value, format: string): Record<strin
 function formatTensors(file: string, value: Value): Buffer {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.npy') {
-    if (!isTensor(value)) throw new VbpError('INVALID_ARGUMENT', `writeTensors('${file}'): a .npy file holds one tensor`);
+    if (!isTensor(value))
+      throw new VbpError('INVALID_ARGUMENT', `writeTensors('${file}'): a .npy file holds one tensor`);
     checkTensor(value, 'value');
     return formatNpy(value);
   }
@@ -63,7 +82,8 @@ function formatTensors(file: string, value: Value): Buffer {
  */
 export async function writeTensors(file: string, value: Value, options: WriteTensorsOptions = {}): Promise<void> {
   checkOptionKeys(options, ['overwrite'], 'writeTensors');
-  if (typeof file !== 'string' || file.length === 0) throw new VbpError('INVALID_ARGUMENT', 'writeTensors(file, value): file must be a path string');
+  if (typeof file !== 'string' || file.length === 0)
+    throw new VbpError('INVALID_ARGUMENT', 'writeTensors(file, value): file must be a path string');
   const bytes = formatTensors(file, value);
   await writeFileAtomically(file, bytes, { overwrite: options.overwrite ?? true });
 }

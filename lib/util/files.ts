@@ -60,7 +60,9 @@ function probeFolder(dir: string, target: string): void {
   try {
     fs.closeSync(fs.openSync(probe, 'wx'));
   } catch (error) {
-    throw new VbpError('IO', `cannot write '${target}': folder '${dir}' does not take new files (${reasonOf(error)})`, { cause: error });
+    throw new VbpError('IO', `cannot write '${target}': folder '${dir}' does not take new files (${reasonOf(error)})`, {
+      cause: error,
+    });
   }
   fs.rmSync(probe, { force: true });
 }
@@ -69,7 +71,11 @@ function probeFolder(dir: string, target: string): void {
  * Checks before any work that `target` can be written: its folder exists and is writable, the target is
  * not a folder, and it does not exist unless `overwrite` is not false.
  */
-export function checkWritable(target: string, options: WriteOptions = {}, overwriteHint = 'pass overwrite to replace it'): void {
+export function checkWritable(
+  target: string,
+  options: WriteOptions = {},
+  overwriteHint = 'pass overwrite to replace it',
+): void {
   const dir = path.dirname(path.resolve(target));
   let dirStat: fs.Stats;
   try {
@@ -81,7 +87,8 @@ export function checkWritable(target: string, options: WriteOptions = {}, overwr
   probeFolder(dir, target);
   const existing = fs.statSync(target, { throwIfNoEntry: false });
   if (existing?.isDirectory()) throw new VbpError('IO', `cannot write '${target}': it is a folder`);
-  if (existing && options.overwrite === false) throw new VbpError('OUTPUT_EXISTS', `'${target}' already exists (${overwriteHint})`);
+  if (existing && options.overwrite === false)
+    throw new VbpError('OUTPUT_EXISTS', `'${target}' already exists (${overwriteHint})`);
 }
 
 /** One file of an output set: `write` produces it under the temporary path it is given. */
@@ -113,7 +120,8 @@ export async function writeAllAtomically(outputs: PendingOutput[], options: Writ
     }
     // Another process may have made a target meanwhile.
     const appeared = outputs.find((output) => options.overwrite === false && fs.existsSync(output.target));
-    if (appeared) throw new VbpError('OUTPUT_EXISTS', `'${appeared.target}' already exists (pass overwrite to replace it)`);
+    if (appeared)
+      throw new VbpError('OUTPUT_EXISTS', `'${appeared.target}' already exists (pass overwrite to replace it)`);
   } catch (error) {
     for (const { temporary } of written) removeQuietly(temporary);
     if (error instanceof VbpError) throw error;
@@ -134,10 +142,18 @@ export async function writeAllAtomically(outputs: PendingOutput[], options: Writ
   }
 }
 
-export async function writeAtomically(target: string, write: PendingOutput['write'], options: WriteOptions = {}): Promise<void> {
+export async function writeAtomically(
+  target: string,
+  write: PendingOutput['write'],
+  options: WriteOptions = {},
+): Promise<void> {
   await writeAllAtomically([{ target, write }], options);
 }
 
-export async function writeFileAtomically(target: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
+export async function writeFileAtomically(
+  target: string,
+  data: string | Uint8Array,
+  options: WriteOptions = {},
+): Promise<void> {
   await writeAtomically(target, (tmp) => fs.promises.writeFile(tmp, data), options);
 }

@@ -16,12 +16,15 @@ export function percent(x: number, digits = 2): string {
 /** A reduction as a signed percentage: 0.123 -> '-12.3 %', 0 -> '0.0 %' (never '-0.0 %'). */
 export function reduction(x: number, digits = 1): string {
   const text = (x * 100).toFixed(digits);
-  return Number(text) === 0 ? `${(0).toFixed(digits)} %` : `${x > 0 ? '-' : '+'}${Math.abs(Number(text)).toFixed(digits)} %`;
+  return Number(text) === 0
+    ? `${(0).toFixed(digits)} %`
+    : `${x > 0 ? '-' : '+'}${Math.abs(Number(text)).toFixed(digits)} %`;
 }
 
 /** A plain-text table: the first column left-aligned, the others right-aligned. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

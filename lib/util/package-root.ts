@@ -6,7 +6,11 @@ import path from 'node:path';
 export const packageRoot = ((): string => {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'torch-vbp') return dir;
+    if (
+      fs.existsSync(manifest) &&
+      (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'torch-vbp'
+    )
+      return dir;
     if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..', '..');
   }
 })();

@@ -9,7 +9,9 @@ import { print } from '../output';
 
 async function bench(file: string, options: Options): Promise<void> {
   if (options.inputShape !== undefined) parseShape(String(options.inputShape), '--input-shape');
-  const sizes = String(options.batchSizes ?? '1,8').split(',').map((size) => parseInteger(size.trim(), '--batch-sizes', 1));
+  const sizes = String(options.batchSizes ?? '1,8')
+    .split(',')
+    .map((size) => parseInteger(size.trim(), '--batch-sizes', 1));
   const runs = parseInteger(String(options.runs ?? '30'), '--runs', 1);
   const warmup = parseInteger(String(options.warmup ?? '5'), '--warmup');
   const model = await openModel(file, options);
@@ -24,7 +26,16 @@ async function bench(file: string, options: Options): Promise<void> {
     print(
       options,
       `${file} on ${options.device ?? 'cpu'}, ${getNumThreads()} thread(s), input [${shape}]\n` +
-        table(['batch', 'median ms', 'p10 ms', 'p90 ms', 'items/s'], results.map((r) => [String(r.batchSize), r.medianMs.toFixed(3), r.p10Ms.toFixed(3), r.p90Ms.toFixed(3), r.itemsPerSecond.toFixed(1)])),
+        table(
+          ['batch', 'median ms', 'p10 ms', 'p90 ms', 'items/s'],
+          results.map((r) => [
+            String(r.batchSize),
+            r.medianMs.toFixed(3),
+            r.p10Ms.toFixed(3),
+            r.p90Ms.toFixed(3),
+            r.itemsPerSecond.toFixed(1),
+          ]),
+        ),
       { model: file, device: options.device ?? 'cpu', threads: getNumThreads(), inputShape: shape, results },
     );
   } finally {
@@ -32,7 +43,10 @@ async function bench(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerBench(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerBench(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withCommon(program.command('bench').argument('<model>', 'TorchScript model file'))
     .description('forward latency (median of repeated runs after warm-up)')
     .option('--input-shape <C,H,W>', 'input item shape (default: from the model card)')

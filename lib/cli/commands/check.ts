@@ -18,7 +18,8 @@ function parseTolerance(value: unknown, option: string): number | undefined {
   if (value === undefined) return undefined;
   const text = String(value).trim();
   const n = Number(text);
-  if (text === '' || !Number.isFinite(n) || n < 0) throw usageError(option, `must be a number >= 0, got '${String(value)}'`);
+  if (text === '' || !Number.isFinite(n) || n < 0)
+    throw usageError(option, `must be a number >= 0, got '${String(value)}'`);
   return n;
 }
 
@@ -26,7 +27,10 @@ function parseTolerance(value: unknown, option: string): number | undefined {
 function positionalInputs(value: Value, file: string): Tensor[] {
   if (isTensor(value)) return [value];
   if (Array.isArray(value) && value.length > 0 && value.every(isTensor)) return value as Tensor[];
-  throw new VbpError('DATA', `'${file}' (--inputs) must hold a tensor (one input) or a list/tuple of tensors (positional inputs)`);
+  throw new VbpError(
+    'DATA',
+    `'${file}' (--inputs) must hold a tensor (one input) or a list/tuple of tensors (positional inputs)`,
+  );
 }
 
 interface OutputRow {
@@ -42,7 +46,9 @@ interface OutputRow {
   problem?: string;
 }
 
-/** What the model returned at some place, for a message: "a tensor [4, 10]", "a list of 2", "a dict with keys 'a', 'b'". */
+/**
+ * What the model returned at some place, for a message: "a tensor [4, 10]", "a list of 2", "a dict with keys 'a', 'b'".
+ */
 function describeValue(value: Value | undefined): string {
   if (value === undefined) return 'nothing';
   if (isTensor(value)) return `a tensor [${value.shape.join(', ')}]`;
@@ -59,15 +65,39 @@ function describeValue(value: Value | undefined): string {
  * One row per tensor of `expected`, compared with the tensor at the same place of `actual`. Where the
  * structures differ, `problem` says how (the table prints it, not only --json).
  */
-function rows(actual: Value | undefined, expected: Value, options: CloseOptions, path: string, out: OutputRow[], mismatch?: string): void {
+function rows(
+  actual: Value | undefined,
+  expected: Value,
+  options: CloseOptions,
+  path: string,
+  out: OutputRow[],
+  mismatch?: string,
+): void {
   if (isTensor(expected)) {
-    const row: OutputRow = { path: path || '(output)', shape: expected.shape, dtype: dtypeOfTensor(expected), pass: false, mismatches: 0, total: expected.data.length, maxAbsDiff: 0, rtol: 0, atol: 0 };
+    const row: OutputRow = {
+      path: path || '(output)',
+      shape: expected.shape,
+      dtype: dtypeOfTensor(expected),
+      pass: false,
+      mismatches: 0,
+      total: expected.data.length,
+      maxAbsDiff: 0,
+      rtol: 0,
+      atol: 0,
+    };
     if (mismatch) row.problem = mismatch;
-    else if (!isTensor(actual)) row.problem = `the model gives ${describeValue(actual)} here, PyTorch's file a tensor [${expected.shape.join(', ')}]`;
+    else if (!isTensor(actual))
+      row.problem = `the model gives ${describeValue(actual)} here, PyTorch's file a tensor [${expected.shape.join(', ')}]`;
     else {
       try {
         const c = compareTensorValues(actual, expected, options);
-        Object.assign(row, { pass: c.mismatches === 0, mismatches: c.mismatches, maxAbsDiff: c.worstAbsDiff, rtol: c.rtol, atol: c.atol });
+        Object.assign(row, {
+          pass: c.mismatches === 0,
+          mismatches: c.mismatches,
+          maxAbsDiff: c.worstAbsDiff,
+          rtol: c.rtol,
+          atol: c.atol,
+        });
       } catch (error) {
         row.problem = (error as Error).message;
       }
@@ -84,16 +114,39 @@ function rows(actual: Value | undefined, expected: Value, options: CloseOptions,
         : actual.length !== expected.length
           ? `the model's list/tuple at ${where} has ${actual.length} items, PyTorch's ${expected.length}`
           : undefined);
-    expected.forEach((item, i) => rows(Array.isArray(actual) ? actual[i] : undefined, item, options, `${path}[${i}]`, out, problem));
+    expected.forEach((item, i) =>
+      rows(Array.isArray(actual) ? actual[i] : undefined, item, options, `${path}[${i}]`, out, problem),
+    );
     return;
   }
   if (typeof expected === 'object' && expected !== null) {
-    const dict = typeof actual === 'object' && actual !== null && !Array.isArray(actual) && !isTensor(actual) ? (actual as Record<string, Value>) : undefined;
+    const dict =
+      typeof actual === 'object' && actual !== null && !Array.isArray(actual) && !isTensor(actual)
+        ? (actual as Record<string, Value>)
+        : undefined;
     const keys = Object.keys(expected);
-    const problem = mismatch ?? (dict ? undefined : `the model gives ${describeValue(actual)} at ${where}, PyTorch's file ${describeValue(expected)}`);
+    const problem =
+      mismatch ??
+      (dict
+        ? undefined
+        : `the model gives ${describeValue(actual)} at ${where}, PyTorch's file ${describeValue(expected)}`);
     for (const key of keys) {
-      const missing = !problem && dict && !(key in dict) ? `the model's dict at ${where} has no key '${key}' (it has ${Object.keys(dict).map((k) => `'${k}'`).join(', ') || 'none'})` : undefined;
-      rows(dict?.[key], (expected as Record<string, Value>)[key], options, `${path}['${key}']`, out, problem ?? missing);
+      const missing =
+        !problem && dict && !(key in dict)
+          ? `the model's dict at ${where} has no key '${key}' (it has ${
+              Object.keys(dict)
+                .map((k) => `'${k}'`)
+                .join(', ') || 'none'
+            })`
+          : undefined;
+      rows(
+        dict?.[key],
+        (expected as Record<string, Value>)[key],
+        options,
+        `${path}['${key}']`,
+        out,
+        problem ?? missing,
+      );
     }
   }
 }
@@ -108,13 +161,23 @@ function problemLines(outputs: OutputRow[]): string[] {
 async function check(file: string, options: Options): Promise<void> {
   const rtol = parseTolerance(options.rtol, '--rtol');
   const atol = parseTolerance(options.atol, '--atol');
-  if ((rtol === undefined) !== (atol === undefined)) throw usageError(rtol === undefined ? '--atol' : '--rtol', 'give both --rtol and --atol, or neither (the defaults of the dtypes)');
+  if ((rtol === undefined) !== (atol === undefined))
+    throw usageError(
+      rtol === undefined ? '--atol' : '--rtol',
+      'give both --rtol and --atol, or neither (the defaults of the dtypes)',
+    );
   const inputsFile = String(options.inputs);
   const expectedFile = String(options.expected);
   checkingOption('--inputs', () => checkReadableFile(inputsFile, 'inputs file'));
   checkingOption('--expected', () => checkReadableFile(expectedFile, 'expected outputs file'));
-  const closeOptions: CloseOptions = { ...(rtol !== undefined ? { rtol, atol } : {}), equalNan: Boolean(options.equalNan), checkDtype: !options.ignoreDtype };
-  const inputs = await readingInput('--inputs', async () => positionalInputs(await readTensors(inputsFile), inputsFile));
+  const closeOptions: CloseOptions = {
+    ...(rtol !== undefined ? { rtol, atol } : {}),
+    equalNan: Boolean(options.equalNan),
+    checkDtype: !options.ignoreDtype,
+  };
+  const inputs = await readingInput('--inputs', async () =>
+    positionalInputs(await readTensors(inputsFile), inputsFile),
+  );
   const expected = await readingInput('--expected', () => readTensors(expectedFile));
   const model = await openModel(file, options);
   let actual: Value;
@@ -134,21 +197,46 @@ async function check(file: string, options: Options): Promise<void> {
       outputs.map((r) =>
         r.problem
           ? [r.path, `[${r.shape.join(', ')}]`, r.dtype, '-', '-', '-', '-', 'FAIL (below)']
-          : [r.path, `[${r.shape.join(', ')}]`, r.dtype, `${r.mismatches} / ${r.total}`, pyFloat(r.maxAbsDiff), pyFloat(r.rtol), pyFloat(r.atol), r.pass ? 'ok' : 'FAIL'],
+          : [
+              r.path,
+              `[${r.shape.join(', ')}]`,
+              r.dtype,
+              `${r.mismatches} / ${r.total}`,
+              pyFloat(r.maxAbsDiff),
+              pyFloat(r.rtol),
+              pyFloat(r.atol),
+              r.pass ? 'ok' : 'FAIL',
+            ],
       ),
     ),
     ...problemLines(outputs),
-    pass ? 'PASS: the outputs match PyTorch\'s' : `FAIL: the outputs do not match PyTorch's\n\n${message}`,
+    pass ? "PASS: the outputs match PyTorch's" : `FAIL: the outputs do not match PyTorch's\n\n${message}`,
   ].join('\n');
-  print(options, human, { model: file, inputs: inputsFile, expected: expectedFile, pass, outputs, message: message ?? null });
+  print(options, human, {
+    model: file,
+    inputs: inputsFile,
+    expected: expectedFile,
+    pass,
+    outputs,
+    message: message ?? null,
+  });
   if (!pass) throw new ExitWith(1);
 }
 
-export function registerCheck(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerCheck(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withCommon(program.command('check').argument('<model>', 'TorchScript model file'))
     .description("run a model on inputs saved by PyTorch and compare with PyTorch's saved outputs (exit 1 on mismatch)")
-    .requiredOption('--inputs <file>', 'inputs (torch.save or .npy): a tensor, or a list/tuple of tensors for positional inputs')
-    .requiredOption('--expected <file>', "PyTorch's outputs for those inputs (torch.save: a tensor, tuple, list or dict; or .npy, .npz, .safetensors)")
+    .requiredOption(
+      '--inputs <file>',
+      'inputs (torch.save or .npy): a tensor, or a list/tuple of tensors for positional inputs',
+    )
+    .requiredOption(
+      '--expected <file>',
+      "PyTorch's outputs for those inputs (torch.save: a tensor, tuple, list or dict; or .npy, .npz, .safetensors)",
+    )
     .option('--rtol <x>', 'relative tolerance (with --atol; default: by dtype, as torch.testing.assert_close)')
     .option('--atol <x>', 'absolute tolerance (with --rtol)')
     .option('--equal-nan', 'NaN equals NaN')

@@ -30,12 +30,20 @@ interface DemoSettings {
 function demoSettings(options: Options): DemoSettings {
   const outDir = path.resolve(String(options.out ?? 'vbp-demo'));
   const stat = fs.statSync(outDir, { throwIfNoEntry: false });
-  if (stat && !stat.isDirectory()) throw usageError('--out', `'${options.out}' is a file; the demo writes results.json and report.html into a folder`, 'IO');
-  if (!stat && !fs.statSync(path.dirname(outDir), { throwIfNoEntry: false })?.isDirectory()) throw usageError('--out', `the folder above '${outDir}' does not exist`, 'IO');
+  if (stat && !stat.isDirectory())
+    throw usageError(
+      '--out',
+      `'${options.out}' is a file; the demo writes results.json and report.html into a folder`,
+      'IO',
+    );
+  if (!stat && !fs.statSync(path.dirname(outDir), { throwIfNoEntry: false })?.isDirectory())
+    throw usageError('--out', `the folder above '${outDir}' does not exist`, 'IO');
   const ratios = parseNumberList(String(options.ratios ?? DEMO_RATIOS.join(',')), '--ratios');
-  if (ratios.some((r) => !(r > 0 && r < 1))) throw usageError('--ratios', `every ratio must lie in (0, 1), got '${options.ratios}'`);
+  if (ratios.some((r) => !(r > 0 && r < 1)))
+    throw usageError('--ratios', `every ratio must lie in (0, 1), got '${options.ratios}'`);
   const data = options.data !== undefined ? String(options.data) : undefined;
-  if (data !== undefined && !isIdxFolder(data)) throw usageError('--data', `'${data}' is not a folder of Fashion-MNIST IDX files`, 'IO');
+  if (data !== undefined && !isIdxFolder(data))
+    throw usageError('--data', `'${data}' is not a folder of Fashion-MNIST IDX files`, 'IO');
   const model = options.model !== undefined ? String(options.model) : BUNDLED_MODEL;
   checkingOption('--model', () => checkReadableFile(model, 'model'));
   const jsonFile = path.join(outDir, 'results.json');
@@ -52,8 +60,17 @@ function demoSettings(options: Options): DemoSettings {
     model,
     ratios,
     calibration: parseInteger(String(options.calibration ?? '2048'), '--calibration', 1),
-    testLimit: options.quick ? 1000 : options.testLimit !== undefined ? parseInteger(String(options.testLimit), '--test-limit', 1) : undefined,
-    finetuneItems: options.finetuneItems !== undefined ? parseInteger(String(options.finetuneItems), '--finetune-items', 0) : options.quick ? QUICK_FINETUNE_ITEMS : DEMO_FINETUNE.items,
+    testLimit: options.quick
+      ? 1000
+      : options.testLimit !== undefined
+        ? parseInteger(String(options.testLimit), '--test-limit', 1)
+        : undefined,
+    finetuneItems:
+      options.finetuneItems !== undefined
+        ? parseInteger(String(options.finetuneItems), '--finetune-items', 0)
+        : options.quick
+          ? QUICK_FINETUNE_ITEMS
+          : DEMO_FINETUNE.items,
   };
 }
 
@@ -102,10 +119,15 @@ async function demo(options: Options): Promise<void> {
   );
 }
 
-export function registerDemo(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerDemo(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   program
     .command('demo')
-    .description(`the main job: prune the bundled Fashion-MNIST DeiT at ${DEMO_RATIOS.map((r) => r * 100).join('/')} % and compare methods`)
+    .description(
+      `the main job: prune the bundled Fashion-MNIST DeiT at ${DEMO_RATIOS.map((r) => r * 100).join('/')} % and compare methods`,
+    )
     .option('--device <device>', "'cpu', 'cuda' or 'cuda:N'", 'cpu')
     .option('--threads <n>', 'LibTorch and OpenBLAS intra-op threads')
     .option('--json', 'print one JSON document on stdout')
@@ -117,7 +139,10 @@ export function registerDemo(program: Command, run: (options: Options, job: () =
     .option('--calibration <n>', 'training images for statistics', '2048')
     .option('--ratios <list>', 'pruning ratios', DEMO_RATIOS.join(','))
     .option('--test-limit <n>', 'evaluate on the first n test images')
-    .option('--finetune-items <n>', `training images of the short fine-tuning epoch of the two highest ratios (default ${DEMO_FINETUNE.items}; 0: no fine-tuning)`)
+    .option(
+      '--finetune-items <n>',
+      `training images of the short fine-tuning epoch of the two highest ratios (default ${DEMO_FINETUNE.items}; 0: no fine-tuning)`,
+    )
     .option('--quick', `a fast run on 1,000 test images and ${QUICK_FINETUNE_ITEMS} fine-tuning images (for checks)`)
     .action((options: Options) => run(options, () => demo(options)));
 }

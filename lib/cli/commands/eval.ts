@@ -42,7 +42,10 @@ async function evalCommand(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerEval(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerEval(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withData(withCommon(program.command('eval').argument('<model>', 'TorchScript model file')), 'test', false)
     .description('top-1/top-5 accuracy and throughput of a classifier on labelled data')
     .action((model: string, options: Options) => run(options, () => evalCommand(model, options)));

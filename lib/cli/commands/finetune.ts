@@ -16,25 +16,50 @@ import { checkOutput, print } from '../output';
 function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
   const batchSize = parseInteger(String(options.batchSize ?? FINETUNE_DEFAULTS.batchSize), '--batch-size', 1);
   const trainable = options.trainable === undefined ? 'all' : String(options.trainable);
-  const every = options.checkpointEvery !== undefined ? parseInteger(String(options.checkpointEvery), '--checkpoint-every', 1) : undefined;
-  if (every !== undefined && options.checkpoint === undefined) throw usageError('--checkpoint-every', 'needs --checkpoint FILE');
-  if (options.alpha !== undefined && options.teacher === undefined) throw usageError('--alpha', 'weighs the distillation term, which needs --teacher');
-  if (options.temperature !== undefined && options.teacher === undefined) throw usageError('--temperature', 'is the distillation temperature, which needs --teacher');
+  const every =
+    options.checkpointEvery !== undefined
+      ? parseInteger(String(options.checkpointEvery), '--checkpoint-every', 1)
+      : undefined;
+  if (every !== undefined && options.checkpoint === undefined)
+    throw usageError('--checkpoint-every', 'needs --checkpoint FILE');
+  if (options.alpha !== undefined && options.teacher === undefined)
+    throw usageError('--alpha', 'weighs the distillation term, which needs --teacher');
+  if (options.temperature !== undefined && options.teacher === undefined)
+    throw usageError('--temperature', 'is the distillation temperature, which needs --teacher');
   return {
     epochs: parseInteger(String(options.epochs ?? FINETUNE_DEFAULTS.epochs), '--epochs', 1),
-    stepsPerEpoch: options.limit !== undefined ? Math.ceil(parseInteger(String(options.limit), '--limit', 1) / batchSize) : undefined,
+    stepsPerEpoch:
+      options.limit !== undefined
+        ? Math.ceil(parseInteger(String(options.limit), '--limit', 1) / batchSize)
+        : undefined,
     batchSize,
     lr: parseNumber(String(options.lr ?? FINETUNE_DEFAULTS.lr), '--lr', 0, Infinity, true),
     weightDecay: parseNumber(String(options.weightDecay ?? FINETUNE_DEFAULTS.weightDecay), '--weight-decay', 0),
     schedule: parseChoice(String(options.schedule ?? FINETUNE_DEFAULTS.schedule), '--schedule', SCHEDULES) as Schedule,
     warmupSteps: parseInteger(String(options.warmupSteps ?? FINETUNE_DEFAULTS.warmupSteps), '--warmup-steps', 0),
-    temperature: parseNumber(String(options.temperature ?? FINETUNE_DEFAULTS.temperature), '--temperature', 0, Infinity, true),
-    ...(options.teacher !== undefined ? { alpha: parseNumber(String(options.alpha ?? FINETUNE_DEFAULTS.alpha), '--alpha', 0, 1) } : {}),
+    temperature: parseNumber(
+      String(options.temperature ?? FINETUNE_DEFAULTS.temperature),
+      '--temperature',
+      0,
+      Infinity,
+      true,
+    ),
+    ...(options.teacher !== undefined
+      ? { alpha: parseNumber(String(options.alpha ?? FINETUNE_DEFAULTS.alpha), '--alpha', 0, 1) }
+      : {}),
     clipNorm: parseNumber(String(options.clipNorm ?? FINETUNE_DEFAULTS.clipNorm), '--clip-norm', 0),
-    trainable: trainable === 'all' || trainable === 'mlp' ? trainable : trainable.split(',').map((p) => p.trim()).filter(Boolean),
+    trainable:
+      trainable === 'all' || trainable === 'mlp'
+        ? trainable
+        : trainable
+            .split(',')
+            .map((p) => p.trim())
+            .filter(Boolean),
     seed: parseInteger(String(options.seed ?? FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
     // Ctrl-C keeps a checkpoint of the last completed step (atAbort), so that --resume loses nothing.
-    ...(options.checkpoint !== undefined ? { checkpoint: { path: String(options.checkpoint), every: every ?? 100, atAbort: true } } : {}),
+    ...(options.checkpoint !== undefined
+      ? { checkpoint: { path: String(options.checkpoint), every: every ?? 100, atAbort: true } }
+      : {}),
     ...(options.resume !== undefined ? { resume: String(options.resume) } : {}),
   };
 }
@@ -44,9 +69,17 @@ function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
  * interruption and how to continue it. A checkpoint that cannot be resumed (other settings, another model,
  * not a checkpoint) is bad usage of --resume.
  */
-async function failure(error: unknown, recipe: Omit<FinetuneOptions, 'data' | 'teacher'>, totalSteps: number): Promise<never> {
+async function failure(
+  error: unknown,
+  recipe: Omit<FinetuneOptions, 'data' | 'teacher'>,
+  totalSteps: number,
+): Promise<never> {
   if (!(error instanceof FinetuneError)) {
-    if (recipe.resume !== undefined && error instanceof VbpError && (/^resume: /.test(error.message) || error.code === 'MODEL_LOAD')) {
+    if (
+      recipe.resume !== undefined &&
+      error instanceof VbpError &&
+      (/^resume: /.test(error.message) || error.code === 'MODEL_LOAD')
+    ) {
       throw usageError('--resume', error.message.replace(/^resume: /, ''), error.code);
     }
     throw error;
@@ -58,12 +91,16 @@ async function failure(error: unknown, recipe: Omit<FinetuneOptions, 'data' | 't
   const at = `interrupted by ${signalName(signal)} after ${steps} of ${totalSteps} steps`;
   if (error.checkpoint) {
     const file = error.checkpoint.path;
-    throw new KeptWorkError(error, `${at}; kept a checkpoint at step ${error.checkpoint.step} in '${file}': run the same command with --resume '${file}' to continue`, {
-      kept: file,
-      step: error.checkpoint.step,
-      totalSteps,
-      resume: `the same command with --resume '${file}'`,
-    });
+    throw new KeptWorkError(
+      error,
+      `${at}; kept a checkpoint at step ${error.checkpoint.step} in '${file}': run the same command with --resume '${file}' to continue`,
+      {
+        kept: file,
+        step: error.checkpoint.step,
+        totalSteps,
+        resume: `the same command with --resume '${file}'`,
+      },
+    );
   }
   const message = !recipe.checkpoint
     ? `${at}; nothing was kept (with --checkpoint FILE an interruption keeps a checkpoint that --resume continues)`
@@ -75,10 +112,17 @@ async function failure(error: unknown, recipe: Omit<FinetuneOptions, 'data' | 't
 
 async function finetuneCommand(file: string, options: Options): Promise<void> {
   const recipe = recipeOf(options);
-  if (Array.isArray(recipe.trainable) && recipe.trainable.length === 0) throw usageError('--trainable', "give all, mlp or comma-separated parameter-name prefixes");
+  if (Array.isArray(recipe.trainable) && recipe.trainable.length === 0)
+    throw usageError('--trainable', 'give all, mlp or comma-separated parameter-name prefixes');
   const inputs = [file, ...(options.teacher !== undefined ? [String(options.teacher)] : [])];
-  for (const [option, path] of [['--teacher', options.teacher], ['--resume', options.resume]] as const) {
-    if (path !== undefined) checkingOption(option, () => checkReadableFile(String(path), option === '--teacher' ? 'teacher model' : 'checkpoint'));
+  for (const [option, path] of [
+    ['--teacher', options.teacher],
+    ['--resume', options.resume],
+  ] as const) {
+    if (path !== undefined)
+      checkingOption(option, () =>
+        checkReadableFile(String(path), option === '--teacher' ? 'teacher model' : 'checkpoint'),
+      );
   }
   const out = checkOutput(options.out as string | undefined, '--out', inputs, options.force);
   if (recipe.checkpoint) {
@@ -88,7 +132,8 @@ async function finetuneCommand(file: string, options: Options): Promise<void> {
   const student = await openModel(file, options);
   let teacher: Model | undefined;
   try {
-    teacher = options.teacher !== undefined ? await openModel(String(options.teacher), options, '--teacher') : undefined;
+    teacher =
+      options.teacher !== undefined ? await openModel(String(options.teacher), options, '--teacher') : undefined;
     const { dataset, normalisation } = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
     const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(dataset.size / recipe.batchSize!));
     const progress = progressFor(options);
@@ -121,31 +166,57 @@ async function finetuneCommand(file: string, options: Options): Promise<void> {
       report.mode.note,
       ...(skipped.count ? [skipped.describe()] : []),
     ].join('\n');
-    print(options, human, { out, data: dataset.description, normalisation, recipe: { ...recipe, teacher: options.teacher ?? null }, skipped: skipped.count, report });
+    print(options, human, {
+      out,
+      data: dataset.description,
+      normalisation,
+      recipe: { ...recipe, teacher: options.teacher ?? null },
+      skipped: skipped.count,
+      report,
+    });
   } finally {
     await Promise.all([student.dispose(), teacher?.dispose()]);
   }
 }
 
-export function registerFinetune(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
-  withData(withCommon(program.command('finetune').argument('<model>', 'the (pruned) TorchScript model to train')), 'train', false, {
-    batchSize: String(FINETUNE_DEFAULTS.batchSize),
-    limitHelp: 'a short epoch: at most n items per epoch (a different shuffled subset each epoch)',
-  })
-    .description('fine-tune a model with knowledge distillation from a teacher (the paper\'s recovery step); writes a TorchScript model')
+export function registerFinetune(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
+  withData(
+    withCommon(program.command('finetune').argument('<model>', 'the (pruned) TorchScript model to train')),
+    'train',
+    false,
+    {
+      batchSize: String(FINETUNE_DEFAULTS.batchSize),
+      limitHelp: 'a short epoch: at most n items per epoch (a different shuffled subset each epoch)',
+    },
+  )
+    .description(
+      "fine-tune a model with knowledge distillation from a teacher (the paper's recovery step); writes a TorchScript model",
+    )
     .option('--teacher <file>', 'the unpruned model to distil from (without it: cross-entropy only)')
     .option('--out <file>', 'fine-tuned model file to write')
     .option('--epochs <n>', `passes over the data (default ${FINETUNE_DEFAULTS.epochs})`)
-    .option('--lr <x>', `peak learning rate of AdamW (default ${FINETUNE_DEFAULTS.lr}, the paper's; small models: 1e-4)`)
+    .option(
+      '--lr <x>',
+      `peak learning rate of AdamW (default ${FINETUNE_DEFAULTS.lr}, the paper's; small models: 1e-4)`,
+    )
     .option('--weight-decay <x>', `AdamW weight decay (default ${FINETUNE_DEFAULTS.weightDecay})`)
     .option('--schedule <kind>', `${SCHEDULES.join(' or ')} (default ${FINETUNE_DEFAULTS.schedule}), stepped per batch`)
     .option('--warmup-steps <n>', 'linear warm-up steps (default 0)')
     .option('--temperature <t>', `distillation temperature (default ${FINETUNE_DEFAULTS.temperature})`)
     .option('--alpha <a>', `weight of the distillation term in [0, 1] (default ${FINETUNE_DEFAULTS.alpha})`)
     .option('--clip-norm <x>', 'clip the gradient norm to this (default 0: no clipping)')
-    .option('--trainable <what>', 'all (default), mlp (only fc1/fc2 of the MLP blocks) or comma-separated parameter-name prefixes')
+    .option(
+      '--trainable <what>',
+      'all (default), mlp (only fc1/fc2 of the MLP blocks) or comma-separated parameter-name prefixes',
+    )
     .option('--seed <n>', 'seed of the data order and of dropout (default 0)')
-    .option('--checkpoint <file>', 'write the model and optimizer state here every --checkpoint-every steps (atomically)')
+    .option(
+      '--checkpoint <file>',
+      'write the model and optimizer state here every --checkpoint-every steps (atomically)',
+    )
     .option('--checkpoint-every <n>', 'steps between checkpoints (default 100)')
     .option('--resume <file>', 'continue the run that wrote this checkpoint (same options)')
     .option('--force', 'replace an existing --out file')

@@ -31,24 +31,46 @@ async function inspect(file: string, options: Options): Promise<void> {
         }
       });
     }
-    const blocks = mlps.map((m, i) => ({ ...m, parameters: blockParams(m, parameters), macs: tokens.length ? blockMacs(m, tokens[i]) : undefined }));
+    const blocks = mlps.map((m, i) => ({
+      ...m,
+      parameters: blockParams(m, parameters),
+      macs: tokens.length ? blockMacs(m, tokens[i]) : undefined,
+    }));
     const total = totalParams(parameters);
     const human = [
       `${file}: ${formatCount(total)} parameters${macs !== undefined ? `, ${formatCount(macs)} MACs per input [${shape}]` : ' (pass --input-shape C,H,W for MACs)'}`,
       mlps.length
         ? table(
             ['fc1', 'fc2', 'in -> hidden -> out', 'activation', 'params', 'MACs'],
-            blocks.map((b) => [b.fc1, b.fc2, `${b.inFeatures} -> ${b.hidden} -> ${b.outFeatures}`, b.activation, formatCount(b.parameters), b.macs !== undefined ? formatCount(b.macs) : '']),
+            blocks.map((b) => [
+              b.fc1,
+              b.fc2,
+              `${b.inFeatures} -> ${b.hidden} -> ${b.outFeatures}`,
+              b.activation,
+              formatCount(b.parameters),
+              b.macs !== undefined ? formatCount(b.macs) : '',
+            ]),
           )
         : 'no MLP block (Linear -> element-wise ops -> Linear) found',
     ].join('\n');
-    print(options, human, { model: file, parameters: total, macs, inputShape: shape, card: model.card, submodules: model.submodules().length, mlps: blocks });
+    print(options, human, {
+      model: file,
+      parameters: total,
+      macs,
+      inputShape: shape,
+      card: model.card,
+      submodules: model.submodules().length,
+      mlps: blocks,
+    });
   } finally {
     await model.dispose();
   }
 }
 
-export function registerInspect(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerInspect(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withCommon(program.command('inspect').argument('<model>', 'TorchScript model file'))
     .description('list MLP blocks, parameters and MACs of a model')
     .option('--input-shape <C,H,W>', 'input item shape for MACs (default: from the model card)')

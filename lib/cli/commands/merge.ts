@@ -12,7 +12,9 @@ import { warnIfPartial } from './stats';
 /** The shard a file of `vbp stats --shard I/N` holds (its info.shard), if it says. */
 function shardIdOf(stats: Stats): string | undefined {
   const shard = (stats.info as StatsInfo & { shard?: { index: number; count: number } }).shard;
-  return shard && Number.isInteger(shard.index) && Number.isInteger(shard.count) ? `${shard.index}/${shard.count}` : undefined;
+  return shard && Number.isInteger(shard.index) && Number.isInteger(shard.count)
+    ? `${shard.index}/${shard.count}`
+    : undefined;
 }
 
 /**
@@ -24,15 +26,23 @@ function checkDistinct(files: string[], loaded: Stats[]): void {
   files.forEach((file, i) => {
     const real = fs.realpathSync(file);
     const digest = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-    for (const [key, why] of [[`file:${real}`, 'is the same file as'], [`sha:${digest}`, 'has the same contents as']] as const) {
+    for (const [key, why] of [
+      [`file:${real}`, 'is the same file as'],
+      [`sha:${digest}`, 'has the same contents as'],
+    ] as const) {
       const earlier = seen.get(key);
-      if (earlier !== undefined) throw usageError('<stats>', `'${file}' ${why} '${earlier}': merging it twice would count its items twice`);
+      if (earlier !== undefined)
+        throw usageError('<stats>', `'${file}' ${why} '${earlier}': merging it twice would count its items twice`);
       seen.set(key, file);
     }
     const shard = shardIdOf(loaded[i]);
     if (shard !== undefined) {
       const earlier = seen.get(`shard:${shard}`);
-      if (earlier !== undefined) throw usageError('<stats>', `'${file}' and '${earlier}' both hold shard ${shard} (vbp stats --shard ${shard}): merging both would count its items twice`);
+      if (earlier !== undefined)
+        throw usageError(
+          '<stats>',
+          `'${file}' and '${earlier}' both hold shard ${shard} (vbp stats --shard ${shard}): merging both would count its items twice`,
+        );
       seen.set(`shard:${shard}`, file);
     }
   });
@@ -54,14 +64,21 @@ async function merge(files: string[], options: Options): Promise<void> {
   const { shard: _shard, ...info } = merged.info as StatsInfo & { shard?: unknown };
   merged = new Stats([...merged.layers], info);
   await merged.save(out, { overwrite: Boolean(options.force) });
-  print(options, `merged ${files.length} statistics files (${merged.info.items} items, ${merged.info.batches} batches) -> ${out}`, { out, inputs: files, ...merged.summary() });
+  print(
+    options,
+    `merged ${files.length} statistics files (${merged.info.items} items, ${merged.info.batches} batches) -> ${out}`,
+    { out, inputs: files, ...merged.summary() },
+  );
 }
 
-export function registerMerge(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerMerge(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   program
     .command('merge')
     .argument('<stats...>', 'statistics files of the same model (from vbp stats)')
-    .description('combine statistics shards exactly (Chan\'s formula), e.g. from a job array')
+    .description("combine statistics shards exactly (Chan's formula), e.g. from a job array")
     .option('--out <file>', 'statistics file to write')
     .option('--force', 'replace an existing output file')
     .option('--json', 'print one JSON document on stdout')

@@ -34,24 +34,42 @@ const PLAN_SHAPING = [
 function planOptions(options: Options): PlanningOptions | undefined {
   // --plan with --stats: the plan says which neurons go, the statistics give least squares its covariance.
   const given = SOURCES.filter((k) => options[k] !== undefined && !(k === 'stats' && options.plan !== undefined));
-  if (given.length !== 1) throw usageError('--data/--stats/--plan', given.length ? `give only one of them, got ${given.map((k) => `--${k}`).join(' and ')}` : 'give one: --data (to calibrate), --stats FILE or --plan FILE');
+  if (given.length !== 1)
+    throw usageError(
+      '--data/--stats/--plan',
+      given.length
+        ? `give only one of them, got ${given.map((k) => `--${k}`).join(' and ')}`
+        : 'give one: --data (to calibrate), --stats FILE or --plan FILE',
+    );
   if (options.plan !== undefined) {
     const extra = PLAN_SHAPING.find(([key]) => options[key] !== undefined);
     if (extra) throw usageError(extra[1], 'cannot be combined with --plan (the plan fixes which neurons go)');
     return undefined;
   }
   const targets = TARGETS.filter(([key]) => options[key] !== undefined);
-  if (targets.length !== 1) throw usageError('--ratio', targets.length ? `give only one of ${targets.map(([, flag]) => flag).join(' and ')}` : 'give one of --ratio, --macs-reduction or --params-reduction');
+  if (targets.length !== 1)
+    throw usageError(
+      '--ratio',
+      targets.length
+        ? `give only one of ${targets.map(([, flag]) => flag).join(' and ')}`
+        : 'give one of --ratio, --macs-reduction or --params-reduction',
+    );
   const [key, flag] = targets[0];
   if (options.criterion === 'compensated') {
     if (key !== 'ratio') throw usageError(flag, '--criterion compensated takes --ratio only');
-    if (options.scope !== undefined && options.scope !== 'global') throw usageError('--scope', '--criterion compensated is global');
-    if (options.roundTo !== undefined) throw usageError('--round-to', 'cannot be combined with --criterion compensated');
-    if (options.compensation !== 'lsq') throw usageError('--criterion', 'compensated selects for least squares: add --compensation lsq');
+    if (options.scope !== undefined && options.scope !== 'global')
+      throw usageError('--scope', '--criterion compensated is global');
+    if (options.roundTo !== undefined)
+      throw usageError('--round-to', 'cannot be combined with --criterion compensated');
+    if (options.compensation !== 'lsq')
+      throw usageError('--criterion', 'compensated selects for least squares: add --compensation lsq');
     return { criterion: 'compensated', ratio: parseFraction(String(options.ratio), '--ratio') };
   }
   return {
-    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', [...Object.keys(CRITERIA), 'compensated'] as Criterion[]),
+    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', [
+      ...Object.keys(CRITERIA),
+      'compensated',
+    ] as Criterion[]),
     scope: parseChoice(String(options.scope ?? 'global'), '--scope', ['global', 'per-layer'] as Scope[]),
     [key]: parseFraction(String(options[key]), flag),
     roundTo: options.roundTo !== undefined ? parseInteger(String(options.roundTo), '--round-to', 1) : undefined,
@@ -60,16 +78,30 @@ function planOptions(options: Options): PlanningOptions | undefined {
 }
 
 function compensationOf(options: Options): { compensation: Compensation; ridge?: number } {
-  const compensation = options.compensation === false ? 'none' : parseChoice(String(options.compensation ?? 'mean'), '--compensation', ['mean', 'lsq', 'none'] as Compensation[]);
+  const compensation =
+    options.compensation === false
+      ? 'none'
+      : parseChoice(String(options.compensation ?? 'mean'), '--compensation', [
+          'mean',
+          'lsq',
+          'none',
+        ] as Compensation[]);
   if (options.ridge === undefined) return { compensation };
   if (compensation !== 'lsq') throw usageError('--ridge', 'is an option of --compensation lsq');
   const ridge = Number(options.ridge);
-  if (String(options.ridge).trim() === '' || !Number.isFinite(ridge) || ridge < 0) throw usageError('--ridge', `must be a number >= 0, got '${String(options.ridge)}'`);
+  if (String(options.ridge).trim() === '' || !Number.isFinite(ridge) || ridge < 0)
+    throw usageError('--ridge', `must be a number >= 0, got '${String(options.ridge)}'`);
   return { compensation, ridge };
 }
 
 /** Statistics from --stats, or gathered on --data; whether they fit the model is the pipeline's check. */
-async function statsFor(model: Model, file: string, options: Options, skipped: SkipLog, covariance: boolean): Promise<Stats> {
+async function statsFor(
+  model: Model,
+  file: string,
+  options: Options,
+  skipped: SkipLog,
+  covariance: boolean,
+): Promise<Stats> {
   if (options.stats === undefined) {
     const { dataset } = openDataset(options, model.card, file, 'train');
     return calibrate(model, dataset, options, skipped, { covariance });
@@ -85,7 +117,10 @@ function checkNoDataOptions(options: Options, command: Command): void {
   for (const key of DATA_OPTIONS) {
     if (command.getOptionValueSource(key) === 'cli') {
       const flag = key === 'shuffle' ? '--no-shuffle' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-      throw usageError(flag, `is about --data; with ${options.stats !== undefined ? '--stats' : '--plan'} no data is read`);
+      throw usageError(
+        flag,
+        `is about --data; with ${options.stats !== undefined ? '--stats' : '--plan'} no data is read`,
+      );
     }
   }
 }
@@ -97,20 +132,38 @@ async function pruneCommand(file: string, options: Options, command: Command): P
   if (compensation === 'lsq' && options.plan !== undefined && options.stats === undefined) {
     throw usageError('--compensation', 'lsq with --plan needs --stats FILE (statistics gathered with --covariance)');
   }
-  const inputs = [file, ...(['stats', 'plan'] as const).filter((k) => options[k] !== undefined).map((k) => String(options[k]))];
+  const inputs = [
+    file,
+    ...(['stats', 'plan'] as const).filter((k) => options[k] !== undefined).map((k) => String(options[k])),
+  ];
   for (const k of ['stats', 'plan'] as const) {
-    if (options[k] !== undefined) checkingOption(`--${k}`, () => checkReadableFile(String(options[k]), k === 'stats' ? 'statistics file' : 'plan file'));
+    if (options[k] !== undefined)
+      checkingOption(`--${k}`, () =>
+        checkReadableFile(String(options[k]), k === 'stats' ? 'statistics file' : 'plan file'),
+      );
   }
   const out = checkOutput(options.out as string | undefined, '--out', inputs, options.force);
-  const planOut = options.planOut !== undefined ? checkOutput(String(options.planOut), '--plan-out', [...inputs, out], options.force) : undefined;
+  const planOut =
+    options.planOut !== undefined
+      ? checkOutput(String(options.planOut), '--plan-out', [...inputs, out], options.force)
+      : undefined;
   if (planOut === out) throw usageError('--plan-out', 'must differ from --out');
   const model = await openModel(file, options);
   try {
-    const cardOut = model.card ? checkOutput(modelCardPath(out), '--out (its model card)', [...inputs, ...(planOut ? [planOut] : [])], options.force) : undefined;
+    const cardOut = model.card
+      ? checkOutput(
+          modelCardPath(out),
+          '--out (its model card)',
+          [...inputs, ...(planOut ? [planOut] : [])],
+          options.force,
+        )
+      : undefined;
     const skipped = new SkipLog();
     const lsq = compensation === 'lsq';
     const stats = choice || lsq ? await statsFor(model, file, options, skipped, lsq) : undefined;
-    const p: Plan = choice ? await planPruning(model, stats!, choice) : await readingInput('--plan', () => loadPlan(String(options.plan)));
+    const p: Plan = choice
+      ? await planPruning(model, stats!, choice)
+      : await readingInput('--plan', () => loadPlan(String(options.plan)));
     const { model: pruned, report } = await prune(model, p, lsq ? { compensation, ridge, stats } : { compensation });
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
@@ -126,30 +179,59 @@ async function pruneCommand(file: string, options: Options, command: Command): P
       `parameters ${formatCount(report.parameters.before)} -> ${formatCount(report.parameters.after)} (${reduction(report.parameters.reduction)}), ` +
         `MACs ${formatCount(report.macs.before)} -> ${formatCount(report.macs.after)} (${reduction(report.macs.reduction)}) per input [${report.macs.inputShape.slice(1)}]`,
       ...(skipped.count ? [skipped.describe()] : []),
-      table(['fc1', 'hidden', 'kept'], report.layers.map((l) => [l.fc1, String(l.hiddenBefore), String(l.hiddenAfter)])),
+      table(
+        ['fc1', 'hidden', 'kept'],
+        report.layers.map((l) => [l.fc1, String(l.hiddenBefore), String(l.hiddenAfter)]),
+      ),
     ].join('\n');
-    print(options, human, { out, card: cardOut, plan: planOut, target: p.target, totals: p.totals, skipped: skipped.count, report });
+    print(options, human, {
+      out,
+      card: cardOut,
+      plan: planOut,
+      target: p.target,
+      totals: p.totals,
+      skipped: skipped.count,
+      report,
+    });
   } finally {
     await model.dispose();
   }
 }
 
-export function registerPrune(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerPrune(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withData(withCommon(program.command('prune').argument('<model>', 'TorchScript model file')), 'train', true)
-    .description('prune MLP hidden neurons and write a smaller TorchScript model (with the model card, inside and beside it)')
+    .description(
+      'prune MLP hidden neurons and write a smaller TorchScript model (with the model card, inside and beside it)',
+    )
     .option('--stats <file>', 'statistics from `vbp stats` instead of --data')
     .option('--plan <file>', 'apply a saved plan (from --plan-out) instead of making one')
     .option('--ratio <r>', 'fraction of all MLP neurons to remove, e.g. 0.5 or 50% (floor(r * neurons) of them)')
     .option('--macs-reduction <r>', 'instead of --ratio: remove until the MACs drop by at least this fraction')
     .option('--params-reduction <r>', 'instead of --ratio: remove until the parameters drop by at least this fraction')
-    .option('--criterion <name>', `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance), or compensated (with --compensation lsq)`)
+    .option(
+      '--criterion <name>',
+      `ranking criterion: ${Object.keys(CRITERIA).join(', ')} (default: variance), or compensated (with --compensation lsq)`,
+    )
     .option('--scope <scope>', 'global (default: rank all blocks together) or per-layer')
     .option('--round-to <n>', 'keep a multiple of n neurons per block (the target is still met)')
-    .addOption(new Option('--compensation <kind>', "mean (default: fold removed neurons' means into fc2.bias), lsq (least squares from the covariance) or none"))
+    .addOption(
+      new Option(
+        '--compensation <kind>',
+        "mean (default: fold removed neurons' means into fc2.bias), lsq (least squares from the covariance) or none",
+      ),
+    )
     .option('--no-compensation', 'the same as --compensation none')
-    .option('--ridge <r>', `--compensation lsq: ridge relative to the kept neurons' mean variance (default ${DEFAULT_RIDGE})`)
+    .option(
+      '--ridge <r>',
+      `--compensation lsq: ridge relative to the kept neurons' mean variance (default ${DEFAULT_RIDGE})`,
+    )
     .option('--out <file>', 'pruned model file to write')
     .option('--plan-out <file>', 'also write the plan (JSON)')
     .option('--force', 'replace existing output files')
-    .action((model: string, options: Options, command: Command) => run(options, () => pruneCommand(model, options, command)));
+    .action((model: string, options: Options, command: Command) =>
+      run(options, () => pruneCommand(model, options, command)),
+    );
 }

@@ -30,7 +30,8 @@ function parseShard(value: string): { index: number; count: number } {
 /** --devices cuda:0,cuda:1 */
 function parseDevices(value: string): string[] {
   const devices = value.split(',').map((d) => d.trim());
-  if (devices.some((d) => d === '')) throw usageError('--devices', `must be a comma-separated list such as cuda:0,cuda:1, got '${value}'`);
+  if (devices.some((d) => d === ''))
+    throw usageError('--devices', `must be a comma-separated list such as cuda:0,cuda:1, got '${value}'`);
   return devices.map((d) => parseDevice(d, '--devices'));
 }
 
@@ -56,11 +57,32 @@ interface Interruption {
 type PartialInfo = StatsInfo & { interrupted?: Interruption };
 
 /** Options whose values change the calibration batches (the data, how it is read, normalised and sampled). */
-const RUN_OPTIONS = ['data', 'split', 'labels', 'inputShape', 'mean', 'std', 'raw', 'scale', 'crop', 'resize', 'interpolation', 'channels', 'classMap', 'skipBadImages', 'shard', 'covariance', 'covarianceProduct', 'covarianceSampling'] as const;
+const RUN_OPTIONS = [
+  'data',
+  'split',
+  'labels',
+  'inputShape',
+  'mean',
+  'std',
+  'raw',
+  'scale',
+  'crop',
+  'resize',
+  'interpolation',
+  'channels',
+  'classMap',
+  'skipBadImages',
+  'shard',
+  'covariance',
+  'covarianceProduct',
+  'covarianceSampling',
+] as const;
 
 /** Where an interrupted run of --out FILE keeps its statistics: FILE.partial.safetensors (beside it). */
 function partialPathOf(out: string): string {
-  return out.toLowerCase().endsWith('.safetensors') ? `${out.slice(0, -'.safetensors'.length)}.partial.safetensors` : `${out}.partial`;
+  return out.toLowerCase().endsWith('.safetensors')
+    ? `${out.slice(0, -'.safetensors'.length)}.partial.safetensors`
+    : `${out}.partial`;
 }
 
 /** The interruption record of statistics written by an interrupted `vbp stats`, if they are such. */
@@ -84,15 +106,26 @@ function withoutInterruption(stats: Stats): Stats {
   return new Stats([...stats.layers], info);
 }
 
-/** An option's value in the run record; files by their absolute path, so that another working folder is the same run. */
+/**
+ * An option's value in the run record; files by their absolute path, so that another working folder is the same run.
+ */
 function runValue(key: (typeof RUN_OPTIONS)[number], value: unknown): string | boolean | null {
   if (value === undefined) return null;
-  if ((key === 'data' || key === 'labels' || key === 'classMap') && value !== 'fashion-mnist') return path.resolve(String(value));
+  if ((key === 'data' || key === 'labels' || key === 'classMap') && value !== 'fashion-mnist')
+    return path.resolve(String(value));
   return value as string | boolean;
 }
 
 function runDifferences(saved: StatsRun, current: StatsRun): string[] {
-  const flat = (run: StatsRun): Record<string, unknown> => ({ model: run.model, data: run.data, ...run.options, limit: run.limit, batchSize: run.batchSize, seed: run.seed, shuffle: run.shuffle });
+  const flat = (run: StatsRun): Record<string, unknown> => ({
+    model: run.model,
+    data: run.data,
+    ...run.options,
+    limit: run.limit,
+    batchSize: run.batchSize,
+    seed: run.seed,
+    shuffle: run.shuffle,
+  });
   const [a, b] = [flat(saved), flat(current)];
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((key) => JSON.stringify(a[key] ?? null) !== JSON.stringify(b[key] ?? null))
@@ -104,11 +137,17 @@ async function resumeFrom(file: string, run: StatsRun): Promise<Stats> {
   const partial = await readingInput('--resume', () => Stats.load(file));
   const interrupted = interruptionOf(partial);
   if (!interrupted) {
-    throw usageError('--resume', `'${file}' holds complete statistics, not those of an interrupted vbp stats run; merge statistics of other data with vbp merge`);
+    throw usageError(
+      '--resume',
+      `'${file}' holds complete statistics, not those of an interrupted vbp stats run; merge statistics of other data with vbp merge`,
+    );
   }
   const changed = runDifferences(interrupted.run, run);
   if (changed.length > 0) {
-    throw usageError('--resume', `'${file}' was written by a run with other settings (${changed.join('; ')}); give the same model, data and options to continue it`);
+    throw usageError(
+      '--resume',
+      `'${file}' was written by a run with other settings (${changed.join('; ')}); give the same model, data and options to continue it`,
+    );
   }
   return partial;
 }
@@ -116,7 +155,8 @@ async function resumeFrom(file: string, run: StatsRun): Promise<Stats> {
 async function stats(file: string, options: Options): Promise<void> {
   const out = checkOutput(options.out as string | undefined, '--out', [file], options.force);
   const resumeFile = options.resume !== undefined ? path.resolve(String(options.resume)) : undefined;
-  if (resumeFile !== undefined) checkingOption('--resume', () => checkReadableFile(resumeFile, 'partial statistics file'));
+  if (resumeFile !== undefined)
+    checkingOption('--resume', () => checkReadableFile(resumeFile, 'partial statistics file'));
   const partialFile = partialPathOf(out);
   // An earlier interrupted run of this --out is never replaced by accident.
   if (resumeFile !== partialFile && fs.existsSync(partialFile) && !options.force) {
@@ -126,7 +166,8 @@ async function stats(file: string, options: Options): Promise<void> {
       'OUTPUT_EXISTS',
     );
   }
-  if (resumeFile !== undefined && options.devices !== undefined) throw usageError('--resume', 'cannot be combined with --devices: resume a run on the device it ran on');
+  if (resumeFile !== undefined && options.devices !== undefined)
+    throw usageError('--resume', 'cannot be combined with --devices: resume a run on the device it ran on');
   if (options.shard !== undefined) parseShard(String(options.shard));
   if (options.devices !== undefined) parseDevices(String(options.devices));
   const model = await openModel(file, options);
@@ -137,14 +178,23 @@ async function stats(file: string, options: Options): Promise<void> {
     const normalisation = source.normalisation;
     const devices = options.devices !== undefined ? parseDevices(String(options.devices)) : undefined;
     const skipped = new SkipLog();
-    for (const [key, flag] of [['covarianceProduct', '--covariance-product'], ['covarianceSampling', '--covariance-sampling']] as const) {
+    for (const [key, flag] of [
+      ['covarianceProduct', '--covariance-product'],
+      ['covarianceSampling', '--covariance-sampling'],
+    ] as const) {
       if (!options.covariance && options[key] !== undefined) throw usageError(flag, 'is an option of --covariance');
     }
     const covariance = options.covariance
       ? {
           covariance: true,
-          covarianceProduct: parseChoice(String(options.covarianceProduct ?? 'float64'), '--covariance-product', ['float64', 'float32'] as const),
-          covarianceSampling: options.covarianceSampling === undefined || options.covarianceSampling === 'auto' ? ('auto' as const) : parseShare(String(options.covarianceSampling), '--covariance-sampling'),
+          covarianceProduct: parseChoice(String(options.covarianceProduct ?? 'float64'), '--covariance-product', [
+            'float64',
+            'float32',
+          ] as const),
+          covarianceSampling:
+            options.covarianceSampling === undefined || options.covarianceSampling === 'auto'
+              ? ('auto' as const)
+              : parseShare(String(options.covarianceSampling), '--covariance-sampling'),
         }
       : {};
     const settings = calibrationSettings(options, dataset);
@@ -155,16 +205,31 @@ async function stats(file: string, options: Options): Promise<void> {
       ...settings,
     };
     const resume = resumeFile !== undefined ? await resumeFrom(resumeFile, run) : undefined;
-    const interruption: Interruption = { run, batches: Math.ceil(settings.limit / settings.batchSize), items: settings.limit };
+    const interruption: Interruption = {
+      run,
+      batches: Math.ceil(settings.limit / settings.batchSize),
+      items: settings.limit,
+    };
     let result: Stats;
     try {
-      result = await interruptible((signal) => calibrate(model, dataset, options, skipped, { ...covariance, ...(devices ? { devices } : {}), ...(resume ? { resume } : {}), signal }));
+      result = await interruptible((signal) =>
+        calibrate(model, dataset, options, skipped, {
+          ...covariance,
+          ...(devices ? { devices } : {}),
+          ...(resume ? { resume } : {}),
+          signal,
+        }),
+      );
     } catch (error) {
       throw await keepPartial(error, partialFile, interruption);
     }
     result = withoutInterruption(result);
     // Which shard of a job these are: vbp merge refuses the same shard twice.
-    if (shard) result = new Stats([...result.layers], { ...result.info, shard: { index: shard.index, count: shard.count } } as StatsInfo);
+    if (shard)
+      result = new Stats([...result.layers], {
+        ...result.info,
+        shard: { index: shard.index, count: shard.count },
+      } as StatsInfo);
     await result.save(out, { overwrite: Boolean(options.force) });
     // The partial statistics are in the result now; a --resume file elsewhere is the user's to remove.
     if (resumeFile === partialFile) fs.rmSync(partialFile, { force: true });
@@ -176,9 +241,25 @@ async function stats(file: string, options: Options): Promise<void> {
         `${result.info.items} items of ${dataset.description} (normalisation: ${normalisation}), ${result.layers.length} MLP blocks` +
           `${result.hasCovariance ? `, with covariance (${(result.covarianceBytes / 2 ** 20).toFixed(1)} MiB)` : ''} -> ${out}${resumed}`,
         ...(skipped.count ? [skipped.describe()] : []),
-        table(['fc1', 'hidden', 'samples', 'mean variance', 'non-finite'], summary.layers.map((l) => [l.fc1, String(l.hidden), String(l.count), l.meanVariance.toExponential(3), String(l.nonFinite)])),
+        table(
+          ['fc1', 'hidden', 'samples', 'mean variance', 'non-finite'],
+          summary.layers.map((l) => [
+            l.fc1,
+            String(l.hidden),
+            String(l.count),
+            l.meanVariance.toExponential(3),
+            String(l.nonFinite),
+          ]),
+        ),
       ].join('\n'),
-      { out, data: dataset.description, normalisation, skipped: skipped.count, ...(resume ? { resumedFrom: resumeFile, resumedItems: resume.info.items } : {}), ...summary },
+      {
+        out,
+        data: dataset.description,
+        normalisation,
+        skipped: skipped.count,
+        ...(resume ? { resumedFrom: resumeFile, resumedItems: resume.info.items } : {}),
+        ...summary,
+      },
     );
   } finally {
     await model.dispose();
@@ -200,30 +281,55 @@ async function keepPartial(error: unknown, partialFile: string, interruption: In
   const done = `${partial.info.batches} of ${interruption.batches} batches (${partial.info.items} of ${interruption.items} items)`;
   try {
     const { interrupted: _earlier, ...info } = partial.info as PartialInfo;
-    await new Stats([...partial.layers], { ...info, interrupted: interruption } as PartialInfo).save(partialFile, { overwrite: true });
+    await new Stats([...partial.layers], { ...info, interrupted: interruption } as PartialInfo).save(partialFile, {
+      overwrite: true,
+    });
   } catch (saveError) {
-    return new KeptWorkError(error, `${why} after ${done}; keeping them in '${partialFile}' failed too: ${(saveError as Error).message}`, { kept: null });
+    return new KeptWorkError(
+      error,
+      `${why} after ${done}; keeping them in '${partialFile}' failed too: ${(saveError as Error).message}`,
+      { kept: null },
+    );
   }
   const command = `the same command with --resume '${partialFile}'`;
-  return new KeptWorkError(error, `${why} after ${done}; kept them in '${partialFile}': run the same command with --resume '${partialFile}' to continue`, {
-    kept: partialFile,
-    batches: partial.info.batches,
-    items: partial.info.items,
-    totalItems: interruption.items,
-    resume: command,
-  });
+  return new KeptWorkError(
+    error,
+    `${why} after ${done}; kept them in '${partialFile}': run the same command with --resume '${partialFile}' to continue`,
+    {
+      kept: partialFile,
+      batches: partial.info.batches,
+      items: partial.info.items,
+      totalItems: interruption.items,
+      resume: command,
+    },
+  );
 }
 
-export function registerStats(program: Command, run: (options: Options, job: () => Promise<void>) => Promise<void>): void {
+export function registerStats(
+  program: Command,
+  run: (options: Options, job: () => Promise<void>) => Promise<void>,
+): void {
   withData(withCommon(program.command('stats').argument('<model>', 'TorchScript model file')), 'train', true)
     .description('gather activation statistics of every MLP block on calibration data')
     .option('--covariance', "also gather each block's covariance (for --compensation lsq)")
-    .option('--covariance-product <type>', 'float64 (default) or float32 (faster without sampling; about 2e-7 of the largest entry off)')
-    .option('--covariance-sampling <share>', "share of the tokens the covariance uses, in (0, 1], or auto (default: all up to 1,024 neurons per block, else 0.25)")
-    .option('--shard <I/N>', 'calibrate on shard I of N (items I, I+N, I+2N... of the data set); merge the N files with vbp merge')
-    .option('--devices <list>', "replicas on several devices at once, e.g. cuda:0,cuda:1 (or cpu,cpu), merged exactly")
+    .option(
+      '--covariance-product <type>',
+      'float64 (default) or float32 (faster without sampling; about 2e-7 of the largest entry off)',
+    )
+    .option(
+      '--covariance-sampling <share>',
+      'share of the tokens the covariance uses, in (0, 1], or auto (default: all up to 1,024 neurons per block, else 0.25)',
+    )
+    .option(
+      '--shard <I/N>',
+      'calibrate on shard I of N (items I, I+N, I+2N... of the data set); merge the N files with vbp merge',
+    )
+    .option('--devices <list>', 'replicas on several devices at once, e.g. cuda:0,cuda:1 (or cpu,cpu), merged exactly')
     .option('--out <file>', 'statistics file to write (safetensors)')
-    .option('--resume <file>', 'continue an interrupted run from the partial statistics it kept (OUT.partial.safetensors; same model, data and options)')
+    .option(
+      '--resume <file>',
+      'continue an interrupted run from the partial statistics it kept (OUT.partial.safetensors; same model, data and options)',
+    )
     .option('--force', 'replace an existing output file (and the partial statistics of an interrupted run)')
     .action((model: string, options: Options) => run(options, () => stats(model, options)));
 }
