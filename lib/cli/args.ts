@@ -51,7 +51,7 @@ export async function readingInput<T>(option: string | undefined, open: () => Pr
 }
 
 export function parseInteger(value: string, option: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const n = /^[+-]?\d+$/.test(String(value).trim()) ? Number(value) : Number.NaN;
+  const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw usageError(
       option,
@@ -63,7 +63,7 @@ export function parseInteger(value: string, option: string, min = 0, max = Numbe
 
 /** 0.5 or 50% -> 0.5, checked to lie in [0, 1). */
 export function parseFraction(value: string, option: string): number {
-  const text = String(value).trim();
+  const text = value.trim();
   const n = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
   if (text === '' || !Number.isFinite(n) || n < 0 || n >= 1)
     throw usageError(option, `must be a fraction in [0, 1) such as 0.5 or 50%, got '${value}'`);
@@ -72,7 +72,7 @@ export function parseFraction(value: string, option: string): number {
 
 /** A number in [min, max] (or above min with `exclusiveMin`), e.g. a learning rate. */
 export function parseNumber(value: string, option: string, min: number, max = Infinity, exclusiveMin = false): number {
-  const text = String(value).trim();
+  const text = value.trim();
   const n = Number(text);
   if (text === '' || !Number.isFinite(n) || n < min || n > max || (exclusiveMin && n === min)) {
     const range =
@@ -84,16 +84,13 @@ export function parseNumber(value: string, option: string, min: number, max = In
 
 /** A share in (0, 1]. */
 export function parseShare(value: string, option: string): number {
-  const n = Number(String(value).trim());
-  if (String(value).trim() === '' || !(n > 0 && n <= 1))
-    throw usageError(option, `must be a number in (0, 1], got '${value}'`);
+  const n = Number(value.trim());
+  if (value.trim() === '' || !(n > 0 && n <= 1)) throw usageError(option, `must be a number in (0, 1], got '${value}'`);
   return n;
 }
 
 export function parseNumberList(value: string, option: string): number[] {
-  const items = String(value)
-    .split(',')
-    .map((v) => v.trim());
+  const items = value.split(',').map((v) => v.trim());
   const numbers = items.map(Number);
   if (items.some((v) => v === '') || numbers.some((v) => !Number.isFinite(v))) {
     throw usageError(option, `must be comma-separated numbers, got '${value}'`);

@@ -10,18 +10,24 @@ import { gatherStats } from '../statistics/gather';
 import type { CovarianceOptions } from '../statistics/options';
 import type { Stats } from '../statistics/stats';
 import { parseDevice, parseInteger, parseShape, parseThreads, readingInput, usageError } from './args';
-import type { DataOptions } from './data-source';
 import { warn } from './output';
 import { Progress, progressWanted } from './progress';
 
+/**
+ * The options of every command (withCommon; merge has --json and --quiet only). Each command's options extend
+ * them; values are what commander gives: text for options with a value (parsed by args.ts), booleans for flags.
+ */
 export interface GlobalOptions {
   device?: string;
   threads?: string;
   json?: boolean;
   quiet?: boolean;
-  force?: boolean;
 }
 
+/** Runs a command's work with the global options applied (main.ts); `options` are the command's own. */
+export type Run = (options: GlobalOptions, job: () => Promise<void>) => Promise<void>;
+
+/** withData's batch options and, for calibration, shuffling. */
 export interface CalibrationOptions {
   limit?: string;
   batchSize?: string;
@@ -29,8 +35,6 @@ export interface CalibrationOptions {
   shuffle?: boolean;
   skipBadImages?: boolean;
 }
-
-export type Options = GlobalOptions & DataOptions & CalibrationOptions & Record<string, unknown>;
 
 /** Items used for calibration when --limit is not given (the paper's results change little above 1k images). */
 const DEFAULT_CALIBRATION_ITEMS = 2048;
@@ -124,11 +128,11 @@ export function calibrationSettings(
   options: CalibrationOptions,
   dataset: Dataset,
 ): { limit: number; batchSize: number; seed: number; shuffle: boolean } {
-  const limit = Math.min(parseInteger(String(options.limit ?? DEFAULT_CALIBRATION_ITEMS), '--limit', 1), dataset.size);
+  const limit = Math.min(parseInteger(options.limit ?? String(DEFAULT_CALIBRATION_ITEMS), '--limit', 1), dataset.size);
   return {
     limit,
-    batchSize: parseInteger(String(options.batchSize ?? '64'), '--batch-size', 1),
-    seed: parseInteger(String(options.seed ?? '0'), '--seed'),
+    batchSize: parseInteger(options.batchSize ?? '64', '--batch-size', 1),
+    seed: parseInteger(options.seed ?? '0', '--seed'),
     shuffle: options.shuffle !== false,
   };
 }
@@ -137,7 +141,7 @@ export function calibrationSettings(
 export async function calibrate(
   model: Model,
   dataset: Dataset,
-  options: Options,
+  options: GlobalOptions & CalibrationOptions,
   skipped: SkipLog,
   covariance: CovarianceOptions & { devices?: string[]; resume?: Stats; signal?: AbortSignal } = {},
 ): Promise<Stats> {
@@ -162,9 +166,9 @@ export async function calibrate(
 }
 
 /** The item shape for shape-only work (inspect, bench): --input-shape, checked against the card, else the card's. */
-export function itemShapeOf(options: Options, card: ModelCard | undefined): number[] | undefined {
+export function itemShapeOf(options: { inputShape?: string }, card: ModelCard | undefined): number[] | undefined {
   if (options.inputShape === undefined) return card?.inputShape;
-  const shape = parseShape(String(options.inputShape), '--input-shape');
+  const shape = parseShape(options.inputShape, '--input-shape');
   if (card?.inputShape && card.inputShape.length !== shape.length) {
     throw usageError(
       '--input-shape',

@@ -19,7 +19,7 @@ import { registerInspect } from './commands/inspect';
 import { registerMerge } from './commands/merge';
 import { registerPrune } from './commands/prune';
 import { registerStats } from './commands/stats';
-import { applyGlobalOptions, type Options } from './context';
+import { applyGlobalOptions, type GlobalOptions, type Run } from './context';
 import { KeptWorkError, SIGNAL_EXIT, TERMINAL_RESTORE, interruptedBy, terminalWasTouched } from './interrupt';
 
 /** `vbp --version`: torch-vbp's version and what the addon was built against; throws when the addon cannot load. */
@@ -44,7 +44,7 @@ function printVersion(): never {
   throw new ExitWith(0);
 }
 
-export function buildProgram(run: (options: Options, job: () => Promise<void>) => Promise<void>): Command {
+export function buildProgram(run: Run): Command {
   const program = new Command('vbp')
     .description('Variance-Based Pruning of TorchScript vision transformers (torch-vbp)')
     // Not commander's .version(): the text needs the addon, loaded only when asked for (and its failure is an error).
@@ -80,7 +80,7 @@ function printJsonError(code: string, message: string, exitCode: number, extra: 
 }
 
 /** Whether the command line asks for --json (before `--`): also for errors commander finds while parsing. */
-function wantsJson(argv: string[], options: Options | undefined): boolean {
+function wantsJson(argv: string[], options: GlobalOptions | undefined): boolean {
   if (options) return Boolean(options.json);
   const args = argv.slice(2);
   const end = args.indexOf('--');
@@ -90,8 +90,8 @@ function wantsJson(argv: string[], options: Options | undefined): boolean {
 /** Runs the command line `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
-  let parsed: Options | undefined;
-  const run = async (options: Options, job: () => Promise<void>): Promise<void> => {
+  let parsed: GlobalOptions | undefined;
+  const run: Run = async (options, job) => {
     parsed = options;
     applyGlobalOptions(options);
     await job();

@@ -4,16 +4,22 @@ import { measureLatency } from '../../measure/latency';
 import { getNumThreads } from '../../native/runtime';
 import { table } from '../../util/format';
 import { parseInteger, parseShape, usageError } from '../args';
-import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';
+import { itemShapeOf, openModel, withCommon, withItemShapeHint, type GlobalOptions, type Run } from '../context';
 import { print } from '../output';
 
-async function bench(file: string, options: Options): Promise<void> {
-  if (options.inputShape !== undefined) parseShape(String(options.inputShape), '--input-shape');
-  const sizes = String(options.batchSizes ?? '1,8')
-    .split(',')
-    .map((size) => parseInteger(size.trim(), '--batch-sizes', 1));
-  const runs = parseInteger(String(options.runs ?? '30'), '--runs', 1);
-  const warmup = parseInteger(String(options.warmup ?? '5'), '--warmup');
+/** vbp bench's options, as commander gives them. */
+interface BenchCommandOptions extends GlobalOptions {
+  inputShape?: string;
+  batchSizes?: string;
+  runs?: string;
+  warmup?: string;
+}
+
+async function bench(file: string, options: BenchCommandOptions): Promise<void> {
+  if (options.inputShape !== undefined) parseShape(options.inputShape, '--input-shape');
+  const sizes = (options.batchSizes ?? '1,8').split(',').map((size) => parseInteger(size.trim(), '--batch-sizes', 1));
+  const runs = parseInteger(options.runs ?? '30', '--runs', 1);
+  const warmup = parseInteger(options.warmup ?? '5', '--warmup');
   const model = await openModel(file, options);
   try {
     const shape = itemShapeOf(options, model.card);
@@ -43,15 +49,12 @@ async function bench(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerBench(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerBench(program: Command, run: Run): void {
   withCommon(program.command('bench').argument('<model>', 'TorchScript model file'))
     .description('forward latency (median of repeated runs after warm-up)')
     .option('--input-shape <C,H,W>', 'input item shape (default: from the model card)')
     .option('--batch-sizes <list>', 'batch sizes to time', '1,8')
     .option('--runs <n>', 'timed runs per batch size', '30')
     .option('--warmup <n>', 'untimed runs first', '5')
-    .action((model: string, options: Options) => run(options, () => bench(model, options)));
+    .action((model: string, options: BenchCommandOptions) => run(options, () => bench(model, options)));
 }

@@ -9,18 +9,23 @@ import { closeMismatch, compareTensorValues, pyFloat, type CloseOptions } from '
 import { dtypeOfTensor } from '../../formats/dtypes';
 import { readTensors } from '../../testing/read-tensors';
 import { checkReadableFile } from '../../util/files';
-import { checkingOption, ExitWith, readingInput, usageError } from '../args';
-import { openModel, withCommon, type Options } from '../context';
+import { checkingOption, ExitWith, parseNumber, readingInput, usageError } from '../args';
+import { openModel, withCommon, type GlobalOptions, type Run } from '../context';
 import { print } from '../output';
 import { table } from '../../util/format';
 
-function parseTolerance(value: unknown, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value).trim();
-  const n = Number(text);
-  if (text === '' || !Number.isFinite(n) || n < 0)
-    throw usageError(option, `must be a number >= 0, got '${String(value)}'`);
-  return n;
+/** vbp check's options, as commander gives them (--inputs and --expected are required). */
+interface CheckCommandOptions extends GlobalOptions {
+  inputs: string;
+  expected: string;
+  rtol?: string;
+  atol?: string;
+  equalNan?: boolean;
+  ignoreDtype?: boolean;
+}
+
+function parseTolerance(value: string | undefined, option: string): number | undefined {
+  return value === undefined ? undefined : parseNumber(value, option, 0);
 }
 
 /** The inputs file as forward's arguments: a tensor is one input, a list or tuple of tensors several. */
@@ -158,7 +163,7 @@ function problemLines(outputs: OutputRow[]): string[] {
   return [...byProblem].map(([problem, paths]) => `${paths.join(', ')}: ${problem}`);
 }
 
-async function check(file: string, options: Options): Promise<void> {
+async function check(file: string, options: CheckCommandOptions): Promise<void> {
   const rtol = parseTolerance(options.rtol, '--rtol');
   const atol = parseTolerance(options.atol, '--atol');
   if ((rtol === undefined) !== (atol === undefined))
@@ -166,8 +171,7 @@ async function check(file: string, options: Options): Promise<void> {
       rtol === undefined ? '--atol' : '--rtol',
       'give both --rtol and --atol, or neither (the defaults of the dtypes)',
     );
-  const inputsFile = String(options.inputs);
-  const expectedFile = String(options.expected);
+  const { inputs: inputsFile, expected: expectedFile } = options;
   checkingOption('--inputs', () => checkReadableFile(inputsFile, 'inputs file'));
   checkingOption('--expected', () => checkReadableFile(expectedFile, 'expected outputs file'));
   const closeOptions: CloseOptions = {
@@ -223,10 +227,7 @@ async function check(file: string, options: Options): Promise<void> {
   if (!pass) throw new ExitWith(1);
 }
 
-export function registerCheck(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerCheck(program: Command, run: Run): void {
   withCommon(program.command('check').argument('<model>', 'TorchScript model file'))
     .description("run a model on inputs saved by PyTorch and compare with PyTorch's saved outputs (exit 1 on mismatch)")
     .requiredOption(
@@ -241,5 +242,5 @@ export function registerCheck(
     .option('--atol <x>', 'absolute tolerance (with --rtol)')
     .option('--equal-nan', 'NaN equals NaN')
     .option('--ignore-dtype', 'compare values of different dtypes (promoted) instead of failing')
-    .action((model: string, options: Options) => run(options, () => check(model, options)));
+    .action((model: string, options: CheckCommandOptions) => run(options, () => check(model, options)));
 }

@@ -8,7 +8,7 @@ import { getNumThreads, versionInfo } from '../../native/runtime';
 import { demoHtml, demoTable, finetuneCaption } from '../../report/demo-report';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseInteger, parseNumberList, usageError } from '../args';
-import { progressFor, type Options } from '../context';
+import { progressFor, type GlobalOptions, type Run } from '../context';
 import { checkOutput, print } from '../output';
 
 /** --quick: a fine-tuning epoch of 20 batches. */
@@ -26,9 +26,22 @@ interface DemoSettings {
   finetuneItems: number;
 }
 
+/** vbp demo's options, as commander gives them. */
+interface DemoCommandOptions extends GlobalOptions {
+  out?: string;
+  force?: boolean;
+  model?: string;
+  data?: string;
+  calibration?: string;
+  ratios?: string;
+  testLimit?: string;
+  finetuneItems?: string;
+  quick?: boolean;
+}
+
 /** Everything checked before the folder is made or any work starts. */
-function demoSettings(options: Options): DemoSettings {
-  const outDir = path.resolve(String(options.out ?? 'vbp-demo'));
+function demoSettings(options: DemoCommandOptions): DemoSettings {
+  const outDir = path.resolve(options.out ?? 'vbp-demo');
   const stat = fs.statSync(outDir, { throwIfNoEntry: false });
   if (stat && !stat.isDirectory())
     throw usageError(
@@ -38,13 +51,13 @@ function demoSettings(options: Options): DemoSettings {
     );
   if (!stat && !fs.statSync(path.dirname(outDir), { throwIfNoEntry: false })?.isDirectory())
     throw usageError('--out', `the folder above '${outDir}' does not exist`, 'IO');
-  const ratios = parseNumberList(String(options.ratios ?? DEMO_RATIOS.join(',')), '--ratios');
+  const ratios = parseNumberList(options.ratios ?? DEMO_RATIOS.join(','), '--ratios');
   if (ratios.some((r) => !(r > 0 && r < 1)))
     throw usageError('--ratios', `every ratio must lie in (0, 1), got '${options.ratios}'`);
-  const data = options.data !== undefined ? String(options.data) : undefined;
+  const data = options.data;
   if (data !== undefined && !isIdxFolder(data))
     throw usageError('--data', `'${data}' is not a folder of Fashion-MNIST IDX files`, 'IO');
-  const model = options.model !== undefined ? String(options.model) : BUNDLED_MODEL;
+  const model = options.model ?? BUNDLED_MODEL;
   checkingOption('--model', () => checkReadableFile(model, 'model'));
   const jsonFile = path.join(outDir, 'results.json');
   const htmlFile = path.join(outDir, 'report.html');
@@ -59,22 +72,22 @@ function demoSettings(options: Options): DemoSettings {
     htmlFile,
     model,
     ratios,
-    calibration: parseInteger(String(options.calibration ?? '2048'), '--calibration', 1),
+    calibration: parseInteger(options.calibration ?? '2048', '--calibration', 1),
     testLimit: options.quick
       ? 1000
       : options.testLimit !== undefined
-        ? parseInteger(String(options.testLimit), '--test-limit', 1)
+        ? parseInteger(options.testLimit, '--test-limit', 1)
         : undefined,
     finetuneItems:
       options.finetuneItems !== undefined
-        ? parseInteger(String(options.finetuneItems), '--finetune-items', 0)
+        ? parseInteger(options.finetuneItems, '--finetune-items', 0)
         : options.quick
           ? QUICK_FINETUNE_ITEMS
           : DEMO_FINETUNE.items,
   };
 }
 
-async function demo(options: Options): Promise<void> {
+async function demo(options: DemoCommandOptions): Promise<void> {
   const settings = demoSettings(options);
   const progress = progressFor(options);
   let currentStage = '';
@@ -119,10 +132,7 @@ async function demo(options: Options): Promise<void> {
   );
 }
 
-export function registerDemo(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerDemo(program: Command, run: Run): void {
   program
     .command('demo')
     .description(
@@ -144,5 +154,5 @@ export function registerDemo(
       `training images of the short fine-tuning epoch of the two highest ratios (default ${DEMO_FINETUNE.items}; 0: no fine-tuning)`,
     )
     .option('--quick', `a fast run on 1,000 test images and ${QUICK_FINETUNE_ITEMS} fine-tuning images (for checks)`)
-    .action((options: Options) => run(options, () => demo(options)));
+    .action((options: DemoCommandOptions) => run(options, () => demo(options)));
 }

@@ -3,13 +3,26 @@ import type { Command } from 'commander';
 import { evaluate } from '../../measure/evaluate';
 import { percent } from '../../util/format';
 import { parseInteger } from '../args';
-import { openModel, progressFor, SkipLog, withCommon, withData, withShapeHint, type Options } from '../context';
-import { openDataset } from '../data-source';
+import {
+  openModel,
+  progressFor,
+  SkipLog,
+  withCommon,
+  withData,
+  withShapeHint,
+  type CalibrationOptions,
+  type GlobalOptions,
+  type Run,
+} from '../context';
+import { openDataset, type DataOptions } from '../data-source';
 import { print } from '../output';
 
-async function evalCommand(file: string, options: Options): Promise<void> {
-  const limitOption = options.limit !== undefined ? parseInteger(String(options.limit), '--limit', 1) : undefined;
-  const batchSize = parseInteger(String(options.batchSize), '--batch-size', 1);
+/** vbp eval's options, as commander gives them. */
+type EvalCommandOptions = GlobalOptions & DataOptions & CalibrationOptions;
+
+async function evalCommand(file: string, options: EvalCommandOptions): Promise<void> {
+  const limitOption = options.limit !== undefined ? parseInteger(options.limit, '--limit', 1) : undefined;
+  const batchSize = parseInteger(options.batchSize ?? '64', '--batch-size', 1);
   const model = await openModel(file, options);
   try {
     const { dataset, normalisation } = openDataset(options, model.card, file, 'test', true);
@@ -42,11 +55,8 @@ async function evalCommand(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerEval(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerEval(program: Command, run: Run): void {
   withData(withCommon(program.command('eval').argument('<model>', 'TorchScript model file')), 'test', false)
     .description('top-1/top-5 accuracy and throughput of a classifier on labelled data')
-    .action((model: string, options: Options) => run(options, () => evalCommand(model, options)));
+    .action((model: string, options: EvalCommandOptions) => run(options, () => evalCommand(model, options)));
 }

@@ -3,23 +3,52 @@ import type { Command } from 'commander';
 import { VbpError } from '../../errors';
 import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../recovery/finetune';
 import type { Model } from '../../model/model';
-import { SCHEDULES, type Schedule } from '../../recovery/schedule';
+import { SCHEDULES } from '../../recovery/schedule';
 import { percent } from '../../util/format';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseChoice, parseInteger, parseNumber, usageError } from '../args';
-import { openModel, progressFor, SkipLog, withCommon, withData, type Options } from '../context';
-import { openDataset } from '../data-source';
+import {
+  openModel,
+  progressFor,
+  SkipLog,
+  withCommon,
+  withData,
+  type CalibrationOptions,
+  type GlobalOptions,
+  type Run,
+} from '../context';
+import { openDataset, type DataOptions } from '../data-source';
 import { KeptWorkError, interruptedBy, interruptible, signalName } from '../interrupt';
 import { checkOutput, print } from '../output';
 
+/** vbp finetune's options, as commander gives them. */
+interface FinetuneCommandOptions extends GlobalOptions, DataOptions, CalibrationOptions {
+  teacher?: string;
+  out?: string;
+  epochs?: string;
+  lr?: string;
+  weightDecay?: string;
+  schedule?: string;
+  warmupSteps?: string;
+  temperature?: string;
+  alpha?: string;
+  clipNorm?: string;
+  trainable?: string;
+  checkpoint?: string;
+  checkpointEvery?: string;
+  resume?: string;
+  force?: boolean;
+}
+
+/** A number option's text, or the default's. */
+const orDefault = (value: string | undefined, fallback: number): string => value ?? String(fallback);
+
 /** The recipe from the command line (checked before any work). */
-function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
-  const batchSize = parseInteger(String(options.batchSize ?? FINETUNE_DEFAULTS.batchSize), '--batch-size', 1);
-  const trainable = options.trainable === undefined ? 'all' : String(options.trainable);
+function recipeOf(options: FinetuneCommandOptions): Omit<FinetuneOptions, 'data' | 'teacher'> {
+  const batchSize = parseInteger(orDefault(options.batchSize, FINETUNE_DEFAULTS.batchSize), '--batch-size', 1);
+  const trainable = options.trainable ?? 'all';
   const every =
-    options.checkpointEvery !== undefined
-      ? parseInteger(String(options.checkpointEvery), '--checkpoint-every', 1)
-      : undefined;
+    options.checkpointEvery !== undefined ? parseInteger(options.checkpointEvery, '--checkpoint-every', 1) : undefined;
   if (every !== undefined && options.checkpoint === undefined)
     throw usageError('--checkpoint-every', 'needs --checkpoint FILE');
   if (options.alpha !== undefined && options.teacher === undefined)
@@ -27,27 +56,25 @@ function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
   if (options.temperature !== undefined && options.teacher === undefined)
     throw usageError('--temperature', 'is the distillation temperature, which needs --teacher');
   return {
-    epochs: parseInteger(String(options.epochs ?? FINETUNE_DEFAULTS.epochs), '--epochs', 1),
+    epochs: parseInteger(orDefault(options.epochs, FINETUNE_DEFAULTS.epochs), '--epochs', 1),
     stepsPerEpoch:
-      options.limit !== undefined
-        ? Math.ceil(parseInteger(String(options.limit), '--limit', 1) / batchSize)
-        : undefined,
+      options.limit !== undefined ? Math.ceil(parseInteger(options.limit, '--limit', 1) / batchSize) : undefined,
     batchSize,
-    lr: parseNumber(String(options.lr ?? FINETUNE_DEFAULTS.lr), '--lr', 0, Infinity, true),
-    weightDecay: parseNumber(String(options.weightDecay ?? FINETUNE_DEFAULTS.weightDecay), '--weight-decay', 0),
-    schedule: parseChoice(String(options.schedule ?? FINETUNE_DEFAULTS.schedule), '--schedule', SCHEDULES) as Schedule,
-    warmupSteps: parseInteger(String(options.warmupSteps ?? FINETUNE_DEFAULTS.warmupSteps), '--warmup-steps', 0),
+    lr: parseNumber(orDefault(options.lr, FINETUNE_DEFAULTS.lr), '--lr', 0, Infinity, true),
+    weightDecay: parseNumber(orDefault(options.weightDecay, FINETUNE_DEFAULTS.weightDecay), '--weight-decay', 0),
+    schedule: parseChoice(options.schedule ?? FINETUNE_DEFAULTS.schedule, '--schedule', SCHEDULES),
+    warmupSteps: parseInteger(orDefault(options.warmupSteps, FINETUNE_DEFAULTS.warmupSteps), '--warmup-steps', 0),
     temperature: parseNumber(
-      String(options.temperature ?? FINETUNE_DEFAULTS.temperature),
+      orDefault(options.temperature, FINETUNE_DEFAULTS.temperature),
       '--temperature',
       0,
       Infinity,
       true,
     ),
     ...(options.teacher !== undefined
-      ? { alpha: parseNumber(String(options.alpha ?? FINETUNE_DEFAULTS.alpha), '--alpha', 0, 1) }
+      ? { alpha: parseNumber(orDefault(options.alpha, FINETUNE_DEFAULTS.alpha), '--alpha', 0, 1) }
       : {}),
-    clipNorm: parseNumber(String(options.clipNorm ?? FINETUNE_DEFAULTS.clipNorm), '--clip-norm', 0),
+    clipNorm: parseNumber(orDefault(options.clipNorm, FINETUNE_DEFAULTS.clipNorm), '--clip-norm', 0),
     trainable:
       trainable === 'all' || trainable === 'mlp'
         ? trainable
@@ -55,12 +82,12 @@ function recipeOf(options: Options): Omit<FinetuneOptions, 'data' | 'teacher'> {
             .split(',')
             .map((p) => p.trim())
             .filter(Boolean),
-    seed: parseInteger(String(options.seed ?? FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
+    seed: parseInteger(orDefault(options.seed, FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
     // Ctrl-C keeps a checkpoint of the last completed step (atAbort), so that --resume loses nothing.
     ...(options.checkpoint !== undefined
-      ? { checkpoint: { path: String(options.checkpoint), every: every ?? 100, atAbort: true } }
+      ? { checkpoint: { path: options.checkpoint, every: every ?? 100, atAbort: true } }
       : {}),
-    ...(options.resume !== undefined ? { resume: String(options.resume) } : {}),
+    ...(options.resume !== undefined ? { resume: options.resume } : {}),
   };
 }
 
@@ -110,21 +137,20 @@ async function failure(
   throw new KeptWorkError(error, message, { kept: null, step: steps, totalSteps });
 }
 
-async function finetuneCommand(file: string, options: Options): Promise<void> {
+async function finetuneCommand(file: string, options: FinetuneCommandOptions): Promise<void> {
   const recipe = recipeOf(options);
   if (Array.isArray(recipe.trainable) && recipe.trainable.length === 0)
     throw usageError('--trainable', 'give all, mlp or comma-separated parameter-name prefixes');
-  const inputs = [file, ...(options.teacher !== undefined ? [String(options.teacher)] : [])];
+  const teacherFile = options.teacher;
+  const inputs = [file, ...(teacherFile !== undefined ? [teacherFile] : [])];
   for (const [option, path] of [
     ['--teacher', options.teacher],
     ['--resume', options.resume],
   ] as const) {
     if (path !== undefined)
-      checkingOption(option, () =>
-        checkReadableFile(String(path), option === '--teacher' ? 'teacher model' : 'checkpoint'),
-      );
+      checkingOption(option, () => checkReadableFile(path, option === '--teacher' ? 'teacher model' : 'checkpoint'));
   }
-  const out = checkOutput(options.out as string | undefined, '--out', inputs, options.force);
+  const out = checkOutput(options.out, '--out', inputs, options.force);
   if (recipe.checkpoint) {
     const checkpoint = checkOutput(recipe.checkpoint.path, '--checkpoint', [...inputs, out], true);
     recipe.checkpoint.path = checkpoint;
@@ -132,8 +158,7 @@ async function finetuneCommand(file: string, options: Options): Promise<void> {
   const student = await openModel(file, options);
   let teacher: Model | undefined;
   try {
-    teacher =
-      options.teacher !== undefined ? await openModel(String(options.teacher), options, '--teacher') : undefined;
+    teacher = teacherFile !== undefined ? await openModel(teacherFile, options, '--teacher') : undefined;
     const { dataset, normalisation } = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
     const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(dataset.size / recipe.batchSize!));
     const progress = progressFor(options);
@@ -179,10 +204,7 @@ async function finetuneCommand(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerFinetune(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerFinetune(program: Command, run: Run): void {
   withData(
     withCommon(program.command('finetune').argument('<model>', 'the (pruned) TorchScript model to train')),
     'train',
@@ -220,5 +242,5 @@ export function registerFinetune(
     .option('--checkpoint-every <n>', 'steps between checkpoints (default 100)')
     .option('--resume <file>', 'continue the run that wrote this checkpoint (same options)')
     .option('--force', 'replace an existing --out file')
-    .action((model: string, options: Options) => run(options, () => finetuneCommand(model, options)));
+    .action((model: string, options: FinetuneCommandOptions) => run(options, () => finetuneCommand(model, options)));
 }

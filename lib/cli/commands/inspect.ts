@@ -7,11 +7,16 @@ import type { MlpBlock } from '../../model/mlp';
 import { gatherStats } from '../../statistics/gather';
 import { formatCount, table } from '../../util/format';
 import { parseShape } from '../args';
-import { itemShapeOf, openModel, withCommon, withItemShapeHint, type Options } from '../context';
+import { itemShapeOf, openModel, withCommon, withItemShapeHint, type GlobalOptions, type Run } from '../context';
 import { print } from '../output';
 
-async function inspect(file: string, options: Options): Promise<void> {
-  if (options.inputShape !== undefined) parseShape(String(options.inputShape), '--input-shape');
+/** vbp inspect's options, as commander gives them. */
+interface InspectCommandOptions extends GlobalOptions {
+  inputShape?: string;
+}
+
+async function inspect(file: string, options: InspectCommandOptions): Promise<void> {
+  if (options.inputShape !== undefined) parseShape(options.inputShape, '--input-shape');
   const model = await openModel(file, options);
   try {
     const mlps: MlpBlock[] = await model.mlps().catch((error: VbpError) => {
@@ -67,12 +72,9 @@ async function inspect(file: string, options: Options): Promise<void> {
   }
 }
 
-export function registerInspect(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerInspect(program: Command, run: Run): void {
   withCommon(program.command('inspect').argument('<model>', 'TorchScript model file'))
     .description('list MLP blocks, parameters and MACs of a model')
     .option('--input-shape <C,H,W>', 'input item shape for MACs (default: from the model card)')
-    .action((model: string, options: Options) => run(options, () => inspect(model, options)));
+    .action((model: string, options: InspectCommandOptions) => run(options, () => inspect(model, options)));
 }

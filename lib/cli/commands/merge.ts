@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { Stats, type StatsInfo } from '../../statistics/stats';
 import { checkReadableFile } from '../../util/files';
 import { checkingOption, readingInput, usageError } from '../args';
-import type { Options } from '../context';
+import type { GlobalOptions, Run } from '../context';
 import { checkOutput, print } from '../output';
 import { warnIfPartial } from './stats';
 
@@ -48,8 +48,14 @@ function checkDistinct(files: string[], loaded: Stats[]): void {
   });
 }
 
-async function merge(files: string[], options: Options): Promise<void> {
-  const out = checkOutput(options.out as string | undefined, '--out', files, options.force);
+/** vbp merge's options, as commander gives them (--json and --quiet of the global ones). */
+interface MergeCommandOptions extends GlobalOptions {
+  out?: string;
+  force?: boolean;
+}
+
+async function merge(files: string[], options: MergeCommandOptions): Promise<void> {
+  const out = checkOutput(options.out, '--out', files, options.force);
   for (const file of files) checkingOption('<stats>', () => checkReadableFile(file, 'statistics file'));
   const loaded: Stats[] = [];
   for (const file of files) {
@@ -71,10 +77,7 @@ async function merge(files: string[], options: Options): Promise<void> {
   );
 }
 
-export function registerMerge(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerMerge(program: Command, run: Run): void {
   program
     .command('merge')
     .argument('<stats...>', 'statistics files of the same model (from vbp stats)')
@@ -83,5 +86,5 @@ export function registerMerge(
     .option('--force', 'replace an existing output file')
     .option('--json', 'print one JSON document on stdout')
     .option('--quiet', 'print nothing but errors')
-    .action((files: string[], options: Options) => run(options, () => merge(files, options)));
+    .action((files: string[], options: MergeCommandOptions) => run(options, () => merge(files, options)));
 }

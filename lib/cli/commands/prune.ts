@@ -11,11 +11,46 @@ import type { Scope } from '../../pruning/selection';
 import { Stats } from '../../statistics/stats';
 import { formatCount, reduction, table } from '../../util/format';
 import { checkReadableFile, writeAllAtomically, type PendingOutput } from '../../util/files';
-import { checkingOption, parseChoice, parseFraction, parseInteger, readingInput, usageError } from '../args';
-import { calibrate, openModel, SkipLog, withCommon, withData, type Options } from '../context';
-import { DATA_OPTIONS, openDataset } from '../data-source';
+import {
+  checkingOption,
+  parseChoice,
+  parseFraction,
+  parseInteger,
+  parseNumber,
+  readingInput,
+  usageError,
+} from '../args';
+import {
+  calibrate,
+  openModel,
+  SkipLog,
+  withCommon,
+  withData,
+  type CalibrationOptions,
+  type GlobalOptions,
+  type Run,
+} from '../context';
+import { DATA_OPTIONS, openDataset, type DataOptions } from '../data-source';
 import { checkOutput, print } from '../output';
 import { warnIfPartial } from './stats';
+
+/** vbp prune's options, as commander gives them. */
+interface PruneCommandOptions extends GlobalOptions, DataOptions, CalibrationOptions {
+  stats?: string;
+  plan?: string;
+  ratio?: string;
+  macsReduction?: string;
+  paramsReduction?: string;
+  criterion?: string;
+  scope?: string;
+  roundTo?: string;
+  /** --compensation KIND, or false from --no-compensation. */
+  compensation?: string | false;
+  ridge?: string;
+  out?: string;
+  planOut?: string;
+  force?: boolean;
+}
 
 const SOURCES = ['data', 'stats', 'plan'] as const;
 const TARGETS = [
@@ -31,7 +66,7 @@ const PLAN_SHAPING = [
 ] as const;
 
 /** How to plan (planPruning()'s options), or undefined with --plan (which fixes them all). */
-function planOptions(options: Options): PlanningOptions | undefined {
+function planOptions(options: PruneCommandOptions): PlanningOptions | undefined {
   // --plan with --stats: the plan says which neurons go, the statistics give least squares its covariance.
   const given = SOURCES.filter((k) => options[k] !== undefined && !(k === 'stats' && options.plan !== undefined));
   if (given.length !== 1)
@@ -46,15 +81,18 @@ function planOptions(options: Options): PlanningOptions | undefined {
     if (extra) throw usageError(extra[1], 'cannot be combined with --plan (the plan fixes which neurons go)');
     return undefined;
   }
-  const targets = TARGETS.filter(([key]) => options[key] !== undefined);
+  const targets = TARGETS.flatMap(([key, flag]) => {
+    const value = options[key];
+    return value === undefined ? [] : [{ key, flag, value }];
+  });
   if (targets.length !== 1)
     throw usageError(
       '--ratio',
       targets.length
-        ? `give only one of ${targets.map(([, flag]) => flag).join(' and ')}`
+        ? `give only one of ${targets.map(({ flag }) => flag).join(' and ')}`
         : 'give one of --ratio, --macs-reduction or --params-reduction',
     );
-  const [key, flag] = targets[0];
+  const { key, flag, value } = targets[0];
   if (options.criterion === 'compensated') {
     if (key !== 'ratio') throw usageError(flag, '--criterion compensated takes --ratio only');
     if (options.scope !== undefined && options.scope !== 'global')
@@ -63,56 +101,50 @@ function planOptions(options: Options): PlanningOptions | undefined {
       throw usageError('--round-to', 'cannot be combined with --criterion compensated');
     if (options.compensation !== 'lsq')
       throw usageError('--criterion', 'compensated selects for least squares: add --compensation lsq');
-    return { criterion: 'compensated', ratio: parseFraction(String(options.ratio), '--ratio') };
+    return { criterion: 'compensated', ratio: parseFraction(value, '--ratio') };
   }
   return {
-    criterion: parseChoice(String(options.criterion ?? 'variance'), '--criterion', [
+    criterion: parseChoice(options.criterion ?? 'variance', '--criterion', [
       ...Object.keys(CRITERIA),
       'compensated',
     ] as Criterion[]),
-    scope: parseChoice(String(options.scope ?? 'global'), '--scope', ['global', 'per-layer'] as Scope[]),
-    [key]: parseFraction(String(options[key]), flag),
-    roundTo: options.roundTo !== undefined ? parseInteger(String(options.roundTo), '--round-to', 1) : undefined,
-    seed: parseInteger(String(options.seed ?? '0'), '--seed'),
+    scope: parseChoice(options.scope ?? 'global', '--scope', ['global', 'per-layer'] as Scope[]),
+    [key]: parseFraction(value, flag),
+    roundTo: options.roundTo !== undefined ? parseInteger(options.roundTo, '--round-to', 1) : undefined,
+    seed: parseInteger(options.seed ?? '0', '--seed'),
   };
 }
 
-function compensationOf(options: Options): { compensation: Compensation; ridge?: number } {
+function compensationOf(options: PruneCommandOptions): { compensation: Compensation; ridge?: number } {
   const compensation =
     options.compensation === false
       ? 'none'
-      : parseChoice(String(options.compensation ?? 'mean'), '--compensation', [
-          'mean',
-          'lsq',
-          'none',
-        ] as Compensation[]);
+      : parseChoice(options.compensation ?? 'mean', '--compensation', ['mean', 'lsq', 'none'] as Compensation[]);
   if (options.ridge === undefined) return { compensation };
   if (compensation !== 'lsq') throw usageError('--ridge', 'is an option of --compensation lsq');
-  const ridge = Number(options.ridge);
-  if (String(options.ridge).trim() === '' || !Number.isFinite(ridge) || ridge < 0)
-    throw usageError('--ridge', `must be a number >= 0, got '${String(options.ridge)}'`);
-  return { compensation, ridge };
+  return { compensation, ridge: parseNumber(options.ridge, '--ridge', 0) };
 }
 
 /** Statistics from --stats, or gathered on --data; whether they fit the model is the pipeline's check. */
 async function statsFor(
   model: Model,
   file: string,
-  options: Options,
+  options: PruneCommandOptions,
   skipped: SkipLog,
   covariance: boolean,
 ): Promise<Stats> {
-  if (options.stats === undefined) {
+  const statsFile = options.stats;
+  if (statsFile === undefined) {
     const { dataset } = openDataset(options, model.card, file, 'train');
     return calibrate(model, dataset, options, skipped, { covariance });
   }
-  const stats = await readingInput('--stats', () => Stats.load(String(options.stats)));
-  warnIfPartial(stats, String(options.stats), options);
+  const stats = await readingInput('--stats', () => Stats.load(statsFile));
+  warnIfPartial(stats, statsFile, options);
   return stats;
 }
 
 /** With --stats or --plan there is no data to read: options about data are refused, not ignored. */
-function checkNoDataOptions(options: Options, command: Command): void {
+function checkNoDataOptions(options: PruneCommandOptions, command: Command): void {
   if (options.data !== undefined) return;
   for (const key of DATA_OPTIONS) {
     if (command.getOptionValueSource(key) === 'cli') {
@@ -125,27 +157,21 @@ function checkNoDataOptions(options: Options, command: Command): void {
   }
 }
 
-async function pruneCommand(file: string, options: Options, command: Command): Promise<void> {
+async function pruneCommand(file: string, options: PruneCommandOptions, command: Command): Promise<void> {
   const choice = planOptions(options);
   checkNoDataOptions(options, command);
   const { compensation, ridge } = compensationOf(options);
   if (compensation === 'lsq' && options.plan !== undefined && options.stats === undefined) {
     throw usageError('--compensation', 'lsq with --plan needs --stats FILE (statistics gathered with --covariance)');
   }
-  const inputs = [
-    file,
-    ...(['stats', 'plan'] as const).filter((k) => options[k] !== undefined).map((k) => String(options[k])),
-  ];
-  for (const k of ['stats', 'plan'] as const) {
-    if (options[k] !== undefined)
-      checkingOption(`--${k}`, () =>
-        checkReadableFile(String(options[k]), k === 'stats' ? 'statistics file' : 'plan file'),
-      );
-  }
-  const out = checkOutput(options.out as string | undefined, '--out', inputs, options.force);
+  const { stats: statsFile, plan: planFile } = options;
+  const inputs = [file, ...[statsFile, planFile].filter((f) => f !== undefined)];
+  if (statsFile !== undefined) checkingOption('--stats', () => checkReadableFile(statsFile, 'statistics file'));
+  if (planFile !== undefined) checkingOption('--plan', () => checkReadableFile(planFile, 'plan file'));
+  const out = checkOutput(options.out, '--out', inputs, options.force);
   const planOut =
     options.planOut !== undefined
-      ? checkOutput(String(options.planOut), '--plan-out', [...inputs, out], options.force)
+      ? checkOutput(options.planOut, '--plan-out', [...inputs, out], options.force)
       : undefined;
   if (planOut === out) throw usageError('--plan-out', 'must differ from --out');
   const model = await openModel(file, options);
@@ -163,7 +189,7 @@ async function pruneCommand(file: string, options: Options, command: Command): P
     const stats = choice || lsq ? await statsFor(model, file, options, skipped, lsq) : undefined;
     const p: Plan = choice
       ? await planPruning(model, stats!, choice)
-      : await readingInput('--plan', () => loadPlan(String(options.plan)));
+      : await readingInput('--plan', () => loadPlan(planFile!));
     const { model: pruned, report } = await prune(model, p, lsq ? { compensation, ridge, stats } : { compensation });
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
@@ -198,10 +224,7 @@ async function pruneCommand(file: string, options: Options, command: Command): P
   }
 }
 
-export function registerPrune(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerPrune(program: Command, run: Run): void {
   withData(withCommon(program.command('prune').argument('<model>', 'TorchScript model file')), 'train', true)
     .description(
       'prune MLP hidden neurons and write a smaller TorchScript model (with the model card, inside and beside it)',
@@ -231,7 +254,7 @@ export function registerPrune(
     .option('--out <file>', 'pruned model file to write')
     .option('--plan-out <file>', 'also write the plan (JSON)')
     .option('--force', 'replace existing output files')
-    .action((model: string, options: Options, command: Command) =>
+    .action((model: string, options: PruneCommandOptions, command: Command) =>
       run(options, () => pruneCommand(model, options, command)),
     );
 }

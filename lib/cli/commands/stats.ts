@@ -12,10 +12,32 @@ import { Stats, type StatsInfo } from '../../statistics/stats';
 import { checkReadableFile } from '../../util/files';
 import { checkingOption, parseChoice, parseDevice, parseInteger, parseShare, readingInput, usageError } from '../args';
 import { shardOf } from '../../data/shard';
-import { calibrate, calibrationSettings, openModel, SkipLog, withCommon, withData, type Options } from '../context';
-import { openDataset } from '../data-source';
+import {
+  calibrate,
+  calibrationSettings,
+  openModel,
+  SkipLog,
+  withCommon,
+  withData,
+  type CalibrationOptions,
+  type GlobalOptions,
+  type Run,
+} from '../context';
+import { openDataset, type DataOptions } from '../data-source';
 import { KeptWorkError, interruptedBy, interruptible, signalName } from '../interrupt';
-import { checkOutput, print, warn } from '../output';
+import { checkOutput, print, warn, type OutputOptions } from '../output';
+
+/** vbp stats's options, as commander gives them. */
+interface StatsCommandOptions extends GlobalOptions, DataOptions, CalibrationOptions {
+  covariance?: boolean;
+  covarianceProduct?: string;
+  covarianceSampling?: string;
+  shard?: string;
+  devices?: string;
+  out?: string;
+  resume?: string;
+  force?: boolean;
+}
 
 /** --shard I/N. */
 function parseShard(value: string): { index: number; count: number } {
@@ -91,7 +113,7 @@ function interruptionOf(stats: Stats): Interruption | undefined {
 }
 
 /** A note for commands that take statistics: these are partial, from an interrupted run. */
-export function warnIfPartial(stats: Stats, file: string, options: Options): void {
+export function warnIfPartial(stats: Stats, file: string, options: OutputOptions): void {
   const interrupted = interruptionOf(stats);
   if (!interrupted) return;
   warn(
@@ -152,9 +174,9 @@ async function resumeFrom(file: string, run: StatsRun): Promise<Stats> {
   return partial;
 }
 
-async function stats(file: string, options: Options): Promise<void> {
-  const out = checkOutput(options.out as string | undefined, '--out', [file], options.force);
-  const resumeFile = options.resume !== undefined ? path.resolve(String(options.resume)) : undefined;
+async function stats(file: string, options: StatsCommandOptions): Promise<void> {
+  const out = checkOutput(options.out, '--out', [file], options.force);
+  const resumeFile = options.resume !== undefined ? path.resolve(options.resume) : undefined;
   if (resumeFile !== undefined)
     checkingOption('--resume', () => checkReadableFile(resumeFile, 'partial statistics file'));
   const partialFile = partialPathOf(out);
@@ -168,15 +190,15 @@ async function stats(file: string, options: Options): Promise<void> {
   }
   if (resumeFile !== undefined && options.devices !== undefined)
     throw usageError('--resume', 'cannot be combined with --devices: resume a run on the device it ran on');
-  if (options.shard !== undefined) parseShard(String(options.shard));
-  if (options.devices !== undefined) parseDevices(String(options.devices));
+  if (options.shard !== undefined) parseShard(options.shard);
+  if (options.devices !== undefined) parseDevices(options.devices);
   const model = await openModel(file, options);
   try {
     const source = openDataset(options, model.card, file, 'train');
-    const shard = options.shard !== undefined ? parseShard(String(options.shard)) : undefined;
+    const shard = options.shard !== undefined ? parseShard(options.shard) : undefined;
     const dataset = shard ? shardOf(source.dataset, shard.index, shard.count) : source.dataset;
     const normalisation = source.normalisation;
-    const devices = options.devices !== undefined ? parseDevices(String(options.devices)) : undefined;
+    const devices = options.devices !== undefined ? parseDevices(options.devices) : undefined;
     const skipped = new SkipLog();
     for (const [key, flag] of [
       ['covarianceProduct', '--covariance-product'],
@@ -187,14 +209,14 @@ async function stats(file: string, options: Options): Promise<void> {
     const covariance = options.covariance
       ? {
           covariance: true,
-          covarianceProduct: parseChoice(String(options.covarianceProduct ?? 'float64'), '--covariance-product', [
+          covarianceProduct: parseChoice(options.covarianceProduct ?? 'float64', '--covariance-product', [
             'float64',
             'float32',
           ] as const),
           covarianceSampling:
             options.covarianceSampling === undefined || options.covarianceSampling === 'auto'
               ? ('auto' as const)
-              : parseShare(String(options.covarianceSampling), '--covariance-sampling'),
+              : parseShare(options.covarianceSampling, '--covariance-sampling'),
         }
       : {};
     const settings = calibrationSettings(options, dataset);
@@ -305,10 +327,7 @@ async function keepPartial(error: unknown, partialFile: string, interruption: In
   );
 }
 
-export function registerStats(
-  program: Command,
-  run: (options: Options, job: () => Promise<void>) => Promise<void>,
-): void {
+export function registerStats(program: Command, run: Run): void {
   withData(withCommon(program.command('stats').argument('<model>', 'TorchScript model file')), 'train', true)
     .description('gather activation statistics of every MLP block on calibration data')
     .option('--covariance', "also gather each block's covariance (for --compensation lsq)")
@@ -331,5 +350,5 @@ export function registerStats(
       'continue an interrupted run from the partial statistics it kept (OUT.partial.safetensors; same model, data and options)',
     )
     .option('--force', 'replace an existing output file (and the partial statistics of an interrupted run)')
-    .action((model: string, options: Options) => run(options, () => stats(model, options)));
+    .action((model: string, options: StatsCommandOptions) => run(options, () => stats(model, options)));
 }
