@@ -314,7 +314,57 @@ interface TensorComparison {
 
 class Mismatch extends Error {}
 
-function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): TensorComparison {
+/** Two tensors checked against each other (shape, dtype) and the tolerances that apply to them. */
+interface Pairing {
+  actualDtype: DType;
+  expectedDtype: DType;
+  /** The dtype both compare in (torch.promote_types, integers as int64). */
+  promoted: DType;
+  rtol: number;
+  atol: number;
+  /** Tolerances 0: equality. */
+  exact: boolean;
+}
+
+/** What comparing the elements found: the mask of close ones, and the mismatches' greatest differences. */
+interface Tally {
+  mask: Uint8Array;
+  mismatches: number;
+  maxAbs: number | bigint;
+  maxAbsAt: number;
+  maxRel: number;
+  maxRelAt: number;
+  firstMismatch: number;
+  /** Greatest |actual - expected| over all elements. */
+  worst: number;
+  /** A 0-dim pair that differs: its absolute and relative difference. */
+  scalar?: { abs: number | bigint; rel: number };
+}
+
+/** torch.max: the first NaN, else the first greatest. */
+function greater(v: number, best: number): boolean {
+  return Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best;
+}
+
+function emptyTally(n: number, promoted: DType): Tally {
+  const maxAbs: number | bigint = isFloat(promoted) ? 0 : 0n;
+  return {
+    mask: new Uint8Array(n),
+    mismatches: 0,
+    maxAbs,
+    maxAbsAt: 0,
+    maxRel: 0,
+    maxRelAt: 0,
+    firstMismatch: -1,
+    worst: 0,
+  };
+}
+
+/**
+ * The checks before any element is compared: shapes equal, dtypes equal (with checkDtype), tolerances a float8 pair
+ * allows.
+ */
+function pairTensors(actual: Tensor, expected: Tensor, t: Tolerances): Pairing {
   const ad = checkTensor(actual, 'actual');
   const ed = checkTensor(expected, 'expected');
   if (actual.shape.length !== expected.shape.length || actual.shape.some((d, i) => d !== expected.shape[i])) {
@@ -332,101 +382,118 @@ function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): Tensor
       `Rtol=${pyFloat(rtol)} and atol=${pyFloat(atol)} are not supported for bitwise comparison of low dimensional floats. Please use rtol=0.0 and atol=0.0.`,
     );
   }
-  const n = actual.data.length;
-  const mask = new Uint8Array(n);
-  const exact = rtol === 0 && atol === 0;
-  let mismatches = 0;
-  let maxAbs: number | bigint = isFloat(promoted) ? 0 : 0n;
-  let maxAbsAt = 0;
-  let maxRel = 0;
-  let maxRelAt = 0;
-  let firstMismatch = -1;
-  // torch.max: the first NaN, else the first greatest.
-  const greater = (v: number, best: number): boolean =>
-    Number.isNaN(v) ? !Number.isNaN(best) : !Number.isNaN(best) && v > best;
-  let worst = 0;
-  let scalar: { abs: number | bigint; rel: number } | undefined;
-  if (isFloat(promoted)) {
-    const convert = (values: Float64Array, from: DType): Float64Array =>
-      from === promoted || isFloat(from) ? values : values.map((v) => convertFloat(v, promoted));
-    const a = convert(floatValues(actual, ad), ad);
-    const e = convert(floatValues(expected, ed), ed);
-    for (let i = 0; i < n; i++) {
-      let close = a[i] === e[i] || (t.equalNan && Number.isNaN(a[i]) && Number.isNaN(e[i]));
-      const diff = Math.abs(a[i] - e[i]);
-      if (!close && !exact) close = Number.isFinite(diff) && diff <= atol + Math.abs(rtol * e[i]);
-      mask[i] = close ? 1 : 0;
-      if (a[i] !== e[i] && !(Number.isNaN(a[i]) && Number.isNaN(e[i])) && greater(diff, worst)) worst = diff;
-      if (close) continue;
-      mismatches++;
-      if (firstMismatch < 0) firstMismatch = i;
-      const rel = diff / Math.abs(e[i]);
-      if (greater(diff, maxAbs as number)) [maxAbs, maxAbsAt] = [diff, i];
-      if (greater(rel, maxRel)) [maxRel, maxRelAt] = [rel, i];
-      if (n === 1 && actual.shape.length === 0)
-        scalar = { abs: diff, rel: e[i] === 0 ? Infinity : diff / Math.abs(e[i]) };
-    }
-  } else {
-    const a = intValues(actual, ad);
-    const e = intValues(expected, ed);
-    // torch.isclose on integers with tolerances: both taken as float32 (the default dtype), the errors
-    // computed in float32; uint64 against uint64 by its unsigned values. The message's differences are int64.
-    const rtol32 = Math.fround(rtol);
-    const atol32 = Math.fround(atol);
-    const unsigned = ad === 'uint64' && ed === 'uint64';
-    for (let i = 0; i < n; i++) {
-      let close = a[i] === e[i];
-      const wrapped = BigInt.asIntN(64, a[i] - e[i]);
-      const diff = BigInt.asIntN(64, wrapped < 0n ? -wrapped : wrapped);
-      if (!close && !exact) {
-        const a32 = toFloat32(unsigned ? BigInt.asUintN(64, a[i]) : a[i]);
-        const e32 = toFloat32(unsigned ? BigInt.asUintN(64, e[i]) : e[i]);
-        const allowed = Math.fround(atol32 + Math.fround(Math.abs(Math.fround(rtol32 * e32))));
-        close = Math.fround(Math.abs(a32 - e32)) <= allowed;
-      }
-      mask[i] = close ? 1 : 0;
-      if (Number(diff) > worst) worst = Number(diff);
-      if (close) continue;
-      mismatches++;
-      const magnitude = e[i] < 0n ? -e[i] : e[i];
-      const rel = Math.fround(Math.fround(Number(diff)) / Math.fround(Number(BigInt.asIntN(64, magnitude))));
-      if (diff > (maxAbs as bigint)) [maxAbs, maxAbsAt] = [diff, i];
-      if (greater(rel, maxRel)) [maxRel, maxRelAt] = [rel, i];
-      if (n === 1 && actual.shape.length === 0)
-        scalar = { abs: diff, rel: e[i] === 0n ? Infinity : Number(diff) / Number(magnitude) };
-    }
+  return { actualDtype: ad, expectedDtype: ed, promoted, rtol, atol, exact: rtol === 0 && atol === 0 };
+}
+
+/** Floating-point pairs, in float64 (integers converted to the promoted float type first, as torch does). */
+function compareFloats(actual: Tensor, expected: Tensor, pairing: Pairing, equalNan: boolean): Tally {
+  const { promoted, rtol, atol, exact } = pairing;
+  const convert = (values: Float64Array, from: DType): Float64Array =>
+    from === promoted || isFloat(from) ? values : values.map((v) => convertFloat(v, promoted));
+  const a = convert(floatValues(actual, pairing.actualDtype), pairing.actualDtype);
+  const e = convert(floatValues(expected, pairing.expectedDtype), pairing.expectedDtype);
+  const n = a.length;
+  const tally = emptyTally(n, promoted);
+  for (let i = 0; i < n; i++) {
+    let close = a[i] === e[i] || (equalNan && Number.isNaN(a[i]) && Number.isNaN(e[i]));
+    const diff = Math.abs(a[i] - e[i]);
+    if (!close && !exact) close = Number.isFinite(diff) && diff <= atol + Math.abs(rtol * e[i]);
+    tally.mask[i] = close ? 1 : 0;
+    if (a[i] !== e[i] && !(Number.isNaN(a[i]) && Number.isNaN(e[i])) && greater(diff, tally.worst)) tally.worst = diff;
+    if (close) continue;
+    tally.mismatches++;
+    if (tally.firstMismatch < 0) tally.firstMismatch = i;
+    const rel = diff / Math.abs(e[i]);
+    if (greater(diff, tally.maxAbs as number)) [tally.maxAbs, tally.maxAbsAt] = [diff, i];
+    if (greater(rel, tally.maxRel)) [tally.maxRel, tally.maxRelAt] = [rel, i];
+    if (n === 1 && actual.shape.length === 0)
+      tally.scalar = { abs: diff, rel: e[i] === 0 ? Infinity : diff / Math.abs(e[i]) };
   }
-  const result: TensorComparison = {
-    mask,
-    mismatches,
-    total: n,
-    rtol,
-    atol,
-    maxAbsDiff: maxAbs,
-    maxAbsIndex: unravel(maxAbsAt, actual.shape),
-    maxRelDiff: maxRel,
-    maxRelIndex: unravel(maxRelAt, actual.shape),
-    worstAbsDiff: worst,
+  return tally;
+}
+
+/**
+ * Integer and bool pairs, as int64. torch.isclose on integers with tolerances: both taken as float32 (the
+ * default dtype), the errors computed in float32; uint64 against uint64 by its unsigned values. The message's
+ * differences are int64.
+ */
+function compareIntegers(actual: Tensor, expected: Tensor, pairing: Pairing): Tally {
+  const a = intValues(actual, pairing.actualDtype);
+  const e = intValues(expected, pairing.expectedDtype);
+  const rtol32 = Math.fround(pairing.rtol);
+  const atol32 = Math.fround(pairing.atol);
+  const unsigned = pairing.actualDtype === 'uint64' && pairing.expectedDtype === 'uint64';
+  const n = a.length;
+  const tally = emptyTally(n, pairing.promoted);
+  for (let i = 0; i < n; i++) {
+    let close = a[i] === e[i];
+    const wrapped = BigInt.asIntN(64, a[i] - e[i]);
+    const diff = BigInt.asIntN(64, wrapped < 0n ? -wrapped : wrapped);
+    if (!close && !pairing.exact) {
+      const a32 = toFloat32(unsigned ? BigInt.asUintN(64, a[i]) : a[i]);
+      const e32 = toFloat32(unsigned ? BigInt.asUintN(64, e[i]) : e[i]);
+      const allowed = Math.fround(atol32 + Math.fround(Math.abs(Math.fround(rtol32 * e32))));
+      close = Math.fround(Math.abs(a32 - e32)) <= allowed;
+    }
+    tally.mask[i] = close ? 1 : 0;
+    if (Number(diff) > tally.worst) tally.worst = Number(diff);
+    if (close) continue;
+    tally.mismatches++;
+    const magnitude = e[i] < 0n ? -e[i] : e[i];
+    const rel = Math.fround(Math.fround(Number(diff)) / Math.fround(Number(BigInt.asIntN(64, magnitude))));
+    if (diff > (tally.maxAbs as bigint)) [tally.maxAbs, tally.maxAbsAt] = [diff, i];
+    if (greater(rel, tally.maxRel)) [tally.maxRel, tally.maxRelAt] = [rel, i];
+    if (n === 1 && actual.shape.length === 0)
+      tally.scalar = { abs: diff, rel: e[i] === 0n ? Infinity : Number(diff) / Number(magnitude) };
+  }
+  return tally;
+}
+
+/** torch.testing's message for a pair with mismatches (undefined without any). */
+function mismatchMessage(tally: Tally, pairing: Pairing, shape: number[]): string | undefined {
+  const { mismatches, scalar } = tally;
+  if (mismatches === 0) return undefined;
+  const { exact, rtol, atol } = pairing;
+  const n = tally.mask.length;
+  const number = (v: number | bigint): string => (typeof v === 'bigint' ? String(v) : pyFloat(v));
+  const tol = (v: number): string => (exact ? '' : ` (up to ${pyFloat(v)} allowed)`);
+  const head = `${scalar ? 'Scalars' : 'Tensor-likes'} are not ${exact ? 'equal' : 'close'}!\n\n`;
+  if (isFloat8(pairing.promoted) && !scalar) {
+    // PyTorch >= 2.3: float8 tensors are compared bit for bit (by value), without differences
+    return (
+      `Tensor-likes are not 'equal'!\n\nMismatched elements: ${mismatches} / ${n} (${pyPercent(mismatches / n)})\n` +
+      `The first mismatched element is at index ${pyTuple(unravel(tally.firstMismatch, shape))}.`
+    );
+  }
+  if (scalar) {
+    return `${head}Absolute difference: ${number(scalar.abs)}${tol(atol)}\nRelative difference: ${pyFloat(scalar.rel)}${tol(rtol)}`;
+  }
+  return (
+    `${head}Mismatched elements: ${mismatches} / ${n} (${pyPercent(mismatches / n)})\n` +
+    `Greatest absolute difference: ${number(tally.maxAbs)} at index ${pyTuple(unravel(tally.maxAbsAt, shape))}${tol(atol)}\n` +
+    `Greatest relative difference: ${pyFloat(tally.maxRel)} at index ${pyTuple(unravel(tally.maxRelAt, shape))}${tol(rtol)}`
+  );
+}
+
+function compareTensors(actual: Tensor, expected: Tensor, t: Tolerances): TensorComparison {
+  const pairing = pairTensors(actual, expected, t);
+  const tally = isFloat(pairing.promoted)
+    ? compareFloats(actual, expected, pairing, t.equalNan)
+    : compareIntegers(actual, expected, pairing);
+  const message = mismatchMessage(tally, pairing, actual.shape);
+  return {
+    mask: tally.mask,
+    mismatches: tally.mismatches,
+    total: tally.mask.length,
+    rtol: pairing.rtol,
+    atol: pairing.atol,
+    maxAbsDiff: tally.maxAbs,
+    maxAbsIndex: unravel(tally.maxAbsAt, actual.shape),
+    maxRelDiff: tally.maxRel,
+    maxRelIndex: unravel(tally.maxRelAt, actual.shape),
+    worstAbsDiff: tally.worst,
+    ...(message !== undefined ? { message } : {}),
   };
-  if (mismatches > 0) {
-    const number = (v: number | bigint): string => (typeof v === 'bigint' ? String(v) : pyFloat(v));
-    const tol = (_: string, v: number): string => (exact ? '' : ` (up to ${pyFloat(v)} allowed)`);
-    const head = `${scalar ? 'Scalars' : 'Tensor-likes'} are not ${exact ? 'equal' : 'close'}!\n\n`;
-    if (isFloat8(promoted) && !scalar) {
-      // PyTorch >= 2.3: float8 tensors are compared bit for bit (by value), without differences
-      result.message =
-        `Tensor-likes are not 'equal'!\n\nMismatched elements: ${mismatches} / ${n} (${pyPercent(mismatches / n)})\n` +
-        `The first mismatched element is at index ${pyTuple(unravel(firstMismatch, actual.shape))}.`;
-    } else if (scalar) {
-      result.message = `${head}Absolute difference: ${number(scalar.abs)}${tol('a', atol)}\nRelative difference: ${pyFloat(scalar.rel)}${tol('r', rtol)}`;
-    } else {
-      result.message =
-        `${head}Mismatched elements: ${mismatches} / ${n} (${pyPercent(mismatches / n)})\n` +
-        `Greatest absolute difference: ${number(maxAbs)} at index ${pyTuple(result.maxAbsIndex)}${tol('a', atol)}\n` +
-        `Greatest relative difference: ${pyFloat(maxRel)} at index ${pyTuple(result.maxRelIndex)}${tol('r', rtol)}`;
-    }
-  }
-  return result;
 }
 
 type Path = Array<string | number>;
