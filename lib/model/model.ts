@@ -186,8 +186,9 @@ export class Model {
   }
 
   /**
-   * forward() on the calling thread: it saves the thread-pool round trip (about 0.1-0.3 ms on a 2-core VM,
-   * which matters only for models that run in about a millisecond) and blocks the event loop meanwhile.
+   * forward() on the calling thread: it saves the thread-pool round trip (the benchmark row 'forward latency,
+   * bundled, batch 1: forward() / forwardSync()' in README, "Benchmarks", measures it), which matters only for
+   * models that run in about a millisecond, and blocks the event loop meanwhile.
    * Meant for tiny models and for worker_threads. Throws BUSY while calls on this model are queued or
    * running (await them first): a model runs one call at a time.
    */

@@ -13,8 +13,8 @@ export interface CovarianceOptions {
   covariance?: boolean;
   /**
    * Element type of the per-batch product of centred activations (the running sums are float64 either way):
-   * 'float64' (default) or 'float32', faster when every token is used, measured at about 2e-7 of the largest
-   * entry off.
+   * 'float64' (default) or 'float32', faster when every token is used and a little off (how much:
+   * README, "Least-squares compensation").
    */
   covarianceProduct?: 'float64' | 'float32';
   /** Refuse (STATS, before any batch) when the covariance matrices would need more bytes than this (default 2 GiB). */
@@ -22,9 +22,10 @@ export interface CovarianceOptions {
   /**
    * Share of the samples (tokens) the covariance uses, in (0, 1], picked by a hash of each sample's position
    * (deterministic): the covariance products cost that share of their time. 'auto' (default): every sample
-   * for blocks of up to 1,024 neurons, a quarter above (DeiT-B: 1.3x a plain forward instead of 2.3x; on the
-   * bundled model a quarter changed least-squares accuracy by at most 0.08 points, README). A resumed run
-   * samples other tokens than an uninterrupted one would: the same covariance statistically, not bit for bit.
+   * for blocks of up to 1,024 neurons, a quarter above (the cost: the benchmark rows 'calibration pass with
+   * covariance ... vs plain forward' in README, "Benchmarks"; what a quarter changes in accuracy:
+   * README, "Least-squares compensation"). A resumed run samples other tokens than an uninterrupted one
+   * would: the same covariance statistically, not bit for bit.
    */
   covarianceSampling?: number | 'auto';
 }
