@@ -21,7 +21,7 @@ Usage::
     python3 models/train_deit_fmnist.py [--out DIR] [--epochs N]
         [--data DIR] [--seed S] [--threads T]
 
-Requires only PyTorch and NumPy. Bit-identical weights need the same PyTorch
+The model is ``DeiT`` of ``models/deit.py``. Requires only PyTorch and NumPy. Bit-identical weights need the same PyTorch
 build, thread count and CPU; elsewhere the numbers agree closely but not
 exactly. One thread is the default: on a 2-core machine it trained this small
 model faster than two (per-op threading overhead dominates), and it keeps the
@@ -46,6 +46,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# The model's definition, shared with the test fixtures and the PyTorch reference (models/deit.py; this
+# script's folder is on sys.path when it runs).
+from deit import DeiT
 
 # ---------------------------------------------------------------------------
 # Configuration
@@ -91,96 +95,6 @@ CLASSES = [
     "Ankle boot",
 ]
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
-
-# ---------------------------------------------------------------------------
-# Model (timm-style DeiT without distillation token)
-# ---------------------------------------------------------------------------
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int) -> None:
-        super().__init__()
-        assert img_size % patch_size == 0, "img_size must be a multiple of patch_size"
-        self.num_patches = (img_size // patch_size) ** 2
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # [B, N, E]
-
-
-class Attention(nn.Module):
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        assert dim % num_heads == 0, "embed_dim must be divisible by num_heads"
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (torch.matmul(q, k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        x = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)
-        return self.proj(x)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class DeiT(nn.Module):
-    """Small DeiT classifying from the cls token."""
-
-    def __init__(
-        self,
-        img_size: int = 28,
-        patch_size: int = 7,
-        in_chans: int = 1,
-        num_classes: int = 10,
-        embed_dim: int = 64,
-        depth: int = 6,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-    ) -> None:
-        super().__init__()
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.patch_embed.num_patches, embed_dim))
-        self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)])
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.head = nn.Linear(embed_dim, num_classes)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
-        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1) + self.pos_embed
-        x = self.norm(self.blocks(x))
-        return self.head(x[:, 0])
-
 
 # ---------------------------------------------------------------------------
 # Data
@@ -307,7 +221,8 @@ def main() -> None:
     x_test, y_test = load_split(args.data, "t10k")
     print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}", flush=True)
 
-    model = DeiT(**ARCH)  # type: ignore[arg-type]
+    # No dropout modules (drop_rate None), as the bundled model was trained and saved.
+    model = DeiT(**ARCH, drop_rate=None)  # type: ignore[arg-type]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"DeiT {ARCH}: {n_params} parameters", flush=True)
 

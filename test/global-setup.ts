@@ -1,6 +1,6 @@
 /**
  * Makes the test fixtures and the PyTorch reference outputs with test/python (Debian's torch), once: they
- * are rebuilt when a script under test/python changes.
+ * are rebuilt when a script under test/python, or the DeiT definition they use (models/deit.py), changes.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +18,7 @@ export default function globalSetup(): void {
     .sort()) {
     hash.update(file).update(fs.readFileSync(path.join(scripts, file)));
   }
+  hash.update('deit.py').update(fs.readFileSync(path.join(root, 'models', 'deit.py')));
   const stamp = path.join(out, '.stamp');
   const digest = hash.digest('hex');
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === digest) return;
