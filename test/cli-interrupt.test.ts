@@ -140,7 +140,7 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
         '--data',
         'fashion-mnist',
         '--limit',
-        '4096',
+        '60000',
         '--batch-size',
         '8',
         '--threads',
@@ -148,14 +148,15 @@ describe('vbp stats: Ctrl-C keeps the statistics so far, --resume continues them
         '--out',
         file,
       ],
-      (stderr) => progressed(stderr, 4096) >= 16,
+      // The whole training split, so that the signal lands while it runs (4096 items ended before it, here).
+      (stderr) => progressed(stderr, 60000) >= 16,
     );
     expect(r.code).toBe(130);
     const kept = path.join(dir, 'p.partial.safetensors');
     const pruned = vbp(['prune', fmnist, '--stats', kept, '--ratio', '0.5', '--out', path.join(dir, 'p.pt')]);
     expect(pruned.status).toBe(0);
     expect(pruned.stderr).toMatch(
-      /warning: '.*p\.partial\.safetensors' holds the partial statistics of an interrupted vbp stats run \(\d+ of 4096 items\); finish them with vbp stats \.\.\. --resume/,
+      /warning: '.*p\.partial\.safetensors' holds the partial statistics of an interrupted vbp stats run \(\d+ of 60000 items\); finish them with vbp stats \.\.\. --resume/,
     );
   });
 });
