@@ -1,12 +1,12 @@
 /**
  * The structure the README's Architecture section describes, held to: one public surface without internals,
- * one place for the per-neuron arithmetic, npm scripts without surprise hooks, README sections that exist
- * wherever the code cites them.
+ * one folder per stage in the order the README states, no import cycle and no import from a later stage into
+ * an earlier one, tests that mirror the stages, one place for the per-neuron arithmetic, npm scripts without
+ * surprise hooks, README sections that exist wherever the code cites them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { encodeSafetensors, decodeSafetensors } from '../lib/formats/safetensors';
 import { repoRoot } from './helpers';
 
 function filesUnder(dir: string, pattern: RegExp): string[] {
@@ -165,6 +165,23 @@ describe('architecture', () => {
     expect(backwards).toEqual([]);
   });
 
+  it('test/ mirrors lib/: each folder of tests is a stage of lib/, and test/README.md lists them', () => {
+    const stages = fs
+      .readdirSync(lib, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+    const support = ['fixtures', 'python', 'support'];
+    const folders = fs
+      .readdirSync(path.join(repoRoot, 'test'), { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !support.includes(e.name))
+      .map((e) => e.name);
+    expect(folders.filter((folder) => !stages.includes(folder))).toEqual([]);
+    for (const stage of ['model', 'statistics', 'pruning', 'recovery', 'cli']) expect(folders).toContain(stage);
+    const guide = fs.readFileSync(path.join(repoRoot, 'test', 'README.md'), 'utf8');
+    for (const folder of folders)
+      expect({ folder, listed: guide.includes(`${folder}/`) }).toEqual({ folder, listed: true });
+  });
+
   it('the per-neuron MAC and parameter arithmetic is written once (model/accounting.ts)', () => {
     const offenders = filesUnder(path.join(repoRoot, 'lib'), /\.ts$/)
       .filter((f) => !f.endsWith(path.join('model', 'accounting.ts')))
@@ -196,14 +213,5 @@ describe('architecture', () => {
     }
     expect(cited.length).toBeGreaterThan(2);
     for (const section of cited) expect({ section, exists: headings.has(section) }).toEqual({ section, exists: true });
-  });
-
-  it('safetensors headers are padded by their byte length, so non-ASCII names keep the data 8-byte aligned', () => {
-    const bytes = encodeSafetensors({ 'blöcke.0.mlp.fc1.mean': new Float64Array([1, 2, 3]) }, { layers: 'modèle → ü' });
-    const headerLength = Number(bytes.readBigUInt64LE(0));
-    expect((8 + headerLength) % 8).toBe(0);
-    const decoded = decodeSafetensors(bytes, 'test');
-    expect(Array.from(decoded.tensors['blöcke.0.mlp.fc1.mean'].data as Float64Array)).toEqual([1, 2, 3]);
-    expect(decoded.metadata.layers).toBe('modèle → ü');
   });
 });

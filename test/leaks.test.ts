@@ -1,9 +1,8 @@
 /**
- * Native memory: hundreds of load -> forward -> statistics -> prune -> fine-tune -> clone -> dispose cycles in a child
- * process
- * run with --expose-gc. A leak is memory the C allocator has handed out and not got back (glibc's
- * mallinfo2, reported by nativeMemory()); RSS also counts freed pages that glibc's per-thread arenas and
- * V8's heap sizing keep, so it is bounded here, not required to be flat.
+ * Native memory: hundreds of load -> forward -> statistics -> prune -> fine-tune -> clone -> dispose cycles
+ * in a child process run with --expose-gc. A leak is memory the C allocator has handed out and not got back
+ * (glibc's mallinfo2, reported by nativeMemory()); RSS also counts freed pages that glibc's per-thread arenas
+ * and V8's heap sizing keep, so it is bounded here, not required to be flat.
  */
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';

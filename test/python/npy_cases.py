@@ -1,4 +1,4 @@
-"""NumPy's side of test/npy-format.test.ts (issue 21 part D): .npy files and what np.load decides on each.
+"""NumPy's side of test/formats/npy.test.ts (issue 21 part D): .npy files and what np.load decides on each.
 
     npy_cases.py OUT_DIR             # OUT_DIR/<n>.npy and OUT_DIR/npy-cases.json
     npy_cases.py describe FILE...    # what np.load reads from each file (JSON, as in the cases)

@@ -10,7 +10,7 @@ surrogates, control characters, nesting deeper than serde_json allows, ...), run
 
     {"safetensors": VERSION, "cases": [{"name", "b64", "ok", "tensors": [[name, dtype, shape, hex]] | "error"}]}
 
-The test (test/safetensors-format.test.ts) reads the committed test/python/corpus/safetensors-cases.json, so
+The test (test/formats/safetensors.test.ts) reads the committed test/python/corpus/safetensors-cases.json, so
 the suite needs neither this script nor the package. To regenerate:
 
     python3 -m venv /tmp/st-venv && /tmp/st-venv/bin/pip install safetensors numpy

@@ -1,6 +1,7 @@
-"""PyTorch's side of test/testing.test.ts: what torch.testing.assert_close and torch.isclose decide on a
-generated corpus of tensor pairs, torch.save files of every structure and dtype with a manifest of their
-exact bytes, pickles that ask to run code, and a small model with saved inputs and outputs for `vbp check`.
+"""PyTorch's side of test/testing/assert-close.test.ts, test/formats/torch-save.test.ts and
+test/cli/check.test.ts: what torch.testing.assert_close and torch.isclose decide on a generated corpus of
+tensor pairs, torch.save files of every structure and dtype with a manifest of their exact bytes, pickles that
+ask to run code, and a small model with saved inputs and outputs for `vbp check`.
 
     testing_corpus.py closeness OUT      # OUT/closeness.pt: a list of cases (see make_closeness)
     testing_corpus.py others OUT         # OUT/closeness-others.pt: non-tensor inputs, None, reprs, shares (make_others)

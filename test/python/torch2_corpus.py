@@ -6,7 +6,7 @@
 uint16/uint32/uint64 and the float8 kinds have no legacy storage class: PyTorch saves them as an
 UntypedStorage (its size in bytes) rebuilt by torch._utils._rebuild_tensor_v3 with the dtype. The files are
 small and committed under test/python/corpus/torch2 with their manifest (every tensor's dtype, shape and
-bytes, C order), so test/torch2-files.test.ts needs no PyTorch 2. To regenerate:
+bytes, C order), so test/formats/torch-save-torch2.test.ts needs no PyTorch 2. To regenerate:
 
     python3 -m venv /tmp/st-venv && /tmp/st-venv/bin/pip install numpy 'torch==2.13.0+cpu'
     /tmp/st-venv/bin/python test/python/torch2_corpus.py make test/python/corpus/torch2

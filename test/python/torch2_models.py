@@ -1,5 +1,5 @@
 """TorchScript files saved by PyTorch 2.x, for the tests of what LibTorch 1.13 says of them
-(test/torch2-files.test.ts). Needs a torch 2.x (the local wheel mirror's, in a venv); the files are committed.
+(test/hardening.test.ts). Needs a torch 2.x (the local wheel mirror's, in a venv); the files are committed.
 
 usage: python torch2_models.py OUT_DIR
 """

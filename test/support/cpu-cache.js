@@ -1,4 +1,4 @@
-// The caching CPU allocator over many forwards of varying batch sizes, for test/cpu-cache.test.ts.
+// The caching CPU allocator over many forwards of varying batch sizes, for test/native/cpu-cache.test.ts.
 //   node test/support/cpu-cache.js MODEL LARGEST_BATCH FORWARDS   (the model's card gives the item shape)
 'use strict';
 const vbp = require('../../dist/lib');

@@ -8,8 +8,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readTensors, writeTensors, VbpError, type Tensor, type DType } from '../lib';
-import { tempDir, repoRoot } from './helpers';
+import { readTensors, writeTensors, VbpError, type Tensor, type DType } from '../../lib';
+import { encodeSafetensors, decodeSafetensors } from '../../lib/formats/safetensors';
+import { tempDir, repoRoot } from '../helpers';
 
 interface Case {
   name: string;
@@ -233,5 +234,16 @@ describe('the dtypes of PyTorch >= 2.3 in .safetensors files', () => {
     expect(back.u64).toEqual({ ...value.u64, dtype: 'uint64' });
     expect(back.e4m3).toEqual(value.e4m3);
     expect(back.e8m0).toEqual(value.e8m0);
+  });
+});
+
+describe('the safetensors writer', () => {
+  it('safetensors headers are padded by their byte length, so non-ASCII names keep the data 8-byte aligned', () => {
+    const bytes = encodeSafetensors({ 'blöcke.0.mlp.fc1.mean': new Float64Array([1, 2, 3]) }, { layers: 'modèle → ü' });
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    expect((8 + headerLength) % 8).toBe(0);
+    const decoded = decodeSafetensors(bytes, 'test');
+    expect(Array.from(decoded.tensors['blöcke.0.mlp.fc1.mean'].data as Float64Array)).toEqual([1, 2, 3]);
+    expect(decoded.metadata.layers).toBe('modèle → ü');
   });
 });

@@ -3,8 +3,8 @@
  * the range the card's normalisation gives pixels in [0, 1], is refused before any forward, not scored.
  */
 import path from 'node:path';
-import { DEBIAN_FASHION_MNIST, IdxDataset, evaluate, loadModel, type Dataset, type Model } from '../lib';
-import { repoRoot } from './helpers';
+import { DEBIAN_FASHION_MNIST, IdxDataset, evaluate, loadModel, type Dataset, type Model } from '../../lib';
+import { repoRoot } from '../helpers';
 
 const BUNDLED = path.join(repoRoot, 'models', 'deit_fmnist.pt');
 

@@ -16,8 +16,19 @@ import {
   readIdx,
   writeTensors,
   DEBIAN_FASHION_MNIST,
-} from '../lib';
-import { calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, repoRoot, sha, tempDir, vbp } from './helpers';
+} from '../../lib';
+import {
+  calibrationBatches,
+  fixture,
+  json,
+  maxAbsDiff,
+  maxRelDiff,
+  npy,
+  repoRoot,
+  sha,
+  tempDir,
+  vbp,
+} from '../helpers';
 
 const dir = tempDir('torch-vbp-cli-');
 const model = fixture('deit_scripted.pt'); // no model card: data commands need --raw (the fixtures are already normalised)

@@ -6,8 +6,8 @@
  */
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repoRoot } from './helpers';
-import type { CpuCacheInfo } from '../lib';
+import { repoRoot } from '../helpers';
+import type { CpuCacheInfo } from '../../lib';
 
 type CacheStats = CpuCacheInfo;
 

@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildProgram, main } from '../lib/cli/main';
-import { formatNpy, Stats, gatherStats, loadModel, plan, savePlan, writeTensors } from '../lib';
-import { calibrationBatches, fixture, tempDir } from './helpers';
+import { buildProgram, main } from '../../lib/cli/main';
+import { formatNpy, Stats, gatherStats, loadModel, plan, savePlan, writeTensors } from '../../lib';
+import { calibrationBatches, fixture, tempDir } from '../helpers';
 
 const dir = tempDir('torch-vbp-options-');
 const model = fixture('deit_scripted.pt');

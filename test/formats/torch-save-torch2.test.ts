@@ -4,25 +4,13 @@
  * test/python/corpus/torch2 were written by PyTorch 2.13 (test/python/torch2_corpus.py) with a manifest of
  * every tensor's dtype, shape and bytes; they are read bit for bit. What writeTensors writes of them is read
  * back equal here, and by torch.load (also weights_only=True) when VBP_TORCH2_PYTHON names a Python with
- * PyTorch >= 2.3 (see torch2_corpus.py; the suite itself needs none).
+ * PyTorch >= 2.3 (see torch2_corpus.py; the suite itself needs none). Comparing them: assert-close-torch2.test.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import assert from 'node:assert';
-import {
-  readTensors,
-  writeTensors,
-  isTensor,
-  assertClose,
-  isClose,
-  VbpError,
-  type Tensor,
-  type Value,
-  type CloseOptions,
-} from '../lib';
-import { float8ToNumber } from '../lib/formats/dtypes';
-import { repoRoot, tempDir } from './helpers';
+import { readTensors, writeTensors, isTensor, VbpError, type Tensor, type Value } from '../../lib';
+import { repoRoot, tempDir } from '../helpers';
 
 const corpus = path.join(repoRoot, 'test', 'python', 'corpus', 'torch2');
 const manifest = JSON.parse(fs.readFileSync(path.join(corpus, 'manifest.json'), 'utf8')) as {
@@ -155,84 +143,5 @@ describe('torch.save files of uint16/32/64 and float8 (PyTorch >= 2.3, _rebuild_
       }),
     ) as Array<{ written: string; equal: unknown; weightsOnly: unknown }>;
     expect(results.filter((r) => r.equal !== true || r.weightsOnly !== true)).toEqual([]);
-  });
-});
-
-describe('assertClose and isClose on the new dtypes, as PyTorch 2.13 decides and reports', () => {
-  interface Case {
-    actual: Tensor;
-    expected: Tensor;
-    rtol?: number;
-    atol?: number;
-    equal_nan: boolean;
-    check_dtype: boolean;
-    message: string | null;
-    mask: Tensor | null;
-  }
-  let cases: Case[];
-  beforeAll(async () => {
-    cases = (await readTensors(path.join(corpus, 'closeness.pt'))) as unknown as Case[];
-  });
-  const optionsOf = (c: Case): CloseOptions => ({
-    equalNan: c.equal_nan,
-    checkDtype: c.check_dtype,
-    ...(c.rtol !== undefined ? { rtol: c.rtol, atol: c.atol } : {}),
-  });
-
-  it('the same decision and message (uint16/32/64 as int64, float8 by value with "not \'equal\'"), and the same mask', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(100);
-    expect(cases.filter((c) => c.message !== null).length).toBeGreaterThan(50);
-    const wrong: unknown[] = [];
-    for (const [i, c] of cases.entries()) {
-      let message: string | null = null;
-      try {
-        assertClose(c.actual, c.expected, optionsOf(c));
-      } catch (error) {
-        expect(error).toBeInstanceOf(assert.AssertionError);
-        message = (error as Error).message;
-      }
-      if (message !== c.message)
-        wrong.push({ case: i, dtypes: [c.actual.dtype, c.expected.dtype], got: message, pytorch: c.message });
-      if (c.mask) {
-        const mask = Buffer.from(isClose(c.actual, c.expected, optionsOf(c)).data).toString('hex');
-        if (mask !== Buffer.from(c.mask.data as Uint8Array).toString('hex'))
-          wrong.push({ case: i, mask, pytorch: Buffer.from(c.mask.data as Uint8Array).toString('hex') });
-      }
-    }
-    expect(wrong).toEqual([]);
-  });
-
-  it('float8 against another dtype is INPUT_DTYPE (PyTorch cannot promote float8)', () => {
-    const a: Tensor = { data: new Uint8Array([0x38]), shape: [1], dtype: 'float8_e4m3fn' };
-    expect(() => assertClose(a, { data: new Float32Array([1]), shape: [1] }, { checkDtype: false })).toThrow(
-      expect.objectContaining({ code: 'INPUT_DTYPE' }),
-    );
-    expect(() =>
-      isClose(a, { data: new Uint8Array([0x3c]), shape: [1], dtype: 'float8_e5m2' }, { checkDtype: false }),
-    ).toThrow(expect.objectContaining({ code: 'INPUT_DTYPE' }));
-  });
-
-  it('decodes every float8 bit pattern as PyTorch does', () => {
-    const values = JSON.parse(fs.readFileSync(path.join(corpus, 'float8-values.json'), 'utf8')) as Record<
-      string,
-      Array<number | string>
-    >;
-    const wrong: unknown[] = [];
-    for (const [dtype, list] of Object.entries(values)) {
-      list.forEach((expected, bits) => {
-        const got = float8ToNumber(bits, dtype as never);
-        const want =
-          expected === 'nan'
-            ? NaN
-            : expected === 'inf'
-              ? Infinity
-              : expected === '-inf'
-                ? -Infinity
-                : (expected as number);
-        if (!Object.is(got, want)) wrong.push({ dtype, bits, got, want });
-      });
-    }
-    expect(Object.keys(values).length).toBe(5);
-    expect(wrong).toEqual([]);
   });
 });

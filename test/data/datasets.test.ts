@@ -14,9 +14,9 @@ import {
   readNpy,
   VbpError,
   type Dataset,
-} from '../lib';
-import { prefetch } from '../lib/data/prefetch';
-import { runPython, tempDir } from './helpers';
+} from '../../lib';
+import { prefetch } from '../../lib/data/prefetch';
+import { runPython, tempDir } from '../helpers';
 
 interface PixelReference {
   shape: number[];

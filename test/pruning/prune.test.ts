@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { gatherStats, loadModel, nativeMemory, plan, prune, type Compensation, type Model } from '../lib';
-import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, npy, readPythonOutput, tempDir } from './helpers';
+import { gatherStats, loadModel, nativeMemory, plan, prune, type Compensation, type Model } from '../../lib';
+import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, npy, readPythonOutput, tempDir } from '../helpers';
 
 const dir = tempDir();
 

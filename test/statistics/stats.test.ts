@@ -14,8 +14,8 @@ import {
   CalibrationError,
   type Dataset,
   type Tensor,
-} from '../lib';
-import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, tempDir } from './helpers';
+} from '../../lib';
+import { asTensor, calibrationBatches, fixture, json, maxAbsDiff, maxRelDiff, npy, tempDir } from '../helpers';
 
 interface RefStats {
   mlps: Array<{ fc1: string; fc2: string; hidden: number; count: number; mean: number[]; var: number[] }>;

@@ -1,6 +1,6 @@
 /** MLP blocks are found by graph structure, whatever their names, in scripted and traced models. */
-import { loadModel, type MlpBlock } from '../lib';
-import { fixture, json } from './helpers';
+import { loadModel, type MlpBlock } from '../../lib';
+import { fixture, json } from '../helpers';
 
 interface Expected {
   file: string;

@@ -8,8 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { FinetuneError, NpyDataset, Stats, finetune, formatNpy, loadModel } from '../lib';
-import { fixture, maxRelDiff, repoRoot, tempDir, vbp, vbpBin } from './helpers';
+import { FinetuneError, NpyDataset, Stats, finetune, formatNpy, loadModel } from '../../lib';
+import { fixture, maxRelDiff, repoRoot, tempDir, vbp, vbpBin } from '../helpers';
 
 const dir = tempDir('torch-vbp-interrupt-');
 const fmnist = path.join(repoRoot, 'models', 'deit_fmnist.pt');

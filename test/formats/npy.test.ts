@@ -8,9 +8,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readTensors, writeTensors, parseNpy, VbpError, type Tensor } from '../lib';
-import { readNpyShape } from '../lib/formats/npy';
-import { runPython, tempDir } from './helpers';
+import { readTensors, writeTensors, parseNpy, VbpError, type Tensor } from '../../lib';
+import { readNpyShape } from '../../lib/formats/npy';
+import { runPython, tempDir } from '../helpers';
 
 interface Case {
   name: string;
