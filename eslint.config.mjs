@@ -1,13 +1,12 @@
-// ESLint for the TypeScript of lib/, bench/ and test/ (npm run lint; Prettier does the layout: npm run
-// format). typescript-eslint's recommended rules, with the project's few conventions below. scripts/ joins
-// once its files are formatted (tsc type-checks them already: npm run typecheck).
+// ESLint for the TypeScript of lib/, bench/, test/ and scripts/ (npm run lint; Prettier does the layout: npm run
+// format). typescript-eslint's recommended rules, with the project's few conventions below.
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['scripts/', 'dist/', 'build/', 'build-*/', 'node_modules/', 'prebuilds/', 'test/fixtures/', 'bench/work/', 'vbp-demo/', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['dist/', 'build/', 'build-*/', 'node_modules/', 'prebuilds/', 'test/fixtures/', 'bench/work/', 'vbp-demo/', '**/*.js', '**/*.mjs', '**/*.cjs'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -85,25 +85,43 @@ export interface BundleManifest {
 export const MANIFEST_NAME = 'torch-vbp.build.json';
 
 /** The record's version fields, from what the addon itself reports. */
-export function versionFields(versions: ReturnType<typeof addonVersions>): Pick<BundleManifest, 'torch' | 'linkedTorch' | 'cuda'> {
-  return { torch: versions.torch, linkedTorch: versions.linkedTorch, cuda: versions.cudaBuild ? versions.cudaVersion || 'unknown' : null };
+export function versionFields(
+  versions: ReturnType<typeof addonVersions>,
+): Pick<BundleManifest, 'torch' | 'linkedTorch' | 'cuda'> {
+  return {
+    torch: versions.torch,
+    linkedTorch: versions.linkedTorch,
+    cuda: versions.cudaBuild ? versions.cudaVersion || 'unknown' : null,
+  };
 }
 
 export class BundleError extends Error {}
 
 /** What a built addon reports about its LibTorch, from a fresh process (it must load to be a usable prebuild). */
-export function addonVersions(addon: string): { torch: string; linkedTorch: string; cudaBuild: boolean; cudaVersion: string } {
+export function addonVersions(addon: string): {
+  torch: string;
+  linkedTorch: string;
+  cudaBuild: boolean;
+  cudaVersion: string;
+} {
   const script = `const a = require(${JSON.stringify(addon)}).versionInfo();
     process.stdout.write(JSON.stringify({ torch: a.torch, linkedTorch: a.linkedTorch, cudaBuild: a.cudaBuild, cudaVersion: a.cudaVersion }));`;
   try {
-    return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as ReturnType<typeof addonVersions>;
+    return JSON.parse(
+      execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    ) as ReturnType<typeof addonVersions>;
   } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').slice(0, 6).join('\n');
+    const stderr = String((error as { stderr?: string }).stderr ?? error)
+      .trim()
+      .split('\n')
+      .slice(0, 6)
+      .join('\n');
     throw new BundleError(`the addon ${addon} does not load in a fresh Node.js process:\n${stderr}`);
   }
 }
 
-/** The libraries an earlier bundle in `dir` placed beside its addon (its manifest's list; none for a plain prebuild). */
+/** The libraries an earlier bundle in `dir` placed beside its addon (its manifest's list; none for a plain
+ * prebuild). */
 export function bundledLibraries(dir: string): string[] {
   const manifestFile = path.join(dir, MANIFEST_NAME);
   if (!fs.existsSync(manifestFile)) return [];
@@ -132,9 +150,13 @@ export function bundleLibTorch(options: BundleOptions): BundleManifest {
   const log = options.log ?? (() => {});
   const resolved = resolvedLibraries(options.normalAddon);
   const missing = resolved.filter((library) => !library.file);
-  if (missing.length > 0) throw new BundleError(`the build's own addon cannot find ${missing.map((l) => l.soname).join(', ')} (ldd ${options.normalAddon})`);
+  if (missing.length > 0)
+    throw new BundleError(
+      `the build's own addon cannot find ${missing.map((l) => l.soname).join(', ')} (ldd ${options.normalAddon})`,
+    );
   const torchLibrary = resolved.find((library) => /^libtorch_cpu\.(so|dylib)/.test(library.soname));
-  if (!torchLibrary?.file) throw new BundleError(`${options.normalAddon} does not link libtorch_cpu: not a LibTorch addon?`);
+  if (!torchLibrary?.file)
+    throw new BundleError(`${options.normalAddon} does not link libtorch_cpu: not a LibTorch addon?`);
 
   const parent = path.dirname(options.outDir);
   fs.mkdirSync(parent, { recursive: true });
@@ -152,19 +174,32 @@ export function bundleLibTorch(options: BundleOptions): BundleManifest {
       fs.chmodSync(target, 0o755);
       // A RUNPATH hides the addon's RPATH from this library's own dependencies; it must then name $ORIGIN.
       const { runpath } = searchPaths(target);
-      if (runpath.length > 0 && !runpath.some((entry) => entry.startsWith('$ORIGIN') || entry.startsWith('${ORIGIN}'))) {
-        throw new BundleError(`${library.file} has RUNPATH ${runpath.join(':')} without $ORIGIN, so its dependencies would not be looked up in the bundle; set it with \`patchelf --set-rpath '$ORIGIN'\` on a copy of that LibTorch and build against the copy`);
+      if (
+        runpath.length > 0 &&
+        !runpath.some((entry) => entry.startsWith('$ORIGIN') || entry.startsWith('${ORIGIN}'))
+      ) {
+        throw new BundleError(
+          `${library.file} has RUNPATH ${runpath.join(':')} without $ORIGIN, so its dependencies would not be looked up in the bundle; set it with \`patchelf --set-rpath '$ORIGIN'\` on a copy of that LibTorch and build against the copy`,
+        );
       }
-      libraries.push({ file: library.soname, from: fs.realpathSync(library.file as string), bytes: fs.statSync(target).size });
+      libraries.push({
+        file: library.soname,
+        from: fs.realpathSync(library.file as string),
+        bytes: fs.statSync(target).size,
+      });
     }
     const addon = path.join(staging, options.addonName);
     fs.copyFileSync(options.bundledAddon, addon);
     if (options.strip) execFileSync('strip', ['--strip-unneeded', addon]);
 
     // Every library the bundled addon loads, except the host's, must now come from the bundle itself.
-    const strays = resolvedLibraries(addon).filter((library) => !isHostLibrary(library.soname) && (!library.file || path.dirname(library.file) !== staging));
+    const strays = resolvedLibraries(addon).filter(
+      (library) => !isHostLibrary(library.soname) && (!library.file || path.dirname(library.file) !== staging),
+    );
     if (strays.length > 0) {
-      throw new BundleError(`the bundled addon still resolves outside its folder: ${strays.map((l) => `${l.soname} => ${l.file ?? 'not found'}`).join(', ')}`);
+      throw new BundleError(
+        `the bundled addon still resolves outside its folder: ${strays.map((l) => `${l.soname} => ${l.file ?? 'not found'}`).join(', ')}`,
+      );
     }
     const versions = addonVersions(addon);
     const manifest: BundleManifest = {
@@ -178,7 +213,9 @@ export function bundleLibTorch(options: BundleOptions): BundleManifest {
       bytes: libraries.reduce((sum, library) => sum + library.bytes, 0) + fs.statSync(addon).size,
     };
     fs.writeFileSync(path.join(staging, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
-    log(`bundled ${libraries.length} libraries (${(manifest.bytes / 2 ** 20).toFixed(0)} MiB) from LibTorch ${manifest.torch}${manifest.cuda ? ` CUDA ${manifest.cuda}` : ' (CPU)'}; left to the host: ${hostLibraries.join(', ')}`);
+    log(
+      `bundled ${libraries.length} libraries (${(manifest.bytes / 2 ** 20).toFixed(0)} MiB) from LibTorch ${manifest.torch}${manifest.cuda ? ` CUDA ${manifest.cuda}` : ' (CPU)'}; left to the host: ${hostLibraries.join(', ')}`,
+    );
 
     // Swap in: the old folder (plain or bundled) moves aside and goes only once the new one is in place.
     const old = fs.existsSync(options.outDir) ? `${staging}.old` : undefined;

@@ -8,7 +8,8 @@
  *  - parity: the fixtures' forward on the device against our CPU forward and against PyTorch's own
  *    torch.jit.load(..., map_location=device) (test/python/device_reference.py), TF32 off on both sides;
  *  - pipeline: statistics (with covariance; and with two replicas on the device, merged), plan, pruning with
- *    mean and least-squares compensation on the device against the CPU path, the device-pruned model saved and reloaded on the CPU, ours and PyTorch's;
+ *    mean and least-squares compensation on the device against the CPU path, the device-pruned model saved and
+ *    reloaded on the CPU, ours and PyTorch's;
  *  - training: 5 fine-tuning steps with distillation on the device against PyTorch's eager steps on the
  *    same device (test/python/finetune_reference.py --device), TF32 off on both sides;
  *  - half: bfloat16 and float16 models calibrated and pruned on the device (statistics in float64), their
@@ -83,7 +84,8 @@ function parseArguments(argv: string[]): Options {
     else if (flag === '--sections') {
       const names = value().split(',');
       const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
-      if (unknown.length > 0) throw new UsageError(`unknown section ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+      if (unknown.length > 0)
+        throw new UsageError(`unknown section ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
       options.sections = new Set(names as Section[]);
     } else throw new UsageError(`unknown option '${argv[i]}'`);
   }
@@ -203,7 +205,8 @@ async function parity(ctx: Context): Promise<unknown[]> {
         model: name,
         vsPyTorchSameDevice: vsPyTorch,
         vsOursOnCpu: vsCpu,
-        passed: check(ctx, `${name} forward vs PyTorch on ${ctx.device}`, vsPyTorch.relative, TOLERANCE.samePyTorch) &&
+        passed:
+          check(ctx, `${name} forward vs PyTorch on ${ctx.device}`, vsPyTorch.relative, TOLERANCE.samePyTorch) &&
           check(ctx, `${name} forward ${ctx.device} vs cpu`, vsCpu.relative, TOLERANCE.crossDevice),
       });
       await Promise.all([cpu.dispose(), device.dispose()]);
@@ -216,7 +219,9 @@ async function parity(ctx: Context): Promise<unknown[]> {
 
 function pytorchReload(ctx: Context, file: string, input: string): Float32Array {
   const out = path.join(ctx.work, 'pytorch-reload.npy');
-  execFileSync(ctx.python, [path.join(packageRoot, 'test', 'python', 'check_saved.py'), file, input, out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(ctx.python, [path.join(packageRoot, 'test', 'python', 'check_saved.py'), file, input, out], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   return vbp.readNpy(out).data as Float32Array;
 }
 
@@ -267,11 +272,30 @@ async function pipeline(ctx: Context): Promise<unknown[]> {
       const reloadOutput = dataOf(await reloaded.forward(input));
       const reloadOnCpu = difference(reloadOutput, expected);
       const inPyTorch = difference(pytorchReload(ctx, saved, inputFile), reloadOutput);
-      row[compensation] = { prunedDeviceVsCpu: onDevice, savedReloadedOnCpu: reloadOnCpu, savedInPyTorchVsOurs: inPyTorch };
+      row[compensation] = {
+        prunedDeviceVsCpu: onDevice,
+        savedReloadedOnCpu: reloadOnCpu,
+        savedInPyTorchVsOurs: inPyTorch,
+      };
       passed =
-        check(ctx, `${name} ${compensation}-pruned forward ${ctx.device} vs cpu`, onDevice.relative, TOLERANCE.crossDevice) &&
-        check(ctx, `${name} ${compensation}-pruned, saved on ${ctx.device}, reloaded on cpu`, reloadOnCpu.relative, TOLERANCE.crossDevice) &&
-        check(ctx, `${name} ${compensation}-pruned, saved on ${ctx.device}, in PyTorch`, inPyTorch.relative, TOLERANCE.samePyTorch) &&
+        check(
+          ctx,
+          `${name} ${compensation}-pruned forward ${ctx.device} vs cpu`,
+          onDevice.relative,
+          TOLERANCE.crossDevice,
+        ) &&
+        check(
+          ctx,
+          `${name} ${compensation}-pruned, saved on ${ctx.device}, reloaded on cpu`,
+          reloadOnCpu.relative,
+          TOLERANCE.crossDevice,
+        ) &&
+        check(
+          ctx,
+          `${name} ${compensation}-pruned, saved on ${ctx.device}, in PyTorch`,
+          inPyTorch.relative,
+          TOLERANCE.samePyTorch,
+        ) &&
         passed;
       await Promise.all([prunedCpu.model.dispose(), prunedDevice.model.dispose(), reloaded.dispose()]);
     }
@@ -292,7 +316,10 @@ async function training(ctx: Context): Promise<Record<string, unknown>> {
   const labels = Int32Array.from({ length: steps * batch }, (_, i) => (i * 7) % 10);
   const inputsFile = path.join(ctx.work, 'train-inputs.npy');
   const labelsFile = path.join(ctx.work, 'train-labels.npy');
-  fs.writeFileSync(inputsFile, formatNpy({ data: inputs, shape: [steps, batch, ...calib.shape.slice(1)], dtype: 'float32' }));
+  fs.writeFileSync(
+    inputsFile,
+    formatNpy({ data: inputs, shape: [steps, batch, ...calib.shape.slice(1)], dtype: 'float32' }),
+  );
   fs.writeFileSync(labelsFile, formatNpy({ data: labels, shape: [steps, batch], dtype: 'int32' }));
 
   const original = path.join(ctx.fixtures, 'deit_scripted.pt');
@@ -305,16 +332,53 @@ async function training(ctx: Context): Promise<Record<string, unknown>> {
   const recipe = { lr: 1e-3, alpha: 0.5, temperature: 2, weightDecay: 0.01, seed: 0 };
   const pythonDir = path.join(packageRoot, 'test', 'python');
   // The fixture's models.DeiT arguments, from where make_fixtures.py takes them.
-  const config = execFileSync(ctx.python, ['-c', 'import json, models; print(json.dumps(models.DEIT_FIXTURE_CONFIG))'], { cwd: pythonDir, encoding: 'utf8' }).trim();
+  const config = execFileSync(
+    ctx.python,
+    ['-c', 'import json, models; print(json.dumps(models.DEIT_FIXTURE_CONFIG))'],
+    { cwd: pythonDir, encoding: 'utf8' },
+  ).trim();
   const out = path.join(ctx.work, 'train-reference.json');
   const params = path.join(ctx.work, 'train-reference-params.npy');
-  execFileSync(ctx.python, [
-    path.join(pythonDir, 'finetune_reference.py'),
-    '--student', student, '--teacher', original, '--config', config, '--inputs', inputsFile, '--labels', labelsFile,
-    '--lr', String(recipe.lr), '--schedule', 'constant', '--alpha', String(recipe.alpha), '--temperature', String(recipe.temperature),
-    '--weight-decay', String(recipe.weightDecay), '--seed', String(recipe.seed), '--device', ctx.device, '--no-tf32', '--out', out, '--params', params,
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const reference = JSON.parse(fs.readFileSync(out, 'utf8')) as { loss: number[]; parameters: Array<{ name: string; offset: number }> };
+  execFileSync(
+    ctx.python,
+    [
+      path.join(pythonDir, 'finetune_reference.py'),
+      '--student',
+      student,
+      '--teacher',
+      original,
+      '--config',
+      config,
+      '--inputs',
+      inputsFile,
+      '--labels',
+      labelsFile,
+      '--lr',
+      String(recipe.lr),
+      '--schedule',
+      'constant',
+      '--alpha',
+      String(recipe.alpha),
+      '--temperature',
+      String(recipe.temperature),
+      '--weight-decay',
+      String(recipe.weightDecay),
+      '--seed',
+      String(recipe.seed),
+      '--device',
+      ctx.device,
+      '--no-tf32',
+      '--out',
+      out,
+      '--params',
+      params,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const reference = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+    loss: number[];
+    parameters: Array<{ name: string; offset: number }>;
+  };
   const referenceParams = vbp.readNpy(params).data as Float64Array;
 
   vbp.setAllowTF32({ matmul: false, cudnn: false });
@@ -323,20 +387,49 @@ async function training(ctx: Context): Promise<Record<string, unknown>> {
   try {
     const data = async function* () {
       for (let s = 0; s < steps; s++) {
-        yield { input: { data: inputs.slice(s * batch * per, (s + 1) * batch * per), shape: [batch, ...calib.shape.slice(1)] }, labels: labels.slice(s * batch, (s + 1) * batch) };
+        yield {
+          input: {
+            data: inputs.slice(s * batch * per, (s + 1) * batch * per),
+            shape: [batch, ...calib.shape.slice(1)],
+          },
+          labels: labels.slice(s * batch, (s + 1) * batch),
+        };
       }
     };
-    const { model, report } = await vbp.finetune(studentModel, { teacher, data: () => data(), stepsPerEpoch: steps, batchSize: batch, schedule: 'constant', ...recipe });
+    const { model, report } = await vbp.finetune(studentModel, {
+      teacher,
+      data: () => data(),
+      stepsPerEpoch: steps,
+      batchSize: batch,
+      schedule: 'constant',
+      ...recipe,
+    });
     let lossError = 0;
-    report.loss.forEach((loss, i) => (lossError = Math.max(lossError, Math.abs(loss - reference.loss[i]) / Math.abs(reference.loss[i]))));
+    report.loss.forEach(
+      (loss, i) => (lossError = Math.max(lossError, Math.abs(loss - reference.loss[i]) / Math.abs(reference.loss[i]))),
+    );
     let parameterError = 0;
     for (const p of reference.parameters) {
       const ours = (await model.parameter(p.name)).data as Float32Array;
-      parameterError = Math.max(parameterError, difference(ours, referenceParams.subarray(p.offset, p.offset + ours.length)).relative);
+      parameterError = Math.max(
+        parameterError,
+        difference(ours, referenceParams.subarray(p.offset, p.offset + ours.length)).relative,
+      );
     }
     await model.dispose();
-    const passed = check(ctx, `fine-tuning losses on ${ctx.device} vs PyTorch`, lossError, TOLERANCE.training) && check(ctx, `fine-tuned weights on ${ctx.device} vs PyTorch`, parameterError, TOLERANCE.training);
-    return { steps, batch, loss: report.loss, pytorchLoss: reference.loss, lossRelative: lossError, parametersRelative: parameterError, mode: report.mode.kind, passed };
+    const passed =
+      check(ctx, `fine-tuning losses on ${ctx.device} vs PyTorch`, lossError, TOLERANCE.training) &&
+      check(ctx, `fine-tuned weights on ${ctx.device} vs PyTorch`, parameterError, TOLERANCE.training);
+    return {
+      steps,
+      batch,
+      loss: report.loss,
+      pytorchLoss: reference.loss,
+      lossRelative: lossError,
+      parametersRelative: parameterError,
+      mode: report.mode.kind,
+      passed,
+    };
   } finally {
     vbp.setAllowTF32({ matmul: false, cudnn: true });
     await Promise.all([studentModel.dispose(), teacher.dispose()]);
@@ -345,7 +438,9 @@ async function training(ctx: Context): Promise<Record<string, unknown>> {
 
 async function halfPrecision(ctx: Context): Promise<unknown[]> {
   const batches = calibration(ctx.fixtures);
-  const float32 = await vbp.loadModel(path.join(ctx.fixtures, 'deit_scripted.pt'), { device: ctx.device as vbp.Device });
+  const float32 = await vbp.loadModel(path.join(ctx.fixtures, 'deit_scripted.pt'), {
+    device: ctx.device as vbp.Device,
+  });
   const stats32 = await vbp.gatherStats(float32, batches);
   const plan32 = vbp.plan(stats32, { ratio: 0.5 });
   const pruned32 = (await vbp.prune(float32, plan32)).model;
@@ -371,10 +466,17 @@ async function halfPrecision(ctx: Context): Promise<unknown[]> {
         statsAreFloat64: stats.layers.every((l) => l.mean instanceof Float64Array),
         prunedParameterDtype: fc2?.dtype,
         selectionOverlapWithFloat32: selectionOverlap(plan, plan32),
-        unprunedVsFloat32: { ...difference(output, reference), top1Agreement: top1Agreement(output, reference, classes) },
-        prunedVsFloat32Pruned: { ...difference(prunedOutput, prunedReference), top1Agreement: top1Agreement(prunedOutput, prunedReference, classes) },
+        unprunedVsFloat32: {
+          ...difference(output, reference),
+          top1Agreement: top1Agreement(output, reference, classes),
+        },
+        prunedVsFloat32Pruned: {
+          ...difference(prunedOutput, prunedReference),
+          top1Agreement: top1Agreement(prunedOutput, prunedReference, classes),
+        },
       });
-      if (!stats.layers.every((l) => l.mean instanceof Float64Array)) ctx.failures.push(`${dtype}: statistics are not float64`);
+      if (!stats.layers.every((l) => l.mean instanceof Float64Array))
+        ctx.failures.push(`${dtype}: statistics are not float64`);
       if (fc2 && fc2.dtype !== dtype) ctx.failures.push(`${dtype}: the pruned model's fc2 bias is ${fc2.dtype}`);
       await Promise.all([half.dispose(), pruned.dispose()]);
     } catch (error) {
@@ -396,7 +498,9 @@ async function timeMs(job: () => Promise<unknown>): Promise<number> {
 async function throughput(ctx: Context): Promise<Record<string, unknown>> {
   const shape = ctx.quick ? 'deit_tiny' : 'deit_base';
   const models = path.join(ctx.work, 'models');
-  execFileSync(ctx.python, [path.join(packageRoot, 'bench', 'python', 'make_models.py'), models, '--name', shape], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(ctx.python, [path.join(packageRoot, 'bench', 'python', 'make_models.py'), models, '--name', shape], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const file = path.join(models, `${shape}.pt`);
   const config = JSON.parse(fs.readFileSync(path.join(models, `${shape}.json`), 'utf8')) as Record<string, unknown>;
   const itemShape = [3, 224, 224];
@@ -434,16 +538,23 @@ async function throughput(ctx: Context): Promise<Record<string, unknown>> {
       const calibrating: number[] = [];
       let stats: Stats | undefined;
       for (let r = 0; r < 2; r++) {
-        plain.push(await timeMs(async () => {
-          for (const b of calib) await model.forward(b);
-        }));
-        calibrating.push(await timeMs(async () => {
-          stats = await vbp.gatherStats(model, calib);
-        }));
+        plain.push(
+          await timeMs(async () => {
+            for (const b of calib) await model.forward(b);
+          }),
+        );
+        calibrating.push(
+          await timeMs(async () => {
+            stats = await vbp.gatherStats(model, calib);
+          }),
+        );
       }
       // 3. The 55 % pruned model against the original, alternating pairs.
       const pruned = await vbp.prune(model, vbp.plan(stats as Stats, { ratio: 0.55 }));
-      const speed = await vbp.compareLatency(model, pruned.model, itemShape, batch, { warmup: 2, runs: ctx.quick ? 4 : 20 });
+      const speed = await vbp.compareLatency(model, pruned.model, itemShape, batch, {
+        warmup: 2,
+        runs: ctx.quick ? 4 : 20,
+      });
       const macRatio = pruned.report.macs.before / pruned.report.macs.after;
       if (!prunedFile) {
         prunedFile = path.join(ctx.work, `${shape}-pruned55.pt`);
@@ -452,14 +563,25 @@ async function throughput(ctx: Context): Promise<Record<string, unknown>> {
       await pruned.model.dispose();
       rows.push({
         batch,
-        forward: { oursMs: median(ours), pytorchMs: median(theirs), ratio: median(ours) / median(theirs), goal: '<= 1.03' },
+        forward: {
+          oursMs: median(ours),
+          pytorchMs: median(theirs),
+          ratio: median(ours) / median(theirs),
+          goal: '<= 1.03',
+        },
         calibration: {
           forwardsMs: Math.min(...plain),
           calibrationMs: Math.min(...calibrating),
           throughputRatio: Math.min(...plain) / Math.min(...calibrating),
           goal: '>= 0.95',
         },
-        pruned55: { speedup: speed.speedup, low: speed.low, high: speed.high, macRatio, speedupOverMacRatio: speed.speedup / macRatio },
+        pruned55: {
+          speedup: speed.speedup,
+          low: speed.low,
+          high: speed.high,
+          macRatio,
+          speedupOverMacRatio: speed.speedup / macRatio,
+        },
       });
     }
   } finally {
@@ -501,45 +623,72 @@ function diff(x: unknown): string {
 }
 
 /** The README's table of a report. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a report read back from JSON, of any section's shape
 export function markdown(report: Record<string, any>): string {
-  const lines = [`Device: ${report.environment?.pytorch?.device ?? report.device} (torch ${report.environment?.pytorch?.torch ?? '?'}, CUDA ${report.environment?.pytorch?.cuda ?? '-'}, LibTorch of the addon ${report.environment?.addon?.torch ?? '?'})`, ''];
+  const lines = [
+    `Device: ${report.environment?.pytorch?.device ?? report.device} (torch ${report.environment?.pytorch?.torch ?? '?'}, CUDA ${report.environment?.pytorch?.cuda ?? '-'}, LibTorch of the addon ${report.environment?.addon?.torch ?? '?'})`,
+    '',
+  ];
   if (Array.isArray(report.parity)) {
     lines.push('| model | ours vs PyTorch, same device (max abs) | device vs CPU (max abs) |', '|---|---|---|');
-    for (const r of report.parity) lines.push(`| ${r.model} | ${diff(r.vsPyTorchSameDevice?.maxAbs)} | ${diff(r.vsOursOnCpu?.maxAbs)} |`);
+    for (const r of report.parity)
+      lines.push(`| ${r.model} | ${diff(r.vsPyTorchSameDevice?.maxAbs)} | ${diff(r.vsOursOnCpu?.maxAbs)} |`);
     lines.push('');
   }
   if (Array.isArray(report.pipeline)) {
-    lines.push('| model | stats mean / var (rel) | mean-pruned device vs CPU | lsq-pruned device vs CPU | saved, in PyTorch vs ours |', '|---|---|---|---|---|');
+    lines.push(
+      '| model | stats mean / var (rel) | mean-pruned device vs CPU | lsq-pruned device vs CPU | saved, in PyTorch vs ours |',
+      '|---|---|---|---|---|',
+    );
     for (const r of report.pipeline) {
-      lines.push(`| ${r.model} | ${diff(r.statsMean)} / ${diff(r.statsVariance)} | ${diff(r.mean?.prunedDeviceVsCpu?.maxAbs)} | ${diff(r.lsq?.prunedDeviceVsCpu?.maxAbs)} | ${diff(Math.max(r.mean?.savedInPyTorchVsOurs?.maxAbs ?? NaN, r.lsq?.savedInPyTorchVsOurs?.maxAbs ?? NaN))} |`);
+      lines.push(
+        `| ${r.model} | ${diff(r.statsMean)} / ${diff(r.statsVariance)} | ${diff(r.mean?.prunedDeviceVsCpu?.maxAbs)} | ${diff(r.lsq?.prunedDeviceVsCpu?.maxAbs)} | ${diff(Math.max(r.mean?.savedInPyTorchVsOurs?.maxAbs ?? NaN, r.lsq?.savedInPyTorchVsOurs?.maxAbs ?? NaN))} |`,
+      );
     }
     lines.push('');
   }
   const tr = report.training;
   if (tr?.loss) {
-    lines.push(`Fine-tuning, ${tr.steps} steps with distillation: losses within ${diff(tr.lossRelative)} and weights within ${diff(tr.parametersRelative)} (relative) of PyTorch's eager steps on the same device.`, '');
+    lines.push(
+      `Fine-tuning, ${tr.steps} steps with distillation: losses within ${diff(tr.lossRelative)} and weights within ${diff(tr.parametersRelative)} (relative) of PyTorch's eager steps on the same device.`,
+      '',
+    );
   }
   if (Array.isArray(report.half)) {
-    lines.push('| dtype | pruned half vs pruned float32 (rel max / top-1 agreement) | unpruned half vs float32 |', '|---|---|---|');
+    lines.push(
+      '| dtype | pruned half vs pruned float32 (rel max / top-1 agreement) | unpruned half vs float32 |',
+      '|---|---|---|',
+    );
     for (const r of report.half) {
-      lines.push(r.supported
-        ? `| ${r.dtype} | ${diff(r.prunedVsFloat32Pruned.relative)} / ${fixed(r.prunedVsFloat32Pruned.top1Agreement * 100, 1)} % | ${diff(r.unprunedVsFloat32.relative)} / ${fixed(r.unprunedVsFloat32.top1Agreement * 100, 1)} % |`
-        : `| ${r.dtype} | not supported here: ${r.error} | |`);
+      lines.push(
+        r.supported
+          ? `| ${r.dtype} | ${diff(r.prunedVsFloat32Pruned.relative)} / ${fixed(r.prunedVsFloat32Pruned.top1Agreement * 100, 1)} % | ${diff(r.unprunedVsFloat32.relative)} / ${fixed(r.unprunedVsFloat32.top1Agreement * 100, 1)} % |`
+          : `| ${r.dtype} | not supported here: ${r.error} | |`,
+      );
     }
     lines.push('');
   }
   const t = report.throughput;
   if (t?.rows) {
-    lines.push(`| ${t.model} | ours ms | PyTorch ms | ratio (goal <= 1.03) | calibration / forward throughput (goal >= 0.95) | 55 % pruned speed-up | MAC ratio |`, '|---|---|---|---|---|---|---|');
+    lines.push(
+      `| ${t.model} | ours ms | PyTorch ms | ratio (goal <= 1.03) | calibration / forward throughput (goal >= 0.95) | 55 % pruned speed-up | MAC ratio |`,
+      '|---|---|---|---|---|---|---|',
+    );
     for (const r of t.rows) {
-      lines.push(`| batch ${r.batch} | ${fixed(r.forward.oursMs, 1)} | ${fixed(r.forward.pytorchMs, 1)} | ${fixed(r.forward.ratio)} | ${fixed(r.calibration.throughputRatio)} | ${fixed(r.pruned55.speedup, 2)}x | ${fixed(r.pruned55.macRatio, 2)}x |`);
+      lines.push(
+        `| batch ${r.batch} | ${fixed(r.forward.oursMs, 1)} | ${fixed(r.forward.pytorchMs, 1)} | ${fixed(r.forward.ratio)} | ${fixed(r.calibration.throughputRatio)} | ${fixed(r.pruned55.speedup, 2)}x | ${fixed(r.pruned55.macRatio, 2)}x |`,
+      );
     }
     const f = t.finetune;
     if (f?.withTeacher) {
-      lines.push('', `Fine-tuning step, batch ${f.batch}: ${fixed(f.withoutTeacher.nodeMs, 1)} vs ${fixed(f.withoutTeacher.pythonMs, 1)} ms without a teacher (ratio ${fixed(f.withoutTeacher.ratio)}), ${fixed(f.withTeacher.nodeMs, 1)} vs ${fixed(f.withTeacher.pythonMs, 1)} ms with distillation (ratio ${fixed(f.withTeacher.ratio)}).`);
+      lines.push(
+        '',
+        `Fine-tuning step, batch ${f.batch}: ${fixed(f.withoutTeacher.nodeMs, 1)} vs ${fixed(f.withoutTeacher.pythonMs, 1)} ms without a teacher (ratio ${fixed(f.withoutTeacher.ratio)}), ${fixed(f.withTeacher.nodeMs, 1)} vs ${fixed(f.withTeacher.pythonMs, 1)} ms with distillation (ratio ${fixed(f.withTeacher.ratio)}).`,
+      );
     }
   }
-  for (const section of SECTIONS) if (report[section]?.error) lines.push(`${section}: failed, ${report[section].error}`);
+  for (const section of SECTIONS)
+    if (report[section]?.error) lines.push(`${section}: failed, ${report[section].error}`);
   return lines.join('\n') + '\n';
 }
 
@@ -552,7 +701,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const info = vbp.versionInfo();
-  const report: Record<string, unknown> = { device: options.device, quick: options.quick, started: new Date().toISOString() };
+  const report: Record<string, unknown> = {
+    device: options.device,
+    quick: options.quick,
+    started: new Date().toISOString(),
+  };
   if (options.device !== 'cpu' && !info.cuda) {
     console.error(`cuda-check: this addon's LibTorch ${info.torch} is CPU-only (no '${options.device}')`);
     return 2;
@@ -564,10 +717,25 @@ async function main(): Promise<number> {
   fs.mkdirSync(options.work, { recursive: true });
   const ctx: Context = { ...options, reference: path.join(options.work, 'reference'), failures: [] };
   const pytorch = JSON.parse(
-    execFileSync(ctx.python, [path.join(packageRoot, 'test', 'python', 'device_reference.py'), '--fixtures', ctx.fixtures, '--device', ctx.device, '--out', ctx.reference], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim().split('\n').pop() as string,
+    execFileSync(
+      ctx.python,
+      [
+        path.join(packageRoot, 'test', 'python', 'device_reference.py'),
+        '--fixtures',
+        ctx.fixtures,
+        '--device',
+        ctx.device,
+        '--out',
+        ctx.reference,
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+      .trim()
+      .split('\n')
+      .pop() as string,
   ) as Record<string, unknown>;
   report.environment = { node: process.version, addon: info, pytorch, host: os.hostname() };
 

@@ -12,7 +12,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MANIFEST_NAME, BundleError, BundleManifest, addonVersions, bundleLibTorch, bundledLibraries, resolvedLibraries, versionFields } from './bundle-libtorch';
+import {
+  MANIFEST_NAME,
+  BundleError,
+  BundleManifest,
+  addonVersions,
+  bundleLibTorch,
+  bundledLibraries,
+  resolvedLibraries,
+  versionFields,
+} from './bundle-libtorch';
 
 const root = path.resolve(__dirname, '..', '..'); // dist/scripts -> the package root
 const usage = 'usage: npm run prebuildify -- [--bundle-libtorch] [--out DIR] [--no-strip]';
@@ -45,7 +54,10 @@ class UsageError extends Error {}
 
 function run(command: string, args: string[]): void {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) throw new BundleError(`${path.basename(command)} ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+  if (result.status !== 0)
+    throw new BundleError(
+      `${path.basename(command)} ${args.join(' ')} failed (exit ${result.status ?? result.signal})`,
+    );
 }
 
 function main(): void {
@@ -57,7 +69,8 @@ function main(): void {
   const normalAddon = path.join(root, 'build', 'Release', 'torch_vbp.node');
 
   if (options.bundle) {
-    if (process.platform !== 'linux') throw new BundleError('--bundle-libtorch is implemented for Linux (ELF, $ORIGIN) only');
+    if (process.platform !== 'linux')
+      throw new BundleError('--bundle-libtorch is implemented for Linux (ELF, $ORIGIN) only');
     run(process.execPath, [cmakeJs, 'build', '--out', 'build']);
     run(process.execPath, [cmakeJs, 'build', '--out', 'build', '-T', 'torch_vbp_bundled']);
     bundleLibTorch({
@@ -91,7 +104,9 @@ function main(): void {
     bytes: fs.statSync(addon).size,
   };
   fs.writeFileSync(path.join(platformDir, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`prebuildify: wrote ${addon} (LibTorch ${manifest.torch}${manifest.cuda ? ` CUDA ${manifest.cuda}` : ', CPU'})`);
+  console.log(
+    `prebuildify: wrote ${addon} (LibTorch ${manifest.torch}${manifest.cuda ? ` CUDA ${manifest.cuda}` : ', CPU'})`,
+  );
 }
 
 try {
