@@ -25,8 +25,11 @@ import { KeptWorkError, SIGNAL_EXIT, TERMINAL_RESTORE, interruptedBy, terminalWa
 /** `vbp --version`: torch-vbp's version and what the addon was built against; throws when the addon cannot load. */
 function versionText(): string {
   const info = versionInfo();
+  // What the addon was compiled with, then what this machine has: a CUDA build runs on CPU without a GPU.
   const cuda = info.cuda
-    ? `CUDA ${info.cudaVersion || '(version unknown)'}, ${info.cudaDeviceCount} GPU(s) visible`
+    ? `CUDA ${info.cudaVersion || '(version unknown)'}, ${
+        info.cudaDeviceCount > 0 ? `${info.cudaDeviceCount} GPU(s) visible` : 'no GPU visible (runs on CPU)'
+      }`
     : 'CPU only (no CUDA)';
   return `torch-vbp ${info.version}\nLibTorch ${info.torch}, ${cuda}\nNode.js ${process.version}, N-API ${info.napiVersion}\naddon ${info.addon}`;
 }

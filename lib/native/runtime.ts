@@ -18,10 +18,11 @@ export interface VersionInfo {
   torch: string;
   /** LibTorch version the process loaded (checked at load: same major.minor, or LIBTORCH_MISMATCH). */
   linkedTorch: string;
-  /** Whether that LibTorch has CUDA kernels. */
+  /** Whether the addon and its LibTorch have CUDA kernels (what was compiled; true without a GPU too). */
   cuda: boolean;
   /** CUDA toolkit version of a CUDA build, as CMake found it ('' for CPU builds or where unknown). */
   cudaVersion: string;
+  /** CUDA GPUs this process sees (what is present: 0 without a GPU or a driver, and for CPU builds). */
   cudaDeviceCount: number;
   napiVersion: number;
   /** The addon file that was loaded. */

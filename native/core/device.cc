@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -14,11 +15,14 @@ namespace vbp {
 BuildInfo buildInfo() {
   BuildInfo info;
   info.torchVersion = TORCH_VERSION;
-  info.cudaBuild = at::hasCUDA();
+  // What was compiled and what is present, apart: at::hasCUDA() is false for a CUDA LibTorch on a machine
+  // without a GPU. LibTorch's CUDA library registers its hooks when it loads, so the registry says whether
+  // the CUDA kernels are linked in, without asking the driver.
+  info.cudaBuild = compiledWithCuda() || at::CUDAHooksRegistry()->Has("CUDAHooks");
 #ifdef VBP_CUDA_VERSION
   info.cudaVersion = VBP_CUDA_VERSION;
 #endif
-  info.cudaAvailable = info.cudaBuild && torch::cuda::is_available();
+  info.cudaAvailable = info.cudaBuild && at::hasCUDA() && torch::cuda::is_available();
   info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.numThreads = at::get_num_threads();
   return info;
@@ -47,7 +51,9 @@ c10::Device resolveDevice(const std::string& spec) {
                                    "(see README, 'Building and LibTorch')");
   }
   if (!info.cudaAvailable) {
-    throw Error(code::kDevice, "device '" + spec + "' asked for, but no CUDA GPU is available");
+    throw Error(code::kDevice, "device '" + spec + "' asked for: this addon is built with CUDA " +
+                                   (info.cudaVersion.empty() ? std::string("(version unknown)") : info.cudaVersion) +
+                                   ", but no CUDA GPU is visible (no device, or no NVIDIA driver; see nvidia-smi)");
   }
   const int index = match[3].matched ? std::stoi(match[3].str()) : 0;
   if (index >= info.cudaDeviceCount) {

@@ -9,9 +9,9 @@ namespace vbp {
 
 struct BuildInfo {
   std::string torchVersion;  // of the headers the addon was compiled with
-  bool cudaBuild;            // whether CUDA kernels are linked in
+  bool cudaBuild;            // whether CUDA kernels are linked in (true without a GPU too)
   std::string cudaVersion;   // CUDA toolkit CMake found for a CUDA LibTorch ("" for CPU builds)
-  bool cudaAvailable;        // whether a usable GPU is present
+  bool cudaAvailable;        // whether a usable GPU is present (needs cudaBuild)
   int cudaDeviceCount;
   int numThreads;  // intra-op threads
 };
