@@ -7,6 +7,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // timm's real models need a LibTorch 2.x build and a Python with timm: npm run test:compat runs them.
+  testPathIgnorePatterns: ['/node_modules/', ...(process.env.VBP_TIMM_PYTHON ? [] : ['/test/compat/'])],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }] },
   // Fixtures and PyTorch reference outputs are made once per run by test/python (see test/global-setup.ts).
   globalSetup: '<rootDir>/test/global-setup.ts',

@@ -170,7 +170,7 @@ describe('architecture', () => {
       .readdirSync(lib, { withFileTypes: true })
       .filter((e) => e.isDirectory())
       .map((e) => e.name);
-    const support = ['fixtures', 'python', 'support'];
+    const support = ['fixtures', 'python', 'support', 'compat'];
     const folders = fs
       .readdirSync(path.join(repoRoot, 'test'), { withFileTypes: true })
       .filter((e) => e.isDirectory() && !support.includes(e.name))
