@@ -79,6 +79,8 @@ function pythonSteps(s: StepSetting, inputs: string, labels: string, withTeacher
       '--repeat',
       String(s.steps + WARMUP),
       '--time',
+      '--optimizer',
+      'torch', // PyTorch's own AdamW: the Python pipeline as users run it
       '--warmup-steps',
       String(WARMUP),
       '--schedule',

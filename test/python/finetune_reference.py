@@ -14,8 +14,16 @@ Recipe, step by step (step s counted from 0):
 * ``clip_grad_norm_(params, clip)`` when clip > 0;
 * learning rate: warm-up lr * (s + 1) / warmup for s < warmup, then cosine
   lr * (1 + cos(pi * (s - warmup) / (total - warmup))) / 2 (or constant);
-* ``torch.optim.AdamW(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay,
-  foreach=False)``.
+* AdamW(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay): by default
+  (``--optimizer libtorch``) the update written out below in the order of
+  operations of LibTorch's C++ ``torch::optim::AdamW``, which torch-vbp
+  trains with, and of PyTorch 1.13's eager ``torch.optim.AdamW(foreach=False)``
+  (equal to it bit for bit there, checked by test/recovery/finetune.test.ts);
+  ``--optimizer torch`` uses the installed torch's own class. PyTorch >= 2.0's
+  eager AdamW moves the first moment with ``lerp_``, which rounds differently
+  from ``mul_`` + ``add_``: after a few steps, parameters whose gradients are
+  tiny differ by ~1e-3 relative, so a check of torch-vbp built against
+  LibTorch 2.x compares with the written-out update.
 
 Batches: ``--inputs`` [steps, B, ...] float32 and ``--labels`` [steps, B] int
 .npy files, used in order. Writes ``--out`` JSON (per-step loss, CE, KD, lr,
@@ -59,6 +67,36 @@ def eager_from_torchscript(file: str, config: Dict[str, object]) -> models.DeiT:
         block.mlp.fc2 = nn.Linear(hidden, state[f"blocks.{i}.mlp.fc2.weight"].shape[0])
     model.load_state_dict({k: v.clone() for k, v in state.items()}, strict=True)
     return model
+
+
+class AdamWLibTorchOrder(torch.optim.Optimizer):
+    """Decoupled weight decay Adam (Loshchilov & Hutter), one tensor at a time, in LibTorch's C++ order."""
+
+    def __init__(self, params: List[torch.Tensor], lr: float, betas: Tuple[float, float], eps: float, weight_decay: float):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                step = state["step"]
+                exp_avg, exp_avg_sq, grad = state["exp_avg"], state["exp_avg_sq"], p.grad
+                p.mul_(1 - lr * decay)
+                exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                denom = (exp_avg_sq.sqrt() / math.sqrt(bias_correction2)).add_(eps)
+                p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
 
 
 def learning_rate(schedule: str, lr: float, step: int, total: int, warmup: int) -> float:
@@ -114,6 +152,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--total-steps", type=int, help="steps of the whole schedule (default: the batches given)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", default="libtorch", choices=["libtorch", "torch"],
+                        help="AdamW written out in LibTorch's C++ order (default), or the installed torch's class")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1, help="run the batches this many times (timing)")
     parser.add_argument("--time", action="store_true")
@@ -137,7 +177,11 @@ def main() -> None:
     steps = inputs.shape[0] * args.repeat
     total = args.total_steps or steps
     params = [p for p in student.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay, foreach=False)
+    optimizer: torch.optim.Optimizer
+    if args.optimizer == "torch":
+        optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay, foreach=False)
+    else:
+        optimizer = AdamWLibTorchOrder(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay)
     record = {"loss": [], "crossEntropy": [], "distillation": [], "lr": [], "gradNorm": [], "stepMs": []}
     for step in range(steps):
         x, y = inputs[step % inputs.shape[0]], labels[step % inputs.shape[0]]
