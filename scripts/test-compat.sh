@@ -51,6 +51,7 @@ run_flavour() {
   python=$(bash scripts/compat-venv.sh "$flavour")
   torch_lib=$("$python" -c 'import os, torch; print(os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib")))')
   build="$repo/build-compat/$flavour"
+  mkdir -p "$repo/build-compat"
   addon="$build/Release/torch_vbp.node"
   local build_env=(PYTHON="$python")
   if [ "$flavour" = cuda2.14 ]; then build_env+=(CUDA_HOME="$cuda_home"); fi
