@@ -68,6 +68,14 @@ function cxxStandard(found) {
   return fs.existsSync(aten) && fs.readFileSync(aten, 'utf8').includes('C++20 or later') ? 'c++20' : 'c++17';
 }
 
+// Gloo's headers beside LibTorch's, by the rule of CMakeLists.txt (Debian: libgloo-dev in /usr/include).
+function withGloo(found) {
+  return (
+    fs.existsSync(path.join(found.include, 'gloo', 'config.h')) &&
+    fs.existsSync(path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'))
+  );
+}
+
 // LibTorch's version from its headers ('' when they do not say).
 function torchVersion(found) {
   const header = path.join(found.include, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
@@ -109,7 +117,7 @@ switch (what) {
     break;
   case 'defines':
     // NDEBUG as in LibTorch's release builds and CMakeLists.txt: at::RecordFunction's layout depends on it.
-    console.log(['NDEBUG', abiDefine(found)].filter(Boolean).join('\n'));
+    console.log(['NDEBUG', abiDefine(found), `VBP_WITH_GLOO=${withGloo(found) ? 1 : 0}`].filter(Boolean).join('\n'));
     break;
   case 'cxxstd':
     console.log(`-std=${cxxStandard(found)}`);

@@ -26,6 +26,8 @@ inline constexpr const char* kNotTrainable = "NOT_TRAINABLE";
 inline constexpr const char* kNonFinite = "NON_FINITE";
 inline constexpr const char* kIo = "IO";
 inline constexpr const char* kLibtorchMismatch = "LIBTORCH_MISMATCH";
+inline constexpr const char* kDistributed = "DISTRIBUTED";
+inline constexpr const char* kAborted = "ABORTED";
 inline constexpr const char* kInvalidArgument = "INVALID_ARGUMENT";
 inline constexpr const char* kInternal = "INTERNAL";
 }  // namespace code

@@ -5,6 +5,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "core/archive_check.h"
 #include "core/archive_writer.h"
 #include "core/errors.h"
+#include "core/gradient_sync.h"
 #include "core/graph_mode.h"
 #include "core/own_types.h"
 
@@ -150,6 +152,8 @@ Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::s
       parameters_,
       torch::optim::AdamWOptions(1e-3).betas(std::make_tuple(options_.beta1, options_.beta2)).eps(options_.eps).weight_decay(options_.weightDecay));
   if (!optimizerState.empty()) loadOptimizerState(optimizerState);
+  // Resumed ranks all read the same checkpoint; fresh ones start from rank 0's weights, as DDP does.
+  if (options_.group && optimizerState.empty()) broadcastModuleState(*options_.group, student_->module());
   student_->module().train(true);
 }
 
@@ -177,7 +181,7 @@ void Trainer::loadOptimizerState(const std::string& bytes) {
 }
 
 StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits, double lr,
-                         int64_t stepIndex) {
+                         int64_t stepIndex, bool stop) {
   torch::AutoGradMode gradMode(true);
   GraphOptimization optimization(options_.optimizeGraph);
   const c10::Device device = student_->device();
@@ -209,12 +213,44 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
   result.distillation = loss.distillation.defined() ? loss.distillation.item<double>() : 0.0;
   result.count = logits.size(0);
   result.correct = logits.argmax(1).eq(target).sum().item<int64_t>();
-  if (!std::isfinite(result.loss)) {
-    throw Error(code::kNonFinite,
-                "the loss is " + numberText(result.loss) + " at step " + std::to_string(stepIndex + 1) + "; the weights before this step are kept");
+  using Clock = std::chrono::steady_clock;
+  int nonFiniteRanks = std::isfinite(result.loss) ? 0 : 1;
+  if (options_.group) {
+    // Every rank reaches every collective: a rank's NaN is shared before any rank leaves the step.
+    const auto started = Clock::now();
+    std::vector<at::Tensor> shared{
+        at::tensor({result.loss * result.count, result.crossEntropy * result.count, result.distillation * result.count,
+                    static_cast<double>(result.correct), static_cast<double>(result.count), static_cast<double>(nonFiniteRanks), stop ? 1.0 : 0.0},
+                   at::kDouble)};
+    options_.group->allreduceSum(shared);
+    const auto* sums = shared[0].data_ptr<double>();
+    if (sums[6] > 0) {
+      throw Error(code::kAborted, "fine-tuning was cancelled (on " + std::to_string(static_cast<int>(sums[6])) + " of " +
+                                      std::to_string(options_.group->worldSize()) + " ranks) after " + std::to_string(stepIndex) + " steps");
+    }
+    nonFiniteRanks = static_cast<int>(sums[5]);
+    if (nonFiniteRanks == 0) {
+      result.loss = sums[0] / sums[4];
+      result.crossEntropy = sums[1] / sums[4];
+      result.distillation = sums[2] / sums[4];
+    }
+    result.correct = static_cast<int64_t>(sums[3]);
+    result.count = static_cast<int64_t>(sums[4]);
+    result.communicationMs += std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  }
+  if (nonFiniteRanks > 0) {
+    const std::string where =
+        options_.group ? " on " + std::to_string(nonFiniteRanks) + " of " + std::to_string(options_.group->worldSize()) + " ranks" : "";
+    throw Error(code::kNonFinite, "the loss is " + (std::isfinite(result.loss) ? std::string("not finite") : numberText(result.loss)) + where +
+                                      " at step " + std::to_string(stepIndex + 1) + "; the weights before this step are kept");
   }
   optimizer_->zero_grad();
   loss.total.backward();
+  if (options_.group) {
+    const auto started = Clock::now();
+    averageGradients(*options_.group, parameters_);
+    result.communicationMs += std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  }
   result.gradNorm = gradientNorm(parameters_, options_.clipNorm);
   if (!std::isfinite(result.gradNorm)) {
     optimizer_->zero_grad();

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/distributed.h"
 #include "core/model.h"
 #include "core/training_mode.h"
 
@@ -28,6 +29,9 @@ struct TrainerOptions {
   std::vector<std::string> trainable;  // parameter-name prefixes; empty: every parameter
   uint64_t seed = 0;                   // LibTorch's generator is seeded from (seed, step) before each step
   bool optimizeGraph = false;          // run through the graph executor's optimised (autodiff) plan
+  // Data-parallel: rank 0's weights to every rank at the start (unless resuming), gradients averaged after each
+  // backward, the step's loss and counts summed over ranks. Every rank must step the same number of times.
+  std::shared_ptr<DistributedGroup> group;
 };
 
 struct StepResult {
@@ -37,6 +41,7 @@ struct StepResult {
   double gradNorm = 0;
   int64_t correct = 0;
   int64_t count = 0;
+  double communicationMs = 0;  // time in collectives (data-parallel only)
 };
 
 class Trainer {
@@ -46,8 +51,10 @@ class Trainer {
 
   // One step at learning rate `lr`. Throws NON_FINITE, and leaves the weights as they were, when the loss
   // or the gradient norm is NaN or Inf.
+  // Data-parallel, `stop` (this rank was asked to stop) is shared: when any rank asks, every rank throws ABORTED
+  // before the update, so that all keep the same weights.
   StepResult step(std::vector<c10::IValue> inputs, const at::Tensor& labels, const std::optional<at::Tensor>& teacherLogits, double lr,
-                  int64_t stepIndex);
+                  int64_t stepIndex, bool stop = false);
 
   // A copy of the weights as they are now, in eval mode, without gradients.
   std::shared_ptr<TorchModel> snapshot() const;
