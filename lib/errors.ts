@@ -26,7 +26,7 @@ export const ERROR_CODES = {
     native: true,
     meaning: 'the model cannot be fine-tuned: no parameters, or train-mode behaviour frozen into a traced graph',
   },
-  ABORTED: { native: false, meaning: 'cancelled with an AbortSignal' },
+  ABORTED: { native: true, meaning: 'cancelled with an AbortSignal (in a data-parallel run: on any rank)' },
   DATA: {
     native: false,
     meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code',
@@ -41,6 +41,11 @@ export const ERROR_CODES = {
   LIBTORCH_MISMATCH: {
     native: true,
     meaning: 'the LibTorch loaded at run time is not the one the addon was built against, or that one cannot be found',
+  },
+  DISTRIBUTED: {
+    native: true,
+    meaning:
+      'joining or using a process group failed: a port in use, ranks that disagree, a rank that stopped or timed out, or no backend in this build',
   },
   INTERNAL: { native: true, meaning: 'a bug in torch-vbp: please report it' },
 } as const;

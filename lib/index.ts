@@ -64,6 +64,17 @@ export {
   type EpochReport,
 } from './recovery/finetune';
 export { learningRate, type Schedule } from './recovery/schedule';
+
+// Data-parallel work across processes (c10d: TCPStore rendezvous, Gloo collectives)
+export {
+  initDistributed,
+  destroyDistributed,
+  distributedInfo,
+  distributedFromEnv,
+  DEFAULT_TIMEOUT_MS as DEFAULT_DISTRIBUTED_TIMEOUT_MS,
+  type DistributedOptions,
+  type DistributedInfo,
+} from './distributed/group';
 export {
   prune,
   DEFAULT_RIDGE,

@@ -71,6 +71,8 @@ export interface NativeTrainerOptions {
   eps?: number;
   /** Run steps through the graph executor's optimised plan instead of op by op (measured slower here). */
   optimizeGraph?: boolean;
+  /** Data-parallel over the process group (initDistributed): rank 0's weights, gradients averaged across ranks. */
+  distributed?: boolean;
 }
 
 export interface NativeStepResult {
@@ -80,6 +82,8 @@ export interface NativeStepResult {
   gradNorm: number;
   correct: number;
   count: number;
+  /** Time spent in collectives (data-parallel only). */
+  communicationMs: number;
 }
 
 export interface NativeTrainer {
@@ -89,6 +93,8 @@ export interface NativeTrainer {
     teacherLogits: NativeTensor | null,
     lr: number,
     step: number,
+    /** Data-parallel: this rank was asked to stop; every rank then stops with ABORTED before the update. */
+    stop?: boolean,
   ): Promise<NativeStepResult>;
   snapshot(): Promise<NativeModel>;
   /** Writes the model (eval mode) with the card, `state` and the optimizer's state inside. */
@@ -148,8 +154,30 @@ interface NativeVersionInfo {
   cudaVersion: string;
 }
 
+export interface NativeDistributedConfig {
+  backend: string;
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+}
+
 interface NativeBinding {
   versionInfo(): NativeVersionInfo;
+  /** The distributed backends compiled in ('gloo' with Gloo's headers at build time). */
+  distributedBackends(): string[];
+  /** Joins the process's group (one per process). */
+  distributedInit(config: NativeDistributedConfig): Promise<{ rank: number; worldSize: number; backend: string }>;
+  /** Leaves it; false when there was none. */
+  distributedDestroy(): boolean;
+  /** In place: the element-wise sum over ranks. */
+  distributedAllreduce(arrays: Array<Float64Array | Float32Array>): Promise<void>;
+  /** In place: rank `root`'s values. */
+  distributedBroadcast(arrays: Array<Float64Array | Float32Array>, root: number): Promise<void>;
+  /** Every rank's array (same length everywhere), in rank order. */
+  distributedAllgather(array: Float64Array | Float32Array): Promise<Array<Float64Array | Float32Array>>;
+  distributedBarrier(): Promise<void>;
   setNumThreads(n: number): void;
   manualSeed(seed: bigint): void;
   /** Reads the TF32 flags, or changes those given; returns the flags in force. */

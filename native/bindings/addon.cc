@@ -2,6 +2,7 @@
 #include "bindings/addon.h"
 
 #include "bindings/async_job.h"
+#include "bindings/distributed_wrap.h"
 #include "bindings/model_wrap.h"
 #include "bindings/session_wrap.h"
 #include "bindings/test_hooks.h"
@@ -46,6 +47,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("NativeModel", modelClass),
                            InstanceValue("_testHooks", testHooks(env)),
                        });
+  defineDistributed(env, exports);
 }
 
 Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {

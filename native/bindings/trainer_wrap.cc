@@ -2,6 +2,7 @@
 
 #include "bindings/addon.h"
 #include "bindings/async_job.h"
+#include "bindings/distributed_wrap.h"
 #include "bindings/js_values.h"
 #include "bindings/model_wrap.h"
 #include "bindings/shared_handle.h"
@@ -54,6 +55,10 @@ TrainerOptions TrainerWrap::optionsFromJs(const Napi::Value& value) {
   result.clipNorm = numberOption(options, "clipNorm", result.clipNorm);
   result.seed = static_cast<uint64_t>(numberOption(options, "seed", 0));
   result.optimizeGraph = options.Get("optimizeGraph").ToBoolean().Value();
+  if (options.Get("distributed").ToBoolean().Value()) {
+    result.group = currentDistributedGroup();
+    if (!result.group) throw Error(code::kDistributed, "data-parallel fine-tuning needs a process group: call initDistributed() first");
+  }
   const Napi::Value trainable = options.Get("trainable");
   if (!trainable.IsUndefined()) {
     if (!trainable.IsArray()) throw Error(code::kInvalidArgument, "trainer option trainable must be an array of strings");
@@ -100,10 +105,11 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
     if (!info[3].IsNumber() || !info[4].IsNumber()) throw Error(code::kInvalidArgument, "step(): lr and step index must be numbers");
     const double lr = info[3].As<Napi::Number>().DoubleValue();
     const int64_t stepIndex = info[4].As<Napi::Number>().Int64Value();
+    const bool stop = info[5].ToBoolean().Value();
     return Job<StepResult>::start(
         info.Env(), code::kForward,
-        [trainer, inputs = std::move(inputs), labels, teacher, lr, stepIndex]() mutable {
-          return trainer->step(std::move(inputs), labels, teacher, lr, stepIndex);
+        [trainer, inputs = std::move(inputs), labels, teacher, lr, stepIndex, stop]() mutable {
+          return trainer->step(std::move(inputs), labels, teacher, lr, stepIndex, stop);
         },
         [](Napi::Env env, StepResult& r) -> Napi::Value {
           Napi::Object result = Napi::Object::New(env);
@@ -113,6 +119,7 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
           result.Set("gradNorm", r.gradNorm);
           result.Set("correct", static_cast<double>(r.correct));
           result.Set("count", static_cast<double>(r.count));
+          result.Set("communicationMs", r.communicationMs);
           return result;
         });
   });
