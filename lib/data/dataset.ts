@@ -30,6 +30,13 @@ export interface BatchOptions {
    */
   skipBadItems?: boolean;
   onSkip?: (index: number, error: VbpError) => void;
+  /**
+   * One rank's part, by torch.utils.data.DistributedSampler's rule (drop_last false): the same order on every rank
+   * (shuffled, limited), padded with its own first items to a multiple of worldSize, and rank r takes positions
+   * r, r + worldSize, ...; so every rank has ceil(items / worldSize) items and as many batches. `offset` counts
+   * within the part.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 export interface Dataset {
@@ -57,9 +64,18 @@ export function shuffledOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
-/** Items a batches() run with these options covers (limit applied, offset not). */
+/** Items a batches() run with these options covers (limit and shard applied, offset not). */
 export function itemCount(dataset: Dataset, options: BatchOptions = {}): number {
-  return Math.min(dataset.size, options.limit ?? dataset.size);
+  const all = Math.min(dataset.size, options.limit ?? dataset.size);
+  return options.shard ? Math.ceil(all / options.shard.worldSize) : all;
+}
+
+/** Rank `rank`'s positions of `order` (its first `count` items), DistributedSampler's rule (see BatchOptions.shard). */
+export function shardOrder(order: Int32Array, count: number, rank: number, worldSize: number): Int32Array {
+  const per = Math.ceil(count / worldSize);
+  const part = new Int32Array(per);
+  for (let i = 0; i < per; i++) part[i] = order[(rank + i * worldSize) % count];
+  return part;
 }
 
 /** Batches of a data set that can be started again further on (gatherStats() resumes with it). */
@@ -84,6 +100,15 @@ export function batches(dataset: Dataset, options: BatchOptions = {}): Batches {
   checkPositiveInteger(batchSize, 'batch size', 1);
   checkPositiveInteger(options.limit, 'limit', 1);
   checkPositiveInteger(options.offset, 'offset', 0);
+  if (options.shard) {
+    checkPositiveInteger(options.shard.worldSize, 'shard.worldSize', 1);
+    checkPositiveInteger(options.shard.rank, 'shard.rank', 0);
+    if (options.shard.rank >= options.shard.worldSize)
+      throw new VbpError(
+        'INVALID_ARGUMENT',
+        `shard.rank must be below shard.worldSize (${options.shard.worldSize}), got ${options.shard.rank}`,
+      );
+  }
   return {
     batchSize,
     skipBatches: (count: number) =>
@@ -100,9 +125,13 @@ async function* skipping<T>(source: AsyncIterable<T>, count: number): AsyncGener
 }
 
 async function* generate(dataset: Dataset, batchSize: number, options: BatchOptions): AsyncGenerator<Batch> {
-  const order = options.shuffle
+  const full = options.shuffle
     ? shuffledOrder(dataset.size, options.seed ?? 0)
     : Int32Array.from({ length: dataset.size }, (_, i) => i);
+  const { shard } = options;
+  const order = shard
+    ? shardOrder(full, itemCount(dataset, { limit: options.limit }), shard.rank, shard.worldSize)
+    : full;
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
   const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));

@@ -6,12 +6,14 @@
  * optional gradient clipping and a frozen subset. The inputs stay untouched; the result is a new model.
  * The options are in settings.ts, the run's steps in training-run.ts, its report in report.ts.
  */
+import { agreeAcrossRanks } from '../distributed/agreement';
+import { distributedInfo } from '../distributed/group';
 import { VbpError } from '../errors';
 import { loadModel, Model } from '../model/model';
 import type { NativeTrainer, NativeTrainerOptions } from '../native/addon';
 import { readCheckpointState, type CheckpointState } from './checkpoint';
 import type { FinetuneResult } from './report';
-import { settingsOf, stepsPerEpochOf, type CheckpointSettings, type FinetuneOptions } from './settings';
+import { isDataset, settingsOf, stepsPerEpochOf, type CheckpointSettings, type FinetuneOptions } from './settings';
 import { TrainingRun } from './training-run';
 
 export { FINETUNE_DEFAULTS, type FinetuneOptions } from './settings';
@@ -41,8 +43,22 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
     throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): student must be a Model');
   if (typeof options !== 'object' || options === null)
     throw new VbpError('INVALID_ARGUMENT', 'finetune(student, options): options must be an object with data');
-  const settings = settingsOf(options);
+  const group = options.distributed === false ? null : distributedInfo();
+  if (options.distributed === true && !group)
+    throw new VbpError(
+      'DISTRIBUTED',
+      'finetune(): distributed: true needs a process group: call initDistributed() first',
+    );
+  const settings = settingsOf(options, group?.worldSize);
   const perEpoch = stepsPerEpochOf(settings, options.data);
+  if (group) {
+    await agreeAcrossRanks('finetune()', {
+      settings,
+      model: student.parameters().map((p) => `${p.name}:${p.shape.join('x')}`),
+      data: isDataset(options.data) ? { size: options.data.size, itemShape: options.data.itemShape } : 'a function',
+      resume: options.resume ?? null,
+    });
+  }
   const totalSteps = perEpoch === undefined ? undefined : perEpoch * settings.epochs;
 
   const prefixes = await trainablePrefixes(student, settings.trainable);
@@ -65,6 +81,7 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
     clipNorm,
     seed,
     ...(prefixes ? { trainable: prefixes } : {}),
+    ...(group ? { distributed: true } : {}),
   };
   let trainer: NativeTrainer;
   try {
@@ -73,7 +90,7 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
     if (source !== student) await source.dispose();
   }
   try {
-    return await new TrainingRun({ trainer, student, options, settings, perEpoch, totalSteps, state }).run();
+    return await new TrainingRun({ trainer, student, options, settings, perEpoch, totalSteps, state, group }).run();
   } finally {
     trainer.dispose();
   }

@@ -9,10 +9,13 @@ export interface FinetuneProgress {
   totalSteps: number | undefined;
   loss: number;
   lr: number;
+  /** Over every rank in a data-parallel run. */
   imagesPerSecond: number;
   elapsedMs: number;
   /** Estimated time left, when the number of steps is known. */
   etaMs: number | undefined;
+  /** Data-parallel: items per step over every rank (batchSize x ranks). */
+  globalBatch?: number;
 }
 
 export interface EpochReport {
@@ -35,7 +38,10 @@ export interface FinetuneReport {
   lr: number[];
   gradNorm: number[];
   epochs: EpochReport[];
-  timings: { totalMs: number; medianStepMs: number; imagesPerSecond: number };
+  /** `communicationMs`: time in collectives (data-parallel runs), a part of totalMs. */
+  timings: { totalMs: number; medianStepMs: number; imagesPerSecond: number; communicationMs?: number };
+  /** Data-parallel: the ranks and the items per step over all of them; `items` and the losses count every rank. */
+  distributed?: { worldSize: number; globalBatch: number };
   parameters: { total: number; trainable: number };
   /**
    * How the graph takes train mode: 'module' (scripted code reads `training`: dropout and drop-path run as

@@ -62,6 +62,13 @@ export interface FinetuneOptions {
   /** Dataset data: skip items the data set cannot read (a damaged image), calling onSkip for each. */
   skipBadItems?: boolean;
   onSkip?: (index: number, error: VbpError) => void;
+  /**
+   * Data-parallel over the process group (initDistributed()); default: whenever this process has joined one.
+   * Each rank trains on its part of every epoch (DistributedSampler's rule; batchSize is per rank, as in DDP),
+   * starts from rank 0's weights, and averages gradients across ranks each step; every rank ends with the same
+   * weights, and only rank 0 writes checkpoints. With data as a function, each rank trains on what it yields.
+   */
+  distributed?: boolean;
 }
 
 /** The options that decide a run's result (finetune()'s, completed with the defaults). */
@@ -79,6 +86,8 @@ export interface CheckpointSettings {
   trainable: 'all' | 'mlp' | string[];
   seed: number;
   teacher: boolean;
+  /** Ranks of a data-parallel run (absent: one process); a checkpoint resumes on the same number. */
+  worldSize?: number;
 }
 
 const OPTIONS = [
@@ -102,6 +111,7 @@ const OPTIONS = [
   'resume',
   'skipBadItems',
   'onSkip',
+  'distributed',
 ];
 
 export function isDataset(data: unknown): data is Dataset {
@@ -119,8 +129,8 @@ function requireNumber(value: unknown, name: string, check: (n: number) => boole
   }
 }
 
-/** Options checked and completed with the defaults. */
-export function settingsOf(options: FinetuneOptions): CheckpointSettings {
+/** Options checked and completed with the defaults; `worldSize` for a data-parallel run. */
+export function settingsOf(options: FinetuneOptions, worldSize?: number): CheckpointSettings {
   checkOptionKeys(options, OPTIONS, 'finetune()');
   const d = FINETUNE_DEFAULTS;
   const s: CheckpointSettings = {
@@ -137,6 +147,7 @@ export function settingsOf(options: FinetuneOptions): CheckpointSettings {
     trainable: options.trainable ?? 'all',
     seed: options.seed ?? d.seed,
     teacher: Boolean(options.teacher),
+    ...(worldSize === undefined ? {} : { worldSize }),
   };
   const integer = (n: number, min: number) => Number.isInteger(n) && n >= min;
   requireNumber(s.epochs, 'epochs', (n) => integer(n, 1), 'an integer >= 1');
@@ -199,7 +210,9 @@ export function settingsOf(options: FinetuneOptions): CheckpointSettings {
 }
 
 export function stepsPerEpochOf(settings: CheckpointSettings, data: FinetuneOptions['data']): number | undefined {
-  const full = isDataset(data) ? Math.ceil(data.size / settings.batchSize) : undefined;
+  // A data-parallel rank's part of a Dataset: ceil(size / ranks) items (BatchOptions.shard).
+  const items = isDataset(data) ? Math.ceil(data.size / (settings.worldSize ?? 1)) : 0;
+  const full = isDataset(data) ? Math.ceil(items / settings.batchSize) : undefined;
   if (settings.stepsPerEpoch === null) return full;
   return full === undefined ? settings.stepsPerEpoch : Math.min(full, settings.stepsPerEpoch);
 }

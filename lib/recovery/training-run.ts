@@ -6,6 +6,7 @@
  */
 import { VbpError, callNative, callNativeSync } from '../errors';
 import { batches, type Batch } from '../data/dataset';
+import type { DistributedInfo } from '../distributed/group';
 import type { ModelCard } from '../formats/model-card';
 import { Model } from '../model/model';
 import type { NativeStepResult, NativeTrainer } from '../native/addon';
@@ -43,6 +44,7 @@ function epochBatches(
   settings: CheckpointSettings,
   epoch: number,
   skip: number,
+  group: DistributedInfo | null,
 ): AsyncIterable<LabelledBatch> {
   const data = options.data;
   if (isDataset(data)) {
@@ -53,6 +55,7 @@ function epochBatches(
       seed: epochSeed(settings.seed, epoch),
       skipBadItems,
       onSkip,
+      ...(group ? { shard: { rank: group.rank, worldSize: group.worldSize } } : {}),
     }).skipBatches(skip);
   }
   return (async function* () {
@@ -112,7 +115,7 @@ class EpochFeed {
     private readonly perEpoch: number | undefined,
   ) {
     this.fetched = skip;
-    this.iterator = epochBatches(run.options, run.settings, epoch, skip)[Symbol.asyncIterator]();
+    this.iterator = epochBatches(run.options, run.settings, epoch, skip, run.group)[Symbol.asyncIterator]();
   }
 
   /** The next batch with the teacher's logits, or undefined at the end of the epoch. */
@@ -192,11 +195,14 @@ interface RunSetup {
   totalSteps: number | undefined;
   /** The state of the checkpoint the run resumes, if it does. */
   state: CheckpointState | undefined;
+  /** The process group of a data-parallel run. */
+  group: DistributedInfo | null;
 }
 
 export class TrainingRun {
   readonly options: FinetuneOptions;
   readonly settings: CheckpointSettings;
+  readonly group: DistributedInfo | null;
   private readonly trainer: NativeTrainer;
   private readonly student: Model;
   private readonly perEpoch: number | undefined;
@@ -219,12 +225,20 @@ export class TrainingRun {
     this.perEpoch = setup.perEpoch;
     this.totalSteps = setup.totalSteps;
     this.state = setup.state;
+    this.group = setup.group;
     const state = setup.state;
     this.report = state ? structuredClone(state.report) : emptyReport();
     const info = callNativeSync(() => this.trainer.info());
     this.report.mode = modeOf(info);
     this.report.parameters = { total: info.parameters, trainable: info.trainableParameters };
     if (state) this.report.resumedAt = state.step;
+    if (this.group) {
+      this.report.distributed = {
+        worldSize: this.group.worldSize,
+        globalBatch: this.settings.batchSize * this.group.worldSize,
+      };
+      this.report.timings.communicationMs ??= 0;
+    }
     this.started = Date.now() - this.report.timings.totalMs;
     this.firstStep = this.report.steps;
     this.step = state?.step ?? 0;
@@ -235,6 +249,7 @@ export class TrainingRun {
     for (let epoch = this.state?.epoch ?? 0; epoch < this.settings.epochs; epoch++)
       this.report.epochs.push(await this.runEpoch(epoch));
     this.report.timings = {
+      ...this.report.timings,
       totalMs: Date.now() - this.started,
       medianStepMs: this.stepTimes.length > 0 ? median(this.stepTimes) : 0,
       imagesPerSecond: this.report.items / Math.max((Date.now() - this.started) / 1000, 1e-9),
@@ -253,7 +268,8 @@ export class TrainingRun {
       for (;;) {
         const current = await pending;
         if (!current) break;
-        if (this.options.signal?.aborted)
+        // Data-parallel ranks stop together: the step shares the request, and every rank stops before it.
+        if (this.options.signal?.aborted && !this.group)
           throw new VbpError('ABORTED', `fine-tuning was cancelled after ${this.step} steps`);
         // Reading the next batch, and the teacher's logits for it, overlaps the current step.
         await this.trainStep(current, epoch, tally, () => {
@@ -289,7 +305,14 @@ export class TrainingRun {
     const stepStarted = performance.now();
     prepareNext();
     const result = await callNative(() =>
-      this.trainer.step(current.batch.input, current.batch.labels, current.logits, lr, this.step),
+      this.trainer.step(
+        current.batch.input,
+        current.batch.labels,
+        current.logits,
+        lr,
+        this.step,
+        Boolean(this.options.signal?.aborted),
+      ),
     );
     this.stepTimes.push(performance.now() - stepStarted);
     this.step++;
@@ -309,6 +332,7 @@ export class TrainingRun {
     report.distillation.push(result.distillation);
     report.lr.push(lr);
     report.gradNorm.push(result.gradNorm);
+    if (this.group) report.timings.communicationMs = (report.timings.communicationMs ?? 0) + result.communicationMs;
   }
 
   private reportProgress(epoch: number, loss: number, lr: number): void {
@@ -326,12 +350,14 @@ export class TrainingRun {
         totalSteps === undefined
           ? undefined
           : ((Date.now() - this.runStarted) / (step - this.firstStep)) * (totalSteps - step),
+      ...(this.report.distributed ? { globalBatch: this.report.distributed.globalBatch } : {}),
     });
   }
 
   private async writeCheckpoint(epoch: number, partialEpoch: PartialEpoch | undefined): Promise<void> {
     const checkpoint = this.options.checkpoint;
-    if (!checkpoint) return;
+    // Every rank holds the same weights: rank 0 alone writes them.
+    if (!checkpoint || (this.group && this.group.rank !== 0)) return;
     this.report.timings.totalMs = Date.now() - this.started;
     const stateJson = JSON.stringify(checkpointState(this.settings, this.report, epoch, partialEpoch));
     const card = this.student.card ? JSON.stringify(this.student.card) : '';

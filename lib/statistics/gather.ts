@@ -3,6 +3,7 @@
  * statistics of every MLP block; cancelled or failed, a CalibrationError keeps what completed, and `resume`
  * continues it exactly.
  */
+import { distributedInfo } from '../distributed/group';
 import { VbpError, asVbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
 import type { MlpSpec } from '../model/mlp';
@@ -10,6 +11,7 @@ import type { Model } from '../model/model';
 import { checkOptionKeys } from '../util/options';
 import { CalibrationError, StatsCollector, type CalibrationBatch } from './collector';
 import { COVARIANCE_OPTIONS, type CovarianceOptions, type GatherProgress } from './options';
+import { mergeAcrossRanks } from './across-ranks';
 import { checkDevices, gatherOnReplicas } from './replicas';
 import type { Stats } from './stats';
 
@@ -32,9 +34,24 @@ export interface GatherOptions extends CovarianceOptions {
    * is free, the statistics merged exactly at the end. ['cpu', 'cpu'] runs two replicas on the CPU.
    */
   devices?: string[];
+  /**
+   * Merge with the other ranks of the process group (initDistributed()) at the end; default: whenever this
+   * process has joined one. Each rank gives its own part of the data (batches(dataset, { shard })); every rank
+   * gets the statistics of all the parts, equal to one pass over them up to float64 rounding.
+   */
+  distributed?: boolean;
 }
 
-const GATHER_OPTIONS = ['mlps', 'maxBatches', 'onProgress', 'signal', 'resume', 'devices', ...COVARIANCE_OPTIONS];
+const GATHER_OPTIONS = [
+  'mlps',
+  'maxBatches',
+  'onProgress',
+  'signal',
+  'resume',
+  'devices',
+  'distributed',
+  ...COVARIANCE_OPTIONS,
+];
 
 function isIterable(value: unknown): value is AsyncIterable<CalibrationBatch> | Iterable<CalibrationBatch> {
   return value !== null && typeof value === 'object' && (Symbol.asyncIterator in value || Symbol.iterator in value);
@@ -80,8 +97,9 @@ export async function gatherStats(
         'INVALID_ARGUMENT',
         'resume and devices cannot be combined: resume a run on the device it ran on',
       );
-    const { devices, resume: _resume, ...rest } = options;
-    return gatherOnReplicas(model, devices, batches, rest);
+    const { devices, resume: _resume, distributed, ...rest } = options;
+    const local = await gatherOnReplicas(model, devices, batches, rest);
+    return distributed !== false && distributedInfo() ? mergeAcrossRanks(local) : local;
   }
   const started = Date.now();
   const resumed = options.resume?.info.batches ?? 0;
@@ -107,7 +125,8 @@ export async function gatherStats(
       });
     }
     if (options.signal?.aborted) throw aborted();
-    return await collector.finish();
+    const local = await collector.finish();
+    return options.distributed !== false && distributedInfo() ? await mergeAcrossRanks(local) : local;
   } catch (error) {
     if (error instanceof CalibrationError) throw error;
     const partial = await collector.snapshot().catch(() => undefined);
