@@ -248,9 +248,12 @@ describe('finetune against eager PyTorch', () => {
     const args = ['--lr', '2e-3', '--schedule', 'constant', '--weight-decay', '0.05'];
     const written = pythonReference(studentFile, fixture('deit_scripted.pt'), files, args);
     const torchs = pythonReference(studentFile, fixture('deit_scripted.pt'), files, [...args, '--optimizer', 'torch']);
-    const major = Number(execFileSync(python, ['-c', 'import torch; print(torch.__version__.split(".")[0])']).toString());
+    const major = Number(
+      execFileSync(python, ['-c', 'import torch; print(torch.__version__.split(".")[0])']).toString(),
+    );
     let worst = 0;
-    for (let i = 0; i < written.params.length; i++) worst = Math.max(worst, Math.abs(written.params[i] - torchs.params[i]));
+    for (let i = 0; i < written.params.length; i++)
+      worst = Math.max(worst, Math.abs(written.params[i] - torchs.params[i]));
     if (major < 2) expect(worst).toBe(0);
     else expect(worst).toBeGreaterThan(0); // eager 2.x moves the first moment with lerp_
     expect(written.loss[0]).toBe(torchs.loss[0]); // before any update the two runs are the same computation
