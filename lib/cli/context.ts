@@ -1,6 +1,8 @@
 /** What every command shares: the common options, loading the model, and the data and calibration options. */
 import { Command, Option } from 'commander';
-import { batches, type Dataset } from '../data/dataset';
+import { batches, shuffledOrder, type Dataset } from '../data/dataset';
+import { selectionOf, shardOf } from '../data/shard';
+import { distributedInfo, rankDevice } from '../distributed/group';
 import { VbpError } from '../errors';
 import type { ModelCard } from '../formats/model-card';
 import { setNumThreads } from '../native/runtime';
@@ -101,11 +103,13 @@ export function applyGlobalOptions(options: GlobalOptions): void {
 
 /** Loads a model named on the command line: one that is missing or cannot be loaded is bad usage (exit 2). */
 export async function openModel(file: string, options: GlobalOptions, option?: string): Promise<Model> {
-  return readingInput(option, () => loadModel(file, { device: options.device ?? 'cpu' }));
+  // A rank of a data-parallel run asked for 'cuda' takes cuda:LOCAL_RANK.
+  return readingInput(option, () => loadModel(file, { device: rankDevice(options.device ?? 'cpu') }));
 }
 
 export function progressFor(options: GlobalOptions): Progress {
-  return new Progress(progressWanted(options));
+  // In a data-parallel run rank 0 alone shows progress (the ranks step together).
+  return new Progress(progressWanted(options) && (distributedInfo()?.rank ?? 0) === 0);
 }
 
 /** Images skipped with --skip-bad-images: the count and the first few reasons. */
@@ -137,6 +141,20 @@ export function calibrationSettings(
   };
 }
 
+/** Rank `rank` of `world`'s part of a calibration's items: positions rank, rank + world, ... of its selection. */
+function rankPart(
+  dataset: Dataset,
+  settings: { limit: number; seed: number; shuffle: boolean },
+  rank: number,
+  world: number,
+): Dataset {
+  const order = settings.shuffle
+    ? shuffledOrder(dataset.size, settings.seed)
+    : Int32Array.from({ length: dataset.size }, (_, i) => i);
+  const selection = selectionOf(dataset, order.subarray(0, settings.limit), dataset.description);
+  return shardOf(selection, rank, world);
+}
+
 /** Statistics of `model` on `dataset`, with a progress bar; `covariance` as least-squares compensation needs it. */
 export async function calibrate(
   model: Model,
@@ -146,14 +164,19 @@ export async function calibrate(
   covariance: CovarianceOptions & { devices?: string[]; resume?: Stats; signal?: AbortSignal } = {},
 ): Promise<Stats> {
   const settings = calibrationSettings(options, dataset);
+  // Data-parallel (vbp launch): the items one process would take (shuffled with the seed, the first `limit`),
+  // rank r calibrating on every W-th of them; gatherStats merges the ranks' statistics into those of all of them.
+  const group = distributedInfo();
+  const items = group ? rankPart(dataset, settings, group.rank, group.worldSize) : dataset;
+  const batchSettings = group ? { batchSize: settings.batchSize, limit: items.size, shuffle: false } : settings;
   const progress = progressFor(options);
-  progress.start('calibrating', settings.limit);
+  progress.start('calibrating', group ? items.size : settings.limit);
   if (covariance.resume) progress.update(covariance.resume.info.items);
   try {
     return await withShapeHint(dataset, () =>
       gatherStats(
         model,
-        batches(dataset, { ...settings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }),
+        batches(items, { ...batchSettings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }),
         {
           ...covariance,
           onProgress: (p) => progress.update(p.items),

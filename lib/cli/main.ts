@@ -1,5 +1,5 @@
 /**
- * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench, demo and check (one file each in
+ * The `vbp` command line: inspect, stats, merge, prune, finetune, eval, bench, demo, check and launch (one file each in
  * commands/).
  * Errors print one line, `vbp: error [CODE]: message`. Exit codes follow one rule (README, "Exit codes"):
  * 2 for bad usage and inputs that cannot be read (found before any work), 1 for failures of the work,
@@ -16,6 +16,7 @@ import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
 import { registerFinetune } from './commands/finetune';
 import { registerInspect } from './commands/inspect';
+import { registerLaunch } from './commands/launch';
 import { registerMerge } from './commands/merge';
 import { registerPrune } from './commands/prune';
 import { registerStats } from './commands/stats';
@@ -64,6 +65,7 @@ export function buildProgram(run: Run): Command {
     registerBench,
     registerDemo,
     registerCheck,
+    registerLaunch,
   ])
     register(program, run);
   program.on('option:version', () => printVersion());

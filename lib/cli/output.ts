@@ -3,6 +3,7 @@ import path from 'node:path';
 import { VbpError } from '../errors';
 import { checkWritable } from '../util/files';
 import { usageError } from './args';
+import { writesOutputs } from './ranks';
 
 export interface OutputOptions {
   json?: boolean;
@@ -11,6 +12,8 @@ export interface OutputOptions {
 
 /** Human text on stdout, or with --json one JSON document and nothing else; --quiet prints nothing. */
 export function print(options: OutputOptions, human: string, data: unknown): void {
+  // The ranks of a data-parallel run agree on the result: rank 0 alone reports it.
+  if (!writesOutputs()) return;
   if (options.json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
   else if (!options.quiet) process.stdout.write(human + '\n');
 }

@@ -21,3 +21,16 @@ export function shardOf(dataset: Dataset, index: number, count: number): Dataset
     read: (i, target) => dataset.read(index + i * count, target),
   };
 }
+
+/** The items `order` names, in that order, as a data set of their own (a calibration's selection). */
+export function selectionOf(dataset: Dataset, order: Int32Array, description: string): Dataset {
+  return {
+    size: order.length,
+    itemShape: dataset.itemShape,
+    classes: dataset.classes,
+    labelled: dataset.labelled,
+    concurrency: dataset.concurrency,
+    description,
+    read: (i, target) => dataset.read(order[i], target),
+  };
+}

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Stats, gatherStats, loadModel, plan, prune, readNpy, type Model } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
-import { calibrationBatches, fixture, repoRoot, runPython, tempDir } from '../helpers';
+import { calibrationBatches, fixture, repoRoot, runPython, tempDir, vbp } from '../helpers';
 
 const dir = tempDir('torch-vbp-distributed-');
 const rankScript = path.join(repoRoot, 'test', 'support', 'distributed-rank.js');
@@ -329,4 +329,92 @@ describe('data-parallel fine-tuning', () => {
     }
     expect(fs.existsSync(path.join(dir, 'mismatch.0.json'))).toBe(false);
   }, 90_000);
+});
+
+describe('vbp launch', () => {
+  const model = path.join(repoRoot, 'models', 'deit_fmnist.pt');
+  const data = ['--data', 'fashion-mnist', '--limit', '64', '--batch-size', '1'];
+
+  it('vbp stats on 2 ranks writes one file, equal to one process on the same items (1e-12)', async () => {
+    const port = String(await freePort());
+    const parallel = path.join(dir, 'launch-stats.safetensors');
+    const single = path.join(dir, 'single-stats.safetensors');
+    const run = vbp([
+      'launch',
+      '--nproc-per-node',
+      '2',
+      '--master-port',
+      port,
+      '--',
+      'stats',
+      model,
+      ...data,
+      '--out',
+      parallel,
+    ]);
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(run.stdout).toContain('64 items of');
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('launch-stats'))).toEqual(['launch-stats.safetensors']);
+    expect(vbp(['stats', model, ...data, '--out', single]).status).toBe(0);
+    const [a, b] = [await Stats.load(parallel), await Stats.load(single)];
+    expect(a.info.items).toBe(64);
+    a.layers.forEach((layer, i) => {
+      const scale = Math.max(...Array.from(b.layers[i].m2, Math.abs));
+      for (let j = 0; j < layer.m2.length; j++) {
+        expect(Math.abs(layer.mean[j] - b.layers[i].mean[j])).toBeLessThanOrEqual(
+          1e-12 * Math.max(...Array.from(b.layers[i].mean, Math.abs)),
+        );
+        expect(Math.abs(layer.m2[j] - b.layers[i].m2[j])).toBeLessThanOrEqual(1e-12 * scale);
+      }
+    });
+  }, 120_000);
+
+  it('vbp finetune on 2 ranks: global batch in the summary, rank 0 writes the model; a failing rank sets the exit code', async () => {
+    const port = String(await freePort());
+    const out = path.join(dir, 'launch-tuned.pt');
+    const run = vbp([
+      'launch',
+      '--nproc-per-node',
+      '2',
+      '--master-port',
+      port,
+      '--',
+      'finetune',
+      model,
+      '--teacher',
+      model,
+      '--data',
+      'fashion-mnist',
+      '--limit',
+      '32',
+      '--batch-size',
+      '8',
+      '--lr',
+      '1e-4',
+      '--out',
+      out,
+    ]);
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(run.stdout).toMatch(/fine-tuned 2 steps \(1 epoch\(s\), batch 8 per rank on 2 ranks \(global 16\)/);
+    expect(fs.existsSync(out)).toBe(true);
+    const missing = vbp([
+      'launch',
+      '--nproc-per-node',
+      '2',
+      '--master-port',
+      port,
+      '--',
+      'finetune',
+      path.join(dir, 'nope.pt'),
+      '--data',
+      'fashion-mnist',
+      '--out',
+      path.join(dir, 'x.pt'),
+    ]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/\[rank 1\] vbp: error \[MODEL_NOT_FOUND\]/);
+    const notData = vbp(['launch', '--nproc-per-node', '2', '--', 'inspect', model]);
+    expect(notData.status).toBe(2);
+    expect(notData.stderr).toContain("'inspect' does not run data through a model");
+  }, 120_000);
 });

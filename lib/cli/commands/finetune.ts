@@ -18,6 +18,7 @@ import {
   type Run,
 } from '../context';
 import { openDataset, type DataOptions } from '../data-source';
+import { joinGroupFromEnvironment, writesOutputs } from '../ranks';
 import { KeptWorkError, interruptedBy, interruptible, signalName } from '../interrupt';
 import { checkOutput, print } from '../output';
 
@@ -155,12 +156,20 @@ async function finetuneCommand(file: string, options: FinetuneCommandOptions): P
     const checkpoint = checkOutput(recipe.checkpoint.path, '--checkpoint', [...inputs, out], true);
     recipe.checkpoint.path = checkpoint;
   }
+  const group = await joinGroupFromEnvironment();
+  // --limit counts the items of an epoch over every rank.
+  if (group && recipe.stepsPerEpoch !== undefined)
+    recipe.stepsPerEpoch = Math.ceil(
+      parseInteger(options.limit!, '--limit', 1) / (recipe.batchSize! * group.worldSize),
+    );
   const student = await openModel(file, options);
   let teacher: Model | undefined;
   try {
     teacher = teacherFile !== undefined ? await openModel(teacherFile, options, '--teacher') : undefined;
     const { dataset, normalisation } = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
-    const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(dataset.size / recipe.batchSize!));
+    // A rank of a data-parallel run trains on ceil(size / ranks) items (--batch-size is per rank, as in DDP).
+    const perRank = Math.ceil(dataset.size / (group?.worldSize ?? 1));
+    const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(perRank / recipe.batchSize!));
     const progress = progressFor(options);
     progress.start('fine-tuning', perEpoch * recipe.epochs!, true);
     const skipped = new SkipLog();
@@ -178,13 +187,16 @@ async function finetuneCommand(file: string, options: FinetuneCommandOptions): P
       .catch((error: unknown) => failure(error, recipe, perEpoch * recipe.epochs!))
       .finally(() => progress.stop());
     try {
-      await writeAllAtomically(model.outputsFor(out, { cardBeside: true }), { overwrite: Boolean(options.force) });
+      // Every rank ends with the same weights; rank 0 writes them.
+      if (writesOutputs())
+        await writeAllAtomically(model.outputsFor(out, { cardBeside: true }), { overwrite: Boolean(options.force) });
     } finally {
       await model.dispose();
     }
     const last = report.epochs[report.epochs.length - 1];
     const human = [
-      `fine-tuned ${report.steps} steps (${recipe.epochs} epoch(s), batch ${recipe.batchSize}, lr ${recipe.lr} ${recipe.schedule}` +
+      `fine-tuned ${report.steps} steps (${recipe.epochs} epoch(s), batch ${recipe.batchSize}` +
+        `${report.distributed ? ` per rank on ${report.distributed.worldSize} ranks (global ${report.distributed.globalBatch})` : ''}, lr ${recipe.lr} ${recipe.schedule}` +
         `${teacher ? `, distillation alpha ${recipe.alpha} T ${recipe.temperature}` : ', cross-entropy only'}) on ${dataset.description} (normalisation: ${normalisation}) -> ${out}`,
       `loss ${report.loss[0]?.toFixed(4) ?? '-'} -> ${report.loss[report.loss.length - 1]?.toFixed(4) ?? '-'}; last epoch: mean loss ${last?.meanLoss.toFixed(4) ?? '-'}, ` +
         `train top-1 ${last ? percent(last.trainAccuracy) : '-'} %; ${(report.timings.totalMs / 1000).toFixed(1)} s, ${report.timings.imagesPerSecond.toFixed(0)} images/s`,
@@ -211,7 +223,7 @@ export function registerFinetune(program: Command, run: Run): void {
     false,
     {
       batchSize: String(FINETUNE_DEFAULTS.batchSize),
-      limitHelp: 'a short epoch: at most n items per epoch (a different shuffled subset each epoch)',
+      limitHelp: 'a short epoch: at most n items per epoch, over all ranks (a different shuffled subset each epoch)',
     },
   )
     .description(

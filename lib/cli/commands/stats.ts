@@ -24,6 +24,7 @@ import {
   type Run,
 } from '../context';
 import { openDataset, type DataOptions } from '../data-source';
+import { joinGroupFromEnvironment, writesOutputs } from '../ranks';
 import { KeptWorkError, interruptedBy, interruptible, signalName } from '../interrupt';
 import { checkOutput, print, warn, type OutputOptions } from '../output';
 
@@ -192,6 +193,19 @@ async function stats(file: string, options: StatsCommandOptions): Promise<void> 
     throw usageError('--resume', 'cannot be combined with --devices: resume a run on the device it ran on');
   if (options.shard !== undefined) parseShard(options.shard);
   if (options.devices !== undefined) parseDevices(options.devices);
+  const group = await joinGroupFromEnvironment();
+  if (group) {
+    for (const [flag, value] of [
+      ['--shard', options.shard],
+      ['--devices', options.devices],
+      ['--resume', options.resume],
+    ] as const)
+      if (value !== undefined)
+        throw usageError(
+          flag,
+          `cannot be combined with a data-parallel run (rank ${group.rank} of ${group.worldSize}): the ranks split the data`,
+        );
+  }
   const model = await openModel(file, options);
   try {
     const source = openDataset(options, model.card, file, 'train');
@@ -243,7 +257,7 @@ async function stats(file: string, options: StatsCommandOptions): Promise<void> 
         }),
       );
     } catch (error) {
-      throw await keepPartial(error, partialFile, interruption);
+      throw writesOutputs() ? await keepPartial(error, partialFile, interruption) : error;
     }
     result = withoutInterruption(result);
     // Which shard of a job these are: vbp merge refuses the same shard twice.
@@ -252,7 +266,8 @@ async function stats(file: string, options: StatsCommandOptions): Promise<void> 
         ...result.info,
         shard: { index: shard.index, count: shard.count },
       } as StatsInfo);
-    await result.save(out, { overwrite: Boolean(options.force) });
+    // Every rank holds the merged statistics; rank 0 writes the one file.
+    if (writesOutputs()) await result.save(out, { overwrite: Boolean(options.force) });
     // The partial statistics are in the result now; a --resume file elsewhere is the user's to remove.
     if (resumeFile === partialFile) fs.rmSync(partialFile, { force: true });
     const summary = result.summary();
