@@ -173,6 +173,14 @@ describe('process group', () => {
     });
     expect(Date.now() - started).toBeLessThan(30_000);
   }, 60_000);
+
+  it('a rank that hangs: the other stops with DISTRIBUTED after the collective timeout (3 s), not waiting for it', async () => {
+    const [waiting, late] = await runRanks('hang', {}, 2, { timeoutSeconds: 3 });
+    expect(waiting.result?.error).toEqual({ code: 'DISTRIBUTED', message: expect.stringMatching(/all-reduce failed/) });
+    expect(waiting.result?.elapsedMs).toBeGreaterThanOrEqual(2500);
+    expect(waiting.result?.elapsedMs).toBeLessThan(7500);
+    expect(late.status).toBe(0);
+  }, 60_000);
 });
 
 describe('statistics over 2 ranks', () => {

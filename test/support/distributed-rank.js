@@ -1,8 +1,8 @@
 // One rank of a data-parallel run, for test/distributed: joins the group from torchrun's variables (RANK,
 // WORLD_SIZE, MASTER_ADDR, MASTER_PORT, VBP_DIST_TIMEOUT), runs TASK and prints one JSON line.
 //   node test/support/distributed-rank.js TASK '{"...": ...}'
-// Tasks: collectives, stats, finetune, die (leaves without a word after joining), mismatch (finetune with
-// this rank's own options).
+// Tasks: collectives, stats, finetune, single (finetune alone), die (rank 1 leaves without a word after joining),
+// hang (rank 1 stays away from the collective), mismatch (finetune with this rank's own options).
 'use strict';
 const fs = require('node:fs');
 const vbp = require('../../dist/lib');
@@ -109,6 +109,16 @@ async function main() {
         result,
         await finetuneTask(task === 'mismatch' ? { ...args, ...args.perRank[info.rank] } : args, info),
       );
+    } else if (task === 'hang') {
+      // Rank 1 joins, then does not reach the collective for 8 s.
+      if (info.rank === 1) await new Promise((resolve) => setTimeout(resolve, 8000));
+      else {
+        const started = Date.now();
+        await group.allreduceSum([new Float64Array(4)]).catch((error) => {
+          result.elapsedMs = Date.now() - started;
+          throw error;
+        });
+      }
     } else if (task === 'die') {
       if (info.rank === 1) process.exit(3);
       const started = Date.now();

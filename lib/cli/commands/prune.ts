@@ -32,6 +32,7 @@ import {
 } from '../context';
 import { DATA_OPTIONS, openDataset, type DataOptions } from '../data-source';
 import { checkOutput, print } from '../output';
+import { joinGroupFromEnvironment, writesOutputs } from '../ranks';
 import { warnIfPartial } from './stats';
 
 /** vbp prune's options, as commander gives them. */
@@ -174,6 +175,8 @@ async function pruneCommand(file: string, options: PruneCommandOptions, command:
       ? checkOutput(options.planOut, '--plan-out', [...inputs, out], options.force)
       : undefined;
   if (planOut === out) throw usageError('--plan-out', 'must differ from --out');
+  // Under vbp launch the ranks calibrate on parts of --data; each prunes the same model with the merged statistics.
+  if (options.data !== undefined) await joinGroupFromEnvironment();
   const model = await openModel(file, options);
   try {
     const cardOut = model.card
@@ -194,7 +197,7 @@ async function pruneCommand(file: string, options: PruneCommandOptions, command:
     try {
       const outputs: PendingOutput[] = pruned.outputsFor(out, { cardBeside: true });
       if (planOut) outputs.push(planOutput(p, planOut));
-      await writeAllAtomically(outputs, { overwrite: Boolean(options.force) });
+      if (writesOutputs()) await writeAllAtomically(outputs, { overwrite: Boolean(options.force) });
     } finally {
       await pruned.dispose();
     }
