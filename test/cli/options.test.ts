@@ -60,6 +60,17 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--class-map': ['--class-map', path.join(dir, 'map.json')], // not for .npy data
     },
   },
+  launch: {
+    base: ['launch'],
+    // Each ends with the command to launch (after --), which a real launch would start.
+    invalid: {
+      '--nproc-per-node': ['--nproc-per-node', '0', '--', 'stats', model],
+      '--nnodes': ['--nnodes', 'two', '--', 'stats', model],
+      '--node-rank': ['--node-rank', '1', '--', 'stats', model],
+      '--master-addr': ['--master-addr', '', '--', 'stats', model],
+      '--master-port': ['--master-port', '70000', '--', 'stats', model],
+    },
+  },
   merge: {
     base: ['merge', stats, stats2, '--out', out('m.safetensors')],
     invalid: { '--out': ['--out', stats] },

@@ -68,6 +68,7 @@ async function launch(command: string[], options: LaunchOptions): Promise<void> 
   const nodes = parseInteger(options.nnodes, '--nnodes', 1, 65536);
   const nodeRank = parseInteger(options.nodeRank, '--node-rank', 0, nodes - 1);
   const masterPort = parseInteger(options.masterPort, '--master-port', 1, 65535);
+  if (options.masterAddr.trim() === '') throw usageError('--master-addr', "must be rank 0's host name or address");
   if (command.length === 0)
     throw usageError(
       '<command>',
