@@ -7,8 +7,9 @@
 # Each is built, its libraries checked (only the wheel's LibTorch linked and found: NEEDED, RPATH, ldd without
 # LD_LIBRARY_PATH), loaded (a CUDA build without a GPU says what was compiled and what is present), and runs
 # the documented part of the suite (VBP_COMPAT_TESTS) on the CPU, with the fixtures Debian's torch made (files
-# saved by 1.13 load in 2.x); cuda2.14 also runs timm's real models (test/compat/timm.test.ts), exported and
-# checked by that venv's own torch 2.14.1 and timm 1.0.29.
+# saved by 1.13 load in 2.x) and the references the tests compute as they run (torch.jit.load of what we save, the
+# fine-tuning steps) made by that venv's own torch (VBP_PYTHON); cuda2.14 also runs timm's real models
+# (test/compat/timm.test.ts), exported and checked by that venv's torch 2.14.1 and timm 1.0.29.
 # Each build has its folder under build-compat/ (with its fixtures). `test-compat.sh cpu2.13` runs one.
 # Where the machine has no wheel mirror (no torch 2.x to install), it says so and stops without failing:
 # these builds are checked on the machines that have one.
@@ -19,8 +20,8 @@ flavours=("$@")
 [ ${#flavours[@]} -gt 0 ] || flavours=(cpu2.13 cuda2.14)
 cuda_home=${CUDA_HOME:-/usr/local/cuda-13.0}
 # The part of the suite that runs on every build: loading, the native runtime and its errors, the model,
-# statistics and pruning paths, saved models as PyTorch sees them.
-compat_tests=${VBP_COMPAT_TESTS:-test/native test/model test/pruning test/errors.test.ts test/written-models.test.ts}
+# statistics and pruning paths, saved models as PyTorch sees them, fine-tuning step for step against that torch.
+compat_tests=${VBP_COMPAT_TESTS:-test/native test/model test/pruning test/recovery test/errors.test.ts test/written-models.test.ts}
 say() { printf '[test-compat] %s\n' "$*"; }
 log() { say "$(date +%T) $*"; }
 
@@ -65,7 +66,8 @@ run_flavour() {
   log "built in $(($(date +%s) - start)) s, $warnings compiler warning(s): $(grep -m1 'torch-vbp: C++' "$build.log" | sed 's/.*torch-vbp: //')"
   check_libraries "$addon" "$torch_lib"
 
-  local test_env=(TORCH_VBP_ADDON="$addon")
+  # References made while the tests run come from the same torch as the LibTorch under test.
+  local test_env=(TORCH_VBP_ADDON="$addon" VBP_PYTHON="$python" VBP_FIXTURE_PYTHON=/usr/bin/python3)
   env "${test_env[@]}" node bin/vbp.js --version | sed 's/^/[test-compat]   /'
   if [ "$flavour" = cuda2.14 ]; then
     env "${test_env[@]}" node bin/vbp.js --version | grep -q "CUDA 13.*no GPU visible" || {

@@ -23,7 +23,8 @@ export default function globalSetup(): void {
   const digest = hash.digest('hex');
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === digest) return;
 
-  const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
+  // VBP_FIXTURE_PYTHON: the torch that makes the fixtures when the tests' references come from another (test:compat).
+  const python = process.env.VBP_FIXTURE_PYTHON ?? process.env.VBP_PYTHON ?? '/usr/bin/python3';
   const env = process.env; // threads pinned by jest.config.js (test/support/pin-threads.js)
   fs.rmSync(out, { recursive: true, force: true });
   execFileSync(python, [path.join(scripts, 'make_fixtures.py'), '--out', out], {
