@@ -2,6 +2,8 @@
 import { VbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
 import { batches, itemCount, type BatchOptions, type Dataset } from '../data/dataset';
+import { selectionOf, shardOf } from '../data/shard';
+import { allgatherBytes, distributedInfo } from '../distributed/group';
 import type { Model } from '../model/model';
 import { expectTensor } from '../tensor';
 import { checkOptionKeys } from '../util/options';
@@ -24,6 +26,12 @@ export interface EvaluateOptions extends Pick<BatchOptions, 'batchSize' | 'limit
    * false skips the check, for data prepared deliberately another way.
    */
   checkNormalisation?: boolean;
+  /**
+   * Split the items across the ranks of the process group (initDistributed()) and sum what they found; default:
+   * whenever this process has joined one. Rank r evaluates items r, r + W, ...; every rank gets the totals, and
+   * `predictions`/`logits` in data-set order (in rank order when items were skipped).
+   */
+  distributed?: boolean;
 }
 
 export interface Evaluation {
@@ -44,9 +52,36 @@ export interface Evaluation {
 export async function evaluate(model: Model, data: Dataset, options: EvaluateOptions = {}): Promise<Evaluation> {
   checkOptionKeys(
     options,
-    ['batchSize', 'limit', 'skipBadItems', 'onSkip', 'onProgress', 'signal', 'keepLogits', 'checkNormalisation'],
+    [
+      'batchSize',
+      'limit',
+      'skipBadItems',
+      'onSkip',
+      'onProgress',
+      'signal',
+      'keepLogits',
+      'checkNormalisation',
+      'distributed',
+    ],
     'evaluate()',
   );
+  const group = options.distributed === false ? null : distributedInfo();
+  if (!group || group.worldSize === 1) return (await evaluateHere(model, data, options)).evaluation;
+  // This rank's part of the items one process would evaluate (the first `limit`).
+  const total = itemCount(data, options);
+  const ids = Int32Array.from({ length: total }, (_, i) => i);
+  const part = shardOf(selectionOf(data, ids, data.description), group.rank, group.worldSize);
+  const local = await evaluateHere(model, part, { ...options, limit: undefined });
+  return mergeAcrossRanks(local, total, group.worldSize);
+}
+
+/** What one rank found, with what the merge needs besides the Evaluation. */
+interface LocalEvaluation {
+  evaluation: Evaluation;
+  labelled: number;
+}
+
+async function evaluateHere(model: Model, data: Dataset, options: EvaluateOptions): Promise<LocalEvaluation> {
   if (data.labelled === false) {
     throw new VbpError(
       'DATA',
@@ -113,7 +148,7 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   const elapsedMs = performance.now() - started;
   if (items > 0 && labelled === 0)
     throw new VbpError('DATA', `${data.description}: no item has a label, so there is no accuracy to measure`);
-  return {
+  const evaluation: Evaluation = {
     items,
     top1: labelled ? correct1 / labelled : 0,
     top5: labelled ? correct5 / labelled : 0,
@@ -124,6 +159,69 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
     itemsPerSecond: items / (elapsedMs / 1000),
     predictions: items === total ? predictions : predictions.slice(0, items),
     logits: logits && items !== total ? logits.slice(0, items * classes) : logits,
+  };
+  return { evaluation, labelled };
+}
+
+/**
+ * Every rank's counts summed and its predictions (and logits) put back at their items' places: rank r's k-th item
+ * is item r + k * W of the whole. The time is the slowest rank's.
+ */
+async function mergeAcrossRanks(local: LocalEvaluation, total: number, world: number): Promise<Evaluation> {
+  const e = local.evaluation;
+  const head = Float64Array.of(e.items, local.labelled, e.correct1, e.correct5, e.classes, e.elapsedMs);
+  const logits = e.logits ?? new Float32Array(0);
+  const bytes = new Uint8Array(head.byteLength + e.predictions.byteLength + logits.byteLength);
+  bytes.set(new Uint8Array(head.buffer), 0);
+  bytes.set(new Uint8Array(e.predictions.buffer, e.predictions.byteOffset, e.predictions.byteLength), head.byteLength);
+  bytes.set(
+    new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength),
+    head.byteLength + e.predictions.byteLength,
+  );
+  const parts = (await allgatherBytes(bytes)).map((part) => {
+    const copy = part.slice(); // aligned views below
+    const [items, labelled, correct1, correct5, classes, elapsedMs] = new Float64Array(copy.buffer, 0, 6);
+    const predictions = new Int32Array(copy.buffer, 48, items);
+    const rows = (copy.byteLength - 48 - items * 4) / 4;
+    return {
+      items,
+      labelled,
+      correct1,
+      correct5,
+      classes,
+      elapsedMs,
+      predictions,
+      logits: new Float32Array(copy.buffer, 48 + items * 4, rows),
+    };
+  });
+  const sum = (key: 'items' | 'labelled' | 'correct1' | 'correct5') => parts.reduce((n, p) => n + p[key], 0);
+  const items = sum('items');
+  const labelled = sum('labelled');
+  const classes = Math.max(...parts.map((p) => p.classes));
+  const elapsedMs = Math.max(...parts.map((p) => p.elapsedMs));
+  const complete = items === total;
+  const predictions = new Int32Array(items);
+  const keep = e.logits !== undefined;
+  const allLogits = keep ? new Float32Array(items * classes) : undefined;
+  let next = 0;
+  parts.forEach((p, rank) => {
+    for (let k = 0; k < p.items; k++) {
+      const at = complete ? rank + k * world : next++;
+      predictions[at] = p.predictions[k];
+      allLogits?.set(p.logits.subarray(k * classes, (k + 1) * classes), at * classes);
+    }
+  });
+  return {
+    items,
+    top1: labelled ? sum('correct1') / labelled : 0,
+    top5: labelled ? sum('correct5') / labelled : 0,
+    correct1: sum('correct1'),
+    correct5: sum('correct5'),
+    classes,
+    elapsedMs,
+    itemsPerSecond: items / (elapsedMs / 1000),
+    predictions,
+    ...(allLogits ? { logits: allLogits } : {}),
   };
 }
 

@@ -238,6 +238,34 @@ describe('statistics over 2 ranks', () => {
   );
 });
 
+describe('evaluation over 2 ranks', () => {
+  it("equals one process's: counts, and every item's prediction and logits at its place", async () => {
+    const calib = readNpy(fixture('calib.npy'));
+    const labels = path.join(dir, 'eval-labels.npy');
+    fs.writeFileSync(
+      labels,
+      formatNpy({
+        data: Int32Array.from({ length: calib.shape[0] }, (_, i) => (i * 7) % 10),
+        shape: [calib.shape[0]],
+        dtype: 'int32',
+      }),
+    );
+    const args = { model: fixture('deit_scripted.pt'), items: fixture('calib.npy'), labels, limit: 23 };
+    const [ranks, single] = [await runRanks('eval', args, 2), await runRanks('eval', args, 1)];
+    for (const run of [...ranks, ...single]) expect(run.result?.error).toBeUndefined();
+    expect(ranks[0].result?.items).toBe(23);
+    for (const run of ranks) {
+      expect(run.result?.correct1).toBe(single[0].result?.correct1);
+      expect(run.result?.predictions).toEqual(single[0].result?.predictions);
+      const ours = run.result?.logits as number[];
+      const theirs = single[0].result?.logits as number[];
+      expect(ours).toHaveLength(theirs.length);
+      // Batches of 5 over other items: the forward rounds apart in the last float32 bits at most.
+      expect(Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])))).toBeLessThanOrEqual(1e-4);
+    }
+  }, 90_000);
+});
+
 describe('data-parallel fine-tuning', () => {
   let teacher: Model;
   let studentFile: string;
@@ -375,6 +403,20 @@ describe('vbp launch', () => {
         expect(Math.abs(layer.m2[j] - b.layers[i].m2[j])).toBeLessThanOrEqual(1e-12 * scale);
       }
     });
+  }, 120_000);
+
+  it('vbp eval on 2 ranks: the same counts as one process (items split r, r + 2, ...)', async () => {
+    const port = String(await freePort());
+    const args = ['eval', model, '--data', 'fashion-mnist', '--split', 'test', '--limit', '301', '--json'];
+    const parallel = vbp(['launch', '--nproc-per-node', '2', '--master-port', port, '--', ...args]);
+    expect({ status: parallel.status, stderr: parallel.stderr }).toEqual({ status: 0, stderr: '' });
+    const single = vbp(args);
+    const pick = (text: string) => {
+      const r = JSON.parse(text) as Record<string, number>;
+      return { items: r.items, correct1: r.correct1, correct5: r.correct5, top1: r.top1 };
+    };
+    expect(pick(parallel.stdout)).toEqual(pick(single.stdout));
+    expect(pick(single.stdout).items).toBe(301);
   }, 120_000);
 
   it('vbp finetune on 2 ranks: global batch in the summary, rank 0 writes the model; a failing rank sets the exit code', async () => {

@@ -33,7 +33,17 @@ async function main() {
   const varied = vbp.nativeMemory().cpuCache;
   await model.dispose();
   const disposed = vbp.nativeMemory().cpuCache;
-  process.stdout.write(JSON.stringify({ atStart, largestOnly, repeatedMisses: repeated.misses - missesBefore, repeated, varied, disposed, largest }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      atStart,
+      largestOnly,
+      repeatedMisses: repeated.misses - missesBefore,
+      repeated,
+      varied,
+      disposed,
+      largest,
+    }) + '\n',
+  );
 }
 
 main().catch((error) => {

@@ -1,7 +1,7 @@
 // One rank of a data-parallel run, for test/distributed: joins the group from torchrun's variables (RANK,
 // WORLD_SIZE, MASTER_ADDR, MASTER_PORT, VBP_DIST_TIMEOUT), runs TASK and prints one JSON line.
 //   node test/support/distributed-rank.js TASK '{"...": ...}'
-// Tasks: collectives, stats, finetune, single (finetune alone), die (rank 1 leaves without a word after joining),
+// Tasks: collectives, stats, eval, finetune, single (finetune alone), die (rank 1 leaves without a word after joining),
 // hang (rank 1 stays away from the collective), mismatch (finetune with this rank's own options).
 'use strict';
 const fs = require('node:fs');
@@ -109,6 +109,17 @@ async function main() {
         result,
         await finetuneTask(task === 'mismatch' ? { ...args, ...args.perRank[info.rank] } : args, info),
       );
+    } else if (task === 'eval') {
+      const model = await vbp.loadModel(args.model);
+      const data = new vbp.NpyDataset(args.items, args.labels);
+      const e = await vbp.evaluate(model, data, { batchSize: 5, keepLogits: true, limit: args.limit });
+      await model.dispose();
+      Object.assign(result, {
+        items: e.items,
+        correct1: e.correct1,
+        predictions: Array.from(e.predictions),
+        logits: Array.from(e.logits),
+      });
     } else if (task === 'hang') {
       // Rank 1 joins, then does not reach the collective for 8 s.
       if (info.rank === 1) await new Promise((resolve) => setTimeout(resolve, 8000));

@@ -17,7 +17,14 @@ async function cycle(file, batch) {
   const { model: pruned } = await vbp.prune(model, vbp.plan(stats, { ratio: 0.5 }), { skipMacs: true });
   await pruned.forward(batch);
   const labels = Int32Array.from({ length: batch.shape[0] }, (_, i) => i % 10);
-  const { model: tuned } = await vbp.finetune(pruned, { teacher: model, data: async function* () { yield { input: batch, labels }; }, schedule: 'constant', lr: 1e-3 });
+  const { model: tuned } = await vbp.finetune(pruned, {
+    teacher: model,
+    data: async function* () {
+      yield { input: batch, labels };
+    },
+    schedule: 'constant',
+    lr: 1e-3,
+  });
   const copy = await model.clone();
   await Promise.all([model.dispose(), pruned.dispose(), copy.dispose(), tuned.dispose()]);
 }
@@ -48,7 +55,15 @@ async function main() {
     if ((i + 1) % Math.max(1, Math.floor(cycles / 10)) === 0) {
       await settle();
       const native = vbp.nativeMemory();
-      samples.push({ cycle: i + 1, rssMb: process.memoryUsage().rss / 2 ** 20, mallocMb: native.mallocInUse / 2 ** 20, liveModels: native.liveModels, liveSessions: native.liveSessions, liveTrainers: native.liveTrainers, heapMb: process.memoryUsage().heapUsed / 2 ** 20 });
+      samples.push({
+        cycle: i + 1,
+        rssMb: process.memoryUsage().rss / 2 ** 20,
+        mallocMb: native.mallocInUse / 2 ** 20,
+        liveModels: native.liveModels,
+        liveSessions: native.liveSessions,
+        liveTrainers: native.liveTrainers,
+        heapMb: process.memoryUsage().heapUsed / 2 ** 20,
+      });
     }
   }
   process.stdout.write(JSON.stringify({ cycles, warmup, before, loaded, disposed, samples }) + '\n');

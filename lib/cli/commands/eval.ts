@@ -16,6 +16,7 @@ import {
 } from '../context';
 import { openDataset, type DataOptions } from '../data-source';
 import { print } from '../output';
+import { joinGroupFromEnvironment } from '../ranks';
 
 /** vbp eval's options, as commander gives them. */
 type EvalCommandOptions = GlobalOptions & DataOptions & CalibrationOptions;
@@ -23,6 +24,8 @@ type EvalCommandOptions = GlobalOptions & DataOptions & CalibrationOptions;
 async function evalCommand(file: string, options: EvalCommandOptions): Promise<void> {
   const limitOption = options.limit !== undefined ? parseInteger(options.limit, '--limit', 1) : undefined;
   const batchSize = parseInteger(options.batchSize ?? '64', '--batch-size', 1);
+  // Under vbp launch the ranks split the items and every rank reports the totals (rank 0 prints them).
+  await joinGroupFromEnvironment();
   const model = await openModel(file, options);
   try {
     const { dataset, normalisation } = openDataset(options, model.card, file, 'test', true);

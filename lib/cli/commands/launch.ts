@@ -22,7 +22,7 @@ interface LaunchOptions extends GlobalOptions {
 }
 
 /** The commands that run data through a model and join the group (the others would run once per rank). */
-const DATA_COMMANDS = ['stats', 'finetune', 'prune'];
+const DATA_COMMANDS = ['stats', 'finetune', 'eval', 'prune'];
 /** How long the other ranks get to stop after a rank failed or a signal came, before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 
