@@ -57,6 +57,8 @@ export {
   finetune,
   FinetuneError,
   FINETUNE_DEFAULTS,
+  PRECISIONS,
+  type Precision,
   type FinetuneOptions,
   type FinetuneResult,
   type FinetuneReport,

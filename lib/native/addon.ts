@@ -73,6 +73,8 @@ export interface NativeTrainerOptions {
   optimizeGraph?: boolean;
   /** Data-parallel over the process group (initDistributed): rank 0's weights, gradients averaged across ranks. */
   distributed?: boolean;
+  /** Autocast of forward and loss: 'bf16', or 'fp16' on CUDA with a dynamic loss scale (default 'fp32'). */
+  precision?: 'fp32' | 'bf16' | 'fp16';
 }
 
 export interface NativeStepResult {
@@ -84,6 +86,9 @@ export interface NativeStepResult {
   count: number;
   /** Time spent in collectives (data-parallel only). */
   communicationMs: number;
+  /** fp16: the gradients were not finite at this loss scale, so the step made no update. */
+  skipped: boolean;
+  lossScale: number;
 }
 
 export interface NativeTrainer {

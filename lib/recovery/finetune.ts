@@ -16,7 +16,7 @@ import type { FinetuneResult } from './report';
 import { isDataset, settingsOf, stepsPerEpochOf, type CheckpointSettings, type FinetuneOptions } from './settings';
 import { TrainingRun } from './training-run';
 
-export { FINETUNE_DEFAULTS, type FinetuneOptions } from './settings';
+export { FINETUNE_DEFAULTS, PRECISIONS, type FinetuneOptions, type Precision } from './settings';
 export {
   FinetuneError,
   type EpochReport,
@@ -82,6 +82,7 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
     seed,
     ...(prefixes ? { trainable: prefixes } : {}),
     ...(group ? { distributed: true } : {}),
+    ...(settings.precision ? { precision: settings.precision } : {}),
   };
   let trainer: NativeTrainer;
   try {

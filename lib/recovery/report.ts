@@ -42,6 +42,8 @@ export interface FinetuneReport {
   timings: { totalMs: number; medianStepMs: number; imagesPerSecond: number; communicationMs?: number };
   /** Data-parallel: the ranks and the items per step over all of them; `items` and the losses count every rank. */
   distributed?: { worldSize: number; globalBatch: number };
+  /** Mixed precision: the autocast dtype; fp16 also the steps skipped for Inf/NaN gradients and the last loss scale. */
+  precision?: { kind: 'bf16' | 'fp16'; skippedSteps: number; lossScale: number };
   parameters: { total: number; trainable: number };
   /**
    * How the graph takes train mode: 'module' (scripted code reads `training`: dropout and drop-path run as

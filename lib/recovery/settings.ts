@@ -69,7 +69,16 @@ export interface FinetuneOptions {
    * weights, and only rank 0 writes checkpoints. With data as a function, each rank trains on what it yields.
    */
   distributed?: boolean;
+  /**
+   * Mixed precision, as torch.autocast: the student's forward and the loss in 'bf16' (CPU and CUDA) or 'fp16' (CUDA,
+   * with a dynamic loss scale as GradScaler's); weights and AdamW's state stay float32; the teacher runs in float32.
+   * Default 'fp32'.
+   */
+  precision?: Precision;
 }
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16', 'fp16'];
 
 /** The options that decide a run's result (finetune()'s, completed with the defaults). */
 export interface CheckpointSettings {
@@ -88,6 +97,8 @@ export interface CheckpointSettings {
   teacher: boolean;
   /** Ranks of a data-parallel run (absent: one process); a checkpoint resumes on the same number. */
   worldSize?: number;
+  /** Mixed precision (absent: fp32). */
+  precision?: Precision;
 }
 
 const OPTIONS = [
@@ -112,6 +123,7 @@ const OPTIONS = [
   'skipBadItems',
   'onSkip',
   'distributed',
+  'precision',
 ];
 
 export function isDataset(data: unknown): data is Dataset {
@@ -148,7 +160,13 @@ export function settingsOf(options: FinetuneOptions, worldSize?: number): Checkp
     seed: options.seed ?? d.seed,
     teacher: Boolean(options.teacher),
     ...(worldSize === undefined ? {} : { worldSize }),
+    ...(options.precision !== undefined && options.precision !== 'fp32' ? { precision: options.precision } : {}),
   };
+  if (options.precision !== undefined && !PRECISIONS.includes(options.precision))
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `finetune(): precision must be one of ${PRECISIONS.join(', ')}, got '${String(options.precision)}'`,
+    );
   const integer = (n: number, min: number) => Number.isInteger(n) && n >= min;
   requireNumber(s.epochs, 'epochs', (n) => integer(n, 1), 'an integer >= 1');
   if (s.stepsPerEpoch !== null)

@@ -232,6 +232,8 @@ export class TrainingRun {
     this.report.mode = modeOf(info);
     this.report.parameters = { total: info.parameters, trainable: info.trainableParameters };
     if (state) this.report.resumedAt = state.step;
+    if (this.settings.precision && this.settings.precision !== 'fp32')
+      this.report.precision ??= { kind: this.settings.precision, skippedSteps: 0, lossScale: 1 };
     if (this.group) {
       this.report.distributed = {
         worldSize: this.group.worldSize,
@@ -333,6 +335,10 @@ export class TrainingRun {
     report.lr.push(lr);
     report.gradNorm.push(result.gradNorm);
     if (this.group) report.timings.communicationMs = (report.timings.communicationMs ?? 0) + result.communicationMs;
+    if (report.precision) {
+      report.precision.lossScale = result.lossScale;
+      if (result.skipped) report.precision.skippedSteps++;
+    }
   }
 
   private reportProgress(epoch: number, loss: number, lr: number): void {

@@ -55,6 +55,7 @@ TrainerOptions TrainerWrap::optionsFromJs(const Napi::Value& value) {
   result.clipNorm = numberOption(options, "clipNorm", result.clipNorm);
   result.seed = static_cast<uint64_t>(numberOption(options, "seed", 0));
   result.optimizeGraph = options.Get("optimizeGraph").ToBoolean().Value();
+  if (options.Get("precision").IsString()) result.precision = parsePrecision(options.Get("precision").As<Napi::String>());
   if (options.Get("distributed").ToBoolean().Value()) {
     result.group = currentDistributedGroup();
     if (!result.group) throw Error(code::kDistributed, "data-parallel fine-tuning needs a process group: call initDistributed() first");
@@ -120,6 +121,8 @@ Napi::Value TrainerWrap::step(const Napi::CallbackInfo& info) {
           result.Set("correct", static_cast<double>(r.correct));
           result.Set("count", static_cast<double>(r.count));
           result.Set("communicationMs", r.communicationMs);
+          result.Set("skipped", r.skipped);
+          result.Set("lossScale", r.lossScale);
           return result;
         });
   });

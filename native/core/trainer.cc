@@ -79,7 +79,9 @@ struct StepLoss {
 
 StepLoss stepLoss(const at::Tensor& logits, const at::Tensor& target, const std::optional<at::Tensor>& teacherLogits, double temperature,
                   double alpha) {
-  const at::Tensor student = logits.to(at::kFloat);
+  // The logits as the forward gave them: under autocast (bf16) the ops here round as PyTorch's do under
+  // torch.autocast (cross-entropy and KL in float32, the division and log-softmax in bfloat16).
+  const at::Tensor& student = logits;
   StepLoss loss;
   loss.crossEntropy = at::cross_entropy_loss(student, target);
   loss.total = loss.crossEntropy;
@@ -148,6 +150,8 @@ Trainer::Trainer(const TorchModel& student, TrainerOptions options, const std::s
                     ? "the model has no parameters to train (a frozen or optimised-for-inference module inlines them as constants)"
                     : "no parameter name starts with the given trainable prefixes");
   }
+  checkPrecisionForDevice(options_.precision, student.device().type());
+  if (options_.precision == Precision::Float16) lossScale_ = 65536.0;
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       parameters_,
       torch::optim::AdamWOptions(1e-3).betas(std::make_tuple(options_.beta1, options_.beta2)).eps(options_.eps).weight_decay(options_.weightDecay));
@@ -190,6 +194,9 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
   const at::Tensor target = labels.to(device, at::kLong);
 
   at::Tensor logits;
+  // Forward and loss under autocast, backward outside it, as PyTorch's recipe has it.
+  std::optional<AutocastScope> autocast;
+  autocast.emplace(device.type(), options_.precision);
   try {
     StepRandomness randomness(device, options_.seed * 1000003ULL + static_cast<uint64_t>(stepIndex));
     logits = logitsOf(student_->module().forward(std::move(inputs)));
@@ -207,6 +214,7 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
     throw Error(code::kInvalidArgument, "labels must be class indices in [0, " + std::to_string(classes) + ")");
   }
   const StepLoss loss = stepLoss(logits, target, teacherLogits, options_.temperature, options_.alpha);
+  autocast.reset();
   StepResult result;
   result.loss = loss.total.item<double>();
   result.crossEntropy = loss.crossEntropy.item<double>();
@@ -245,13 +253,33 @@ StepResult Trainer::step(std::vector<c10::IValue> inputs, const at::Tensor& labe
                                       " at step " + std::to_string(stepIndex + 1) + "; the weights before this step are kept");
   }
   optimizer_->zero_grad();
-  loss.total.backward();
+  const bool scaled = options_.precision == Precision::Float16;
+  result.lossScale = scaled ? lossScale_ : 1.0;
+  (scaled ? loss.total * lossScale_ : loss.total).backward();
   if (options_.group) {
     const auto started = Clock::now();
     averageGradients(*options_.group, parameters_);
     result.communicationMs += std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   }
+  if (scaled) {
+    torch::NoGradGuard noGrad;
+    for (auto& p : parameters_) {
+      if (p.grad().defined()) p.grad().mul_(1.0 / lossScale_);
+    }
+  }
   result.gradNorm = gradientNorm(parameters_, options_.clipNorm);
+  if (scaled && !std::isfinite(result.gradNorm)) {
+    // GradScaler's rule: skip this step, halve the scale (the same on every rank: the gradients were averaged).
+    optimizer_->zero_grad();
+    lossScale_ *= 0.5;
+    goodSteps_ = 0;
+    result.skipped = true;
+    return result;
+  }
+  if (scaled && ++goodSteps_ == 2000) {
+    lossScale_ *= 2;
+    goodSteps_ = 0;
+  }
   if (!std::isfinite(result.gradNorm)) {
     optimizer_->zero_grad();
     throw Error(code::kNonFinite, "the gradient norm is " + numberText(result.gradNorm) + " at step " + std::to_string(stepIndex + 1) +

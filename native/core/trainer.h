@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/autocast.h"
 #include "core/distributed.h"
 #include "core/model.h"
 #include "core/training_mode.h"
@@ -32,6 +33,10 @@ struct TrainerOptions {
   // Data-parallel: rank 0's weights to every rank at the start (unless resuming), gradients averaged after each
   // backward, the step's loss and counts summed over ranks. Every rank must step the same number of times.
   std::shared_ptr<DistributedGroup> group;
+  // Mixed precision: forward and loss under autocast (bf16; fp16 on CUDA with a dynamic loss scale, as
+  // torch.cuda.amp.GradScaler: 2^16 to start, halved on Inf/NaN gradients (the step is skipped), doubled after
+  // 2000 good steps); weights and AdamW's state stay float32.
+  Precision precision = Precision::Float32;
 };
 
 struct StepResult {
@@ -42,6 +47,8 @@ struct StepResult {
   int64_t correct = 0;
   int64_t count = 0;
   double communicationMs = 0;  // time in collectives (data-parallel only)
+  bool skipped = false;        // fp16: Inf/NaN gradients at this loss scale, no update
+  double lossScale = 1;        // the loss scale the step used (fp16)
 };
 
 class Trainer {
@@ -76,6 +83,8 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t trainableCount_ = 0;
   int64_t parameterCount_ = 0;
+  double lossScale_ = 1;  // fp16 only
+  int64_t goodSteps_ = 0;
 };
 
 }  // namespace vbp

@@ -133,6 +133,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
   finetune: {
     base: ['finetune', model, '--teacher', model, '--data', calib, '--raw', '--labels', labels, '--out', out('f.pt')],
     invalid: {
+      '--precision': ['--precision', 'fp8'],
       '--device': ['--device', 'cuda:-1'],
       '--threads': ['--threads', 'x'],
       '--data': ['--data', path.join(dir, 'missing.npy')],

@@ -40,6 +40,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -110,20 +111,28 @@ def learning_rate(schedule: str, lr: float, step: int, total: int, warmup: int) 
 
 def distillation_step(student: nn.Module, teacher: Optional[nn.Module], optimizer: torch.optim.Optimizer, params: List[torch.Tensor],
                       x: torch.Tensor, y: torch.Tensor, lr: float, alpha: float, T: float, clip: float,
-                      measure_norm: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    """One step of the recipe at rate `lr`: (loss, CE, KD, gradient norm; the norm is NaN when not measured)."""
+                      measure_norm: bool = True, autocast: Optional[torch.dtype] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """One step of the recipe at rate `lr`: (loss, CE, KD, gradient norm; the norm is NaN when not measured).
+
+    With `autocast` (torch.bfloat16), the student's forward and the loss run under torch.autocast on the
+    inputs' device, the teacher in float32 outside it, the backward pass after it, as torch-vbp does.
+    """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    logits = student(x)
-    ce = F.cross_entropy(logits, y)
+    mixed = (lambda: torch.autocast(x.device.type, dtype=autocast)) if autocast is not None else contextlib.nullcontext
+    t = None
     if teacher is not None:
         with torch.no_grad():
             t = teacher(x)
-        kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
-        loss = (1 - alpha) * ce + alpha * kd
-    else:
-        kd = torch.zeros(())
-        loss = ce
+    with mixed():
+        logits = student(x)
+        ce = F.cross_entropy(logits, y)
+        if t is not None:
+            kd = F.kl_div(F.log_softmax(logits / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True) * (T * T)
+            loss = (1 - alpha) * ce + alpha * kd
+        else:
+            kd = torch.zeros(())
+            loss = ce
     optimizer.zero_grad()
     loss.backward()
     norm = float("nan")
@@ -152,6 +161,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--total-steps", type=int, help="steps of the whole schedule (default: the batches given)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: forward and loss under torch.autocast")
+    parser.add_argument("--scripted-student", action="store_true", help="train the TorchScript file itself instead of its eager twin")
     parser.add_argument("--optimizer", default="libtorch", choices=["libtorch", "torch"],
                         help="AdamW written out in LibTorch's C++ order (default), or the installed torch's class")
     parser.add_argument("--threads", type=int, default=1)
@@ -170,7 +181,14 @@ def main() -> None:
     if args.no_tf32:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    student = eager_from_torchscript(args.student, config).to(device).train()
+    student: nn.Module
+    if args.scripted_student:
+        # The TorchScript module itself, op by op as torch-vbp runs it (the graph executor's optimisations off):
+        # under autocast a scripted model rounds apart from its eager twin, so mixed precision compares with this.
+        torch._C._set_graph_executor_optimize(False)
+        student = torch.jit.load(args.student, map_location=device).train()
+    else:
+        student = eager_from_torchscript(args.student, config).to(device).train()
     teacher: Optional[nn.Module] = eager_from_torchscript(args.teacher, config).to(device).eval() if args.teacher else None
     inputs = torch.from_numpy(np.load(args.inputs))
     labels = torch.from_numpy(np.load(args.labels).astype(np.int64))
@@ -189,7 +207,8 @@ def main() -> None:
         x, y = x.to(device), y.to(device)
         torch.manual_seed(args.seed * 1000003 + step)
         lr = learning_rate(args.schedule, args.lr, step, total, args.warmup)
-        loss, ce, kd, norm = distillation_step(student, teacher, optimizer, params, x, y, lr, args.alpha, args.temperature, args.clip)
+        loss, ce, kd, norm = distillation_step(student, teacher, optimizer, params, x, y, lr, args.alpha, args.temperature, args.clip,
+                                               autocast=torch.bfloat16 if args.precision == "bf16" else None)
         record["stepMs"].append((time.perf_counter() - started) * 1000)
         record["loss"].append(float(loss))
         record["crossEntropy"].append(float(ce))

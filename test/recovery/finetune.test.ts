@@ -259,6 +259,48 @@ describe('finetune against eager PyTorch', () => {
     expect(written.loss[0]).toBe(torchs.loss[0]); // before any update the two runs are the same computation
   });
 
+  it("precision 'bf16': forward and loss under autocast equal PyTorch's torch.autocast('cpu', bfloat16) steps; weights stay float32", async () => {
+    const batches = makeBatches(6, 5);
+    const files = writeBatches(batches, 'bf16');
+    const { model, report } = await finetune(student, {
+      teacher,
+      data: dataOf(batches),
+      schedule: 'constant',
+      stepsPerEpoch: 6,
+      lr: 1e-3,
+      batchSize: BATCH,
+      precision: 'bf16',
+    });
+    const args = ['--lr', '1e-3', '--schedule', 'constant'];
+    const reference = pythonReference(studentFile, fixture('deit_scripted.pt'), files, [
+      ...args,
+      '--precision',
+      'bf16',
+    ]);
+    const float32 = pythonReference(studentFile, fixture('deit_scripted.pt'), files, args);
+    expect(report.precision).toEqual({ kind: 'bf16', skippedSteps: 0, lossScale: 1 });
+    expect(model.parameters().every((p) => p.dtype === 'float32')).toBe(true);
+    const lossError = relativeCurveError(report.loss, reference.loss);
+    const weightError = await worstParameterError(model, reference);
+    expect(lossError).toBeLessThanOrEqual(1e-6);
+    expect(weightError).toBeLessThanOrEqual(1e-5);
+    // bfloat16 is not float32: the float32 run is measurably elsewhere.
+    expect(relativeCurveError(report.loss, float32.loss)).toBeGreaterThan(1e-4);
+    await model.dispose();
+  });
+
+  it("precision 'fp16' is for CUDA: on the CPU it is INVALID_ARGUMENT before any step", async () => {
+    const batches = makeBatches(1, 6);
+    expect(
+      await codeOf(
+        finetune(student, { data: dataOf(batches), schedule: 'constant', stepsPerEpoch: 1, precision: 'fp16' }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(finetune(student, { data: dataOf(batches), precision: 'fp8' as 'fp16' }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+  });
+
   it('a scripted model with dropout 0.1 trains in train mode with the same dropout masks as PyTorch (same seeds)', async () => {
     const model = await loadModel(fixture('deit_dropout_scripted.pt'));
     const batches = makeBatches(4, 3);

@@ -1,7 +1,7 @@
 /** vbp finetune: the paper's recovery step, distillation from the original model into the pruned one. */
 import type { Command } from 'commander';
 import { VbpError } from '../../errors';
-import { FINETUNE_DEFAULTS, FinetuneError, finetune, type FinetuneOptions } from '../../recovery/finetune';
+import { FINETUNE_DEFAULTS, FinetuneError, PRECISIONS, finetune, type FinetuneOptions } from '../../recovery/finetune';
 import type { Model } from '../../model/model';
 import { SCHEDULES } from '../../recovery/schedule';
 import { percent } from '../../util/format';
@@ -38,6 +38,7 @@ interface FinetuneCommandOptions extends GlobalOptions, DataOptions, Calibration
   checkpoint?: string;
   checkpointEvery?: string;
   resume?: string;
+  precision?: string;
   force?: boolean;
 }
 
@@ -84,6 +85,9 @@ function recipeOf(options: FinetuneCommandOptions): Omit<FinetuneOptions, 'data'
             .map((p) => p.trim())
             .filter(Boolean),
     seed: parseInteger(orDefault(options.seed, FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
+    ...(options.precision !== undefined
+      ? { precision: parseChoice(options.precision, '--precision', PRECISIONS) }
+      : {}),
     // Ctrl-C keeps a checkpoint of the last completed step (atAbort), so that --resume loses nothing.
     ...(options.checkpoint !== undefined
       ? { checkpoint: { path: options.checkpoint, every: every ?? 100, atAbort: true } }
@@ -242,6 +246,7 @@ export function registerFinetune(program: Command, run: Run): void {
     .option('--temperature <t>', `distillation temperature (default ${FINETUNE_DEFAULTS.temperature})`)
     .option('--alpha <a>', `weight of the distillation term in [0, 1] (default ${FINETUNE_DEFAULTS.alpha})`)
     .option('--clip-norm <x>', 'clip the gradient norm to this (default 0: no clipping)')
+    .option('--precision <p>', 'fp32 (default), bf16 (autocast; CPU and CUDA) or fp16 (CUDA, dynamic loss scale)')
     .option(
       '--trainable <what>',
       'all (default), mlp (only fc1/fc2 of the MLP blocks) or comma-separated parameter-name prefixes',
