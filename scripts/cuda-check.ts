@@ -368,6 +368,9 @@ async function training(ctx: Context): Promise<Record<string, unknown>> {
       '--device',
       ctx.device,
       '--no-tf32',
+      // As many intra-op threads as ours: a CPU run's sums round by the thread count (MKL), and AdamW carries it.
+      '--threads',
+      String(vbp.getNumThreads()),
       '--out',
       out,
       '--params',
