@@ -19,7 +19,9 @@ python=$(bash scripts/compat-venv.sh cuda2.14)
 work="$repo/build-compat/device-dry"
 stage="$work/tree"
 out=${OUT:-$work/out}
-rm -rf "$stage" "$out"
+# A fresh build, as on the device: the staged files keep their own times, which a kept build folder would
+# compare against objects built later from older sources (stale objects, mixed layouts).
+rm -rf "$stage" "$out" "$work/cmake" "$work/addon"
 mkdir -p "$stage" "$out"
 
 say "preparing the carry"
