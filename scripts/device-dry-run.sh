@@ -31,7 +31,7 @@ say "carry: $carry"
 # What the device's copy holds: files git tracks or does not ignore, then the carried ignored paths.
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$stage"
 # shellcheck disable=SC2086 # a list of paths
-tar -cf - $carry | tar -xf - -C "$stage"
+cp -rL --parents $carry "$stage"
 say "staged $(du -sh "$stage" | cut -f1) in $stage"
 
 # The device's python3 is a CUDA torch 2.x: the venv's, first on PATH.

@@ -49,9 +49,14 @@ export function checkpointState(
 }
 
 function differences(saved: CheckpointSettings, current: CheckpointSettings): string[] {
-  return (Object.keys(current) as Array<keyof CheckpointSettings>)
+  // Both sides' keys: a setting only one side has (worldSize, precision: absent means one process, fp32) counts.
+  const keys = [...new Set([...Object.keys(current), ...Object.keys(saved)])] as Array<keyof CheckpointSettings>;
+  return keys
     .filter((key) => JSON.stringify(saved[key]) !== JSON.stringify(current[key]))
-    .map((key) => `${key}: ${JSON.stringify(saved[key])} in the checkpoint, ${JSON.stringify(current[key])} now`);
+    .map(
+      (key) =>
+        `${key}: ${JSON.stringify(saved[key]) ?? 'none'} in the checkpoint, ${JSON.stringify(current[key]) ?? 'none'} now`,
+    );
 }
 
 /** The state inside a loaded checkpoint, checked against this run's settings and student. */

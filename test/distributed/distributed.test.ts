@@ -350,6 +350,28 @@ describe('data-parallel fine-tuning', () => {
     );
   }, 170_000);
 
+  it('a checkpoint of a 2-rank run, resumed on 2 ranks, ends with the weights of the uninterrupted run, bit for bit', async () => {
+    const files = writeSteps(6, 8, 11, 'resume');
+    const base = { student: studentFile, teacher: fixture('deit_scripted.pt'), ...files, lr: 1e-3 };
+    const whole = path.join(dir, 'resume-whole');
+    const cut = path.join(dir, 'resume-cut');
+    const checkpoint = path.join(dir, 'resume-ckpt.pt');
+    for (const run of await runRanks('finetune', { ...base, out: whole }, 2)) expect(run.result?.error).toBeUndefined();
+    // The first 3 steps only, with a checkpoint at step 3 (rank 0 writes it), then the rest from it.
+    for (const run of await runRanks(
+      'finetune',
+      { ...base, out: `${cut}-first`, yieldSteps: 3, checkpoint, checkpointEvery: 3 },
+      2,
+    ))
+      expect(run.result?.error).toBeUndefined();
+    const resumed = await runRanks('finetune', { ...base, out: cut, resume: checkpoint }, 2);
+    for (const run of resumed) expect(run.result?.error).toBeUndefined();
+    for (const rank of [0, 1]) expect(parametersOf(cut, rank).parameters).toEqual(parametersOf(whole, 0).parameters);
+    // On another number of ranks the checkpoint is refused, even with the same batch per rank: its run had 2.
+    const single = await runRanks('single', { ...base, out: `${cut}-single`, resume: checkpoint }, 1);
+    expect(single[0].result?.error?.message).toMatch(/other settings \(.*worldSize: 2 in the checkpoint, none now/);
+  }, 120_000);
+
   it('ranks started with other options stop before the first step with DISTRIBUTED naming the option', async () => {
     const files = writeSteps(2, 4, 3, 'mismatch');
     const runs = await runRanks(

@@ -32,8 +32,9 @@ async function finetuneTask(args, info) {
   const per = inputs.data.length / steps;
   const world = info ? info.worldSize : 1;
   const rank = info ? info.rank : 0;
+  const yielded = args.yieldSteps ?? steps; // fewer: the run ends early (a run that stopped), its checkpoint kept
   const data = async function* () {
-    for (let s = 0; s < steps; s++) {
+    for (let s = 0; s < yielded; s++) {
       const step = { data: inputs.data.subarray(s * per, (s + 1) * per), shape: inputs.shape.slice(1) };
       const all = Int32Array.from(labels.data.subarray(s * labels.shape[1], (s + 1) * labels.shape[1]), Number);
       const mine = [];
@@ -50,6 +51,7 @@ async function finetuneTask(args, info) {
     lr: args.lr ?? 1e-3,
     seed: args.seed ?? 0,
     ...(args.checkpoint ? { checkpoint: { path: args.checkpoint, every: args.checkpointEvery ?? steps } } : {}),
+    ...(args.resume ? { resume: args.resume } : {}),
   });
   const parameters = [];
   for (const p of model.parameters()) parameters.push(Array.from((await model.parameter(p.name)).data));
