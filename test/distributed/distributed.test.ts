@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Stats, gatherStats, loadModel, plan, prune, readNpy, type Model } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
-import { calibrationBatches, fixture, repoRoot, runPython, tempDir, vbp } from '../helpers';
+import { calibrationBatches, fixture, repoRoot, runPython, tempDir, vbp, vbpBin } from '../helpers';
 
 const dir = tempDir('torch-vbp-distributed-');
 const rankScript = path.join(repoRoot, 'test', 'support', 'distributed-rank.js');
@@ -439,6 +439,51 @@ describe('vbp launch', () => {
     };
     expect(pick(parallel.stdout)).toEqual(pick(single.stdout));
     expect(pick(single.stdout).items).toBe(301);
+  }, 120_000);
+
+  it('Ctrl-C to vbp launch stops both ranks at the same step: exit 130, rank 0 keeps a checkpoint', async () => {
+    const port = String(await freePort());
+    const checkpoint = path.join(dir, 'launch-interrupted.pt');
+    const child = spawn(
+      process.execPath,
+      [
+        vbpBin,
+        'launch',
+        '--nproc-per-node',
+        '2',
+        '--master-port',
+        port,
+        '--',
+        'finetune',
+        model,
+        '--data',
+        'fashion-mnist',
+        '--limit',
+        '20000',
+        '--batch-size',
+        '8',
+        '--lr',
+        '1e-4',
+        '--checkpoint',
+        checkpoint,
+        '--out',
+        path.join(dir, 'launch-interrupted-out.pt'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    // Interrupt once both ranks train (the step count shows in neither's output: wait for the model loads).
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    child.kill('SIGINT');
+    const code = await exit;
+    clearTimeout(killer);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/kept a checkpoint at step \d+/);
+    expect(fs.existsSync(checkpoint)).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'launch-interrupted-out.pt'))).toBe(false);
   }, 120_000);
 
   it('vbp finetune on 2 ranks: global batch in the summary, rank 0 writes the model; a failing rank sets the exit code', async () => {

@@ -107,6 +107,9 @@ async function launch(command: string[], options: LaunchOptions): Promise<void> 
     const isLead = env.RANK === '0';
     const child = spawn(process.execPath, [cli, ...command], {
       env: { ...process.env, ...env, ...(isLead ? {} : { VBP_PROGRESS: '0' }) },
+      // A process group of its own: Ctrl-C in the terminal reaches the launcher only, which forwards it once (a
+      // second signal would make a rank quit at once, without its checkpoint).
+      detached: true,
       stdio: isLead ? ['inherit', 'inherit', process.stderr.isTTY ? 'inherit' : 'pipe'] : ['ignore', 'pipe', 'pipe'],
     });
     ranks.push(child);
