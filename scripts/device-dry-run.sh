@@ -29,9 +29,12 @@ bash scripts/prepare-device-carry.sh >"$work/prepare.log" 2>&1 || { cat "$work/p
 carry=$(sed -n 's/^carry: \[\(.*\)\]$/\1/p' "$work/prepare.log" | tr -d '",')
 say "carry: $carry"
 # What the device's copy holds: files git tracks or does not ignore, then the carried ignored paths.
-git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$stage"
-# shellcheck disable=SC2086 # a list of paths
-cp -rL --parents $carry "$stage"
+# (node_modules only as the carry names it: a node_modules that is a link would otherwise come whole.)
+git ls-files -co --exclude-standard -z -- . ':!node_modules' | tar --null -T - -cf - | tar -xf - -C "$stage"
+for path in $carry; do
+  mkdir -p "$stage/$(dirname "$path")"
+  cp -rL "$path" "$stage/$(dirname "$path")/"
+done
 say "staged $(du -sh "$stage" | cut -f1) in $stage"
 
 # The device's python3 is a CUDA torch 2.x: the venv's, first on PATH.
