@@ -161,7 +161,7 @@ export async function calibrate(
   dataset: Dataset,
   options: GlobalOptions & CalibrationOptions,
   skipped: SkipLog,
-  covariance: CovarianceOptions & { devices?: string[]; resume?: Stats; signal?: AbortSignal } = {},
+  covariance: CovarianceOptions & { devices?: string[]; resume?: Stats; signal?: AbortSignal; snip?: boolean } = {},
 ): Promise<Stats> {
   const settings = calibrationSettings(options, dataset);
   // Data-parallel (vbp launch): the items one process would take (shuffled with the seed, the first `limit`),

@@ -42,6 +42,8 @@ export interface NativeModel {
     options?: { covariance: boolean; productType: 'float64' | 'float32'; sampling: number; optimizeGraph?: boolean },
   ): Promise<NativeStatsSession>;
   neuronNorms(specs?: MlpSpec[]): Promise<Array<{ fc1RowSq: Float64Array; fc2ColSq: Float64Array }>>;
+  /** SNIP scoring on a private copy in eval mode (native/core/saliency.h). */
+  createSaliencySession(specs?: MlpSpec[]): Promise<NativeSaliencySession>;
   prune(layers: NativeCut[], compensation: 'mean' | 'none' | 'lsq', ridge?: number): Promise<NativeModel>;
   /** Neurons to remove per block, greedily by the output error least squares cannot recover. */
   compensatedSelection(
@@ -133,6 +135,14 @@ interface NativeLayerSnapshot {
   comoment?: Float64Array;
   comomentCount?: number;
   comomentMean?: Float64Array;
+}
+
+export interface NativeSaliencySession {
+  /** One labelled batch: forward, cross-entropy, backward, |w * dL/dw| of every fc1 row added. */
+  run(inputs: NativeTensor | NativeTensor[], labels: Int32Array): Promise<void>;
+  /** Per block, the scores so far, [hidden]. */
+  scores(): Promise<Float64Array[]>;
+  dispose(): void;
 }
 
 export interface NativeStatsSession {

@@ -2,10 +2,11 @@
  * Ranking criteria: each scores every hidden neuron of a block; the lowest scores are removed first.
  * A new criterion is one entry of CRITERIA.
  */
+import { VbpError } from '../errors';
 import { seededRandom } from '../util/random';
 import type { Stats, LayerStats } from '../statistics/stats';
 
-export type Criterion = 'variance' | 'magnitude' | 'random' | 'wifv';
+export type Criterion = 'variance' | 'magnitude' | 'random' | 'wifv' | 'snip';
 
 interface ScoreContext {
   layer: LayerStats;
@@ -35,6 +36,11 @@ export const CRITERIA: Record<
     description: 'uniform at random (seeded), a baseline',
     score: (_j, { random }) => random(),
   },
+  snip: {
+    description:
+      "SNIP's connection sensitivity: sum over the neuron's fc1 row of |w * dL/dw|, cross-entropy of labelled batches (gatherStats with { snip: true })",
+    score: (j, { layer }) => layer.saliency![j],
+  },
 };
 
 export function isCriterion(value: unknown): value is Criterion {
@@ -45,6 +51,11 @@ export function isCriterion(value: unknown): value is Criterion {
 export function neuronScores(stats: Stats, criterion: Criterion, seed = 0): Float64Array[] {
   const random = seededRandom(seed);
   const { score } = CRITERIA[criterion];
+  if (criterion === 'snip' && stats.layers.some((l) => !l.saliency))
+    throw new VbpError(
+      'STATS',
+      "criterion 'snip' needs SNIP scores: gather the statistics with { snip: true } from labelled batches (vbp stats --snip)",
+    );
   return stats.layers.map((layer, i) => {
     const context = { layer, variance: stats.variance(i), random };
     return Float64Array.from({ length: layer.hidden }, (_, j) => score(j, context));

@@ -6,7 +6,7 @@ import { VbpError, asVbpError } from '../errors';
 import { paramsPerNeuron, totalParams } from '../model/accounting';
 import { checkSignature, signatureFromNorms, type MlpBlock, type MlpSpec } from '../model/mlp';
 import { macsOf, mlpsOf, neuronNormsOf, parametersOf, type Model, type ModelLease } from '../model/model';
-import type { NativeStatsSession } from '../native/addon';
+import type { NativeSaliencySession, NativeStatsSession } from '../native/addon';
 import type { Tensor } from '../tensor';
 import { checkOptionKeys } from '../util/options';
 import {
@@ -18,7 +18,7 @@ import {
 } from './options';
 import { Stats } from './stats';
 
-export type CalibrationBatch = Tensor | { input: Tensor };
+export type CalibrationBatch = Tensor | { input: Tensor; labels?: Int32Array };
 
 /** A failed or cancelled calibration; `partial` keeps every batch that completed before it. */
 export class CalibrationError extends VbpError {
@@ -44,6 +44,8 @@ export interface CollectorOptions extends CovarianceOptions {
   mlps?: MlpSpec[];
   /** Continue from earlier (partial) statistics of the same model. */
   resume?: Stats;
+  /** Also SNIP's scores (criterion 'snip'): every batch must be { input, labels }. */
+  snip?: boolean;
 }
 
 /**
@@ -66,13 +68,14 @@ export class StatsCollector {
     private readonly paramsPerNeuron: number[],
     private readonly session: NativeStatsSession,
     private readonly resume: Stats | undefined,
+    private readonly saliency: NativeSaliencySession | undefined,
   ) {
     this.inputShape = resume?.info.inputShape;
   }
 
   /** Holds `model` open (a dispose() waits) until finish() or dispose(). */
   static async create(model: Model, options: CollectorOptions = {}): Promise<StatsCollector> {
-    checkOptionKeys(options, ['mlps', 'resume', ...COVARIANCE_OPTIONS], 'StatsCollector.create()');
+    checkOptionKeys(options, ['mlps', 'resume', 'snip', ...COVARIANCE_OPTIONS], 'StatsCollector.create()');
     if (options.resume !== undefined && !(options.resume instanceof Stats))
       throw new VbpError('INVALID_ARGUMENT', 'resume must be a Stats object');
     const covariance = checkCovarianceOptions(options);
@@ -91,6 +94,12 @@ export class StatsCollector {
           'STATS',
           true,
         );
+        if (Boolean(options.resume.layers[0]?.saliency) !== Boolean(options.snip)) {
+          throw new VbpError(
+            'STATS',
+            `the statistics to resume were gathered ${options.resume.layers[0]?.saliency ? 'with' : 'without'} SNIP scores; resume them the same way`,
+          );
+        }
         if (options.resume.hasCovariance !== covariance.covariance) {
           throw new VbpError(
             'STATS',
@@ -109,6 +118,7 @@ export class StatsCollector {
           sampling,
         }),
       );
+      const saliency = options.snip ? await lease.enqueue((h) => h.createSaliencySession(specs)) : undefined;
       return new StatsCollector(
         lease,
         blocks,
@@ -116,6 +126,7 @@ export class StatsCollector {
         blocks.map((b) => paramsPerNeuron(b, parameters)),
         session,
         options.resume,
+        saliency,
       );
     } catch (error) {
       lease.release();
@@ -143,8 +154,15 @@ export class StatsCollector {
       );
     }
     // The first batch also counts the model's MACs: no separate forward is needed for them.
+    const labels = batch !== null && typeof batch === 'object' && 'labels' in batch ? batch.labels : undefined;
+    if (this.saliency && !(labels instanceof Int32Array && labels.length === input.shape[0]))
+      throw new VbpError(
+        'DATA',
+        `SNIP scores need labelled batches: batch ${this.batchCount} must be { input, labels } with one Int32Array label per item`,
+      );
     const macs = await this.lease.enqueue(() => this.session.run(input, this.macsPerItem === undefined));
     if (macs) this.macsPerItem = macs.total / input.shape[0];
+    if (this.saliency) await this.lease.enqueue(() => this.saliency!.run(input, labels!));
     this.inputShape = shape;
     this.batchCount++;
     this.itemCount += input.shape[0];
@@ -155,6 +173,7 @@ export class StatsCollector {
     if (!this.inputShape || this.batchCount === 0) return this.resume;
     if (this.disposed) throw new VbpError('DISPOSED', 'this statistics collector has finished');
     const layers = await this.lease.enqueue(() => this.session.snapshot());
+    const saliency = this.saliency ? await this.lease.enqueue(() => this.saliency!.scores()) : undefined;
     const stats = new Stats(
       this.blocks.map((b, i) => ({
         ...b,
@@ -175,6 +194,7 @@ export class StatsCollector {
               comomentMean: layers[i].comomentMean,
             }
           : {}),
+        ...(saliency ? { saliency: saliency[i], saliencyBatches: this.batchCount } : {}),
       })),
       { inputShape: this.inputShape, batches: this.batchCount, items: this.itemCount, modelMacs: 0, modelParams: 0 },
     );
@@ -208,6 +228,7 @@ export class StatsCollector {
     if (this.disposed) return;
     this.disposed = true;
     this.session.dispose();
+    this.saliency?.dispose();
     this.lease.release();
   }
 }

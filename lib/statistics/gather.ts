@@ -40,6 +40,11 @@ export interface GatherOptions extends CovarianceOptions {
    * gets the statistics of all the parts, equal to one pass over them up to float64 rounding.
    */
   distributed?: boolean;
+  /**
+   * Also SNIP's score per neuron (the paper's ablation; plan criterion 'snip'): |w * dL/dw| summed over the
+   * neuron's fc1 row, for the cross-entropy of each batch, so every batch must be { input, labels }.
+   */
+  snip?: boolean;
 }
 
 const GATHER_OPTIONS = [
@@ -50,6 +55,7 @@ const GATHER_OPTIONS = [
   'resume',
   'devices',
   'distributed',
+  'snip',
   ...COVARIANCE_OPTIONS,
 ];
 
@@ -92,6 +98,8 @@ export async function gatherStats(
   }
   if (options.devices !== undefined) {
     checkDevices(options.devices);
+    if (options.snip)
+      throw new VbpError('INVALID_ARGUMENT', 'snip and devices cannot be combined: score SNIP on one device');
     if (options.resume)
       throw new VbpError(
         'INVALID_ARGUMENT',
@@ -110,6 +118,7 @@ export async function gatherStats(
     covarianceProduct: options.covarianceProduct,
     maxCovarianceBytes: options.maxCovarianceBytes,
     covarianceSampling: options.covarianceSampling,
+    snip: options.snip,
   });
   const aborted = (): VbpError => new VbpError('ABORTED', 'calibration was cancelled');
   try {

@@ -28,6 +28,12 @@ export interface LayerStats extends MlpBlock {
   comoment?: Float64Array;
   comomentCount?: number;
   comomentMean?: Float64Array;
+  /**
+   * With `snip: true`: SNIP's score per neuron, sum over its fc1 row (weights and bias) of |w * dL/dw| for the
+   * mean cross-entropy of each labelled batch, added up over `saliencyBatches` batches.
+   */
+  saliency?: Float64Array;
+  saliencyBatches?: number;
 }
 
 export interface StatsInfo {

@@ -19,7 +19,20 @@ export function mergeLayer(a: LayerStats, b: LayerStats): LayerStats {
     m2,
   };
   if (a.comoment && b.comoment) Object.assign(merged, mergeCovariances(a, b));
-  return merged;
+  return withSaliency(merged, a, b);
+}
+
+/** SNIP scores are sums over batches: they add up. */
+function withSaliency(merged: LayerStats, a: LayerStats, b: LayerStats): LayerStats {
+  if (!a.saliency || !b.saliency) {
+    const { saliency: _s, saliencyBatches: _n, ...rest } = merged;
+    return rest;
+  }
+  return {
+    ...merged,
+    saliency: a.saliency.map((v, j) => v + b.saliency![j]),
+    saliencyBatches: (a.saliencyBatches ?? 0) + (b.saliencyBatches ?? 0),
+  };
 }
 
 /** Chan's formula for co-moment matrices, each of its own samples: A + B + delta delta^T * na nb / n. */

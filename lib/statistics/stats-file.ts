@@ -1,7 +1,7 @@
 /**
  * The statistics file: safetensors with per block `layers.N.mean`, `m2`, `fc1_row_sq`, `fc2_col_sq` (F64)
- * and, with covariance, `comoment` ([hidden, hidden]) and `comoment_mean`; the rest of each block and the
- * StatsInfo are JSON in the metadata, beside the format name and version.
+ * and, with covariance, `comoment` ([hidden, hidden]) and `comoment_mean`, with SNIP `saliency`; the rest of
+ * each block and the StatsInfo are JSON in the metadata, beside the format name and version.
  */
 import { VbpError } from '../errors';
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../formats/safetensors';
@@ -21,7 +21,8 @@ export function encodeStats(layers: readonly LayerStats[], info: StatsInfo): Buf
       tensors[`layers.${i}.comoment`] = { dtype: 'F64', shape: [l.hidden, l.hidden], data: l.comoment };
       tensors[`layers.${i}.comoment_mean`] = l.comomentMean ?? l.mean;
     }
-    const { mean, m2, fc1RowSq, fc2ColSq, comoment, comomentMean, ...rest } = l;
+    if (l.saliency) tensors[`layers.${i}.saliency`] = l.saliency;
+    const { mean, m2, fc1RowSq, fc2ColSq, comoment, comomentMean, saliency, ...rest } = l;
     return l.comoment ? { ...rest, comomentCount: l.comomentCount ?? l.count } : rest;
   });
   return encodeSafetensors(tensors, {
@@ -71,6 +72,7 @@ export function decodeStats(bytes: Uint8Array, file: string): { layers: LayerSta
       fc1RowSq: get('fc1_row_sq'),
       fc2ColSq: get('fc2_col_sq'),
     };
+    if (tensors[`layers.${i}.saliency`]) layer.saliency = get('saliency');
     const comoment = tensors[`layers.${i}.comoment`];
     if (comoment) {
       if (!(comoment.data instanceof Float64Array) || comoment.data.length !== l.hidden * l.hidden) {

@@ -4,6 +4,7 @@
 #include "bindings/async_job.h"
 #include "bindings/distributed_wrap.h"
 #include "bindings/model_wrap.h"
+#include "bindings/saliency_wrap.h"
 #include "bindings/session_wrap.h"
 #include "bindings/test_hooks.h"
 #include "bindings/trainer_wrap.h"
@@ -33,6 +34,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   Napi::Function modelClass = ModelWrap::define(env);
   modelConstructor = Napi::Persistent(modelClass);
   sessionConstructor = Napi::Persistent(SessionWrap::define(env));
+  saliencyConstructor = Napi::Persistent(SaliencyWrap::define(env));
   trainerConstructor = Napi::Persistent(TrainerWrap::define(env));
   DefineAddon(exports, {
                            InstanceMethod<&Addon::versionInfo>("versionInfo"),

@@ -11,6 +11,7 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::FunctionReference modelConstructor;
   Napi::FunctionReference sessionConstructor;
+  Napi::FunctionReference saliencyConstructor;
   Napi::FunctionReference trainerConstructor;
 
  private:

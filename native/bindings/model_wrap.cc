@@ -4,6 +4,7 @@
 #include "bindings/async_job.h"
 #include "bindings/js_mlp.h"
 #include "bindings/js_values.h"
+#include "bindings/saliency_wrap.h"
 #include "bindings/session_wrap.h"
 #include "bindings/shared_handle.h"
 #include "bindings/trainer_wrap.h"
@@ -31,6 +32,7 @@ Napi::Function ModelWrap::define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceMethod<&ModelWrap::mlps>("mlps"),
                          InstanceMethod<&ModelWrap::createStatsSession>("createStatsSession"),
+                         InstanceMethod<&ModelWrap::createSaliencySession>("createSaliencySession"),
                          InstanceMethod<&ModelWrap::neuronNorms>("neuronNorms"),
                          InstanceMethod<&ModelWrap::prune>("prune"),
                          InstanceMethod<&ModelWrap::compensatedSelection>("compensatedSelection"),
@@ -239,6 +241,17 @@ Napi::Value ModelWrap::createStatsSession(const Napi::CallbackInfo& info) {
           return std::make_shared<StatsSession>(*model, blocksOf(*model, pairs, true), covariance, optimizeGraph);
         },
         [](Napi::Env env, std::shared_ptr<StatsSession>& session) -> Napi::Value { return SessionWrap::wrap(env, std::move(session)); });
+  });
+}
+
+// createSaliencySession(specs?): SNIP scoring on a private copy of the model (see core/saliency.h).
+Napi::Value ModelWrap::createSaliencySession(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), code::kStats, [&]() -> Napi::Value {
+    auto model = live(info.Env());
+    MlpPairs pairs = mlpPairsFromJs(info[0]);
+    return Job<std::shared_ptr<SaliencySession>>::start(
+        info.Env(), code::kStats, [model, pairs]() { return std::make_shared<SaliencySession>(*model, blocksOf(*model, pairs, true)); },
+        [](Napi::Env env, std::shared_ptr<SaliencySession>& session) -> Napi::Value { return SaliencyWrap::wrap(env, std::move(session)); });
   });
 }
 

@@ -35,6 +35,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value dispose(const Napi::CallbackInfo& info);
   Napi::Value mlps(const Napi::CallbackInfo& info);
   Napi::Value createStatsSession(const Napi::CallbackInfo& info);
+  Napi::Value createSaliencySession(const Napi::CallbackInfo& info);
   Napi::Value neuronNorms(const Napi::CallbackInfo& info);
   Napi::Value prune(const Napi::CallbackInfo& info);
   Napi::Value compensatedSelection(const Napi::CallbackInfo& info);

@@ -137,7 +137,11 @@ async function statsFor(
   const statsFile = options.stats;
   if (statsFile === undefined) {
     const { dataset } = openDataset(options, model.card, file, 'train');
-    return calibrate(model, dataset, options, skipped, { covariance });
+    // SNIP scores need the labels of --data, and a backward pass per batch: only for the criterion that uses them.
+    return calibrate(model, dataset, options, skipped, {
+      covariance,
+      ...(options.criterion === 'snip' ? { snip: true } : {}),
+    });
   }
   const stats = await readingInput('--stats', () => Stats.load(statsFile));
   warnIfPartial(stats, statsFile, options);

@@ -31,6 +31,7 @@ import { checkOutput, print, warn, type OutputOptions } from '../output';
 /** vbp stats's options, as commander gives them. */
 interface StatsCommandOptions extends GlobalOptions, DataOptions, CalibrationOptions {
   covariance?: boolean;
+  snip?: boolean;
   covarianceProduct?: string;
   covarianceSampling?: string;
   shard?: string;
@@ -97,6 +98,7 @@ const RUN_OPTIONS = [
   'skipBadImages',
   'shard',
   'covariance',
+  'snip',
   'covarianceProduct',
   'covarianceSampling',
 ] as const;
@@ -251,6 +253,7 @@ async function stats(file: string, options: StatsCommandOptions): Promise<void> 
       result = await interruptible((signal) =>
         calibrate(model, dataset, options, skipped, {
           ...covariance,
+          ...(options.snip ? { snip: true } : {}),
           ...(devices ? { devices } : {}),
           ...(resume ? { resume } : {}),
           signal,
@@ -346,6 +349,7 @@ export function registerStats(program: Command, run: Run): void {
   withData(withCommon(program.command('stats').argument('<model>', 'TorchScript model file')), 'train', true)
     .description('gather activation statistics of every MLP block on calibration data')
     .option('--covariance', "also gather each block's covariance (for --compensation lsq)")
+    .option('--snip', "also SNIP's scores from the labels of --data (for --criterion snip)")
     .option(
       '--covariance-product <type>',
       'float64 (default) or float32 (faster without sampling; about 2e-7 of the largest entry off)',
