@@ -28,7 +28,9 @@ std::string firstLine(const std::string& what) {
   return newline == std::string::npos ? info.message : info.message.substr(0, newline);
 }
 
+#if VBP_WITH_GLOO
 bool isLoopback(const std::string& address) { return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1"; }
+#endif
 
 }  // namespace
 
