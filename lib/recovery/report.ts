@@ -14,8 +14,9 @@ export interface FinetuneProgress {
   elapsedMs: number;
   /** Estimated time left, when the number of steps is known. */
   etaMs: number | undefined;
-  /** Data-parallel: items per step over every rank (batchSize x ranks). */
+  /** Data-parallel: items per step over every rank (batchSize x ranks), and the time in collectives so far. */
   globalBatch?: number;
+  communicationMs?: number;
 }
 
 export interface EpochReport {

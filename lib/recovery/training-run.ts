@@ -356,7 +356,12 @@ export class TrainingRun {
         totalSteps === undefined
           ? undefined
           : ((Date.now() - this.runStarted) / (step - this.firstStep)) * (totalSteps - step),
-      ...(this.report.distributed ? { globalBatch: this.report.distributed.globalBatch } : {}),
+      ...(this.report.distributed
+        ? {
+            globalBatch: this.report.distributed.globalBatch,
+            communicationMs: this.report.timings.communicationMs ?? 0,
+          }
+        : {}),
     });
   }
 

@@ -291,6 +291,7 @@ describe('data-parallel fine-tuning', () => {
     zero.parameters.forEach((values, i) => expect(values).toEqual(one.parameters[i]));
     expect(runs[0].result).toMatchObject({ distributed: { worldSize: 2, globalBatch: 16 }, items: 160 });
     expect(runs[0].result?.communicationMs).toBeGreaterThan(0);
+    expect(runs[0].result?.progress).toEqual({ globalBatch: 16, communicationMs: runs[0].result?.communicationMs });
 
     const port = await freePort();
     const referenceOut = path.join(dir, 'ddp-reference.json');

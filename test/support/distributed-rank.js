@@ -42,7 +42,9 @@ async function finetuneTask(args, info) {
       yield { input: rowsOf(step, rank, world), labels: Int32Array.from(mine) };
     }
   };
+  let lastProgress = null;
   const { model, report } = await vbp.finetune(student, {
+    onProgress: (p) => (lastProgress = p),
     teacher,
     data,
     stepsPerEpoch: steps,
@@ -65,6 +67,10 @@ async function finetuneTask(args, info) {
     distributed: report.distributed ?? null,
     communicationMs: report.timings.communicationMs ?? null,
     items: report.items,
+    progress: lastProgress && {
+      globalBatch: lastProgress.globalBatch ?? null,
+      communicationMs: lastProgress.communicationMs ?? null,
+    },
   };
 }
 

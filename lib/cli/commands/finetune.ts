@@ -185,7 +185,14 @@ async function finetuneCommand(file: string, options: FinetuneCommandOptions): P
         signal,
         skipBadItems: Boolean(options.skipBadImages),
         onSkip: skipped.record,
-        onProgress: (p) => progress.update(p.step, `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s`),
+        onProgress: (p) =>
+          progress.update(
+            p.step,
+            `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s` +
+              (p.globalBatch !== undefined
+                ? ` | global batch ${p.globalBatch}, ${(((p.communicationMs ?? 0) / Math.max(p.elapsedMs, 1)) * 100).toFixed(0)} % communicating`
+                : ''),
+          ),
       }),
     )
       .catch((error: unknown) => failure(error, recipe, perEpoch * recipe.epochs!))
