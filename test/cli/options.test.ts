@@ -98,7 +98,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--ratio': ['--ratio', '1.5'],
       '--macs-reduction': ['--macs-reduction', '0.2'], // together with --ratio
       '--params-reduction': ['--params-reduction', 'abc'],
-      '--criterion': ['--criterion', 'snip'],
+      '--criterion': ['--criterion', 'hessian'],
       '--scope': ['--scope', 'local'],
       '--round-to': ['--round-to', '0'],
       '--compensation': ['--compensation', 'median'],

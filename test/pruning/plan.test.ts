@@ -95,7 +95,7 @@ describe('plan', () => {
   it('rejects unknown options and ambiguous targets with PLAN', () => {
     expect(() => plan(stats, {})).toThrow(expect.objectContaining({ code: 'PLAN' }));
     expect(() => plan(stats, { ratio: 0.2, macsReduction: 0.1 })).toThrow(expect.objectContaining({ code: 'PLAN' }));
-    expect(() => plan(stats, { ratio: 0.2, criterion: 'snip' as never })).toThrow(
+    expect(() => plan(stats, { ratio: 0.2, criterion: 'hessian' as never })).toThrow(
       expect.objectContaining({ code: 'PLAN' }),
     );
     expect(() => plan(stats, { ratio: 0.2, roundTo: 0 })).toThrow(expect.objectContaining({ code: 'PLAN' }));

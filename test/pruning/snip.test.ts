@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Stats, gatherStats, loadModel, plan, readTensors, type Model, type Tensor } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
-import { calibrationBatches, codeOf, fixture, runPython, tempDir } from '../helpers';
+import { calibrationBatches, codeOf, fixture, runPython, tempDir, vbp } from '../helpers';
 
 const dir = tempDir();
 const CONFIG = {
@@ -105,6 +105,43 @@ describe("criterion 'snip'", () => {
       expect(layer.saliencyBatches).toBe(4);
       expect(relative(layer.saliency!, stats.layers[i].saliency!)).toBeLessThanOrEqual(1e-12);
     });
+  });
+
+  it('vbp: stats --snip then prune --criterion snip --stats; statistics without scores are bad usage of --criterion', () => {
+    const model = path.join(__dirname, '..', '..', 'models', 'deit_fmnist.pt');
+    const withScores = path.join(dir, 'cli-snip.safetensors');
+    const without = path.join(dir, 'cli-plain.safetensors');
+    const data = ['--data', 'fashion-mnist', '--limit', '64'];
+    expect(vbp(['stats', model, ...data, '--snip', '--out', withScores]).status).toBe(0);
+    expect(vbp(['stats', model, ...data, '--out', without]).status).toBe(0);
+    expect(Stats.fromBuffer(fs.readFileSync(withScores)).layers.every((l) => l.saliencyBatches === 1)).toBe(true);
+    const pruned = vbp([
+      'prune',
+      model,
+      '--stats',
+      withScores,
+      '--criterion',
+      'snip',
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(dir, 'cli-snip.pt'),
+    ]);
+    expect({ status: pruned.status, stderr: pruned.stderr }).toEqual({ status: 0, stderr: '' });
+    const refused = vbp([
+      'prune',
+      model,
+      '--stats',
+      without,
+      '--criterion',
+      'snip',
+      '--ratio',
+      '0.5',
+      '--out',
+      path.join(dir, 'x.pt'),
+    ]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('--criterion');
   });
 
   it('without SNIP scores the criterion is STATS; unlabelled batches are DATA', async () => {

@@ -145,6 +145,11 @@ async function statsFor(
   }
   const stats = await readingInput('--stats', () => Stats.load(statsFile));
   warnIfPartial(stats, statsFile, options);
+  if (options.criterion === 'snip' && stats.layers.some((l) => !l.saliency))
+    throw usageError(
+      '--criterion',
+      `snip needs SNIP scores, which '${statsFile}' has not: gather them with vbp stats --snip`,
+    );
   return stats;
 }
 
