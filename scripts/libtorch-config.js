@@ -68,9 +68,28 @@ function cxxStandard(found) {
   return fs.existsSync(aten) && fs.readFileSync(aten, 'utf8').includes('C++20 or later') ? 'c++20' : 'c++17';
 }
 
-// Gloo's headers beside LibTorch's, by the rule of CMakeLists.txt (Debian: libgloo-dev in /usr/include).
+// The definitions LibTorch's CMake config gives everything that links torch_cpu (USE_DISTRIBUTED,
+// USE_C10D_GLOO, ...: c10d's headers depend on them), as CMake passes them to the cmake-js build.
+function torchDefinitions(found) {
+  const configs = [
+    path.join(found.prefix, 'share/cmake/Caffe2/Caffe2Targets.cmake'),
+    path.join(found.libdir, 'cmake/Caffe2/Caffe2Targets.cmake'),
+  ];
+  for (const file of configs) {
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8');
+    const block = /set_target_properties\(torch_cpu PROPERTIES([\s\S]*?)\n\)/.exec(text);
+    const match = block && /INTERFACE_COMPILE_DEFINITIONS "([^"]*)"/.exec(block[1]);
+    if (match) return match[1].split(';').filter((d) => /^[A-Za-z_][A-Za-z0-9_]*(=\w+)?$/.test(d));
+  }
+  return [];
+}
+
+// Gloo's headers beside LibTorch's and a LibTorch built with c10d's Gloo, by the rule of CMakeLists.txt (Debian:
+// libgloo-dev in /usr/include).
 function withGloo(found) {
   return (
+    torchDefinitions(found).includes('USE_C10D_GLOO') &&
     fs.existsSync(path.join(found.include, 'gloo', 'config.h')) &&
     fs.existsSync(path.join(found.include, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'))
   );
@@ -117,7 +136,11 @@ switch (what) {
     break;
   case 'defines':
     // NDEBUG as in LibTorch's release builds and CMakeLists.txt: at::RecordFunction's layout depends on it.
-    console.log(['NDEBUG', abiDefine(found), `VBP_WITH_GLOO=${withGloo(found) ? 1 : 0}`].filter(Boolean).join('\n'));
+    console.log(
+      ['NDEBUG', abiDefine(found), ...torchDefinitions(found), `VBP_WITH_GLOO=${withGloo(found) ? 1 : 0}`]
+        .filter(Boolean)
+        .join('\n'),
+    );
     break;
   case 'cxxstd':
     console.log(`-std=${cxxStandard(found)}`);
