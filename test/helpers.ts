@@ -11,6 +11,18 @@ export const repoRoot = path.resolve(__dirname, '..');
 export const fixtures = path.join(repoRoot, 'test', 'fixtures');
 export const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
 
+/** The fixture DeiT's models.DeiT arguments (test/python/models.py, DEIT_FIXTURE_CONFIG), for the eager references. */
+export const FIXTURE_CONFIG = {
+  img_size: 32,
+  patch_size: 8,
+  in_chans: 3,
+  num_classes: 10,
+  embed_dim: 48,
+  depth: 3,
+  num_heads: 3,
+  mlp_ratio: 4.0,
+};
+
 export function fixture(...parts: string[]): string {
   return path.join(fixtures, ...parts);
 }

@@ -10,20 +10,10 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Stats, gatherStats, loadModel, plan, prune, readNpy, type Model } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
-import { calibrationBatches, fixture, repoRoot, runPython, tempDir, vbp, vbpBin } from '../helpers';
+import { calibrationBatches, fixture, FIXTURE_CONFIG, repoRoot, runPython, tempDir, vbp, vbpBin } from '../helpers';
 
 const dir = tempDir('torch-vbp-distributed-');
 const rankScript = path.join(repoRoot, 'test', 'support', 'distributed-rank.js');
-const FIXTURE_CONFIG = {
-  img_size: 32,
-  patch_size: 8,
-  in_chans: 3,
-  num_classes: 10,
-  embed_dim: 48,
-  depth: 3,
-  num_heads: 3,
-  mlp_ratio: 4.0,
-};
 const ITEM = 3 * 32 * 32;
 
 async function freePort(): Promise<number> {
@@ -467,6 +457,8 @@ describe('vbp launch', () => {
         '1e-4',
         '--checkpoint',
         checkpoint,
+        '--checkpoint-every',
+        '1',
         '--out',
         path.join(dir, 'launch-interrupted-out.pt'),
       ],
@@ -476,8 +468,9 @@ describe('vbp launch', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    // Interrupt once both ranks train (the step count shows in neither's output: wait for the model loads).
-    await new Promise((resolve) => setTimeout(resolve, 6000));
+    // Interrupt once both ranks train: the first periodic checkpoint (every step) says the run has stepped.
+    for (let waited = 0; !fs.existsSync(checkpoint) && waited < 60_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     child.kill('SIGINT');
     const code = await exit;
     clearTimeout(killer);

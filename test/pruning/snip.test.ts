@@ -6,19 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Stats, gatherStats, loadModel, plan, readTensors, type Model, type Tensor } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
-import { calibrationBatches, codeOf, fixture, runPython, tempDir, vbp } from '../helpers';
+import { calibrationBatches, codeOf, fixture, FIXTURE_CONFIG, runPython, tempDir, vbp } from '../helpers';
 
 const dir = tempDir();
-const CONFIG = {
-  img_size: 32,
-  patch_size: 8,
-  in_chans: 3,
-  num_classes: 10,
-  embed_dim: 48,
-  depth: 3,
-  num_heads: 3,
-  mlp_ratio: 4.0,
-};
 
 /** The fixture's calibration batches with labels (i * 7 mod 10), as { input, labels }. */
 function labelled(
@@ -65,7 +55,7 @@ describe("criterion 'snip'", () => {
       '--model',
       fixture('deit_scripted.pt'),
       '--config',
-      JSON.stringify(CONFIG),
+      JSON.stringify(FIXTURE_CONFIG),
       '--inputs',
       inputs,
       '--labels',

@@ -25,6 +25,7 @@ import {
   calibrationBatches,
   codeOf,
   fixture,
+  FIXTURE_CONFIG,
   maxAbsDiff,
   python,
   readPythonOutput,
@@ -33,16 +34,6 @@ import {
 } from '../helpers';
 
 const dir = tempDir();
-const FIXTURE_CONFIG = {
-  img_size: 32,
-  patch_size: 8,
-  in_chans: 3,
-  num_classes: 10,
-  embed_dim: 48,
-  depth: 3,
-  num_heads: 3,
-  mlp_ratio: 4.0,
-};
 const BATCH = 8;
 const ITEM = 3 * 32 * 32;
 
