@@ -4,7 +4,13 @@
  * here with DISTRIBUTED, on every rank, instead of training something no single run would.
  */
 import { VbpError } from '../errors';
+import type { Model } from '../model/model';
 import { allgatherBytes, distributedInfo } from './group';
+
+/** What makes two ranks' models the same model for a collective: every parameter's name and shape. */
+export function parameterSignature(model: Model): string[] {
+  return model.parameters().map((p) => `${p.name}:${p.shape.join('x')}`);
+}
 
 /** Throws DISTRIBUTED on every rank when a rank's `facts` differ from rank 0's, naming the rank and the fact. */
 export async function agreeAcrossRanks(what: string, facts: Record<string, unknown>): Promise<void> {

@@ -3,6 +3,7 @@ import { VbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
 import { batches, itemCount, type BatchOptions, type Dataset } from '../data/dataset';
 import { selectionOf, shardOf } from '../data/shard';
+import { agreeAcrossRanks, parameterSignature } from '../distributed/agreement';
 import { allgatherBytes, distributedInfo } from '../distributed/group';
 import type { Model } from '../model/model';
 import { expectTensor } from '../tensor';
@@ -69,6 +70,14 @@ export async function evaluate(model: Model, data: Dataset, options: EvaluateOpt
   if (!group || group.worldSize === 1) return (await evaluateHere(model, data, options)).evaluation;
   // This rank's part of the items one process would evaluate (the first `limit`).
   const total = itemCount(data, options);
+  await agreeAcrossRanks('evaluate()', {
+    items: total,
+    itemShape: data.itemShape,
+    batchSize: options.batchSize ?? null,
+    keepLogits: options.keepLogits ?? false,
+    skipBadItems: options.skipBadItems ?? false,
+    model: parameterSignature(model),
+  });
   const ids = Int32Array.from({ length: total }, (_, i) => i);
   const part = shardOf(selectionOf(data, ids, data.description), group.rank, group.worldSize);
   const local = await evaluateHere(model, part, { ...options, limit: undefined });

@@ -6,7 +6,7 @@
  * optional gradient clipping and a frozen subset. The inputs stay untouched; the result is a new model.
  * The options are in settings.ts, the run's steps in training-run.ts, its report in report.ts.
  */
-import { agreeAcrossRanks } from '../distributed/agreement';
+import { agreeAcrossRanks, parameterSignature } from '../distributed/agreement';
 import { distributedInfo } from '../distributed/group';
 import { VbpError } from '../errors';
 import { loadModel, Model } from '../model/model';
@@ -54,7 +54,7 @@ export async function finetune(student: Model, options: FinetuneOptions): Promis
   if (group) {
     await agreeAcrossRanks('finetune()', {
       settings,
-      model: student.parameters().map((p) => `${p.name}:${p.shape.join('x')}`),
+      model: parameterSignature(student),
       data: isDataset(options.data) ? { size: options.data.size, itemShape: options.data.itemShape } : 'a function',
       resume: options.resume ?? null,
     });

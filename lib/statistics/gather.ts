@@ -3,6 +3,7 @@
  * statistics of every MLP block; cancelled or failed, a CalibrationError keeps what completed, and `resume`
  * continues it exactly.
  */
+import { agreeAcrossRanks, parameterSignature } from '../distributed/agreement';
 import { distributedInfo } from '../distributed/group';
 import { VbpError, asVbpError } from '../errors';
 import { prefetch } from '../data/prefetch';
@@ -95,6 +96,16 @@ export async function gatherStats(
   }
   if (options.maxBatches !== undefined && (!Number.isInteger(options.maxBatches) || options.maxBatches < 1)) {
     throw new VbpError('INVALID_ARGUMENT', `maxBatches must be a positive integer, got ${String(options.maxBatches)}`);
+  }
+  if (options.distributed !== false && distributedInfo()) {
+    // Ranks that would gather different statistics stop here, before any batch, rather than merge them.
+    const { signal: _signal, onProgress: _onProgress, resume, devices, distributed: _distributed, ...rest } = options;
+    await agreeAcrossRanks('gatherStats()', {
+      options: rest,
+      model: parameterSignature(model),
+      resumedItems: resume?.info.items ?? 0,
+      replicas: devices?.length ?? 1,
+    });
   }
   if (options.devices !== undefined) {
     checkDevices(options.devices);

@@ -228,6 +228,59 @@ describe('statistics over 2 ranks', () => {
   );
 });
 
+describe('ranks that disagree', () => {
+  it('gatherStats() with another covariance option on rank 1: DISTRIBUTED on both ranks before any batch, naming it', async () => {
+    const out = path.join(dir, 'stats-disagree');
+    const runs = await runRanks(
+      'stats',
+      {
+        model: fixture('deit_scripted.pt'),
+        calib: fixture('calib.npy'),
+        batchSize: 8,
+        out,
+        perRank: [{ covariance: false }, { covariance: true }],
+      },
+      2,
+    );
+    for (const run of runs) {
+      expect(run.result?.error).toEqual({
+        code: 'DISTRIBUTED',
+        message: expect.stringMatching(
+          /^gatherStats\(\): rank 1 was started with another options than rank 0 .*"covariance":true/,
+        ),
+      });
+    }
+    expect(fs.existsSync(`${out}.0`)).toBe(false);
+  }, 90_000);
+
+  it('evaluate() with another item count on rank 1: DISTRIBUTED on both ranks, naming the items', async () => {
+    const calib = readNpy(fixture('calib.npy'));
+    const labels = path.join(dir, 'disagree-labels.npy');
+    fs.writeFileSync(
+      labels,
+      formatNpy({ data: new Int32Array(calib.shape[0]), shape: [calib.shape[0]], dtype: 'int32' }),
+    );
+    const runs = await runRanks(
+      'eval',
+      {
+        model: fixture('deit_scripted.pt'),
+        items: fixture('calib.npy'),
+        labels,
+        perRank: [{ limit: 20 }, { limit: 21 }],
+      },
+      2,
+    );
+    for (const run of runs) {
+      expect(run.result?.error).toEqual({
+        code: 'DISTRIBUTED',
+        message: expect.stringMatching(
+          /^evaluate\(\): rank 1 was started with another items than rank 0 \(21 against 20\)/,
+        ),
+      });
+    }
+  }, 90_000);
+});
+
 describe('evaluation over 2 ranks', () => {
   it("equals one process's: counts, and every item's prediction and logits at its place", async () => {
     const calib = readNpy(fixture('calib.npy'));

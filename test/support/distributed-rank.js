@@ -2,7 +2,8 @@
 // WORLD_SIZE, MASTER_ADDR, MASTER_PORT, VBP_DIST_TIMEOUT), runs TASK and prints one JSON line.
 //   node test/support/distributed-rank.js TASK '{"...": ...}'
 // Tasks: collectives, stats, eval, finetune, single (finetune alone), die (rank 1 leaves without a word after joining),
-// hang (rank 1 stays away from the collective), mismatch (finetune with this rank's own options).
+// hang (rank 1 stays away from the collective), mismatch (finetune with this rank's own options). With
+// args.perRank, rank r's options are args overridden by args.perRank[r] (stats, eval and mismatch).
 'use strict';
 const fs = require('node:fs');
 const vbp = require('../../dist/lib');
@@ -104,6 +105,7 @@ async function main() {
   try {
     if (task !== 'single') info = await vbp.initDistributed(args.options ?? {});
     result.rank = info?.rank ?? 0;
+    const own = args.perRank && info ? { ...args, ...args.perRank[info.rank] } : args;
     if (task === 'collectives') {
       const sum = Float64Array.of(info.rank + 1, 0.5, 1e-300);
       await group.allreduceSum([sum]);
@@ -111,16 +113,16 @@ async function main() {
       result.sum = Array.from(sum);
       result.gathered = parts.map((b) => Buffer.from(b).toString());
     } else if (task === 'stats') {
-      Object.assign(result, await statsTask(args, info));
+      Object.assign(result, await statsTask(own, info));
     } else if (task === 'finetune' || task === 'single' || task === 'mismatch') {
       Object.assign(
         result,
-        await finetuneTask(task === 'mismatch' ? { ...args, ...args.perRank[info.rank] } : args, info),
+        await finetuneTask(task === 'mismatch' ? own : args, info),
       );
     } else if (task === 'eval') {
-      const model = await vbp.loadModel(args.model);
-      const data = new vbp.NpyDataset(args.items, args.labels);
-      const e = await vbp.evaluate(model, data, { batchSize: 5, keepLogits: true, limit: args.limit });
+      const model = await vbp.loadModel(own.model);
+      const data = new vbp.NpyDataset(own.items, own.labels);
+      const e = await vbp.evaluate(model, data, { batchSize: 5, keepLogits: true, limit: own.limit });
       await model.dispose();
       Object.assign(result, {
         items: e.items,
