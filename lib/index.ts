@@ -101,6 +101,18 @@ export { assertClose, isClose, DEFAULT_TOLERANCES, type CloseOptions } from './t
 // Data sets
 export { batches, shuffledOrder, type Dataset, type Batch, type Batches, type BatchOptions } from './data/dataset';
 export { type Normalisation } from './data/normalisation';
+export {
+  TRAIN_TRANSFORMS,
+  CROP_SCALE,
+  CROP_RATIO,
+  randomResizedCropBox,
+  drawAugmentation,
+  resizedCropInto,
+  itemRandom,
+  type TrainTransform,
+  type CropBox,
+  type ItemAugmentation,
+} from './data/augment';
 export { IdxDataset, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type IdxDatasetOptions } from './data/idx-dataset';
 export { NpyDataset, type NpyDatasetOptions } from './data/npy-dataset';
 export {

@@ -6,6 +6,7 @@
 import { VbpError } from '../errors';
 import type { Tensor } from '../tensor';
 import { seededRandom } from '../util/random';
+import { drawAugmentation, itemRandom, resizedCropInto } from './augment';
 
 export interface Batch {
   input: Tensor<Float32Array>;
@@ -37,6 +38,11 @@ export interface BatchOptions {
    * within the part.
    */
   shard?: { rank: number; worldSize: number };
+  /**
+   * The training augmentation (RandomResizedCrop, then RandomHorizontalFlip), each item's draws seeded by `seed` and
+   * its index: the same item gets the same crop whatever its batch, rank or offset.
+   */
+  augment?: { seed: number };
 }
 
 export interface Dataset {
@@ -51,6 +57,36 @@ export interface Dataset {
   read(index: number, target: Float32Array): Promise<number>;
   /** How many read() calls batches() may have in flight at once (default 1): image decoding runs on several threads. */
   readonly concurrency?: number;
+  /**
+   * Writes item `index` with the training augmentation drawn from `random` (drawAugmentation() on its source image),
+   * at itemShape. Without it, batches() augments the preprocessed item (augmentedRead()).
+   */
+  readAugmented?(index: number, target: Float32Array, random: () => number): Promise<number>;
+}
+
+/** How batches() reads one item into its slot. */
+type ReadItem = (index: number, target: Float32Array) => Promise<number>;
+
+/** Item reads of `dataset`, augmented when `augment` is given (see BatchOptions.augment). */
+function itemReader(dataset: Dataset, augment: BatchOptions['augment']): ReadItem {
+  if (!augment) return (index, target) => dataset.read(index, target);
+  if (dataset.readAugmented) {
+    const own = dataset.readAugmented.bind(dataset);
+    return (index, target) => own(index, target, itemRandom(augment.seed, index));
+  }
+  const [channels, height, width] = dataset.itemShape;
+  if (dataset.itemShape.length !== 3)
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      `the crop-flip augmentation needs [channels, height, width] items; ${dataset.description} has [${dataset.itemShape}]`,
+    );
+  return async (index, target) => {
+    const item = new Float32Array(target.length);
+    const label = await dataset.read(index, item);
+    const augmentation = drawAugmentation(width, height, itemRandom(augment.seed, index));
+    resizedCropInto(item, [channels, height, width], augmentation, height, width, target);
+    return label;
+  };
 }
 
 /** Seeded Fisher-Yates order of 0..n-1. */
@@ -100,6 +136,11 @@ export function batches(dataset: Dataset, options: BatchOptions = {}): Batches {
   checkPositiveInteger(batchSize, 'batch size', 1);
   checkPositiveInteger(options.limit, 'limit', 1);
   checkPositiveInteger(options.offset, 'offset', 0);
+  if (options.augment !== undefined) {
+    if (typeof options.augment !== 'object' || options.augment === null || options.augment.seed === undefined)
+      throw new VbpError('INVALID_ARGUMENT', 'augment must be { seed }, with an integer seed >= 0');
+    checkPositiveInteger(options.augment.seed, 'augment.seed', 0);
+  }
   if (options.shard) {
     checkPositiveInteger(options.shard.worldSize, 'shard.worldSize', 1);
     checkPositiveInteger(options.shard.rank, 'shard.rank', 0);
@@ -135,10 +176,11 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
   const total = itemCount(dataset, options);
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
   const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));
+  const read = itemReader(dataset, options.augment);
   const reads =
     concurrency === 1
-      ? readInTurn(dataset, order, options.offset ?? 0, total)
-      : readAhead(dataset, order, options.offset ?? 0, total, itemSize, concurrency);
+      ? readInTurn(read, order, options.offset ?? 0, total)
+      : readAhead(read, order, options.offset ?? 0, total, itemSize, concurrency);
   for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0;) {
     const data = new Float32Array(Math.min(batchSize, remaining) * itemSize);
     const labels: number[] = [];
@@ -179,10 +221,10 @@ interface ItemRead {
 }
 
 /** Items one at a time, each read straight into its slot of the batch when the batch asks for it. */
-function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: number): Generator<ItemRead> {
+function* readInTurn(read: ReadItem, order: Int32Array, start: number, total: number): Generator<ItemRead> {
   for (let next = start; next < total; next++) {
     const index = order[next];
-    yield { index, fill: (target) => dataset.read(index, target) };
+    yield { index, fill: (target) => read(index, target) };
   }
 }
 
@@ -191,7 +233,7 @@ function* readInTurn(dataset: Dataset, order: Int32Array, start: number, total: 
  * libuv's threads), reaching into the next batch while the caller works on this one.
  */
 async function* readAhead(
-  dataset: Dataset,
+  readItem: ReadItem,
   order: Int32Array,
   start: number,
   total: number,
@@ -204,7 +246,7 @@ async function* readAhead(
     while (inFlight.length < concurrency && next < total) {
       const index = order[next++];
       const buffer = new Float32Array(itemSize);
-      const read = dataset.read(index, buffer);
+      const read = readItem(index, buffer);
       read.catch(() => undefined); // rethrown by fill()
       inFlight.push({ index, buffer, read });
     }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VbpError } from '../errors';
+import { drawAugmentation } from './augment';
 import type { Dataset } from './dataset';
 import { checkNormalisation } from './normalisation';
 
@@ -52,8 +53,17 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** Decodes and preprocesses one image file into `target` ([channels, crop, crop], channel-major). */
-export async function preprocessImage(file: string, options: ImagePreprocessing, target: Float32Array): Promise<void> {
+/**
+ * Decodes and preprocesses one image file into `target` ([channels, crop, crop], channel-major). With `random`, the
+ * training augmentation instead of the resize and center crop: torchvision's RandomResizedCrop of the decoded image
+ * to crop x crop (with the configured interpolation), then RandomHorizontalFlip, both drawn from `random`.
+ */
+export async function preprocessImage(
+  file: string,
+  options: ImagePreprocessing,
+  target: Float32Array,
+  random?: () => number,
+): Promise<void> {
   checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
@@ -74,13 +84,27 @@ export async function preprocessImage(file: string, options: ImagePreprocessing,
   let height = metadata.height ?? 0;
   if ((metadata.orientation ?? 1) >= 5) [width, height] = [height, width];
   if (!width || !height) throw new VbpError('DATA', `cannot read the size of image '${file}'`);
-  // torchvision Resize(int): the shorter side becomes `resize`, the other keeps the aspect ratio (floored).
-  const [w, h] =
-    width <= height ? [resize, Math.floor((resize * height) / width)] : [Math.floor((resize * width) / height), resize];
-  if (w < crop || h < crop) throw new VbpError('DATA', `resize ${resize} is smaller than crop ${crop}`);
-  const left = roundHalfEven((w - crop) / 2);
-  const top = roundHalfEven((h - crop) / 2);
-  image = image.removeAlpha().resize(w, h, { kernel, fit: 'fill' }).extract({ left, top, width: crop, height: crop });
+  let flip = false;
+  if (random) {
+    const augmentation = drawAugmentation(width, height, random);
+    flip = augmentation.flip;
+    const { left, top, width: boxWidth, height: boxHeight } = augmentation.box;
+    // extract() before resize(): the crop of the (EXIF-oriented) decoded image, then resized to the output.
+    image = image
+      .removeAlpha()
+      .extract({ left, top, width: boxWidth, height: boxHeight })
+      .resize(crop, crop, { kernel, fit: 'fill' });
+  } else {
+    // torchvision Resize(int): the shorter side becomes `resize`, the other keeps the aspect ratio (floored).
+    const [w, h] =
+      width <= height
+        ? [resize, Math.floor((resize * height) / width)]
+        : [Math.floor((resize * width) / height), resize];
+    if (w < crop || h < crop) throw new VbpError('DATA', `resize ${resize} is smaller than crop ${crop}`);
+    const left = roundHalfEven((w - crop) / 2);
+    const top = roundHalfEven((h - crop) / 2);
+    image = image.removeAlpha().resize(w, h, { kernel, fit: 'fill' }).extract({ left, top, width: crop, height: crop });
+  }
   image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
   let pixels: Buffer;
   try {
@@ -94,7 +118,11 @@ export async function preprocessImage(file: string, options: ImagePreprocessing,
   for (let c = 0; c < channels; c++) {
     const m = normalisation.mean[c];
     const s = normalisation.std[c];
-    for (let i = 0; i < plane; i++) target[c * plane + i] = (pixels[i * stride + c] / 255 - m) / s;
+    if (!flip) for (let i = 0; i < plane; i++) target[c * plane + i] = (pixels[i * stride + c] / 255 - m) / s;
+    else
+      for (let y = 0; y < crop; y++)
+        for (let x = 0; x < crop; x++)
+          target[c * plane + y * crop + (crop - 1 - x)] = (pixels[(y * crop + x) * stride + c] / 255 - m) / s;
   }
 }
 
@@ -321,6 +349,13 @@ export class ImageFolderDataset implements Dataset {
   async read(index: number, target: Float32Array): Promise<number> {
     const { file, label } = this.files[index];
     await preprocessImage(file, this.options, target);
+    return label;
+  }
+
+  /** The training augmentation crops the decoded image, not the evaluation crop. */
+  async readAugmented(index: number, target: Float32Array, random: () => number): Promise<number> {
+    const { file, label } = this.files[index];
+    await preprocessImage(file, this.options, target, random);
     return label;
   }
 }

@@ -4,11 +4,12 @@
  * here with DISTRIBUTED, on every rank, instead of training something no single run would.
  */
 import { VbpError } from '../errors';
-import type { Model } from '../model/model';
 import { allgatherBytes, distributedInfo } from './group';
 
 /** What makes two ranks' models the same model for a collective: every parameter's name and shape. */
-export function parameterSignature(model: Model): string[] {
+export function parameterSignature(model: {
+  parameters(): ReadonlyArray<{ name: string; shape: readonly number[] }>;
+}): string[] {
   return model.parameters().map((p) => `${p.name}:${p.shape.join('x')}`);
 }
 

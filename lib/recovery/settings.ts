@@ -4,6 +4,7 @@
  * repeat.
  */
 import { VbpError } from '../errors';
+import { checkTrainTransform, type TrainTransform } from '../data/augment';
 import type { Batch, Dataset } from '../data/dataset';
 import { Model } from '../model/model';
 import { checkOptionKeys } from '../util/options';
@@ -75,6 +76,12 @@ export interface FinetuneOptions {
    * Default 'fp32'.
    */
   precision?: Precision;
+  /**
+   * Dataset data: 'crop-flip' trains on torchvision's RandomResizedCrop (scale (0.08, 1), ratio (3/4, 4/3)) and
+   * RandomHorizontalFlip of every item, drawn per epoch and item from seed (the same on resume and on any number of
+   * ranks); 'none' (default) on the data set's own items, e.g. the evaluation transform of an image folder.
+   */
+  trainTransform?: TrainTransform;
 }
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
@@ -99,6 +106,8 @@ export interface CheckpointSettings {
   worldSize?: number;
   /** Mixed precision (absent: fp32). */
   precision?: Precision;
+  /** The training augmentation (absent: none). */
+  trainTransform?: TrainTransform;
 }
 
 const OPTIONS = [
@@ -124,6 +133,7 @@ const OPTIONS = [
   'onSkip',
   'distributed',
   'precision',
+  'trainTransform',
 ];
 
 export function isDataset(data: unknown): data is Dataset {
@@ -161,7 +171,15 @@ export function settingsOf(options: FinetuneOptions, worldSize?: number): Checkp
     teacher: Boolean(options.teacher),
     ...(worldSize === undefined ? {} : { worldSize }),
     ...(options.precision !== undefined && options.precision !== 'fp32' ? { precision: options.precision } : {}),
+    ...(options.trainTransform !== undefined && checkTrainTransform(options.trainTransform, 'finetune()') !== 'none'
+      ? { trainTransform: options.trainTransform }
+      : {}),
   };
+  if (s.trainTransform && !isDataset(options.data))
+    throw new VbpError(
+      'INVALID_ARGUMENT',
+      'finetune(): trainTransform applies to a Dataset; a data function yields its batches as they are (augment them there)',
+    );
   if (options.precision !== undefined && !PRECISIONS.includes(options.precision))
     throw new VbpError(
       'INVALID_ARGUMENT',

@@ -56,6 +56,10 @@ function epochBatches(
       skipBadItems,
       onSkip,
       ...(group ? { shard: { rank: group.rank, worldSize: group.worldSize } } : {}),
+      // Its own stream, apart from the order's: the crops do not move when the order's seed use changes.
+      ...(settings.trainTransform === 'crop-flip'
+        ? { augment: { seed: (epochSeed(settings.seed, epoch) ^ 0x5bd1e995) >>> 0 } }
+        : {}),
     }).skipBatches(skip);
   }
   return (async function* () {

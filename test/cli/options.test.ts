@@ -134,6 +134,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
     base: ['finetune', model, '--teacher', model, '--data', calib, '--raw', '--labels', labels, '--out', out('f.pt')],
     invalid: {
       '--precision': ['--precision', 'fp8'],
+      '--train-transform': ['--train-transform', 'mixup'],
       '--device': ['--device', 'cuda:-1'],
       '--threads': ['--threads', 'x'],
       '--data': ['--data', path.join(dir, 'missing.npy')],

@@ -1,6 +1,7 @@
 /** vbp finetune: the paper's recovery step, distillation from the original model into the pruned one. */
 import type { Command } from 'commander';
 import { VbpError } from '../../errors';
+import { TRAIN_TRANSFORMS } from '../../data/augment';
 import { FINETUNE_DEFAULTS, FinetuneError, PRECISIONS, finetune, type FinetuneOptions } from '../../recovery/finetune';
 import type { Model } from '../../model/model';
 import { SCHEDULES } from '../../recovery/schedule';
@@ -39,6 +40,7 @@ interface FinetuneCommandOptions extends GlobalOptions, DataOptions, Calibration
   checkpointEvery?: string;
   resume?: string;
   precision?: string;
+  trainTransform?: string;
   force?: boolean;
 }
 
@@ -87,6 +89,9 @@ function recipeOf(options: FinetuneCommandOptions): Omit<FinetuneOptions, 'data'
     seed: parseInteger(orDefault(options.seed, FINETUNE_DEFAULTS.seed), '--seed', 0, 2 ** 32 - 1),
     ...(options.precision !== undefined
       ? { precision: parseChoice(options.precision, '--precision', PRECISIONS) }
+      : {}),
+    ...(options.trainTransform !== undefined
+      ? { trainTransform: parseChoice(options.trainTransform, '--train-transform', TRAIN_TRANSFORMS) }
       : {}),
     // Ctrl-C keeps a checkpoint of the last completed step (atAbort), so that --resume loses nothing.
     ...(options.checkpoint !== undefined
@@ -254,6 +259,10 @@ export function registerFinetune(program: Command, run: Run): void {
     .option('--alpha <a>', `weight of the distillation term in [0, 1] (default ${FINETUNE_DEFAULTS.alpha})`)
     .option('--clip-norm <x>', 'clip the gradient norm to this (default 0: no clipping)')
     .option('--precision <p>', 'fp32 (default), bf16 (autocast; CPU and CUDA) or fp16 (CUDA, dynamic loss scale)')
+    .option(
+      '--train-transform <kind>',
+      "none (default: the data's own items) or crop-flip (RandomResizedCrop and horizontal flip, seeded per epoch and item)",
+    )
     .option(
       '--trainable <what>',
       'all (default), mlp (only fc1/fc2 of the MLP blocks) or comma-separated parameter-name prefixes',
