@@ -30,7 +30,8 @@ import { probeInput } from '../lib/model/model';
 import { packageRoot } from '../lib/util/package-root';
 import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
 import { ImageFolderDataset } from '../lib/data/image-folder';
-import { batches as datasetBatches } from '../lib/data/dataset';
+import { TarShardDataset } from '../lib/data/tar-shards';
+import { batches as datasetBatches, type Dataset } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
 import { formatNpy } from '../lib/formats/npy';
 import { BUNDLED_MODEL } from '../lib/demo/run';
@@ -132,6 +133,9 @@ interface ImageFolderRow {
   nodeImagesPerSecond: number;
   pythonImagesPerSecond: number;
   ratio: number;
+  /** The same JPEGs in 4 WebDataset tar shards (TarShardDataset, not shuffled), and their rate over the folder's. */
+  shardsImagesPerSecond?: number;
+  shardsRatio?: number;
 }
 
 /** Seconds per phase of the whole job (bench/job.ts, bench/python/job.py); `floor`: load + plain forwards + save. */
@@ -347,22 +351,49 @@ async function imageFolder(count: number): Promise<string> {
   return root;
 }
 
+/** The folder's JPEGs as 4 WebDataset shards (<i>.jpg with <i>.cls), written once with tar. */
+function tarShards(root: string, count: number): string {
+  const out = path.join(work, `shards-${count}`);
+  const pattern = path.join(out, 'shard-{0..3}.tar');
+  if (fs.existsSync(path.join(out, '.complete'))) return pattern;
+  const stage = path.join(out, 'stage');
+  fs.mkdirSync(stage, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    fs.copyFileSync(path.join(root, `class${i % 4}`, `${i}.jpg`), path.join(stage, `${i}.jpg`));
+    fs.writeFileSync(path.join(stage, `${i}.cls`), String(i % 4));
+  }
+  for (let shard = 0; shard < 4; shard++) {
+    const members: string[] = [];
+    for (let i = (shard * count) / 4; i < ((shard + 1) * count) / 4; i++) members.push(`${i}.jpg`, `${i}.cls`);
+    execFileSync('tar', ['-cf', path.join(out, `shard-${shard}.tar`), '-C', stage, ...members]);
+  }
+  fs.rmSync(stage, { recursive: true });
+  fs.writeFileSync(path.join(out, '.complete'), '');
+  return pattern;
+}
+
 /**
- * Images per second of decode + resize + crop + normalise in batches of 64, alternating the two sides, medians of 3.
+ * Images per second of decode + resize + crop + normalise in batches of 64, alternating the sides (folder, tar shards
+ * of the same files, torchvision), medians of 3.
  */
 async function imageFolderVsPython(count: number): Promise<ImageFolderRow> {
   const root = await imageFolder(count);
   const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const shards = tarShards(root, count);
   const node: number[] = [];
+  const fromShards: number[] = [];
   const py: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    const dataset = new ImageFolderDataset(root);
+  const rate = async (dataset: Dataset, into: number[]): Promise<void> => {
     for (let pass = 0; pass < 2; pass++) {
       const started = performance.now();
       let images = 0;
       for await (const batch of datasetBatches(dataset, { batchSize: 64 })) images += batch.input.shape[0];
-      if (pass === 1) node.push(images / ((performance.now() - started) / 1000));
+      if (pass === 1) into.push(images / ((performance.now() - started) / 1000));
     }
+  };
+  for (let round = 0; round < 3; round++) {
+    await rate(new ImageFolderDataset(root), node);
+    await rate(new TarShardDataset(shards), fromShards);
     py.push(JSON.parse(runPython('imagefolder.py', [root, '--workers', String(cores)])).imagesPerSecond);
   }
   return {
@@ -372,6 +403,8 @@ async function imageFolderVsPython(count: number): Promise<ImageFolderRow> {
     nodeImagesPerSecond: median(node),
     pythonImagesPerSecond: median(py),
     ratio: median(node) / median(py),
+    shardsImagesPerSecond: median(fromShards),
+    shardsRatio: median(fromShards) / median(node),
   };
 }
 
@@ -405,6 +438,11 @@ function updateReadme(r: BenchResults): void {
     ),
     `| least-squares solve, ${r.leastSquares.blocks} blocks of ${r.leastSquares.model} (prune lsq - prune mean); compensated selection at 50 % | ${f(r.leastSquares.solveMs / 1000)} s; ${f(r.leastSquares.planCompensatedMs / 1000, 1)} s | | | <= 5 s (solve) |`,
     `| ImageFolder decode + resize 256 + crop 224 + normalise, ${r.imageFolder.images} JPEGs 500x375, batch 64 | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (sharp, ${r.imageFolder.inFlight ?? 4 * r.imageFolder.cores} images in flight) | ${f(r.imageFolder.pythonImagesPerSecond, 0)} images/s (torchvision + PIL, ${r.imageFolder.cores} DataLoader workers) | ${f(r.imageFolder.ratio, 3)} (speed) | >= 1 |`,
+    ...(r.imageFolder.shardsImagesPerSecond !== undefined
+      ? [
+          `| the same JPEGs in 4 WebDataset tar shards against the folder | ${f(r.imageFolder.shardsImagesPerSecond, 0)} images/s (TarShardDataset) | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (ImageFolderDataset) | ${f(r.imageFolder.shardsRatio!, 3)} (speed) | >= 1 |`,
+        ]
+      : []),
     ...r.job.flatMap((j) => [
       `| whole job through the API (load, calibrate ${j.batches}x${j.batchSize}, plan, prune, save), ${j.model}, ${j.threads} thread(s) | ${f(j.node.total)} s | ${f(j.python.total)} s (Python reference) | ${f(j.ratio, 3)} | <= 0.85 |`,
       `| the same against the work it cannot avoid (load + one plain forward per batch + save) | ${f(j.node.total)} s | ${f(j.node.floor)} s | ${f(j.ofFloor, 3)} | <= 1.1 |`,

@@ -113,6 +113,9 @@ export {
   type CropBox,
   type ItemAugmentation,
 } from './data/augment';
+export { TarShardDataset, type TarShardsOptions } from './data/tar-shards';
+export { listTar, type TarMember } from './formats/tar';
+export { expandBraces } from './util/braces';
 export { IdxDataset, FASHION_MNIST_CLASSES, DEBIAN_FASHION_MNIST, type IdxDatasetOptions } from './data/idx-dataset';
 export { NpyDataset, type NpyDatasetOptions } from './data/npy-dataset';
 export {

@@ -60,7 +60,10 @@ export function withData(
   own: { batchSize?: string; limitHelp?: string } = {},
 ): Command {
   command
-    .option('--data <source>', "'fashion-mnist', a folder of IDX files, an .npy file or an ImageFolder tree")
+    .option(
+      '--data <source>',
+      "'fashion-mnist', a folder of IDX files, an .npy file, an ImageFolder tree or WebDataset tar shards ('train-{000000..000127}.tar')",
+    )
     .option('--split <split>', `IDX data: train or test (default: ${defaultSplit})`)
     .option('--labels <file.npy>', '.npy data: class indices, one per item')
     .option('--input-shape <C,H,W>', '.npy data: shape of one item (default: from the model card)')

@@ -10,6 +10,7 @@ import type { Dataset } from '../data/dataset';
 import { VbpError } from '../errors';
 import { IdxDataset, DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, isIdxFolder } from '../data/idx-dataset';
 import { ImageFolderDataset, type ImageFolderOptions } from '../data/image-folder';
+import { TarShardDataset } from '../data/tar-shards';
 import { checkNormalisation, type Normalisation } from '../data/normalisation';
 import { NpyDataset, ValueRangeError, fitItemShape } from '../data/npy-dataset';
 import type { ModelCard } from '../formats/model-card';
@@ -47,7 +48,7 @@ interface DataSource {
   normalisation: 'options' | 'model card' | 'none (--raw)';
 }
 
-type Kind = 'idx' | 'npy' | 'images';
+type Kind = 'idx' | 'npy' | 'images' | 'shards';
 
 const IMAGE_ONLY = ['crop', 'resize', 'interpolation', 'channels'] as const;
 
@@ -69,6 +70,8 @@ export const DATA_OPTIONS = [
 ] as const;
 
 function dataKind(spec: string): { kind: Kind; location: string } {
+  // WebDataset shards: a brace pattern or a .tar file (the dataset checks that each shard exists).
+  if (spec.includes('{') || spec.toLowerCase().endsWith('.tar')) return { kind: 'shards', location: spec };
   const location = spec === 'fashion-mnist' ? DEBIAN_FASHION_MNIST : spec;
   const stat = fs.statSync(location, { throwIfNoEntry: false });
   if (!stat) {
@@ -101,9 +104,13 @@ function checkOnlyFor(options: DataOptions, kind: Kind): void {
   if (options.scale !== undefined && kind !== 'npy')
     throw usageError('--scale', 'is for .npy data only (IDX and image pixels are bytes, scaled to [0, 1])');
   if (options.classMap !== undefined && kind !== 'images')
-    throw usageError('--class-map', 'is for image folders only (their folder names are the classes)');
+    throw usageError(
+      '--class-map',
+      'is for image folders only (their folder names are the classes; tar shards carry class indices)',
+    );
   for (const key of IMAGE_ONLY) {
-    if (options[key] !== undefined && kind !== 'images') throw usageError(`--${key}`, 'is for image folders only');
+    if (options[key] !== undefined && kind !== 'images' && kind !== 'shards')
+      throw usageError(`--${key}`, 'is for image folders and tar shards only');
   }
 }
 
@@ -136,7 +143,7 @@ function normalisationOf(
   if (options.raw) return { from: 'none (--raw)' };
   if (card?.mean && card.std) {
     const cardChannels = Math.max(card.mean.length, card.std.length);
-    const hint = ` (the model card is for ${cardChannels}-channel items: ${kind === 'images' ? `pass --channels ${cardChannels}, or ` : ''}pass --mean/--std for ${channels}-channel items)`;
+    const hint = ` (the model card is for ${cardChannels}-channel items: ${kind === 'images' || kind === 'shards' ? `pass --channels ${cardChannels}, or ` : ''}pass --mean/--std for ${channels}-channel items)`;
     return { value: check({ mean: card.mean, std: card.std }, "the model card's mean/std", hint), from: 'model card' };
   }
   throw new UsageError(
@@ -183,7 +190,9 @@ function checkItemShape(dataset: Dataset, card: ModelCard | undefined, kind: Kin
   const expected = card?.inputShape;
   if (!expected || expected.join() === dataset.itemShape.join()) return;
   const hint =
-    kind === 'images' ? `; pass --crop ${expected[expected.length - 1]} (and --channels ${expected[0]})` : '';
+    kind === 'images' || kind === 'shards'
+      ? `; pass --crop ${expected[expected.length - 1]} (and --channels ${expected[0]})`
+      : '';
   throw usageError(
     '--data',
     `items of ${dataset.description} have shape [${dataset.itemShape}], the model expects [${expected}] (model card)${hint}`,
@@ -210,7 +219,10 @@ function open(
   needsLabels: boolean,
 ): DataSource {
   if (!options.data)
-    throw usageError('--data', "is required: 'fashion-mnist', a folder of IDX files, an .npy file or an image folder");
+    throw usageError(
+      '--data',
+      "is required: 'fashion-mnist', a folder of IDX files, an .npy file, an image folder or tar shards",
+    );
   const { kind, location } = dataKind(options.data);
   checkOnlyFor(options, kind);
   const itemShape =
@@ -286,21 +298,24 @@ function open(
         `must be at least the crop size (${preprocessing.crop ?? 224}), got ${preprocessing.resize}`,
       );
     }
-    const classMap = options.classMap !== undefined ? readClassMap(options.classMap) : undefined;
-    try {
-      dataset = new ImageFolderDataset(location, { ...preprocessing, ...(classMap ? { classMap } : {}) });
-    } catch (error) {
-      // The library's advice, in the command line's words.
-      if (error instanceof VbpError && /with classMap, e\.g\./.test(error.message)) {
-        throw usageError(
-          '--data',
-          error.message.replace('with classMap, e.g.', 'with --class-map FILE.json holding e.g.'),
-          error.code,
-        );
+    if (kind === 'shards') dataset = new TarShardDataset(location, preprocessing);
+    else {
+      const classMap = options.classMap !== undefined ? readClassMap(options.classMap) : undefined;
+      try {
+        dataset = new ImageFolderDataset(location, { ...preprocessing, ...(classMap ? { classMap } : {}) });
+      } catch (error) {
+        // The library's advice, in the command line's words.
+        if (error instanceof VbpError && /with classMap, e\.g\./.test(error.message)) {
+          throw usageError(
+            '--data',
+            error.message.replace('with classMap, e.g.', 'with --class-map FILE.json holding e.g.'),
+            error.code,
+          );
+        }
+        if (error instanceof VbpError && error.message.startsWith('classMap: '))
+          throw usageError('--class-map', error.message.slice('classMap: '.length), error.code);
+        throw error;
       }
-      if (error instanceof VbpError && error.message.startsWith('classMap: '))
-        throw usageError('--class-map', error.message.slice('classMap: '.length), error.code);
-      throw error;
     }
   }
   // An explicit --input-shape was checked against the file above; otherwise the card's must fit the data.

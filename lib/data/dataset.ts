@@ -62,6 +62,8 @@ export interface Dataset {
    * at itemShape. Without it, batches() augments the preprocessed item (augmentedRead()).
    */
   readAugmented?(index: number, target: Float32Array, random: () => number): Promise<number>;
+  /** The order of a shuffled pass with `seed` (default: a seeded permutation of all items, shuffledOrder()). */
+  shuffledOrder?(seed: number): Int32Array;
 }
 
 /** How batches() reads one item into its slot. */
@@ -167,7 +169,7 @@ async function* skipping<T>(source: AsyncIterable<T>, count: number): AsyncGener
 
 async function* generate(dataset: Dataset, batchSize: number, options: BatchOptions): AsyncGenerator<Batch> {
   const full = options.shuffle
-    ? shuffledOrder(dataset.size, options.seed ?? 0)
+    ? (dataset.shuffledOrder?.(options.seed ?? 0) ?? shuffledOrder(dataset.size, options.seed ?? 0))
     : Int32Array.from({ length: dataset.size }, (_, i) => i);
   const { shard } = options;
   const order = shard

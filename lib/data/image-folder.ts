@@ -53,17 +53,24 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
+/** An image file's bytes, read from elsewhere (a tar shard), and the name errors give it. */
+export interface EncodedImage {
+  bytes: Buffer;
+  name: string;
+}
+
 /**
  * Decodes and preprocesses one image file into `target` ([channels, crop, crop], channel-major). With `random`, the
  * training augmentation instead of the resize and center crop: torchvision's RandomResizedCrop of the decoded image
  * to crop x crop (with the configured interpolation), then RandomHorizontalFlip, both drawn from `random`.
  */
 export async function preprocessImage(
-  file: string,
+  source: string | EncodedImage,
   options: ImagePreprocessing,
   target: Float32Array,
   random?: () => number,
 ): Promise<void> {
+  const [input, file] = typeof source === 'string' ? [source, source] : [source.bytes, source.name];
   checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
@@ -73,7 +80,7 @@ export async function preprocessImage(
   const kernel = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' }[options.interpolation ?? 'bicubic'] as
     'cubic' | 'linear' | 'nearest';
   // sequentialRead: the image is decoded top to bottom once, which is all this pipeline needs.
-  let image = sharp()(file, { failOn: 'error', sequentialRead: true }).rotate(); // honour EXIF orientation, like PIL's exif_transpose would
+  let image = sharp()(input, { failOn: 'error', sequentialRead: true }).rotate(); // honour EXIF orientation, like PIL's exif_transpose would
   let metadata;
   try {
     metadata = await image.metadata();
@@ -173,7 +180,7 @@ function walkClass(root: string): string[] {
 }
 
 /** Throws INVALID_ARGUMENT for preprocessing options outside what preprocessImage() supports. */
-function checkPreprocessing(options: ImagePreprocessing): void {
+export function checkPreprocessing(options: ImagePreprocessing): void {
   const fail = (why: string): never => {
     throw new VbpError('INVALID_ARGUMENT', why);
   };

@@ -19,6 +19,9 @@ export function shardOf(dataset: Dataset, index: number, count: number): Dataset
     concurrency: dataset.concurrency,
     description: `${dataset.description}, shard ${index}/${count} (${size} items)`,
     read: (i, target) => dataset.read(index + i * count, target),
+    ...(dataset.readAugmented
+      ? { readAugmented: (i, target, random) => dataset.readAugmented!(index + i * count, target, random) }
+      : {}),
   };
 }
 
@@ -32,5 +35,8 @@ export function selectionOf(dataset: Dataset, order: Int32Array, description: st
     concurrency: dataset.concurrency,
     description,
     read: (i, target) => dataset.read(order[i], target),
+    ...(dataset.readAugmented
+      ? { readAugmented: (i, target, random) => dataset.readAugmented!(order[i], target, random) }
+      : {}),
   };
 }
