@@ -29,9 +29,7 @@ import { measureLatency } from '../lib/measure/latency';
 import { probeInput } from '../lib/model/model';
 import { packageRoot } from '../lib/util/package-root';
 import { IdxDataset, DEBIAN_FASHION_MNIST } from '../lib/data/idx-dataset';
-import { ImageFolderDataset } from '../lib/data/image-folder';
-import { TarShardDataset } from '../lib/data/tar-shards';
-import { batches as datasetBatches, type Dataset } from '../lib/data/dataset';
+import { batches as datasetBatches } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
 import { formatNpy } from '../lib/formats/npy';
 import { BUNDLED_MODEL } from '../lib/demo/run';
@@ -126,18 +124,6 @@ interface FinetuneStepRow {
   withoutTeacher: StepComparison;
 }
 
-interface ImageFolderRow {
-  images: number;
-  cores: number;
-  inFlight: number;
-  nodeImagesPerSecond: number;
-  pythonImagesPerSecond: number;
-  ratio: number;
-  /** The same JPEGs in 4 WebDataset tar shards (TarShardDataset, not shuffled), and their rate over the folder's. */
-  shardsImagesPerSecond?: number;
-  shardsRatio?: number;
-}
-
 /** Seconds per phase of the whole job (bench/job.ts, bench/python/job.py); `floor`: load + plain forwards + save. */
 type JobSeconds = Record<string, number> & { total: number; floor: number };
 
@@ -172,7 +158,6 @@ interface BenchResults {
   pruneTimes: PruneTimesRow;
   speedup: SpeedupSet[];
   finetuneStep: FinetuneStepRow[];
-  imageFolder: ImageFolderRow;
   job: JobRow[];
   memory: MemoryRows;
   elapsedSeconds: number;
@@ -333,81 +318,6 @@ async function speedups(
   return { model: label, batchSizes, rows };
 }
 
-/** A folder of JPEGs shaped like ImageNet's validation images (500x375, 4 classes), made once with sharp. */
-async function imageFolder(count: number): Promise<string> {
-  const root = path.join(work, `images-${count}`);
-  if (fs.existsSync(path.join(root, '.complete'))) return root;
-  const sharp = (await import('sharp')).default;
-  for (let i = 0; i < count; i++) {
-    const dir = path.join(root, `class${i % 4}`);
-    fs.mkdirSync(dir, { recursive: true });
-    const pixels = Buffer.alloc(500 * 375 * 3);
-    for (let p = 0; p < pixels.length; p++) pixels[p] = (p * 7 + i * 13 + ((p / 1500) | 0) * 3) & 255;
-    await sharp(pixels, { raw: { width: 500, height: 375, channels: 3 } })
-      .jpeg({ quality: 90 })
-      .toFile(path.join(dir, `${i}.jpg`));
-  }
-  fs.writeFileSync(path.join(root, '.complete'), '');
-  return root;
-}
-
-/** The folder's JPEGs as 4 WebDataset shards (<i>.jpg with <i>.cls), written once with tar. */
-function tarShards(root: string, count: number): string {
-  const out = path.join(work, `shards-${count}`);
-  const pattern = path.join(out, 'shard-{0..3}.tar');
-  if (fs.existsSync(path.join(out, '.complete'))) return pattern;
-  const stage = path.join(out, 'stage');
-  fs.mkdirSync(stage, { recursive: true });
-  for (let i = 0; i < count; i++) {
-    fs.copyFileSync(path.join(root, `class${i % 4}`, `${i}.jpg`), path.join(stage, `${i}.jpg`));
-    fs.writeFileSync(path.join(stage, `${i}.cls`), String(i % 4));
-  }
-  for (let shard = 0; shard < 4; shard++) {
-    const members: string[] = [];
-    for (let i = (shard * count) / 4; i < ((shard + 1) * count) / 4; i++) members.push(`${i}.jpg`, `${i}.cls`);
-    execFileSync('tar', ['-cf', path.join(out, `shard-${shard}.tar`), '-C', stage, ...members]);
-  }
-  fs.rmSync(stage, { recursive: true });
-  fs.writeFileSync(path.join(out, '.complete'), '');
-  return pattern;
-}
-
-/**
- * Images per second of decode + resize + crop + normalise in batches of 64, alternating the sides (folder, tar shards
- * of the same files, torchvision), medians of 3.
- */
-async function imageFolderVsPython(count: number): Promise<ImageFolderRow> {
-  const root = await imageFolder(count);
-  const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const shards = tarShards(root, count);
-  const node: number[] = [];
-  const fromShards: number[] = [];
-  const py: number[] = [];
-  const rate = async (dataset: Dataset, into: number[]): Promise<void> => {
-    for (let pass = 0; pass < 2; pass++) {
-      const started = performance.now();
-      let images = 0;
-      for await (const batch of datasetBatches(dataset, { batchSize: 64 })) images += batch.input.shape[0];
-      if (pass === 1) into.push(images / ((performance.now() - started) / 1000));
-    }
-  };
-  for (let round = 0; round < 3; round++) {
-    await rate(new ImageFolderDataset(root), node);
-    await rate(new TarShardDataset(shards), fromShards);
-    py.push(JSON.parse(runPython('imagefolder.py', [root, '--workers', String(cores)])).imagesPerSecond);
-  }
-  return {
-    images: count,
-    cores,
-    inFlight: new ImageFolderDataset(root).concurrency,
-    nodeImagesPerSecond: median(node),
-    pythonImagesPerSecond: median(py),
-    ratio: median(node) / median(py),
-    shardsImagesPerSecond: median(fromShards),
-    shardsRatio: median(fromShards) / median(node),
-  };
-}
-
 function updateReadme(r: BenchResults): void {
   const readme = path.join(packageRoot, 'README.md');
   if (!fs.existsSync(readme)) return;
@@ -437,12 +347,6 @@ function updateReadme(r: BenchResults): void {
         `| calibration pass with covariance (${c.product} products) vs plain forward, ${c.model}, batch ${c.batchShape[0]} | ${f(c.calibrationMs)} ms | ${f(c.forwardMs)} ms | ${f(c.ratio, 3)} | <= 1.5 |`,
     ),
     `| least-squares solve, ${r.leastSquares.blocks} blocks of ${r.leastSquares.model} (prune lsq - prune mean); compensated selection at 50 % | ${f(r.leastSquares.solveMs / 1000)} s; ${f(r.leastSquares.planCompensatedMs / 1000, 1)} s | | | <= 5 s (solve) |`,
-    `| ImageFolder decode + resize 256 + crop 224 + normalise, ${r.imageFolder.images} JPEGs 500x375, batch 64 | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (sharp, ${r.imageFolder.inFlight ?? 4 * r.imageFolder.cores} images in flight) | ${f(r.imageFolder.pythonImagesPerSecond, 0)} images/s (torchvision + PIL, ${r.imageFolder.cores} DataLoader workers) | ${f(r.imageFolder.ratio, 3)} (speed) | >= 1 |`,
-    ...(r.imageFolder.shardsImagesPerSecond !== undefined
-      ? [
-          `| the same JPEGs in 4 WebDataset tar shards against the folder | ${f(r.imageFolder.shardsImagesPerSecond, 0)} images/s (TarShardDataset) | ${f(r.imageFolder.nodeImagesPerSecond, 0)} images/s (ImageFolderDataset) | ${f(r.imageFolder.shardsRatio!, 3)} (speed) | >= 1 |`,
-        ]
-      : []),
     ...r.job.flatMap((j) => [
       `| whole job through the API (load, calibrate ${j.batches}x${j.batchSize}, plan, prune, save), ${j.model}, ${j.threads} thread(s) | ${f(j.node.total)} s | ${f(j.python.total)} s (Python reference) | ${f(j.ratio, 3)} | <= 0.85 |`,
       `| the same against the work it cannot avoid (load + one plain forward per batch + save) | ${f(j.node.total)} s | ${f(j.node.floor)} s | ${f(j.ofFloor, 3)} | <= 1.1 |`,
@@ -688,12 +592,6 @@ async function measureFinetuneSteps(bundledShape: number[]): Promise<FinetuneSte
   return rows;
 }
 
-async function measureImageFolder(): Promise<ImageFolderRow> {
-  const row = await imageFolderVsPython(quick ? 128 : 512);
-  log(`  ${row.nodeImagesPerSecond.toFixed(0)} vs ${row.pythonImagesPerSecond.toFixed(0)} images/s`);
-  return row;
-}
-
 /** The whole job through the API and as one `vbp prune` process, against the Python reference and its floor. */
 function measureJob(bigFile: string): JobRow[] {
   const cells = quick
@@ -894,8 +792,6 @@ async function main(): Promise<void> {
   bundled.dispose();
   log('fine-tuning step: Node vs Python eager');
   const finetuneStep = await measureFinetuneSteps(bundledShape);
-  log('ImageFolder decoding: sharp (torch-vbp) vs torchvision + PIL');
-  const imageFolderRow = await measureImageFolder();
   log('whole job: Node (API and `vbp prune`) vs Python, and against the work it cannot avoid');
   const job = measureJob(bigFile);
   log('memory: calibration vs inference, and growth over a long calibration');
@@ -911,7 +807,6 @@ async function main(): Promise<void> {
     pruneTimes,
     speedup,
     finetuneStep,
-    imageFolder: imageFolderRow,
     job,
     memory,
     elapsedSeconds: (performance.now() - started) / 1000,

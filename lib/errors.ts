@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   },
   ABORTED: { native: true, meaning: 'cancelled with an AbortSignal (in a data-parallel run: on any rank)' },
   DATA: {
-    native: false,
+    native: true,
     meaning: 'a data set, model card or tensor file is malformed, does not fit the model, or asks to run code',
   },
   IO: { native: true, meaning: 'a file or folder could not be read or written' },

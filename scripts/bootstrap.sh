@@ -2,7 +2,8 @@
 # Installs what torch-vbp needs and builds it; safe to run again (each step is skipped when done).
 #   system: LibTorch (libtorch-dev), Debian's python3-torch/torchvision for the PyTorch reference,
 #           OpenBLAS (without it Debian's torch uses the reference BLAS, ~10x slower), Gloo's headers (the
-#           distributed backend inside LibTorch, libgloo-dev), Fashion-MNIST,
+#           distributed backend inside LibTorch, libgloo-dev), libjpeg-turbo's headers (the native JPEG
+#           path, libjpeg62-turbo-dev), Fashion-MNIST,
 #           and the build tools (cmake, g++, make);
 #   npm:    the lockfile's packages, without running install scripts (the addon is built below);
 #   build:  the native addon (cmake-js) and the TypeScript (tsc).
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[torch-vbp] %s\n' "$*"; }
 
-packages=(libtorch-dev libgloo-dev python3-torch python3-torchvision python3-numpy libopenblas0-pthread dataset-fashion-mnist cmake g++ make)
+packages=(libtorch-dev libgloo-dev libjpeg62-turbo-dev python3-torch python3-torchvision python3-numpy libopenblas0-pthread dataset-fashion-mnist cmake g++ make)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

@@ -123,6 +123,12 @@ if (!found) {
   );
   process.exit(1);
 }
+/** The system's libjpeg(-turbo), for the native JPEG path (without it, images decode through sharp only). */
+function withJpeg() {
+  const includes = ['/usr/include', '/usr/local/include', '/opt/homebrew/include'];
+  return includes.some((dir) => fs.existsSync(path.join(dir, 'jpeglib.h')));
+}
+
 const cudaLibs = ['torch_cuda', 'c10_cuda'].filter((lib) => fs.existsSync(path.join(found.libdir, `lib${lib}.so`)));
 switch (what) {
   case 'include':
@@ -132,12 +138,20 @@ switch (what) {
     console.log(found.libdir);
     break;
   case 'libs':
-    console.log([`-L${found.libdir}`, '-ltorch', '-ltorch_cpu', '-lc10', ...cudaLibs.map((l) => `-l${l}`)].join('\n'));
+    console.log(
+      [`-L${found.libdir}`, '-ltorch', '-ltorch_cpu', '-lc10', ...cudaLibs.map((l) => `-l${l}`), ...(withJpeg() ? ['-ljpeg'] : [])].join('\n'),
+    );
     break;
   case 'defines':
     // NDEBUG as in LibTorch's release builds and CMakeLists.txt: at::RecordFunction's layout depends on it.
     console.log(
-      ['NDEBUG', abiDefine(found), ...torchDefinitions(found), `VBP_WITH_GLOO=${withGloo(found) ? 1 : 0}`]
+      [
+        'NDEBUG',
+        abiDefine(found),
+        ...torchDefinitions(found),
+        `VBP_WITH_GLOO=${withGloo(found) ? 1 : 0}`,
+        `VBP_WITH_JPEG=${withJpeg() ? 1 : 0}`,
+      ]
         .filter(Boolean)
         .join('\n'),
     );

@@ -36,6 +36,7 @@ export interface DataOptions {
   crop?: string;
   resize?: string;
   interpolation?: string;
+  decodeThreads?: string;
   channels?: string;
   inputShape?: string;
   scale?: string;
@@ -50,7 +51,7 @@ interface DataSource {
 
 type Kind = 'idx' | 'npy' | 'images' | 'shards';
 
-const IMAGE_ONLY = ['crop', 'resize', 'interpolation', 'channels'] as const;
+const IMAGE_ONLY = ['crop', 'resize', 'interpolation', 'channels', 'decodeThreads'] as const;
 
 /** Options that only mean something with --data (commands with other sources refuse them). */
 export const DATA_OPTIONS = [
@@ -110,7 +111,10 @@ function checkOnlyFor(options: DataOptions, kind: Kind): void {
     );
   for (const key of IMAGE_ONLY) {
     if (options[key] !== undefined && kind !== 'images' && kind !== 'shards')
-      throw usageError(`--${key}`, 'is for image folders and tar shards only');
+      throw usageError(
+        `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+        'is for image folders and tar shards only',
+      );
   }
 }
 
@@ -298,11 +302,15 @@ function open(
         `must be at least the crop size (${preprocessing.crop ?? 224}), got ${preprocessing.resize}`,
       );
     }
-    if (kind === 'shards') dataset = new TarShardDataset(location, preprocessing);
+    const threads =
+      options.decodeThreads !== undefined
+        ? parseInteger(options.decodeThreads, '--decode-threads', 1, 1024)
+        : undefined;
+    if (kind === 'shards') dataset = new TarShardDataset(location, { ...preprocessing, threads });
     else {
       const classMap = options.classMap !== undefined ? readClassMap(options.classMap) : undefined;
       try {
-        dataset = new ImageFolderDataset(location, { ...preprocessing, ...(classMap ? { classMap } : {}) });
+        dataset = new ImageFolderDataset(location, { ...preprocessing, threads, ...(classMap ? { classMap } : {}) });
       } catch (error) {
         // The library's advice, in the command line's words.
         if (error instanceof VbpError && /with classMap, e\.g\./.test(error.message)) {

@@ -10,6 +10,7 @@ import { VbpError } from '../errors';
 import { drawAugmentation } from './augment';
 import type { Dataset } from './dataset';
 import { checkNormalisation } from './normalisation';
+import { native } from '../native/addon';
 
 export interface ImagePreprocessing {
   /** Side of the square center crop (default 224). */
@@ -22,6 +23,12 @@ export interface ImagePreprocessing {
   std?: number[];
   /** 3 for RGB (default) or 1 for grey. */
   channels?: 1 | 3;
+  /**
+   * 'auto' (default): RGB JPEGs with bicubic or bilinear resizing go through the native core, which reproduces
+   * torchvision's PIL path exactly (libjpeg-turbo as Pillow, Pillow's resampling), the rest through sharp;
+   * 'sharp': every image through sharp.
+   */
+  decoder?: 'auto' | 'sharp';
 }
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -53,6 +60,48 @@ function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
+/** Whether the native core takes `input` (a JPEG by its name or first bytes) with these options. */
+function nativeTakes(input: string | Buffer, options: ImagePreprocessing): boolean {
+  if ((options.decoder ?? 'auto') === 'sharp' || (options.channels ?? 3) !== 3) return false;
+  if ((options.interpolation ?? 'bicubic') === 'nearest') return false;
+  return typeof input === 'string'
+    ? /\.jpe?g$/i.test(input)
+    : input.length >= 3 && input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
+}
+
+/**
+ * The evaluation transform in the native core, exactly torchvision's PIL path: true when it wrote the item; false
+ * when this file is not one it reproduces (CMYK, an EXIF rotation, no libjpeg in the build), for sharp to decode.
+ */
+async function nativeEvalTransform(
+  input: string | Buffer,
+  options: ImagePreprocessing,
+  target: Float32Array,
+  name: string,
+): Promise<boolean> {
+  if (!nativeTakes(input, options)) return false;
+  const crop = options.crop ?? 224;
+  try {
+    const declined = await native().evalTransformJpeg(
+      input,
+      {
+        resize: options.resize ?? Math.round(crop / 0.875),
+        crop,
+        filter: options.interpolation === 'bilinear' ? 'bilinear' : 'bicubic',
+        mean: options.mean ?? IMAGENET_MEAN,
+        std: options.std ?? IMAGENET_STD,
+      },
+      target,
+    );
+    return declined === null;
+  } catch (error) {
+    const coded = error as VbpError;
+    if (coded.code === 'DATA' || coded.code === 'IO')
+      throw new VbpError(coded.code, `cannot decode image '${name}': ${coded.message}`);
+    throw error;
+  }
+}
+
 /** An image file's bytes, read from elsewhere (a tar shard), and the name errors give it. */
 export interface EncodedImage {
   bytes: Buffer;
@@ -71,6 +120,7 @@ export async function preprocessImage(
   random?: () => number,
 ): Promise<void> {
   const [input, file] = typeof source === 'string' ? [source, source] : [source.bytes, source.name];
+  if (!random && (await nativeEvalTransform(input, options, target, file))) return;
   checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
@@ -184,6 +234,8 @@ export function checkPreprocessing(options: ImagePreprocessing): void {
   const fail = (why: string): never => {
     throw new VbpError('INVALID_ARGUMENT', why);
   };
+  if (options.decoder !== undefined && options.decoder !== 'auto' && options.decoder !== 'sharp')
+    fail(`decoder must be auto or sharp, got '${String(options.decoder)}'`);
   if (options.interpolation !== undefined && !INTERPOLATIONS.includes(options.interpolation)) {
     fail(`interpolation must be one of ${INTERPOLATIONS.join(', ')}, got '${String(options.interpolation)}'`);
   }
@@ -205,7 +257,23 @@ export function checkPreprocessing(options: ImagePreprocessing): void {
     );
 }
 
+/** Decodes in flight at once by default: one per core (each on a thread of libuv's pool). */
+export function defaultDecodeThreads(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/** Throws INVALID_ARGUMENT unless `threads` is a positive integer (or undefined). */
+export function checkDecodeThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1))
+    throw new VbpError('INVALID_ARGUMENT', `threads must be a positive integer, got ${String(threads)}`);
+}
+
 export interface ImageFolderOptions extends ImagePreprocessing {
+  /**
+   * Images decoded at once (default: one per core), each on a thread of libuv's pool, which has 4 threads unless
+   * UV_THREADPOOL_SIZE says otherwise before the process's first asynchronous call (`vbp` sets it to cores + 2).
+   */
+  threads?: number;
   /**
    * The model's class order (e.g. a model card's `classes`): a folder's label is the index of its class
    * here, and a folder that matches no class is refused. A folder matches the class of its name, else the
@@ -317,18 +385,19 @@ export class ImageFolderDataset implements Dataset {
   readonly description: string;
   readonly labelled = true;
   /**
-   * Images batches() decodes at once (sharp runs each on libuv's thread pool): 4 per core, a sliding window
-   * that also reads into the next batch (the benchmark row 'ImageFolder decode + resize 256 + crop 224 +
-   * normalise' in README, "Benchmarks", measures the throughput against torchvision's).
+   * Images batches() decodes at once (options.threads), a sliding window that also reads into the next batch (the
+   * benchmark row 'ImageFolder decode + resize 256 + crop 224 + normalise' in README, "Benchmarks", measures it).
    */
-  readonly concurrency = 4 * (os.availableParallelism?.() ?? os.cpus().length);
+  readonly concurrency: number;
   readonly files: Array<{ file: string; label: number }>;
   private readonly options: ImagePreprocessing;
 
   constructor(root: string, options: ImageFolderOptions = {}) {
     if (!isFolder(root)) throw new VbpError('IO', `image folder '${root}' does not exist or is not a folder`);
-    const { classes: labelOrder, classMap, ...preprocessing } = options;
+    const { classes: labelOrder, classMap, threads, ...preprocessing } = options;
     checkPreprocessing(preprocessing);
+    checkDecodeThreads(threads);
+    this.concurrency = threads ?? defaultDecodeThreads();
     const folders = fs
       .readdirSync(root)
       .filter((name) => isFolder(path.join(root, name)))

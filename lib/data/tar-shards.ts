@@ -6,14 +6,20 @@
  * order by DistributedSampler's rule, as every data set's (batches({ shard })), so they never overlap.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { VbpError } from '../errors';
 import { listTar } from '../formats/tar';
 import { expandBraces } from '../util/braces';
 import { seededRandom } from '../util/random';
 import type { Dataset } from './dataset';
-import { IMAGE_EXTENSIONS, checkPreprocessing, preprocessImage, type ImagePreprocessing } from './image-folder';
+import {
+  IMAGE_EXTENSIONS,
+  checkDecodeThreads,
+  checkPreprocessing,
+  defaultDecodeThreads,
+  preprocessImage,
+  type ImagePreprocessing,
+} from './image-folder';
 
 export interface TarShardsOptions extends ImagePreprocessing {
   /**
@@ -21,6 +27,8 @@ export interface TarShardsOptions extends ImagePreprocessing {
    * Default 1000.
    */
   shuffleBuffer?: number;
+  /** Images decoded at once, as an image folder's (default: one per core). */
+  threads?: number;
 }
 
 interface Sample {
@@ -49,7 +57,7 @@ export class TarShardDataset implements Dataset {
   readonly description: string;
   readonly labelled: boolean;
   /** Decodes in flight at once, as an image folder's. */
-  readonly concurrency = 4 * (os.availableParallelism?.() ?? os.cpus().length);
+  readonly concurrency: number;
   readonly shards: string[];
   private readonly samples: Sample[];
   private readonly firstOfShard: Int32Array;
@@ -58,8 +66,10 @@ export class TarShardDataset implements Dataset {
 
   /** `shards`: a brace pattern (or one file), or the list of shard files. */
   constructor(shards: string | string[], options: TarShardsOptions = {}) {
-    const { shuffleBuffer, ...preprocessing } = options;
+    const { shuffleBuffer, threads, ...preprocessing } = options;
     checkPreprocessing(preprocessing);
+    checkDecodeThreads(threads);
+    this.concurrency = threads ?? defaultDecodeThreads();
     if (shuffleBuffer !== undefined && (!Number.isInteger(shuffleBuffer) || shuffleBuffer < 0))
       throw new VbpError('INVALID_ARGUMENT', `shuffleBuffer must be an integer >= 0, got ${String(shuffleBuffer)}`);
     this.shuffleBuffer = shuffleBuffer ?? 1000;

@@ -178,6 +178,14 @@ export interface NativeDistributedConfig {
   timeoutMs: number;
 }
 
+export interface NativeEvalTransform {
+  resize: number;
+  crop: number;
+  filter: 'bicubic' | 'bilinear';
+  mean: number[];
+  std: number[];
+}
+
 interface NativeBinding {
   versionInfo(): NativeVersionInfo;
   /** The distributed backends compiled in ('gloo' with Gloo's headers at build time). */
@@ -193,6 +201,16 @@ interface NativeBinding {
   /** Every rank's array (same length everywhere), in rank order. */
   distributedAllgather(array: Float64Array | Float32Array): Promise<Array<Float64Array | Float32Array>>;
   distributedBarrier(): Promise<void>;
+  /**
+   * torchvision's evaluation transform of one JPEG (a file, or its bytes) as its PIL path computes it, into `target`
+   * ([3, crop, crop]); on the libuv pool. Null when written, else why this path does not take the file (not a JPEG,
+   * CMYK, an EXIF rotation, no libjpeg in the build). A damaged JPEG rejects with DATA.
+   */
+  evalTransformJpeg(
+    input: string | Uint8Array,
+    options: NativeEvalTransform,
+    target: Float32Array,
+  ): Promise<string | null>;
   setNumThreads(n: number): void;
   manualSeed(seed: bigint): void;
   /** Reads the TF32 flags, or changes those given; returns the flags in force. */

@@ -3,6 +3,7 @@
 
 #include "bindings/async_job.h"
 #include "bindings/distributed_wrap.h"
+#include "bindings/image_wrap.h"
 #include "bindings/model_wrap.h"
 #include "bindings/saliency_wrap.h"
 #include "bindings/session_wrap.h"
@@ -50,6 +51,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("_testHooks", testHooks(env)),
                        });
   defineDistributed(env, exports);
+  defineImages(env, exports);
 }
 
 Napi::Value Addon::versionInfo(const Napi::CallbackInfo& info) {

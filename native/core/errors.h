@@ -25,6 +25,7 @@ inline constexpr const char* kPrune = "PRUNE";
 inline constexpr const char* kNotTrainable = "NOT_TRAINABLE";
 inline constexpr const char* kNonFinite = "NON_FINITE";
 inline constexpr const char* kIo = "IO";
+inline constexpr const char* kData = "DATA";
 inline constexpr const char* kLibtorchMismatch = "LIBTORCH_MISMATCH";
 inline constexpr const char* kDistributed = "DISTRIBUTED";
 inline constexpr const char* kAborted = "ABORTED";

@@ -47,6 +47,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--resize': ['--resize', '40'],
       '--interpolation': ['--interpolation', 'bicubic'],
       '--channels': ['--channels', '3'],
+      '--decode-threads': ['--decode-threads', '2'], // not for .npy data
       '--batch-size': ['--batch-size', '0'],
       '--limit': ['--limit', '-1'],
       '--seed': ['--seed', '1.5'],
@@ -90,6 +91,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--resize': ['--resize', '300'],
       '--interpolation': ['--interpolation', 'cubic'],
       '--channels': ['--channels', '1'],
+      '--decode-threads': ['--decode-threads', '0'],
       '--batch-size': ['--batch-size', 'big'],
       '--limit': ['--limit', '0'],
       '--seed': ['--seed', 'abc'],
@@ -124,6 +126,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--resize': ['--resize', '0'],
       '--interpolation': ['--interpolation', 'area'],
       '--channels': ['--channels', 'rgb'],
+      '--decode-threads': ['--decode-threads', 'all'],
       '--batch-size': ['--batch-size', '-1'],
       '--limit': ['--limit', 'all'],
       '--scale': ['--scale', 'x'],
@@ -147,6 +150,7 @@ const CASES: Record<string, { base: string[]; invalid: Record<string, string[]> 
       '--resize': ['--resize', '40'],
       '--interpolation': ['--interpolation', 'bicubic'],
       '--channels': ['--channels', '3'],
+      '--decode-threads': ['--decode-threads', '2'], // not for .npy data
       '--batch-size': ['--batch-size', '0'],
       '--limit': ['--limit', '0'],
       '--teacher': ['--teacher', path.join(dir, 'missing.pt')],

@@ -211,6 +211,73 @@ describe('image folders (sharp) against torchvision', () => {
     );
   });
 
+  it.each([224, 160])(
+    "JPEGs through the native core (the default decoder) equal torchvision's PIL path bit for bit (crop %s)",
+    async (crop) => {
+      const data = new ImageFolderDataset(path.join(dir, 'images'), { crop });
+      const viaSharp = new ImageFolderDataset(path.join(dir, 'images'), { crop, decoder: 'sharp' });
+      const expected = readNpy(path.join(dir, `expected_${crop}.npy`)).data as Float32Array;
+      const n = 3 * crop * crop;
+      const jpegs = data.files.map((f, i) => [f.file, i] as const).filter(([file]) => file.endsWith('.jpg'));
+      expect(jpegs).toHaveLength(2);
+      for (const [, i] of jpegs) {
+        const [item, other] = [new Float32Array(n), new Float32Array(n)];
+        await data.read(i, item);
+        expect(item).toEqual(expected.subarray(i * n, (i + 1) * n));
+        // sharp resamples otherwise (libvips): not equal, within the tolerance above.
+        await viaSharp.read(i, other);
+        expect(other).not.toEqual(item);
+      }
+    },
+  );
+
+  it('the native core leaves to sharp what it does not reproduce (EXIF rotation, CMYK) and names damaged JPEGs', async () => {
+    const sharp = (await import('sharp')).default;
+    const root = tempDir('torch-vbp-jpegs-');
+    fs.mkdirSync(path.join(root, 'a'));
+    const pixels = Buffer.alloc(64 * 48 * 3);
+    for (let p = 0; p < pixels.length; p++) pixels[p] = (p * 13) & 255;
+    const raw = { raw: { width: 64, height: 48, channels: 3 as const } };
+    await sharp(pixels, raw)
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toFile(path.join(root, 'a', 'rotated.jpg'));
+    await sharp(pixels, raw)
+      .jpeg()
+      .toColourspace('cmyk')
+      .toFile(path.join(root, 'a', 'cmyk.jpg'));
+    const good = await sharp(pixels, raw).jpeg().toBuffer();
+    fs.writeFileSync(path.join(root, 'a', 'truncated.jpg'), good.subarray(0, Math.floor(good.length / 2)));
+    fs.writeFileSync(
+      path.join(root, 'a', 'zdamaged.jpg'),
+      Buffer.concat([good.subarray(0, 200), Buffer.alloc(300, 0xff)]),
+    );
+    const options = { crop: 32, resize: 36 };
+    const data = new ImageFolderDataset(root, options);
+    const viaSharp = new ImageFolderDataset(root, { ...options, decoder: 'sharp' });
+    expect(data.files.map((f) => path.basename(f.file))).toEqual([
+      'cmyk.jpg',
+      'rotated.jpg',
+      'truncated.jpg',
+      'zdamaged.jpg',
+    ]);
+    for (const i of [0, 1]) {
+      const [a, b] = [new Float32Array(3 * 32 * 32), new Float32Array(3 * 32 * 32)];
+      await data.read(i, a);
+      await viaSharp.read(i, b);
+      expect(a).toEqual(b);
+    }
+    for (const [i, why] of [
+      [2, 'the JPEG data ends before the image does'],
+      [3, 'damaged JPEG data'],
+    ] as const) {
+      await expect(data.read(i, new Float32Array(3 * 32 * 32))).rejects.toMatchObject({
+        code: 'DATA',
+        message: expect.stringContaining(`cannot decode image '${data.files[i].file}': ${why}`),
+      });
+    }
+  });
+
   it('rejects a folder without images and undecodable files with DATA', async () => {
     const empty = tempDir();
     expect(() => new ImageFolderDataset(empty)).toThrow(expect.objectContaining({ code: 'DATA' }));
