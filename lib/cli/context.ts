@@ -80,7 +80,7 @@ export function withData(
     .option('--crop <px>', "image folders: center crop size (default: the model card's, else 224)")
     .option('--resize <px>', 'image folders: shorter side before cropping (default: crop / 0.875)')
     .option('--interpolation <kind>', 'image folders: bicubic (default), bilinear or nearest')
-    .option('--decode-threads <n>', 'image folders and tar shards: images decoded at once (default: one per core)')
+    .option('--decode-threads <n>', 'image folders and tar shards: images decoded at once (default: two per core)')
     .option('--channels <n>', "image folders: 3 (RGB) or 1 (grey) (default: the model card's, else 3)")
     .option(
       '--class-map <file.json>',

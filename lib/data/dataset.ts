@@ -179,12 +179,17 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
   const itemSize = dataset.itemShape.reduce((a, b) => a * b, 1);
   const concurrency = Math.max(1, Math.floor(dataset.concurrency ?? 1));
   const read = itemReader(dataset, options.augment);
+  const start = options.offset ?? 0;
+  const window = new BatchBuffers(start, total, batchSize, itemSize);
   const reads =
     concurrency === 1
-      ? readInTurn(read, order, options.offset ?? 0, total)
-      : readAhead(read, order, options.offset ?? 0, total, itemSize, concurrency);
-  for (let remaining = total - Math.min(options.offset ?? 0, total); remaining > 0;) {
-    const data = new Float32Array(Math.min(batchSize, remaining) * itemSize);
+      ? readInTurn(read, order, start, total)
+      : readAhead(read, order, start, total, concurrency, window);
+  // Until an item is skipped, batch b holds exactly the items of its place in the order, which the window reads
+  // straight into b's buffer; after a skip the items are copied into place.
+  let aligned = true;
+  for (let remaining = total - Math.min(start, total), batch = 0; remaining > 0; batch++) {
+    const data = aligned ? window.take(batch) : new Float32Array(Math.min(batchSize, remaining) * itemSize);
     const labels: number[] = [];
     const indices: number[] = [];
     // An unreadable item (skipped with skipBadItems) leaves its slot to the next one: batches keep data-set order.
@@ -197,6 +202,8 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
       } catch (error) {
         if (!options.skipBadItems || !(error instanceof VbpError) || error.code !== 'DATA') throw error;
         options.onSkip?.(item.index, error);
+        aligned = false;
+        window.misalign();
         continue;
       }
       labels.push(label);
@@ -213,6 +220,52 @@ async function* generate(dataset: Dataset, batchSize: number, options: BatchOpti
       labels: Int32Array.from(labels),
       indices: Int32Array.from(indices),
     };
+  }
+}
+
+/**
+ * The buffers of the batches of one pass, each made once, by whichever asks first: the read of one of its items
+ * (reading ahead) or the batch itself.
+ */
+class BatchBuffers {
+  private readonly made = new Map<number, Float32Array>();
+  private aligned = true;
+  constructor(
+    private readonly start: number,
+    private readonly total: number,
+    private readonly batchSize: number,
+    private readonly itemSize: number,
+  ) {}
+
+  private buffer(batch: number): Float32Array {
+    let buffer = this.made.get(batch);
+    if (!buffer) {
+      const items = Math.min(this.batchSize, this.total - this.start - batch * this.batchSize);
+      buffer = new Float32Array(Math.max(0, items) * this.itemSize);
+      this.made.set(batch, buffer);
+    }
+    return buffer;
+  }
+
+  /** After a skip the batches no longer line up with the order: items get buffers of their own. */
+  misalign(): void {
+    this.aligned = false;
+    this.made.clear();
+  }
+
+  /** Where the item at `position` of the order lands: its slot while batches are aligned. */
+  slotOf(position: number): Float32Array {
+    if (!this.aligned) return new Float32Array(this.itemSize);
+    const offset = position - this.start;
+    const slot = offset % this.batchSize;
+    return this.buffer(Math.floor(offset / this.batchSize)).subarray(slot * this.itemSize, (slot + 1) * this.itemSize);
+  }
+
+  /** Batch `batch`'s buffer, for the batch to fill and keep. */
+  take(batch: number): Float32Array {
+    const buffer = this.buffer(batch);
+    this.made.delete(batch);
+    return buffer;
   }
 }
 
@@ -239,15 +292,16 @@ async function* readAhead(
   order: Int32Array,
   start: number,
   total: number,
-  itemSize: number,
   concurrency: number,
+  window: BatchBuffers,
 ): AsyncGenerator<ItemRead> {
   const inFlight: Array<{ index: number; buffer: Float32Array; read: Promise<number> }> = [];
   let next = start;
   const launch = (): void => {
     while (inFlight.length < concurrency && next < total) {
-      const index = order[next++];
-      const buffer = new Float32Array(itemSize);
+      const index = order[next];
+      // Straight into the item's slot of its batch; fill() copies only when a skip has moved the batches.
+      const buffer = window.slotOf(next++);
       const read = readItem(index, buffer);
       read.catch(() => undefined); // rethrown by fill()
       inFlight.push({ index, buffer, read });
@@ -262,7 +316,8 @@ async function* readAhead(
       index,
       fill: async (target) => {
         const label = await read;
-        target.set(buffer);
+        const same = target.buffer === buffer.buffer && target.byteOffset === buffer.byteOffset;
+        if (!same) target.set(buffer);
         return label;
       },
     };

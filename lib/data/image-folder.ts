@@ -61,12 +61,13 @@ function roundHalfEven(x: number): number {
 }
 
 /** Whether the native core takes `input` (a JPEG by its name or first bytes) with these options. */
-function nativeTakes(input: string | Buffer, options: ImagePreprocessing): boolean {
+function nativeTakes(input: ImageSource, options: ImagePreprocessing): boolean {
   if ((options.decoder ?? 'auto') === 'sharp' || (options.channels ?? 3) !== 3) return false;
   if ((options.interpolation ?? 'bicubic') === 'nearest') return false;
-  return typeof input === 'string'
-    ? /\.jpe?g$/i.test(input)
-    : input.length >= 3 && input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
+  if (typeof input === 'string') return /\.jpe?g$/i.test(input);
+  if ('member' in input) return /\.jpe?g$/i.test(input.member);
+  const bytes = input.bytes;
+  return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 
 /**
@@ -74,12 +75,18 @@ function nativeTakes(input: string | Buffer, options: ImagePreprocessing): boole
  * when this file is not one it reproduces (CMYK, an EXIF rotation, no libjpeg in the build), for sharp to decode.
  */
 async function nativeEvalTransform(
-  input: string | Buffer,
+  source: ImageSource,
   options: ImagePreprocessing,
   target: Float32Array,
   name: string,
 ): Promise<boolean> {
-  if (!nativeTakes(input, options)) return false;
+  if (!nativeTakes(source, options)) return false;
+  const input =
+    typeof source === 'string'
+      ? source
+      : 'member' in source
+        ? { file: source.file, offset: source.offset, length: source.length }
+        : source.bytes;
   const crop = options.crop ?? 224;
   try {
     const declined = await native().evalTransformJpeg(
@@ -102,10 +109,35 @@ async function nativeEvalTransform(
   }
 }
 
-/** An image file's bytes, read from elsewhere (a tar shard), and the name errors give it. */
+/** An image file's bytes, read from elsewhere, and the name errors give it. */
 export interface EncodedImage {
   bytes: Buffer;
   name: string;
+}
+
+/** An image stored inside another file (a member of a tar shard): where its bytes are, and the name errors give it. */
+export interface ImageInFile {
+  file: string;
+  offset: number;
+  length: number;
+  member: string;
+  name: string;
+}
+
+export type ImageSource = string | EncodedImage | ImageInFile;
+
+async function bytesOf(part: ImageInFile): Promise<Buffer> {
+  const bytes = Buffer.alloc(part.length);
+  const handle = await fs.promises.open(part.file, 'r').catch((error: Error) => {
+    throw new VbpError('IO', `cannot open '${part.file}': ${error.message}`);
+  });
+  try {
+    const { bytesRead } = await handle.read(bytes, 0, part.length, part.offset);
+    if (bytesRead !== part.length) throw new VbpError('DATA', `'${part.file}' ended inside '${part.member}'`);
+  } finally {
+    await handle.close();
+  }
+  return bytes;
 }
 
 /**
@@ -114,13 +146,14 @@ export interface EncodedImage {
  * to crop x crop (with the configured interpolation), then RandomHorizontalFlip, both drawn from `random`.
  */
 export async function preprocessImage(
-  source: string | EncodedImage,
+  source: ImageSource,
   options: ImagePreprocessing,
   target: Float32Array,
   random?: () => number,
 ): Promise<void> {
-  const [input, file] = typeof source === 'string' ? [source, source] : [source.bytes, source.name];
-  if (!random && (await nativeEvalTransform(input, options, target, file))) return;
+  const file = typeof source === 'string' ? source : source.name;
+  if (!random && (await nativeEvalTransform(source, options, target, file))) return;
+  const input = typeof source === 'string' ? source : 'member' in source ? await bytesOf(source) : source.bytes;
   checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
@@ -257,9 +290,12 @@ export function checkPreprocessing(options: ImagePreprocessing): void {
     );
 }
 
-/** Decodes in flight at once by default: one per core (each on a thread of libuv's pool). */
+/**
+ * Decodes at once by default: two per core (each on a thread of libuv's pool), so that a core does not wait while
+ * the main thread hands out the next image (measured here: 553 images/s at 4 on 2 cores, 449 at 2).
+ */
 export function defaultDecodeThreads(): number {
-  return os.availableParallelism?.() ?? os.cpus().length;
+  return 2 * (os.availableParallelism?.() ?? os.cpus().length);
 }
 
 /** Throws INVALID_ARGUMENT unless `threads` is a positive integer (or undefined). */
@@ -270,8 +306,8 @@ export function checkDecodeThreads(threads: number | undefined): void {
 
 export interface ImageFolderOptions extends ImagePreprocessing {
   /**
-   * Images decoded at once (default: one per core), each on a thread of libuv's pool, which has 4 threads unless
-   * UV_THREADPOOL_SIZE says otherwise before the process's first asynchronous call (`vbp` sets it to cores + 2).
+   * Images decoded at once (default: two per core), each on a thread of libuv's pool, which has 4 threads unless
+   * UV_THREADPOOL_SIZE says otherwise before the process's first asynchronous call (`vbp` sets it to 2 x cores + 2).
    */
   threads?: number;
   /**

@@ -27,7 +27,7 @@ export interface TarShardsOptions extends ImagePreprocessing {
    * Default 1000.
    */
   shuffleBuffer?: number;
-  /** Images decoded at once, as an image folder's (default: one per core). */
+  /** Images decoded at once, as an image folder's (default: two per core). */
   threads?: number;
 }
 
@@ -153,17 +153,8 @@ export class TarShardDataset implements Dataset {
   private async readWith(index: number, target: Float32Array, random?: () => number): Promise<number> {
     const s = this.samples[index];
     const file = this.shards[s.shard];
-    const bytes = Buffer.alloc(s.size);
-    const handle = await fs.promises.open(file, 'r').catch((error: Error) => {
-      throw new VbpError('IO', `cannot open tar shard '${file}': ${error.message}`);
-    });
-    try {
-      const { bytesRead } = await handle.read(bytes, 0, s.size, s.offset);
-      if (bytesRead !== s.size) throw new VbpError('DATA', `tar shard '${file}' ended inside '${s.member}'`);
-    } finally {
-      await handle.close();
-    }
-    await preprocessImage({ bytes, name: `${s.member}' in '${file}` }, this.options, target, random);
+    const image = { file, offset: s.offset, length: s.size, member: s.member, name: `${s.member}' in '${file}` };
+    await preprocessImage(image, this.options, target, random);
     return s.label;
   }
 }

@@ -202,12 +202,12 @@ interface NativeBinding {
   distributedAllgather(array: Float64Array | Float32Array): Promise<Array<Float64Array | Float32Array>>;
   distributedBarrier(): Promise<void>;
   /**
-   * torchvision's evaluation transform of one JPEG (a file, or its bytes) as its PIL path computes it, into `target`
-   * ([3, crop, crop]); on the libuv pool. Null when written, else why this path does not take the file (not a JPEG,
-   * CMYK, an EXIF rotation, no libjpeg in the build). A damaged JPEG rejects with DATA.
+   * torchvision's evaluation transform of one JPEG (a file, a part of one, or its bytes) as its PIL path computes
+   * it, into `target` ([3, crop, crop]); on the libuv pool. Null when written, else why this path does not take the
+   * file (not a JPEG, CMYK, an EXIF rotation, no libjpeg in the build). A damaged JPEG rejects with DATA.
    */
   evalTransformJpeg(
-    input: string | Uint8Array,
+    input: string | { file: string; offset: number; length: number } | Uint8Array,
     options: NativeEvalTransform,
     target: Float32Array,
   ): Promise<string | null>;

@@ -14,13 +14,16 @@ namespace vbp::js {
 
 namespace {
 
-std::vector<uint8_t> readWholeFile(const std::string& file) {
+// The bytes of `file` from `offset`, `length` of them (a member of a tar shard), or the whole file (length < 0).
+std::vector<uint8_t> readBytes(const std::string& file, int64_t offset, int64_t length) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(code::kIo, "cannot open image '" + file + "'");
-  const std::streamsize size = in.tellg();
-  std::vector<uint8_t> bytes(static_cast<std::size_t>(size < 0 ? 0 : size));
-  in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) throw Error(code::kIo, "cannot read image '" + file + "'");
+  if (!in) throw Error(code::kIo, "cannot open '" + file + "'");
+  const int64_t size = static_cast<int64_t>(in.tellg());
+  if (length < 0) length = size - offset;
+  if (offset < 0 || offset + length > size) throw Error(code::kData, "'" + file + "' ends before byte " + std::to_string(offset + length));
+  std::vector<uint8_t> bytes(static_cast<std::size_t>(length));
+  in.seekg(offset);
+  if (length > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), length)) throw Error(code::kIo, "cannot read '" + file + "'");
   return bytes;
 }
 
@@ -59,32 +62,41 @@ Napi::Value evalTransform(const Napi::CallbackInfo& info) {
     keep->push_back(Napi::Persistent(target.As<Napi::Object>()));
     float* out = target.Data();
     std::string file;
+    int64_t offset = 0;
+    int64_t length = -1;
     const uint8_t* bytes = nullptr;
     std::size_t size = 0;
     if (info[0].IsString()) {
       file = info[0].As<Napi::String>().Utf8Value();
+    } else if (info[0].IsObject() && !info[0].IsTypedArray() && info[0].As<Napi::Object>().Has("file")) {
+      // A part of a file: { file, offset, length }.
+      const Napi::Object range = info[0].As<Napi::Object>();
+      file = range.Get("file").As<Napi::String>().Utf8Value();
+      offset = range.Get("offset").As<Napi::Number>().Int64Value();
+      length = range.Get("length").As<Napi::Number>().Int64Value();
+      if (offset < 0 || length < 0) throw Error(code::kInvalidArgument, "evalTransformJpeg: a negative offset or length");
     } else if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
       Napi::Uint8Array input = info[0].As<Napi::Uint8Array>();
       keep->push_back(Napi::Persistent(input.As<Napi::Object>()));
       bytes = input.Data();
       size = input.ElementLength();
     } else {
-      throw Error(code::kInvalidArgument, "evalTransformJpeg: input must be a file name or a Uint8Array");
+      throw Error(code::kInvalidArgument, "evalTransformJpeg: input must be a file name, { file, offset, length } or a Uint8Array");
     }
     using Outcome = std::string;  // empty: written; else why not
     return Job<Outcome>::start(
         info.Env(), code::kData,
-        [file, bytes, size, transform, out]() -> Outcome {
+        [file, offset, length, bytes, size, transform, out]() -> Outcome {
           std::vector<uint8_t> read;
           const uint8_t* data = bytes;
-          std::size_t length = size;
+          std::size_t count = size;
           if (!file.empty()) {
-            read = readWholeFile(file);
+            read = readBytes(file, offset, length);
             data = read.data();
-            length = read.size();
+            count = read.size();
           }
           std::string why;
-          if (evalTransformJpeg(data, length, transform, out, why)) return {};
+          if (evalTransformJpeg(data, count, transform, out, why)) return {};
           return why.empty() ? std::string("not taken") : why;
         },
         [keep](Napi::Env env, Outcome& why) -> Napi::Value {

@@ -6,8 +6,8 @@
 
 namespace vbp::js {
 
-// Adds evalTransformJpeg(input: string | Uint8Array, options, target: Float32Array): Promise<string | null> to
-// `exports`: null when the item is written, else why this path does not take the file.
+// Adds evalTransformJpeg(input: string | { file, offset, length } | Uint8Array, options, target: Float32Array):
+// Promise<string | null> to `exports`: null when the item is written, else why this path does not take the file.
 void defineImages(Napi::Env env, Napi::Object exports);
 
 }  // namespace vbp::js

@@ -71,8 +71,8 @@ Coefficients coefficients(int inSize, int outSize, ResampleFilter filter) {
   return c;
 }
 
-inline uint8_t clip8(int64_t v) {
-  const int64_t shifted = v >> kPrecisionBits;  // arithmetic shift: floor, as Pillow's lookup table
+inline uint8_t clip8(int32_t v) {
+  const int32_t shifted = v >> kPrecisionBits;  // arithmetic shift: floor, as Pillow's lookup table
   return static_cast<uint8_t>(shifted < 0 ? 0 : shifted > 255 ? 255 : shifted);
 }
 
@@ -103,11 +103,12 @@ std::vector<uint8_t> resampleWindow(const uint8_t* pixels, int width, int height
         const int xx = w.left + x;
         const int32_t* k = cols.weights.data() + static_cast<std::size_t>(xx) * cols.taps;
         const uint8_t* src = in + static_cast<std::size_t>(cols.first[xx]) * 3;
-        int64_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+        // 32-bit sums as Pillow's: |weights| sum to under 2^23, so 255 times them stays below 2^31.
+        int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
         for (int t = 0; t < cols.count[xx]; ++t) {
-          s0 += src[t * 3 + 0] * static_cast<int64_t>(k[t]);
-          s1 += src[t * 3 + 1] * static_cast<int64_t>(k[t]);
-          s2 += src[t * 3 + 2] * static_cast<int64_t>(k[t]);
+          s0 += src[t * 3 + 0] * k[t];
+          s1 += src[t * 3 + 1] * k[t];
+          s2 += src[t * 3 + 2] * k[t];
         }
         out[x * 3 + 0] = clip8(s0);
         out[x * 3 + 1] = clip8(s1);
@@ -120,18 +121,22 @@ std::vector<uint8_t> resampleWindow(const uint8_t* pixels, int width, int height
                   across.data() + static_cast<std::size_t>(y) * w.width * 3);
   }
   if (!vertical) return across;
-  // Vertical pass for the window's rows.
-  std::vector<uint8_t> out(static_cast<std::size_t>(w.height) * w.width * 3);
+  // Vertical pass for the window's rows: each output row sums whole source rows (a loop the compiler vectorises).
+  const std::size_t rowBytes = static_cast<std::size_t>(w.width) * 3;
+  std::vector<uint8_t> out(static_cast<std::size_t>(w.height) * rowBytes);
+  std::vector<int32_t> sums(rowBytes);
   for (int y = 0; y < w.height; ++y) {
     const int yy = w.top + y;
     const int32_t* k = rows.weights.data() + static_cast<std::size_t>(yy) * rows.taps;
     const int first = rows.first[yy] - firstRow;
-    uint8_t* dst = out.data() + static_cast<std::size_t>(y) * w.width * 3;
-    for (int i = 0; i < w.width * 3; ++i) {
-      int64_t s = 1 << (kPrecisionBits - 1);
-      for (int t = 0; t < rows.count[yy]; ++t) s += across[(static_cast<std::size_t>(first + t) * w.width * 3) + i] * static_cast<int64_t>(k[t]);
-      dst[i] = clip8(s);
+    std::fill(sums.begin(), sums.end(), 1 << (kPrecisionBits - 1));
+    for (int t = 0; t < rows.count[yy]; ++t) {
+      const uint8_t* src = across.data() + static_cast<std::size_t>(first + t) * rowBytes;
+      const int32_t weight = k[t];
+      for (std::size_t i = 0; i < rowBytes; ++i) sums[i] += src[i] * weight;
     }
+    uint8_t* dst = out.data() + static_cast<std::size_t>(y) * rowBytes;
+    for (std::size_t i = 0; i < rowBytes; ++i) dst[i] = clip8(sums[i]);
   }
   return out;
 }
