@@ -3,7 +3,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { loadModel, gatherStats, plan, prune, Stats, loadPlan, savePlan, CalibrationError, type Tensor } from '../lib';
+import {
+  loadModel,
+  gatherStats,
+  plan,
+  prune,
+  Stats,
+  loadPlan,
+  savePlan,
+  CalibrationError,
+  ImageFolderDataset,
+  type Tensor,
+} from '../lib';
 import { calibrationBatches, codeOf, fixture, npy, runPython, sha, tempDir } from './helpers';
 
 const dir = tempDir('torch-vbp-bad-');
@@ -219,5 +230,50 @@ describe('bad plans, statistics and outputs', () => {
     const model = await loadModel(fixture('mlp_variants', 'f_layernorm_between_traced.pt'));
     expect(await codeOf(gatherStats(model, [npy('mlp_variants', 'variant_input.npy')]))).toBe('NO_MLP');
     await model.dispose();
+  });
+});
+
+describe('bad JPEGs through the native path', () => {
+  it('a decompression bomb, truncated, damaged, empty or random files are DATA naming the file; good ones decode', async () => {
+    const sharp = (await import('sharp')).default;
+    const root = tempDir('torch-vbp-bad-jpegs-');
+    fs.mkdirSync(path.join(root, 'a'));
+    const pixels = crypto.randomBytes(40 * 30 * 3);
+    const good = await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } })
+      .jpeg()
+      .toBuffer();
+    // The frame header (SOF0: FF C0, length, precision, height, width) claims 60000 x 60000 pixels.
+    const bomb = Buffer.from(good);
+    const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
+    bomb.writeUInt16BE(60000, sof + 5);
+    bomb.writeUInt16BE(60000, sof + 7);
+    const files: Record<string, Buffer> = {
+      '0good.jpg': good,
+      'bomb.jpg': bomb,
+      'cut.jpg': good.subarray(0, good.length - 40),
+      'empty.jpg': Buffer.alloc(0),
+      'noise.jpg': Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), crypto.randomBytes(2000)]),
+      'zeros.jpg': Buffer.concat([good.subarray(0, good.length >> 1), Buffer.alloc(good.length - (good.length >> 1))]),
+    };
+    for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(root, 'a', name), bytes);
+    const data = new ImageFolderDataset(root, { crop: 16, resize: 20 });
+    const item = new Float32Array(3 * 16 * 16);
+    for (let i = 0; i < data.size; i++) {
+      const file = data.files[i].file;
+      if (path.basename(file) === '0good.jpg') {
+        await data.read(i, item);
+        continue;
+      }
+      const error = await data.read(i, item).then(
+        () => null,
+        (e: { code: string; message: string }) => e,
+      );
+      expect({ file: path.basename(file), code: error?.code, names: error?.message.includes(file) }).toEqual({
+        file: path.basename(file),
+        code: 'DATA',
+        names: true,
+      });
+    }
+    await expect(data.read(Object.keys(files).indexOf('bomb.jpg'), item)).rejects.toThrow(/decompression bomb/);
   });
 });

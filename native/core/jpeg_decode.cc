@@ -97,6 +97,14 @@ JpegResult decodeJpeg(const uint8_t* data, std::size_t size, RgbImage& out, std:
   jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
   jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&info, TRUE);
+  // Pillow refuses more than twice its MAX_IMAGE_PIXELS (DecompressionBombError): so does this, before allocating.
+  constexpr uint64_t kMaxPixels = 2ull * 89478485ull;
+  const uint64_t pixels = static_cast<uint64_t>(info.image_width) * info.image_height;
+  if (pixels > kMaxPixels) {
+    jpeg_destroy_decompress(&info);
+    throw Error(code::kData, "a JPEG of " + std::to_string(info.image_width) + " x " + std::to_string(info.image_height) + " pixels, more than the " +
+                                 std::to_string(kMaxPixels) + " Pillow decodes (a decompression bomb)");
+  }
   const int orientation = exifOrientation(info.marker_list);
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     why = "a CMYK JPEG";
