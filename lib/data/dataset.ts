@@ -261,10 +261,10 @@ class BatchBuffers {
     return this.buffer(Math.floor(offset / this.batchSize)).subarray(slot * this.itemSize, (slot + 1) * this.itemSize);
   }
 
-  /** Batch `batch`'s buffer, for the batch to fill and keep. */
+  /** Batch `batch`'s buffer, for the batch to fill and keep (the reads of its items may not have begun yet). */
   take(batch: number): Float32Array {
     const buffer = this.buffer(batch);
-    this.made.delete(batch);
+    for (const earlier of this.made.keys()) if (earlier < batch) this.made.delete(earlier);
     return buffer;
   }
 }

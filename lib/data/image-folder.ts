@@ -88,6 +88,12 @@ async function nativeEvalTransform(
         ? { file: source.file, offset: source.offset, length: source.length }
         : source.bytes;
   const crop = options.crop ?? 224;
+  // One value per channel, as the sharp path reads them (one value stands for all three).
+  const { mean, std } = checkNormalisation(
+    { mean: options.mean ?? IMAGENET_MEAN, std: options.std ?? IMAGENET_STD },
+    3,
+    'image normalisation',
+  );
   try {
     const declined = await native().evalTransformJpeg(
       input,
@@ -95,8 +101,8 @@ async function nativeEvalTransform(
         resize: options.resize ?? Math.round(crop / 0.875),
         crop,
         filter: options.interpolation === 'bilinear' ? 'bilinear' : 'bicubic',
-        mean: options.mean ?? IMAGENET_MEAN,
-        std: options.std ?? IMAGENET_STD,
+        mean: Array.from(mean),
+        std: Array.from(std),
       },
       target,
     );
@@ -151,10 +157,10 @@ export async function preprocessImage(
   target: Float32Array,
   random?: () => number,
 ): Promise<void> {
+  checkPreprocessing(options);
   const file = typeof source === 'string' ? source : source.name;
   if (!random && (await nativeEvalTransform(source, options, target, file))) return;
   const input = typeof source === 'string' ? source : 'member' in source ? await bytesOf(source) : source.bytes;
-  checkPreprocessing(options);
   const crop = options.crop ?? 224;
   const resize = options.resize ?? Math.round(crop / 0.875);
   const channels = options.channels ?? 3;
