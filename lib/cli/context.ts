@@ -13,6 +13,7 @@ import type { CovarianceOptions } from '../statistics/options';
 import type { Stats } from '../statistics/stats';
 import { parseDevice, parseInteger, parseShape, parseThreads, readingInput, usageError } from './args';
 import { warn } from './output';
+import { meteredDataset, type DataMeter } from '../data/meter';
 import { Progress, progressWanted } from './progress';
 
 /**
@@ -159,6 +160,11 @@ function rankPart(
   return shardOf(selection, rank, world);
 }
 
+/** The progress bar's note of how fast the data path itself goes (see data/meter.ts). */
+export function dataRate(meter: DataMeter): string {
+  return `data ${meter.imagesPerSecond().toFixed(0)} img/s`;
+}
+
 /** Statistics of `model` on `dataset`, with a progress bar; `covariance` as least-squares compensation needs it. */
 export async function calibrate(
   model: Model,
@@ -171,11 +177,13 @@ export async function calibrate(
   // Data-parallel (vbp launch): the items one process would take (shuffled with the seed, the first `limit`),
   // rank r calibrating on every W-th of them; gatherStats merges the ranks' statistics into those of all of them.
   const group = distributedInfo();
-  const items = group ? rankPart(dataset, settings, group.rank, group.worldSize) : dataset;
+  const part = group ? rankPart(dataset, settings, group.rank, group.worldSize) : dataset;
+  const meter = meteredDataset(part);
+  const items = meter.dataset;
   const batchSettings = group ? { batchSize: settings.batchSize, limit: items.size, shuffle: false } : settings;
   const progress = progressFor(options);
-  progress.start('calibrating', group ? items.size : settings.limit);
-  if (covariance.resume) progress.update(covariance.resume.info.items);
+  progress.start('calibrating', group ? items.size : settings.limit, true);
+  if (covariance.resume) progress.update(covariance.resume.info.items, dataRate(meter));
   try {
     return await withShapeHint(dataset, () =>
       gatherStats(
@@ -183,7 +191,7 @@ export async function calibrate(
         batches(items, { ...batchSettings, skipBadItems: Boolean(options.skipBadImages), onSkip: skipped.record }),
         {
           ...covariance,
-          onProgress: (p) => progress.update(p.items),
+          onProgress: (p) => progress.update(p.items, dataRate(meter)),
         },
       ),
     );

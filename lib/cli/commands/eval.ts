@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { evaluate } from '../../measure/evaluate';
 import { percent } from '../../util/format';
 import { parseInteger } from '../args';
+import { meteredDataset } from '../../data/meter';
 import {
+  dataRate,
   openModel,
   progressFor,
   SkipLog,
@@ -28,18 +30,21 @@ async function evalCommand(file: string, options: EvalCommandOptions): Promise<v
   await joinGroupFromEnvironment();
   const model = await openModel(file, options);
   try {
-    const { dataset, normalisation } = openDataset(options, model.card, file, 'test', true);
+    const source = openDataset(options, model.card, file, 'test', true);
+    const { normalisation } = source;
+    const meter = meteredDataset(source.dataset);
+    const dataset = meter.dataset;
     const limit = Math.min(limitOption ?? dataset.size, dataset.size);
     const skipped = new SkipLog();
     const progress = progressFor(options);
-    progress.start('evaluating', limit);
+    progress.start('evaluating', limit, true);
     const result = await withShapeHint(dataset, () =>
       evaluate(model, dataset, {
         limit,
         batchSize,
         skipBadItems: Boolean(options.skipBadImages),
         onSkip: skipped.record,
-        onProgress: (p) => progress.update(p.items),
+        onProgress: (p) => progress.update(p.items, dataRate(meter)),
         // --raw, --mean/--std and --scale say how the data is prepared; the card's normalisation is checked.
         checkNormalisation: normalisation === 'model card' && options.scale === undefined,
       }),
@@ -48,10 +53,17 @@ async function evalCommand(file: string, options: EvalCommandOptions): Promise<v
     print(
       options,
       [
-        `${dataset.description} (normalisation: ${normalisation}): top-1 ${percent(result.top1)} %, top-5 ${percent(result.top5)} % (${result.correct1}/${result.items}), ${result.itemsPerSecond.toFixed(0)} items/s`,
+        `${dataset.description} (normalisation: ${normalisation}): top-1 ${percent(result.top1)} %, top-5 ${percent(result.top5)} % (${result.correct1}/${result.items}), ${result.itemsPerSecond.toFixed(0)} items/s (the data path alone: ${meter.imagesPerSecond().toFixed(0)})`,
         ...(skipped.count ? [skipped.describe()] : []),
       ].join('\n'),
-      { model: file, data: dataset.description, normalisation, skipped: skipped.count, ...numbers },
+      {
+        model: file,
+        data: dataset.description,
+        normalisation,
+        skipped: skipped.count,
+        ...numbers,
+        dataItemsPerSecond: meter.imagesPerSecond(),
+      },
     );
   } finally {
     await model.dispose();

@@ -8,7 +8,9 @@ import { SCHEDULES } from '../../recovery/schedule';
 import { percent } from '../../util/format';
 import { checkReadableFile, writeAllAtomically } from '../../util/files';
 import { checkingOption, parseChoice, parseInteger, parseNumber, usageError } from '../args';
+import { meteredDataset } from '../../data/meter';
 import {
+  dataRate,
   openModel,
   progressFor,
   SkipLog,
@@ -175,7 +177,10 @@ async function finetuneCommand(file: string, options: FinetuneCommandOptions): P
   let teacher: Model | undefined;
   try {
     teacher = teacherFile !== undefined ? await openModel(teacherFile, options, '--teacher') : undefined;
-    const { dataset, normalisation } = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
+    const source = openDataset(options, student.card ?? teacher?.card, file, 'train', true);
+    const { normalisation } = source;
+    const meter = meteredDataset(source.dataset);
+    const dataset = meter.dataset;
     // A rank of a data-parallel run trains on ceil(size / ranks) items (--batch-size is per rank, as in DDP).
     const perRank = Math.ceil(dataset.size / (group?.worldSize ?? 1));
     const perEpoch = Math.min(recipe.stepsPerEpoch ?? Infinity, Math.ceil(perRank / recipe.batchSize!));
@@ -193,7 +198,7 @@ async function finetuneCommand(file: string, options: FinetuneCommandOptions): P
         onProgress: (p) =>
           progress.update(
             p.step,
-            `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s` +
+            `loss ${p.loss.toFixed(4)} | ${p.imagesPerSecond.toFixed(0)} img/s (${dataRate(meter)})` +
               (p.globalBatch !== undefined
                 ? ` | global batch ${p.globalBatch}, ${(((p.communicationMs ?? 0) / Math.max(p.elapsedMs, 1)) * 100).toFixed(0)} % communicating`
                 : ''),
