@@ -1,5 +1,5 @@
 /**
- * Data-parallel scaling on the bundled model (`npm run bench:distributed [-- --quick]`, about 9 minutes on 2 cores,
+ * Data-parallel scaling on the bundled model (`npm run bench:distributed [-- --quick]`, about 4 minutes on 2 cores,
  * 2 with --quick; writes bench/distributed-results.json and the table between the distributed markers of README.md).
  *
  * - Fine-tuning: the README's recipe (AdamW lr 1e-4, alpha 0.5, T 2, cosine) from the VBP 90 % model, global batch

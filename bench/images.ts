@@ -1,5 +1,5 @@
 /**
- * The data path (`npm run bench:images [-- --quick]`, about 4 minutes on 2 cores; writes bench/images-results.json
+ * The data path (`npm run bench:images [-- --quick]`, about 70 s on 2 cores; writes bench/images-results.json
  * and the table between the images markers of README.md): DeiT's evaluation transform (decode, resize 256 bicubic,
  * center crop 224, normalise) over a folder of JPEGs shaped like ImageNet's validation images (500x375), in batches
  * of 64, at 1, 2 and the default number of decode threads against torchvision + PIL with as many DataLoader workers
