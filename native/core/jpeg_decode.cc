@@ -63,10 +63,10 @@ int exifOrientation(const jpeg_saved_marker_ptr markers) {
     if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) continue;
     const uint32_t ifd = little ? (tiff[4] | (tiff[5] << 8) | (tiff[6] << 16) | (static_cast<uint32_t>(tiff[7]) << 24))
                                 : ((static_cast<uint32_t>(tiff[4]) << 24) | (tiff[5] << 16) | (tiff[6] << 8) | tiff[7]);
-    if (ifd + 2 > size) continue;
+    if (static_cast<std::size_t>(ifd) + 2 > size) continue;  // in size_t: an offset near 2^32 must not wrap
     const uint16_t entries = read16(tiff + ifd, little);
     for (uint16_t e = 0; e < entries; ++e) {
-      const std::size_t at = ifd + 2 + 12u * e;
+      const std::size_t at = static_cast<std::size_t>(ifd) + 2 + 12u * static_cast<std::size_t>(e);
       if (at + 12 > size) break;
       if (read16(tiff + at, little) == 0x0112) return read16(tiff + at + 8, little);
     }

@@ -231,6 +231,14 @@ describe('image folders (sharp) against torchvision', () => {
     },
   );
 
+  it("a greyscale JPEG through the native core equals torchvision's convert('RGB') path bit for bit", async () => {
+    runPython('image_reference.py', ['--grey', dir]);
+    const data = new ImageFolderDataset(path.join(dir, 'grey'), { crop: 32, resize: 37 });
+    const item = new Float32Array(3 * 32 * 32);
+    await data.read(0, item);
+    expect(item).toEqual(readNpy(path.join(dir, 'grey_expected.npy')).data);
+  });
+
   it('the native core leaves to sharp what it does not reproduce (EXIF rotation, CMYK) and names damaged JPEGs', async () => {
     const sharp = (await import('sharp')).default;
     const root = tempDir('torch-vbp-jpegs-');

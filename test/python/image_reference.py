@@ -3,6 +3,8 @@ of each (Resize(shorter side) with bicubic interpolation, CenterCrop, ToTensor, 
 Node loader (sharp) can be compared with torchvision on the same files.
 
 usage: image_reference.py OUT_DIR   -> OUT_DIR/images/<class>/<file>, OUT_DIR/expected_<crop>.npy, OUT_DIR/files.json
+       image_reference.py --grey OUT_DIR -> OUT_DIR/grey/a/grey.jpg (a greyscale JPEG) and OUT_DIR/grey_expected.npy:
+                                          torchvision's Resize(37, bicubic), CenterCrop(32) of it as RGB
        image_reference.py --list ROOT -> prints {"classes": [...], "samples": [[path, label], ...]}: the classes and
                                           files torchvision's ImageFolder finds under ROOT (nothing is decoded)
 """
@@ -65,8 +67,27 @@ def list_folder(root):
     print(json.dumps({"classes": dataset.classes, "samples": [[path, label] for path, label in dataset.samples]}))
 
 
+def grey(out):
+    """A one-channel JPEG, read as ImageFolder reads every image: convert('RGB')."""
+    folder = os.path.join(out, "grey", "a")
+    os.makedirs(folder, exist_ok=True)
+    pixels = np.asarray(smooth_image(np.random.default_rng(5), 50, 40).convert("L"))
+    Image.fromarray(pixels, "L").save(os.path.join(folder, "grey.jpg"), quality=90)
+    transform = T.Compose([
+        T.Resize(37, interpolation=T.InterpolationMode.BICUBIC),
+        T.CenterCrop(32),
+        T.ToTensor(),
+        T.Normalize(MEAN, STD),
+    ])
+    image = Image.open(os.path.join(folder, "grey.jpg"))
+    assert image.mode == "L"
+    np.save(os.path.join(out, "grey_expected.npy"), transform(image.convert("RGB")).numpy().astype(np.float32))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--list":
         list_folder(sys.argv[2])
+    elif sys.argv[1] == "--grey":
+        grey(sys.argv[2])
     else:
         main(sys.argv[1])
