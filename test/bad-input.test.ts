@@ -247,8 +247,12 @@ describe('bad JPEGs through the native path', () => {
     const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
     bomb.writeUInt16BE(60000, sof + 5);
     bomb.writeUInt16BE(60000, sof + 7);
+    // An EXIF block whose IFD offset points 4 GiB away: read as no orientation, the image decodes.
+    const exif = Buffer.concat([Buffer.from('Exif\0\0II*\0', 'latin1'), Buffer.from([0xff, 0xff, 0xff, 0xff])]);
+    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1]), Buffer.from([0, exif.length + 2]), exif]);
     const files: Record<string, Buffer> = {
       '0good.jpg': good,
+      '1exif.jpg': Buffer.concat([good.subarray(0, 2), app1, good.subarray(2)]),
       'bomb.jpg': bomb,
       'cut.jpg': good.subarray(0, good.length - 40),
       'empty.jpg': Buffer.alloc(0),
@@ -260,7 +264,7 @@ describe('bad JPEGs through the native path', () => {
     const item = new Float32Array(3 * 16 * 16);
     for (let i = 0; i < data.size; i++) {
       const file = data.files[i].file;
-      if (path.basename(file) === '0good.jpg') {
+      if (['0good.jpg', '1exif.jpg'].includes(path.basename(file))) {
         await data.read(i, item);
         continue;
       }
