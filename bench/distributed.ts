@@ -14,7 +14,6 @@
  * The variants of a section alternate within each repeat (rotated per repeat); medians of the repeats.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,7 +22,8 @@ import { planPruning } from '../lib/pruning/planning';
 import { rankEnvironment } from '../lib/cli/commands/launch';
 import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
-import { median } from './util';
+import { median, replaceReadmeSection, BUNDLED_CONFIG } from './util';
+import { freePort } from '../lib/util/free-port';
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 1 : 3;
@@ -31,16 +31,6 @@ const FINETUNE_ITEMS = quick ? 2560 : 7680; // 20 or 60 steps of the global batc
 const STATS_ITEMS = quick ? 4096 : 16384;
 const GLOBAL_BATCH = 128;
 const STATS_BATCH = 128;
-const CONFIG = {
-  img_size: 28,
-  patch_size: 7,
-  in_chans: 1,
-  num_classes: 10,
-  embed_dim: 64,
-  depth: 6,
-  num_heads: 4,
-  mlp_ratio: 2.0,
-};
 const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
 const vbpCli = path.join(packageRoot, 'bin', 'vbp.js');
 const work = path.join(packageRoot, 'bench', 'work');
@@ -49,17 +39,6 @@ const run = promisify(execFile);
 
 function log(message: string): void {
   process.stderr.write(`[distributed ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface Measurement {
@@ -131,7 +110,7 @@ async function pytorch(task: 'finetune' | 'stats', student: string, world: numbe
       task,
       student,
       BUNDLED_MODEL,
-      JSON.stringify(CONFIG),
+      JSON.stringify(BUNDLED_CONFIG),
       DEBIAN_FASHION_MNIST,
       String(normalisation.mean),
       String(normalisation.std),
@@ -231,11 +210,7 @@ interface Results {
 }
 
 function updateReadme(r: Results): void {
-  const readme = path.join(packageRoot, 'README.md');
-  const text = fs.readFileSync(readme, 'utf8');
-  const start = '<!-- distributed:start -->';
-  const end = '<!-- distributed:end -->';
-  if (!text.includes(start) || !text.includes(end) || r.quick) return;
+  if (r.quick) return;
   const rate = (m: Measurement) => m.imagesPerSecond.toFixed(0);
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const row = (what: string, s: Results['finetune'] | Results['stats']) =>
@@ -244,7 +219,6 @@ function updateReadme(r: Results): void {
     `**${x(s['ours-2'].imagesPerSecond, s['pytorch-2'].imagesPerSecond)}** |`;
   const comm = r.finetune['ours-2'];
   const lines = [
-    start,
     `Measured by \`npm run bench:distributed\` (\`bench/distributed-results.json\`, ${r.date}, 2 cores, 1 LibTorch thread per ` +
       `process, medians of ${r.repeats} alternating repeats): images/s of the bundled model's VBP 90 % student, ` +
       `fine-tuned with the recipe at a global batch of ${r.finetune.globalBatch} (${r.finetune.items} items; ` +
@@ -265,12 +239,8 @@ function updateReadme(r: Results): void {
           `(${r.accuracy.oneRankSeconds.toFixed(0)} s), ${(100 * r.accuracy.twoRanks).toFixed(2)} % on 2 ranks ` +
           `(${r.accuracy.twoRanksSeconds.toFixed(0)} s).`
         : ''),
-    end,
   ];
-  fs.writeFileSync(
-    readme,
-    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
-  );
+  replaceReadmeSection('distributed', lines);
 }
 
 async function main(): Promise<void> {

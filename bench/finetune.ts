@@ -25,6 +25,7 @@ import {
 import { planPruning } from '../lib/pruning/planning';
 import { packageRoot } from '../lib/util/package-root';
 import { BUNDLED_MODEL } from '../lib/demo/run';
+import { replaceReadmeSection, BUNDLED_CONFIG } from './util';
 
 const RECIPE = {
   lr: 1e-4,
@@ -34,16 +35,6 @@ const RECIPE = {
   schedule: 'cosine' as const,
   epochs: 1,
   seed: 0,
-};
-const CONFIG = {
-  img_size: 28,
-  patch_size: 7,
-  in_chans: 1,
-  num_classes: 10,
-  embed_dim: 64,
-  depth: 6,
-  num_heads: 4,
-  mlp_ratio: 2.0,
 };
 const python = process.env.VBP_PYTHON ?? '/usr/bin/python3';
 const work = path.join(packageRoot, 'bench', 'work');
@@ -71,14 +62,8 @@ interface FinetuneRow {
 
 /** The recovery table between the finetune markers of README.md. */
 function updateReadme(results: { date: string; original: number; rows: FinetuneRow[] }): void {
-  const readme = path.join(packageRoot, 'README.md');
-  const text = fs.readFileSync(readme, 'utf8');
-  const start = '<!-- finetune:start -->';
-  const end = '<!-- finetune:end -->';
-  if (!text.includes(start) || !text.includes(end)) return;
   const pct = (x: number) => (100 * x).toFixed(2);
   const lines = [
-    start,
     `Measured by \`node dist/bench/finetune.js\` (\`bench/finetune-results.json\`, ${results.date}, 2 cores, 1 LibTorch thread): the bundled model ` +
       `(${pct(results.original)} %), pruned with 2,048 calibration images, then one epoch (469 steps) of the recipe AdamW lr 1e-4, batch 128, ` +
       'alpha 0.5, T 2, cosine; top-1 on the 10,000 test images. The PyTorch column runs the same recipe in eager PyTorch ' +
@@ -91,12 +76,8 @@ function updateReadme(results: { date: string; original: number; rows: FinetuneR
         `| ${LABELS[r.method]} | ${Math.round(r.ratio * 100)} % | ${pct(r.before)} | **${pct(r.after)}** | ${pct(r.ofOriginal)} % | ${r.seconds.toFixed(1)} s | ` +
         `${r.pytorch ? `${pct(r.pytorch.top1After)} / ${r.pytorch.trainSeconds.toFixed(1)} s` : ''} |`,
     ),
-    end,
   ];
-  fs.writeFileSync(
-    readme,
-    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
-  );
+  replaceReadmeSection('finetune', lines);
 }
 
 async function main(): Promise<void> {
@@ -142,7 +123,7 @@ async function main(): Promise<void> {
             path.join(packageRoot, 'bench', 'python', 'finetune_fmnist.py'),
             file,
             BUNDLED_MODEL,
-            JSON.stringify(CONFIG),
+            JSON.stringify(BUNDLED_CONFIG),
             DEBIAN_FASHION_MNIST,
             String(mean[0]),
             String(std[0]),

@@ -14,7 +14,7 @@ import { batches, type Dataset } from '../lib/data/dataset';
 import { ImageFolderDataset, defaultDecodeThreads } from '../lib/data/image-folder';
 import { TarShardDataset } from '../lib/data/tar-shards';
 import { packageRoot } from '../lib/util/package-root';
-import { median } from './util';
+import { median, replaceReadmeSection } from './util';
 
 const quick = process.argv.includes('--quick');
 const COUNT = quick ? 128 : 512;
@@ -108,15 +108,10 @@ export interface ImagesResults {
 }
 
 function updateReadme(r: ImagesResults): void {
-  const readme = path.join(packageRoot, 'README.md');
-  const text = fs.readFileSync(readme, 'utf8');
-  const start = '<!-- images:start -->';
-  const end = '<!-- images:end -->';
-  if (!text.includes(start) || !text.includes(end) || quick) return;
+  if (quick) return;
   const f = (x: number) => x.toFixed(0);
   const top = r.threads[r.threads.length - 1];
   const lines = [
-    start,
     `Measured by \`npm run bench:images\` (\`bench/images-results.json\`, ${r.date}, ${r.cores} cores, medians of ${r.rounds} ` +
       `alternating rounds): ${r.images} JPEGs of 500 x 375, DeiT's evaluation transform (resize 256 bicubic, center crop ` +
       '224, normalise), batches of 64; torchvision 0.14 + PIL 9.4 through a DataLoader with as many workers as we use threads.',
@@ -130,12 +125,8 @@ function updateReadme(r: ImagesResults): void {
     `From 1 to 2 threads ours scale ${r.scaling.toFixed(2)}x; the last row is the default (two per core). sharp for every ` +
       `image, as before the native path (${4 * r.cores} in flight): ${f(r.sharp)} images/s. The same JPEGs in 4 tar shards ` +
       `at ${(r.threads[1] ?? top).threads} threads: ${f(r.shards)} images/s (${(r.shards / (r.threads[1] ?? top).ours).toFixed(2)}x the folder).`,
-    end,
   ];
-  fs.writeFileSync(
-    readme,
-    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
-  );
+  replaceReadmeSection('images', lines);
 }
 
 async function main(): Promise<void> {

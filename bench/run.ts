@@ -33,7 +33,7 @@ import { batches as datasetBatches } from '../lib/data/dataset';
 import { readModelCard } from '../lib/formats/model-card';
 import { formatNpy } from '../lib/formats/npy';
 import { BUNDLED_MODEL } from '../lib/demo/run';
-import { flag, median, randomBatches } from './util';
+import { flag, median, randomBatches, replaceReadmeSection, BUNDLED_CONFIG } from './util';
 import { PythonTimer } from './python-timer';
 import { finetuneStepVsPython, type StepComparison } from './finetune-step';
 
@@ -319,15 +319,8 @@ async function speedups(
 }
 
 function updateReadme(r: BenchResults): void {
-  const readme = path.join(packageRoot, 'README.md');
-  if (!fs.existsSync(readme)) return;
-  const text = fs.readFileSync(readme, 'utf8');
-  const start = '<!-- bench:start -->';
-  const end = '<!-- bench:end -->';
-  if (!text.includes(start) || !text.includes(end)) return;
   const f = (x: number, d = 2) => x.toFixed(d);
   const lines = [
-    start,
     `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${r.machine.cpu} (${r.machine.cores} cores), ${r.machine.threads} LibTorch/OpenBLAS thread(s), LibTorch ${r.machine.torch} CPU, ${r.machine.date}. Medians of repeated runs after warm-up; each ratio compares numbers of the same run.`,
     '',
     '| measure | torch-vbp | reference | ratio | target |',
@@ -367,12 +360,8 @@ function updateReadme(r: BenchResults): void {
       `| fine-tuning step, cross-entropy only, 50 %-pruned ${x.model}, batch ${x.batch} | ${f(x.withoutTeacher.nodeMs, 1)} ms | ${f(x.withoutTeacher.pythonMs, 1)} ms (PyTorch eager) | ${f(x.withoutTeacher.ratio, 3)} | <= 1.05 |`,
     ]),
     `| RSS growth over a ${r.memory.finetune.steps}-step fine-tuning epoch, ${r.memory.finetune.model}, batch ${r.memory.finetune.batchSize} | ${f(r.memory.finetune.growthMb, 1)} MB | | | ~0 |`,
-    end,
   ];
-  fs.writeFileSync(
-    readme,
-    text.slice(0, text.indexOf(start)) + lines.join('\n') + text.slice(text.indexOf(end) + end.length),
-  );
+  replaceReadmeSection('bench', lines);
 }
 
 // ---------------------------------------------------------------------------------------------- the rows
@@ -549,22 +538,12 @@ async function measureFinetuneSteps(bundledShape: number[]): Promise<FinetuneSte
     return out;
   };
   const env = { ...process.env, ...PYTHON_ENV };
-  const bundledConfig = {
-    img_size: 28,
-    patch_size: 7,
-    in_chans: 1,
-    num_classes: 10,
-    embed_dim: 64,
-    depth: 6,
-    num_heads: 4,
-    mlp_ratio: 2.0,
-  };
   const settings = [
     {
       label: 'bundled',
       student: await prunedOf(BUNDLED_MODEL, bundledShape, 128, path.join(work, 'bundled-p50.pt')),
       teacher: BUNDLED_MODEL,
-      config: bundledConfig,
+      config: BUNDLED_CONFIG,
       itemShape: bundledShape,
       batch: 128,
       steps: quick ? 5 : 10,

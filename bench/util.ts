@@ -1,5 +1,8 @@
 /** Helpers shared by the benchmark scripts. */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Tensor } from '../lib';
+import { packageRoot } from '../lib/util/package-root';
 import { uniformArray } from '../lib/util/random';
 
 export function flag(name: string, fallback: string): string {
@@ -17,3 +20,31 @@ export function randomBatches(count: number, batchSize: number, itemShape: numbe
 }
 
 export { median } from '../lib/util/quantiles';
+
+/** The bundled model's architecture, as models/deit.py's DeiT takes it (the Python references rebuild it eagerly). */
+export const BUNDLED_CONFIG = {
+  img_size: 28,
+  patch_size: 7,
+  in_chans: 1,
+  num_classes: 10,
+  embed_dim: 64,
+  depth: 6,
+  num_heads: 4,
+  mlp_ratio: 2.0,
+};
+
+/**
+ * Replaces the text between README.md's `<!-- NAME:start -->` and `<!-- NAME:end -->` markers with `lines` (the
+ * markers stay); a README without them is left alone.
+ */
+export function replaceReadmeSection(name: string, lines: string[]): void {
+  const readme = path.join(packageRoot, 'README.md');
+  if (!fs.existsSync(readme)) return;
+  const text = fs.readFileSync(readme, 'utf8');
+  const [start, end] = [`<!-- ${name}:start -->`, `<!-- ${name}:end -->`];
+  if (!text.includes(start) || !text.includes(end)) return;
+  fs.writeFileSync(
+    readme,
+    text.slice(0, text.indexOf(start)) + [start, ...lines, end].join('\n') + text.slice(text.indexOf(end) + end.length),
+  );
+}

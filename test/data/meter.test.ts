@@ -69,30 +69,19 @@ describe('meteredDataset', () => {
 
 describe('vbp eval reports the data path', () => {
   it('in its summary and JSON (dataItemsPerSecond)', () => {
-    const run = vbp([
+    const args = [
       'eval',
       path.join(repoRoot, 'models', 'deit_fmnist.pt'),
       '--data',
       'fashion-mnist',
       '--split',
       'test',
-      '--limit',
-      '300',
-      '--json',
-    ]);
+    ];
+    const run = vbp([...args, '--limit', '300', '--json']);
     expect(run.status).toBe(0);
     const result = JSON.parse(run.stdout) as { dataItemsPerSecond: number; itemsPerSecond: number };
     expect(result.dataItemsPerSecond).toBeGreaterThan(0);
-    const text = vbp([
-      'eval',
-      path.join(repoRoot, 'models', 'deit_fmnist.pt'),
-      '--data',
-      'fashion-mnist',
-      '--split',
-      'test',
-      '--limit',
-      '300',
-    ]);
+    const text = vbp([...args, '--limit', '300']);
     expect(text.stdout).toMatch(/items\/s \(the data path alone: \d+\)/);
   }, 60_000);
 });

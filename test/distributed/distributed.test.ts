@@ -11,21 +11,11 @@ import { spawn } from 'node:child_process';
 import { Stats, gatherStats, loadModel, plan, prune, readNpy, type Model } from '../../lib';
 import { formatNpy } from '../../lib/formats/npy';
 import { calibrationBatches, fixture, FIXTURE_CONFIG, repoRoot, runPython, tempDir, vbp, vbpBin } from '../helpers';
+import { freePort } from '../../lib/util/free-port';
 
 const dir = tempDir('torch-vbp-distributed-');
 const rankScript = path.join(repoRoot, 'test', 'support', 'distributed-rank.js');
 const ITEM = 3 * 32 * 32;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface RankResult {
   rank: number;
